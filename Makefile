@@ -1,0 +1,93 @@
+# mcbox: build, set-up, tests and benchmarks. `make demo` and `make test` are the two commands
+# a user needs (as root on Debian 12); both install what is missing first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := all
+
+ifeq ($(ASAN),1)
+BUILD ?= build/asan
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+else
+BUILD ?= build
+SAN :=
+endif
+
+# DPDK's headers are included as system headers so our strict warnings judge only our code.
+DPDK_CFLAGS = $(shell pkg-config --cflags libdpdk | sed 's/-I/-isystem /g')
+DPDK_LIBS = $(shell pkg-config --libs libdpdk)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wpointer-arith -Wformat=2 -Wvla
+CFLAGS ?= -O2 -g
+ALL_CFLAGS = $(CFLAGS) -std=gnu11 $(WARN) $(SAN) $(DPDK_CFLAGS) -MMD -MP
+LDLIBS = $(DPDK_LIBS) -lm -lpthread
+
+LIB_SRCS := config/config.c udp/udp.c dataplane/net.c dataplane/port.c
+APP_SRCS := app/main.c app/telemetry.c
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+APP_OBJS := $(APP_SRCS:%.c=$(BUILD)/obj/%.o)
+
+UNIT_SRCS := $(wildcard tests/unit/*/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+LAB_QUEUES ?= 1
+MCBOX_ARGS ?=
+export LAB_QUEUES MCBOX_ARGS
+
+.PHONY: all build deps hugepages lab-up lab-down demo test unit integration bench fuzz soak clean
+
+all: deps
+	@$(MAKE) --no-print-directory build
+
+build: $(BUILD)/mcbox $(UNIT_BINS)
+
+$(BUILD)/mcbox: $(APP_OBJS) $(LIB_OBJS)
+	@echo "  LD $@"
+	@$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC $<"
+	@$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	@echo "  LD $@"
+	@$(CC) $(ALL_CFLAGS) -I. -o $@ $< $(LIB_OBJS) $(LDLIBS) -lrte_net_ring -lcmocka
+
+deps:
+	@bash scripts/deps.sh
+
+hugepages: deps
+	@bash scripts/hugepages.sh 512 || true
+
+lab-up: all
+	@bash scripts/lab.sh up
+
+lab-down:
+	@bash scripts/lab.sh down
+
+demo: all
+	@bash scripts/demo.sh
+
+unit:
+	@bash tests/run_unit.sh $(BUILD)
+
+integration:
+	@bash tests/integration/run.sh
+
+test: deps
+	@$(MAKE) --no-print-directory build
+	@$(MAKE) --no-print-directory ASAN=1 build
+	@bash tests/run_unit.sh build build/asan
+	@bash tests/integration/run.sh
+
+bench: all
+	@bash scripts/bench.sh
+
+fuzz: deps
+	@bash tests/fuzz/run.sh
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,398 @@
+/* Settings: defaults, INI file through rte_cfgfile, command line through getopt_long. Each
+ * setting is one row of MC_OPTIONS, so its flag, its file key and its help line stay together. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_cfgfile.h>
+
+RTE_LOG_REGISTER_DEFAULT(mc_logtype, NOTICE);
+
+enum mc_opt_kind { K_IP, K_U16, K_U32, K_SIZE, K_DOUBLE, K_STR, K_BOOL, K_CIDRS, K_VERB };
+
+/* X(long name, short, file key, kind, field, min, max, help) */
+#define MC_OPTIONS(X)                                                                        \
+	X("ip", 0, "ip", K_IP, ip, 0, 0, "IPv4 address mcbox answers on (required)")            \
+	X("netmask", 0, "netmask", K_IP, netmask, 0, 0, "netmask of --ip (default 255.255.255.0)") \
+	X("udp-port", 'U', "udp_port", K_U16, udp_port, 1, 65535, "memcached UDP port (default 11211)") \
+	X("memory-limit", 'm', "memory_mb", K_U32, memory_mb, 8, 1048576, "item memory in MiB (default 64)") \
+	X("max-item-size", 'I', "max_item_size", K_SIZE, max_item_size, 1024, 8388608, "largest item, e.g. 1m, 512k (default 1m, at most 8m)") \
+	X("slab-growth-factor", 'f', "growth_factor", K_DOUBLE, growth_factor, 0, 0, "slab class growth factor, 1.01..4 (default 1.25)") \
+	X("queues", 'q', "queues", K_U16, queues, 1, MC_MAX_QUEUES, "RX/TX queue pairs, one worker lcore each (default 1)") \
+	X("port", 'p', "port", K_STR, port, 0, 0, "ethdev name to use (default: the first probed port)") \
+	X("stats-interval", 0, "stats_interval", K_U32, stats_interval, 0, 86400, "seconds between stats lines, 0 = off (default 5)") \
+	X("idle-sleep", 0, "idle_sleep_us", K_U32, idle_sleep_us, 0, 100000, "microseconds to nap when a queue is idle, 0 = poll (default 0)") \
+	X("verbose", 'v', "verbosity", K_VERB, verbosity, 0, 3, "more logging; repeat for more") \
+	X("allow", 0, "allow", K_CIDRS, allow, 0, 0, "comma-separated CIDRs served (default: the subnet of --ip)") \
+	X("udp-admin", 0, "udp_admin", K_BOOL, udp_admin, 0, 1, "on|off: stats, flush_all, verbosity over UDP (default off)") \
+	X("udp-writes", 0, "udp_writes", K_BOOL, udp_writes, 0, 1, "on|off: storage commands over UDP (default on)") \
+	X("max-reply-ratio", 0, "max_reply_ratio", K_U32, max_reply_ratio, 0, 1000000, "reply bytes per request byte over UDP, 0 = unlimited (default 0)")
+
+void
+mc_config_defaults(struct mc_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->netmask = 0xffffff00u;
+	cfg->udp_port = 11211;
+	cfg->memory_mb = 64;
+	cfg->max_item_size = 1024 * 1024;
+	cfg->growth_factor = 1.25;
+	cfg->queues = 1;
+	cfg->stats_interval = 5;
+	cfg->udp_writes = 1;
+}
+
+void
+mc_config_usage(const char *prog)
+{
+	printf("Usage: %s [EAL options] -- [options]\n"
+	       "mcbox %s: a kernel-bypass memcached appliance (UDP) on DPDK.\n\n",
+	       prog, MC_VERSION);
+#define X(lname, sname, key, kind, field, mn, mx, help)                                        \
+	if (sname)                                                                             \
+		printf("  -%c, --%-20s %s [%s]\n", sname, lname, help, key);                  \
+	else                                                                                   \
+		printf("      --%-20s %s [%s]\n", lname, help, key);
+	MC_OPTIONS(X)
+#undef X
+	printf("  -c, --config FILE          INI file, section [mcbox], keys in brackets above\n"
+	       "  -h, --help                 this text\n"
+	       "  -V, --version              print the version\n");
+}
+
+static int
+parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	if (s == NULL || *s == '\0' || !isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int
+parse_size(const char *s, uint64_t *out)
+{
+	char buf[32];
+	size_t n = strlen(s);
+	uint64_t mult = 1;
+	if (n == 0 || n >= sizeof(buf))
+		return -1;
+	memcpy(buf, s, n + 1);
+	switch (buf[n - 1]) {
+	case 'k': case 'K': mult = 1024; buf[n - 1] = '\0'; break;
+	case 'm': case 'M': mult = 1024 * 1024; buf[n - 1] = '\0'; break;
+	default: break;
+	}
+	if (parse_u64(buf, out) != 0 || *out > UINT32_MAX)
+		return -1;
+	*out *= mult;
+	return 0;
+}
+
+static int
+parse_ip(const char *s, uint32_t *out)
+{
+	struct in_addr a;
+	if (inet_pton(AF_INET, s, &a) != 1)
+		return -1;
+	*out = ntohl(a.s_addr);
+	return 0;
+}
+
+static int
+parse_bool(const char *s, int *out)
+{
+	if (!strcmp(s, "on") || !strcmp(s, "yes") || !strcmp(s, "1") || !strcmp(s, "true"))
+		*out = 1;
+	else if (!strcmp(s, "off") || !strcmp(s, "no") || !strcmp(s, "0") || !strcmp(s, "false"))
+		*out = 0;
+	else
+		return -1;
+	return 0;
+}
+
+static int
+parse_cidrs(const char *s, struct mc_config *cfg)
+{
+	char buf[1024];
+	char *save = NULL, *tok;
+	unsigned int n = 0;
+	if (strlen(s) >= sizeof(buf))
+		return -1;
+	strcpy(buf, s);
+	for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+		char *slash = strchr(tok, '/');
+		uint64_t bits = 32;
+		uint32_t addr;
+		if (n == MC_MAX_ALLOW)
+			return -1;
+		if (slash) {
+			*slash = '\0';
+			if (parse_u64(slash + 1, &bits) != 0 || bits > 32)
+				return -1;
+		}
+		if (parse_ip(tok, &addr) != 0)
+			return -1;
+		cfg->allow[n].mask = bits == 0 ? 0 : (uint32_t)(0xffffffffu << (32 - bits));
+		cfg->allow[n].net = addr & cfg->allow[n].mask;
+		n++;
+	}
+	if (n == 0)
+		return -1;
+	cfg->n_allow = n;
+	return 0;
+}
+
+/* Set one option from its text value. Returns 0, or -1 with the reason in err. */
+static int
+set_value(struct mc_config *cfg, const char *name, enum mc_opt_kind kind, void *field,
+	  uint64_t mn, uint64_t mx, const char *val, char *err, size_t errlen)
+{
+	uint64_t v;
+	int b;
+	switch (kind) {
+	case K_IP:
+		if (parse_ip(val, field) == 0)
+			return 0;
+		snprintf(err, errlen, "%s: '%s' is not an IPv4 address (A.B.C.D)", name, val);
+		return -1;
+	case K_U16:
+	case K_U32:
+		if (parse_u64(val, &v) == 0 && v >= mn && v <= mx) {
+			if (kind == K_U16)
+				*(uint16_t *)field = (uint16_t)v;
+			else
+				*(uint32_t *)field = (uint32_t)v;
+			return 0;
+		}
+		snprintf(err, errlen, "%s: '%s' is not a whole number from %lu to %lu", name, val,
+			 (unsigned long)mn, (unsigned long)mx);
+		return -1;
+	case K_SIZE:
+		if (parse_size(val, &v) == 0 && v >= mn && v <= mx) {
+			*(uint32_t *)field = (uint32_t)v;
+			return 0;
+		}
+		snprintf(err, errlen, "%s: '%s' is not a size from %luk to %lum (suffix k or m)", name,
+			 val, (unsigned long)(mn / 1024), (unsigned long)(mx / 1048576));
+		return -1;
+	case K_DOUBLE: {
+		char *end;
+		double d = strtod(val, &end);
+		if (*val != '\0' && *end == '\0' && d >= 1.01 && d <= 4.0) {
+			*(double *)field = d;
+			return 0;
+		}
+		snprintf(err, errlen, "%s: '%s' is not a number from 1.01 to 4", name, val);
+		return -1;
+	}
+	case K_STR:
+		if (strlen(val) < sizeof(cfg->port)) {
+			snprintf(field, sizeof(cfg->port), "%s", val);
+			return 0;
+		}
+		snprintf(err, errlen, "%s: '%s' is too long", name, val);
+		return -1;
+	case K_BOOL:
+		if (parse_bool(val, &b) == 0) {
+			*(int *)field = b;
+			return 0;
+		}
+		snprintf(err, errlen, "%s: '%s' is not on or off", name, val);
+		return -1;
+	case K_CIDRS:
+		if (parse_cidrs(val, cfg) == 0)
+			return 0;
+		snprintf(err, errlen, "%s: '%s' is not a list of up to %d CIDRs (A.B.C.D/N,...)", name,
+			 val, MC_MAX_ALLOW);
+		return -1;
+	case K_VERB:
+		if (parse_u64(val, &v) == 0 && v <= mx) {
+			*(int *)field = (int)v;
+			return 0;
+		}
+		snprintf(err, errlen, "%s: '%s' is not a level from 0 to %lu", name, val,
+			 (unsigned long)mx);
+		return -1;
+	}
+	return -1;
+}
+
+int
+mc_config_load_file(struct mc_config *cfg, const char *path, char *err, size_t errlen)
+{
+	struct rte_cfgfile *f = rte_cfgfile_load(path, 0);
+	int i, n;
+	if (f == NULL) {
+		snprintf(err, errlen, "config: cannot read '%s' as an INI file", path);
+		return -1;
+	}
+	n = rte_cfgfile_num_sections(f, NULL, 0);
+	if (n > 0 && !rte_cfgfile_has_section(f, "mcbox")) {
+		snprintf(err, errlen, "config: '%s' has no [mcbox] section", path);
+		rte_cfgfile_close(f);
+		return -1;
+	}
+	int nent = rte_cfgfile_section_num_entries(f, "mcbox");
+	struct rte_cfgfile_entry *ent = calloc(nent > 0 ? (size_t)nent : 1, sizeof(*ent));
+	if (ent == NULL) {
+		rte_cfgfile_close(f);
+		snprintf(err, errlen, "config: out of memory");
+		return -1;
+	}
+	nent = rte_cfgfile_section_entries(f, "mcbox", ent, nent);
+	for (i = 0; i < nent; i++) {
+		const char *k = ent[i].name, *v = ent[i].value;
+		int known = 0, rc = 0;
+#define X(lname, sname, key, kind, field, mn, mx, help)                                        \
+	if (!known && !strcmp(k, key)) {                                                       \
+		known = 1;                                                                     \
+		rc = set_value(cfg, key, kind, &cfg->field, mn, mx, v, err, errlen);           \
+	}
+		MC_OPTIONS(X)
+#undef X
+		if (!known) {
+			snprintf(err, errlen, "config: '%s': unknown key '%s' in [mcbox]", path, k);
+			rc = -1;
+		}
+		if (rc != 0) {
+			free(ent);
+			rte_cfgfile_close(f);
+			return -1;
+		}
+	}
+	free(ent);
+	rte_cfgfile_close(f);
+	return 0;
+}
+
+enum {
+#define X(lname, sname, key, kind, field, mn, mx, help) OPT_##field,
+	MC_OPTIONS(X)
+#undef X
+	OPT_N,
+	OPT_BASE = 256
+};
+
+/* Option id for a getopt return value, or -1. */
+static int
+option_id(int c)
+{
+	if (c >= OPT_BASE)
+		return c - OPT_BASE;
+#define X(lname, sname, key, kind, field, mn, mx, help)                                        \
+	if (sname != 0 && c == sname)                                                          \
+		return OPT_##field;
+	MC_OPTIONS(X)
+#undef X
+	return -1;
+}
+
+int
+mc_config_parse(struct mc_config *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+	static const struct option longopts[] = {
+#define X(lname, sname, key, kind, field, mn, mx, help)                                        \
+	{lname, kind == K_VERB ? optional_argument : required_argument, NULL, OPT_BASE + OPT_##field},
+		MC_OPTIONS(X)
+#undef X
+		{"config", required_argument, NULL, 'c'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *shortopts = "U:m:I:f:q:p:vc:hV";
+	int pass, c, verbose_count = 0;
+
+	/* Pass 0 finds -c and loads the file; pass 1 applies the command line over it. */
+	for (pass = 0; pass < 2; pass++) {
+		optind = 1;
+		opterr = 0;
+		while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+			int id;
+			if (c == 'h' || c == 'V') {
+				if (pass == 0)
+					continue;
+				if (c == 'h')
+					mc_config_usage(argv[0]);
+				else
+					printf("mcbox %s\n", MC_VERSION);
+				return 1;
+			}
+			if (c == 'c') {
+				if (pass == 1)
+					continue;
+				snprintf(cfg->config_file, sizeof(cfg->config_file), "%s", optarg);
+				if (mc_config_load_file(cfg, optarg, err, errlen) != 0)
+					return -1;
+				continue;
+			}
+			if (c == '?' || c == ':') {
+				snprintf(err, errlen, "unknown option or missing value: '%s' (see --help)",
+					 argv[optind - 1]);
+				return -1;
+			}
+			if (pass == 0)
+				continue;
+			id = option_id(c);
+			if (id == OPT_verbosity) {
+				if (optarg) {
+					if (set_value(cfg, "--verbose", K_VERB, &cfg->verbosity, 0, 3,
+						      optarg, err, errlen) != 0)
+						return -1;
+				} else {
+					verbose_count++;
+					cfg->verbosity = verbose_count > 3 ? 3 : verbose_count;
+				}
+				continue;
+			}
+#define X(lname, sname, key, kind, field, mn, mx, help)                                        \
+	if (id == OPT_##field && set_value(cfg, "--" lname, kind, &cfg->field, mn, mx, optarg, err, \
+					   errlen) != 0)                                       \
+		return -1;
+			MC_OPTIONS(X)
+#undef X
+		}
+	}
+	if (optind < argc) {
+		snprintf(err, errlen, "unexpected argument '%s' (see --help)", argv[optind]);
+		return -1;
+	}
+	if (cfg->ip == 0) {
+		snprintf(err, errlen, "--ip: required (the IPv4 address mcbox answers on)");
+		return -1;
+	}
+	if (cfg->netmask != 0 && ((~cfg->netmask + 1) & ~cfg->netmask) != 0) {
+		snprintf(err, errlen, "--netmask: not a contiguous mask");
+		return -1;
+	}
+	if ((uint64_t)cfg->max_item_size * 2 > (uint64_t)cfg->memory_mb * 1048576) {
+		snprintf(err, errlen, "-I: max item size %u is more than half of -m %u MiB",
+			 cfg->max_item_size, cfg->memory_mb);
+		return -1;
+	}
+	return 0;
+}
+
+int
+mc_config_allowed(const struct mc_config *cfg, uint32_t addr)
+{
+	unsigned int i;
+	if (cfg->n_allow == 0)
+		return (addr & cfg->netmask) == (cfg->ip & cfg->netmask);
+	for (i = 0; i < cfg->n_allow; i++)
+		if ((addr & cfg->allow[i].mask) == cfg->allow[i].net)
+			return 1;
+	return 0;
+}

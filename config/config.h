@@ -1,0 +1,61 @@
+/* mcbox settings: defaults, INI file (rte_cfgfile) and command line, in that order of
+ * precedence (command line beats file beats default), plus the log type every module uses. */
+#ifndef MC_CONFIG_H
+#define MC_CONFIG_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#include <rte_log.h>
+
+extern int mc_logtype;
+#define MC_LOG(level, ...) rte_log(RTE_LOG_##level, mc_logtype, "mcbox: " __VA_ARGS__)
+
+#define MC_VERSION "0.1.0"
+#define MC_MAX_QUEUES 16
+#define MC_MAX_ALLOW 16
+
+struct mc_cidr {
+	uint32_t net;  /* host byte order */
+	uint32_t mask; /* host byte order */
+};
+
+struct mc_config {
+	uint32_t ip;            /* host byte order */
+	uint32_t netmask;       /* host byte order */
+	uint16_t udp_port;
+	uint32_t memory_mb;
+	uint32_t max_item_size; /* bytes */
+	double growth_factor;
+	uint16_t queues;
+	char port[64];          /* ethdev name; empty = first probed port */
+	uint32_t stats_interval; /* seconds; 0 = never print */
+	int verbosity;          /* 0 = notice, 1 = info, 2+ = debug */
+	uint32_t idle_sleep_us; /* nap when a queue is idle; 0 = pure polling */
+	/* Network safety. */
+	struct mc_cidr allow[MC_MAX_ALLOW];
+	unsigned int n_allow;   /* 0 = the subnet of ip/netmask */
+	int udp_admin;          /* stats/flush_all/verbosity over UDP */
+	int udp_writes;         /* storage commands over UDP */
+	uint32_t max_reply_ratio; /* reply bytes per request byte, 0 = unlimited */
+	char config_file[256];
+};
+
+/* Fill cfg with the documented defaults. */
+void mc_config_defaults(struct mc_config *cfg);
+
+/* Parse app options (argv after EAL's "--"). Loads -c/--config FILE first, then applies the
+ * command line over it. Returns 0, 1 when --help/--version was printed (caller exits 0), or -1
+ * with a one-line reason in err. */
+int mc_config_parse(struct mc_config *cfg, int argc, char **argv, char *err, size_t errlen);
+
+/* Apply one INI file over cfg. Returns 0 or -1 with a reason in err. */
+int mc_config_load_file(struct mc_config *cfg, const char *path, char *err, size_t errlen);
+
+/* Print usage to stdout. */
+void mc_config_usage(const char *prog);
+
+/* Is addr (host order) allowed by cfg's allow list? */
+int mc_config_allowed(const struct mc_config *cfg, uint32_t addr);
+
+#endif

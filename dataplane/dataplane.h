@@ -1,0 +1,114 @@
+/* Dataplane: ports and queues, the per-lcore RX/TX loop, L2/L3 (Ethernet, ARP, ICMP echo,
+ * IPv4, UDP) and reply transmission. The only module that touches rte_ethdev. */
+#ifndef MC_DATAPLANE_H
+#define MC_DATAPLANE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_common.h>
+#include <rte_ether.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+#include "../config/config.h"
+
+#define MC_BURST 32
+#define MC_TX_BUF 256
+
+/* Per-lcore counters; X(name, help). Drop reasons start with drop_. */
+#define MC_DP_COUNTERS(X)                                                                      \
+	X(rx_packets, "frames received")                                                       \
+	X(tx_packets, "frames sent")                                                           \
+	X(tx_full, "frames the TX queue refused (freed)")                                      \
+	X(arp_replies, "ARP replies sent")                                                     \
+	X(icmp_replies, "ICMP echo replies sent")                                              \
+	X(udp_requests, "memcached datagrams handled")                                         \
+	X(drop_short, "frame shorter than its headers")                                        \
+	X(drop_l2_dst, "not addressed to our MAC or broadcast")                                \
+	X(drop_l2_src, "broadcast or multicast source MAC")                                    \
+	X(drop_ethertype, "neither IPv4 nor ARP")                                              \
+	X(drop_arp, "ARP that is not a request for our address")                               \
+	X(drop_ip_version, "IP version not 4")                                                 \
+	X(drop_ip_hdr, "IPv4 header length below 20 or past the frame")                        \
+	X(drop_ip_options, "IPv4 options present")                                             \
+	X(drop_ip_len, "IPv4 total length disagrees with the frame")                           \
+	X(drop_ip_cksum, "bad IPv4 header checksum")                                           \
+	X(drop_ip_frag, "IPv4 fragment (no reassembly)")                                       \
+	X(drop_ip_dst, "IPv4 destination is not our address")                                  \
+	X(drop_ip_src, "IPv4 source is zero, broadcast, multicast or loopback")                \
+	X(drop_ip_proto, "IPv4 protocol other than ICMP and UDP")                              \
+	X(drop_icmp, "ICMP other than a valid echo request")                                   \
+	X(drop_udp_len, "UDP length disagrees with the IPv4 length")                           \
+	X(drop_udp_cksum, "bad UDP checksum")                                                  \
+	X(drop_udp_port, "UDP to a port other than memcached's")                               \
+	X(drop_not_allowed, "source not in the allow list")                                    \
+	X(drop_frame, "memcached frame header short or multi-datagram request")                \
+	X(drop_nombuf, "no mbuf for a reply datagram")
+
+struct mc_dp_stats {
+#define X(name, help) uint64_t name;
+	MC_DP_COUNTERS(X)
+#undef X
+};
+
+struct mc_service; /* the memcached service (udp/), opaque here */
+
+/* One worker: one lcore, one RX/TX queue pair. */
+struct mc_worker {
+	uint16_t port_id;
+	uint16_t queue_id;
+	unsigned int lcore_id;
+	uint32_t ip_be;        /* our address, network order */
+	uint16_t udp_port_be;  /* memcached port, network order */
+	uint8_t tx_cksum_offload; /* port offers IPv4+UDP checksum offload */
+	struct rte_ether_addr mac;
+	const struct mc_config *cfg;
+	struct rte_mempool *pool;
+	struct mc_service *svc;
+	uint16_t tx_n;
+	struct rte_mbuf *tx[MC_TX_BUF];
+	struct mc_dp_stats st;
+} __rte_cache_aligned;
+
+struct mc_port {
+	uint16_t port_id;
+	uint16_t queues;
+	int socket;
+	uint64_t tx_offloads;
+	struct rte_ether_addr mac;
+	struct rte_mempool *pool;
+	char name[64];
+};
+
+/* Find and configure the port, its queues and mempool, and start it. rte_exit on failure. */
+void mc_dp_port_setup(const struct mc_config *cfg, struct mc_port *port);
+/* Stop and close the port. */
+void mc_dp_port_teardown(struct mc_port *port);
+/* Prepare worker w for queue q of port. */
+void mc_dp_worker_init(struct mc_worker *w, const struct mc_config *cfg,
+		       const struct mc_port *port, uint16_t q);
+
+/* Handle one burst of received frames: replies are queued on w->tx (flushed to the queue when
+ * it fills) and everything else is freed and counted. The production per-burst function. */
+void mc_dp_handle_burst(struct mc_worker *w, struct rte_mbuf **pkts, uint16_t n);
+/* Send what is queued on w->tx; free and count what the queue refuses. */
+void mc_dp_tx_flush(struct mc_worker *w);
+/* Queue one reply frame for TX. */
+void mc_dp_tx_push(struct mc_worker *w, struct rte_mbuf *m);
+
+/* The worker loop: polls until *quit is set; when idle, calls tick(arg) about 10 times a
+ * second (the main lcore prints stats from it). */
+void mc_dp_worker_loop(struct mc_worker *w, volatile bool *quit, void (*tick)(void *), void *arg);
+
+/* Sum the counters of n workers into out. */
+void mc_dp_stats_sum(const struct mc_worker *ws, unsigned int n, struct mc_dp_stats *out);
+/* Format a one-line summary (rx, tx, non-zero drops) into buf. */
+int mc_dp_stats_line(const struct mc_dp_stats *s, char *buf, size_t len);
+
+/* Fill IPv4/UDP lengths and checksums of a reply whose L2..L4 headers were swapped in place.
+ * l2_len is the Ethernet header length (14 or 18), payload_len the UDP payload length. */
+void mc_dp_udp_finish(const struct mc_worker *w, struct rte_mbuf *m, uint16_t l2_len,
+		      uint16_t payload_len);
+
+#endif

@@ -1,0 +1,312 @@
+/* Per-packet L2/L3/L4 handling: classify, validate, answer ARP and ICMP echo in place, hand
+ * memcached datagrams to the service, count everything that is dropped. */
+#include "dataplane.h"
+#include "../udp/udp.h"
+
+#include <rte_ethdev.h>
+
+#include <rte_arp.h>
+#include <rte_byteorder.h>
+#include <rte_icmp.h>
+#include <rte_ip.h>
+#include <rte_prefetch.h>
+#include <rte_udp.h>
+
+#define DROP(w, m, reason)                                                                     \
+	do {                                                                                   \
+		(w)->st.reason++;                                                              \
+		rte_pktmbuf_free(m);                                                           \
+		return;                                                                        \
+	} while (0)
+
+void
+mc_dp_tx_flush(struct mc_worker *w)
+{
+	uint16_t sent;
+	if (w->tx_n == 0)
+		return;
+	sent = rte_eth_tx_burst(w->port_id, w->queue_id, w->tx, w->tx_n);
+	w->st.tx_packets += sent;
+	if (unlikely(sent < w->tx_n)) {
+		/* Free any unsent packets. */
+		w->st.tx_full += w->tx_n - sent;
+		rte_pktmbuf_free_bulk(&w->tx[sent], w->tx_n - sent);
+	}
+	w->tx_n = 0;
+}
+
+void
+mc_dp_tx_push(struct mc_worker *w, struct rte_mbuf *m)
+{
+	if (unlikely(w->tx_n == MC_TX_BUF))
+		mc_dp_tx_flush(w);
+	w->tx[w->tx_n++] = m;
+}
+
+static inline void
+swap_macs(struct rte_ether_hdr *eth, const struct rte_ether_addr *ours)
+{
+	rte_ether_addr_copy(&eth->src_addr, &eth->dst_addr);
+	rte_ether_addr_copy(ours, &eth->src_addr);
+}
+
+static void
+handle_arp(struct mc_worker *w, struct rte_mbuf *m, struct rte_ether_hdr *eth, uint16_t l2)
+{
+	struct rte_arp_hdr *arp;
+	if (unlikely(rte_pktmbuf_data_len(m) < l2 + sizeof(*arp)))
+		DROP(w, m, drop_short);
+	arp = rte_pktmbuf_mtod_offset(m, struct rte_arp_hdr *, l2);
+	if (arp->arp_hardware != RTE_BE16(RTE_ARP_HRD_ETHER) ||
+	    arp->arp_protocol != RTE_BE16(RTE_ETHER_TYPE_IPV4) || arp->arp_hlen != 6 ||
+	    arp->arp_plen != 4 || arp->arp_opcode != RTE_BE16(RTE_ARP_OP_REQUEST) ||
+	    arp->arp_data.arp_tip != w->ip_be)
+		DROP(w, m, drop_arp);
+	if (rte_is_multicast_ether_addr(&arp->arp_data.arp_sha) ||
+	    rte_is_zero_ether_addr(&arp->arp_data.arp_sha))
+		DROP(w, m, drop_arp);
+	/* Turn the request into the reply in place. */
+	arp->arp_opcode = RTE_BE16(RTE_ARP_OP_REPLY);
+	arp->arp_data.arp_tha = arp->arp_data.arp_sha;
+	arp->arp_data.arp_tip = arp->arp_data.arp_sip;
+	arp->arp_data.arp_sha = w->mac;
+	arp->arp_data.arp_sip = w->ip_be;
+	rte_ether_addr_copy(&arp->arp_data.arp_tha, &eth->dst_addr);
+	rte_ether_addr_copy(&w->mac, &eth->src_addr);
+	w->st.arp_replies++;
+	mc_dp_tx_push(w, m);
+}
+
+/* Swap addresses of an IPv4 header for a reply, fresh TTL, no fragment bits. */
+static inline void
+ip_reply(struct rte_ipv4_hdr *ip)
+{
+	uint32_t a = ip->src_addr;
+	ip->src_addr = ip->dst_addr;
+	ip->dst_addr = a;
+	ip->time_to_live = 64;
+	ip->fragment_offset = RTE_BE16(RTE_IPV4_HDR_DF_FLAG);
+	ip->type_of_service = 0;
+}
+
+static void
+handle_icmp(struct mc_worker *w, struct rte_mbuf *m, struct rte_ether_hdr *eth,
+	    struct rte_ipv4_hdr *ip, uint16_t l2, uint16_t l4_len)
+{
+	struct rte_icmp_hdr *icmp;
+	uint16_t ck;
+	if (unlikely(l4_len < sizeof(*icmp)))
+		DROP(w, m, drop_icmp);
+	icmp = rte_pktmbuf_mtod_offset(m, struct rte_icmp_hdr *, l2 + sizeof(*ip));
+	if (icmp->icmp_type != RTE_IP_ICMP_ECHO_REQUEST || icmp->icmp_code != 0)
+		DROP(w, m, drop_icmp);
+	if (rte_raw_cksum_mbuf(m, l2 + sizeof(*ip), l4_len, &ck) != 0 || ck != 0xffff)
+		DROP(w, m, drop_icmp);
+	icmp->icmp_type = RTE_IP_ICMP_ECHO_REPLY;
+	icmp->icmp_cksum = 0;
+	rte_raw_cksum_mbuf(m, l2 + sizeof(*ip), l4_len, &ck);
+	icmp->icmp_cksum = (ck == 0xffff) ? ck : (uint16_t)~ck;
+	ip_reply(ip);
+	ip->packet_id = 0;
+	ip->hdr_checksum = 0;
+	ip->hdr_checksum = rte_ipv4_cksum(ip);
+	swap_macs(eth, &w->mac);
+	w->st.icmp_replies++;
+	mc_dp_tx_push(w, m);
+}
+
+void
+mc_dp_udp_finish(const struct mc_worker *w, struct rte_mbuf *m, uint16_t l2_len,
+		 uint16_t payload_len)
+{
+	struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, l2_len);
+	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
+	uint16_t l4 = (uint16_t)(sizeof(*udp) + payload_len);
+	ip->total_length = rte_cpu_to_be_16((uint16_t)(sizeof(*ip) + l4));
+	udp->dgram_len = rte_cpu_to_be_16(l4);
+	ip->hdr_checksum = 0;
+	udp->dgram_cksum = 0;
+	if (w->tx_cksum_offload) {
+		m->l2_len = l2_len;
+		m->l3_len = sizeof(*ip);
+		m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM;
+		udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
+	} else {
+		uint16_t ck;
+		uint32_t sum;
+		ip->hdr_checksum = rte_ipv4_cksum(ip);
+		/* Pseudo header plus the whole (possibly chained) UDP datagram. */
+		sum = rte_ipv4_phdr_cksum(ip, 0);
+		rte_raw_cksum_mbuf(m, l2_len + sizeof(*ip), l4, &ck);
+		sum += ck;
+		sum = (sum & 0xffff) + (sum >> 16);
+		sum = (sum & 0xffff) + (sum >> 16);
+		ck = (uint16_t)~sum;
+		udp->dgram_cksum = ck == 0 ? 0xffff : ck;
+	}
+}
+
+static void
+handle_udp(struct mc_worker *w, struct rte_mbuf *m, struct rte_ether_hdr *eth,
+	   struct rte_ipv4_hdr *ip, uint16_t l2, uint16_t l4_len)
+{
+	struct rte_udp_hdr *udp;
+	uint16_t dlen;
+	if (unlikely(l4_len < sizeof(*udp)))
+		DROP(w, m, drop_udp_len);
+	udp = (struct rte_udp_hdr *)(ip + 1);
+	dlen = rte_be_to_cpu_16(udp->dgram_len);
+	if (unlikely(dlen < sizeof(*udp) || dlen > l4_len))
+		DROP(w, m, drop_udp_len);
+	if (unlikely(udp->dst_port != w->udp_port_be))
+		DROP(w, m, drop_udp_port);
+	if (dlen < l4_len)
+		rte_pktmbuf_trim(m, l4_len - dlen);
+	if (udp->dgram_cksum != 0) {
+		uint16_t ck;
+		uint32_t sum = rte_ipv4_phdr_cksum(ip, 0);
+		rte_raw_cksum_mbuf(m, l2 + sizeof(*ip), dlen, &ck);
+		sum += ck;
+		sum = (sum & 0xffff) + (sum >> 16);
+		sum = (sum & 0xffff) + (sum >> 16);
+		if (unlikely(sum != 0xffff))
+			DROP(w, m, drop_udp_cksum);
+	}
+	if (unlikely(!mc_config_allowed(w->cfg, rte_be_to_cpu_32(ip->src_addr))))
+		DROP(w, m, drop_not_allowed);
+	ip_reply(ip);
+	ip->packet_id = 0;
+	{
+		uint16_t p = udp->src_port;
+		udp->src_port = udp->dst_port;
+		udp->dst_port = p;
+	}
+	swap_macs(eth, &w->mac);
+	w->st.udp_requests++;
+	mc_udp_serve(w, m, l2, (uint16_t)(dlen - sizeof(*udp)));
+}
+
+static inline int
+bad_source_ip(uint32_t a_be)
+{
+	uint32_t a = rte_be_to_cpu_32(a_be);
+	return a == 0 || a == 0xffffffffu || (a >> 28) == 0xe || (a >> 24) == 127;
+}
+
+static void
+handle_one(struct mc_worker *w, struct rte_mbuf *m)
+{
+	struct rte_ether_hdr *eth;
+	struct rte_ipv4_hdr *ip;
+	uint16_t l2 = sizeof(*eth), etype, tot, frame_l3, l4_len;
+
+	if (unlikely(rte_pktmbuf_data_len(m) < sizeof(*eth)))
+		DROP(w, m, drop_short);
+	eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	if (unlikely(!rte_is_same_ether_addr(&eth->dst_addr, &w->mac) &&
+		     !rte_is_broadcast_ether_addr(&eth->dst_addr)))
+		DROP(w, m, drop_l2_dst);
+	if (unlikely(rte_is_multicast_ether_addr(&eth->src_addr)))
+		DROP(w, m, drop_l2_src);
+	etype = eth->ether_type;
+	if (etype == RTE_BE16(RTE_ETHER_TYPE_VLAN)) {
+		/* 802.1Q: keep the tag, it goes back out unchanged. */
+		struct rte_vlan_hdr *vh;
+		if (unlikely(rte_pktmbuf_data_len(m) < l2 + sizeof(*vh)))
+			DROP(w, m, drop_short);
+		vh = (struct rte_vlan_hdr *)(eth + 1);
+		etype = vh->eth_proto;
+		l2 += sizeof(*vh);
+	}
+	if (etype == RTE_BE16(RTE_ETHER_TYPE_ARP)) {
+		handle_arp(w, m, eth, l2);
+		return;
+	}
+	if (unlikely(etype != RTE_BE16(RTE_ETHER_TYPE_IPV4)))
+		DROP(w, m, drop_ethertype);
+	if (unlikely(rte_pktmbuf_data_len(m) < l2 + sizeof(*ip)))
+		DROP(w, m, drop_short);
+	ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, l2);
+	if (unlikely((ip->version_ihl >> 4) != 4))
+		DROP(w, m, drop_ip_version);
+	if (unlikely((ip->version_ihl & 0xf) < 5))
+		DROP(w, m, drop_ip_hdr);
+	if (unlikely((ip->version_ihl & 0xf) != 5)) {
+		if (rte_pktmbuf_data_len(m) < l2 + (ip->version_ihl & 0xf) * 4u)
+			DROP(w, m, drop_ip_hdr);
+		DROP(w, m, drop_ip_options);
+	}
+	tot = rte_be_to_cpu_16(ip->total_length);
+	frame_l3 = (uint16_t)(rte_pktmbuf_pkt_len(m) - l2);
+	if (unlikely(tot < sizeof(*ip) || tot > frame_l3))
+		DROP(w, m, drop_ip_len);
+	if (unlikely(rte_ipv4_cksum(ip) != 0))
+		DROP(w, m, drop_ip_cksum);
+	if (unlikely((ip->fragment_offset & RTE_BE16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0))
+		DROP(w, m, drop_ip_frag);
+	if (unlikely(ip->dst_addr != w->ip_be))
+		DROP(w, m, drop_ip_dst);
+	if (unlikely(bad_source_ip(ip->src_addr)))
+		DROP(w, m, drop_ip_src);
+	/* Ethernet pads short frames: cut the padding so lengths below are the IP ones. */
+	if (tot < frame_l3)
+		rte_pktmbuf_trim(m, frame_l3 - tot);
+	l4_len = (uint16_t)(tot - sizeof(*ip));
+	if (ip->next_proto_id == IPPROTO_UDP) {
+		if (unlikely(rte_pktmbuf_data_len(m) < l2 + sizeof(*ip) + sizeof(struct rte_udp_hdr)))
+			DROP(w, m, drop_udp_len);
+		handle_udp(w, m, eth, ip, l2, l4_len);
+		return;
+	}
+	if (ip->next_proto_id == IPPROTO_ICMP) {
+		handle_icmp(w, m, eth, ip, l2, l4_len);
+		return;
+	}
+	DROP(w, m, drop_ip_proto);
+}
+
+#define PREFETCH_OFFSET 3
+
+void
+mc_dp_handle_burst(struct mc_worker *w, struct rte_mbuf **pkts, uint16_t n)
+{
+	uint16_t i;
+	w->st.rx_packets += n;
+	/* Prefetch the first packets, then j + OFFSET while handling j. */
+	for (i = 0; i < PREFETCH_OFFSET && i < n; i++)
+		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
+	for (i = 0; i + PREFETCH_OFFSET < n; i++) {
+		rte_prefetch0(rte_pktmbuf_mtod(pkts[i + PREFETCH_OFFSET], void *));
+		handle_one(w, pkts[i]);
+	}
+	for (; i < n; i++)
+		handle_one(w, pkts[i]);
+}
+
+void
+mc_dp_stats_sum(const struct mc_worker *ws, unsigned int n, struct mc_dp_stats *out)
+{
+	unsigned int i;
+	memset(out, 0, sizeof(*out));
+	for (i = 0; i < n; i++) {
+#define X(name, help) out->name += ws[i].st.name;
+		MC_DP_COUNTERS(X)
+#undef X
+	}
+}
+
+int
+mc_dp_stats_line(const struct mc_dp_stats *s, char *buf, size_t len)
+{
+	int off = snprintf(buf, len, "rx=%" PRIu64 " tx=%" PRIu64 " udp=%" PRIu64 " arp=%" PRIu64
+				     " icmp=%" PRIu64,
+			   s->rx_packets, s->tx_packets, s->udp_requests, s->arp_replies,
+			   s->icmp_replies);
+#define X(name, help)                                                                          \
+	if (s->name != 0 && (!strncmp(#name, "drop_", 5) || !strcmp(#name, "tx_full")) &&       \
+	    off >= 0 && (size_t)off < len)                                                     \
+		off += snprintf(buf + off, len - (size_t)off, " %s=%" PRIu64, #name, s->name);
+	MC_DP_COUNTERS(X)
+#undef X
+	return off;
+}

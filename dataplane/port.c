@@ -1,0 +1,165 @@
+/* Port bring-up and the per-lcore poll loop. */
+#include "dataplane.h"
+
+#include <rte_cycles.h>
+#include "../udp/udp.h"
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+
+#define RX_DESC 1024
+#define TX_DESC 1024
+#define POOL_CACHE 256
+
+static int
+find_port(const struct mc_config *cfg, uint16_t *port_id)
+{
+	uint16_t pid;
+	if (cfg->port[0] != '\0')
+		return rte_eth_dev_get_port_by_name(cfg->port, port_id);
+	RTE_ETH_FOREACH_DEV(pid) {
+		*port_id = pid;
+		return 0;
+	}
+	return -ENODEV;
+}
+
+void
+mc_dp_port_setup(const struct mc_config *cfg, struct mc_port *port)
+{
+	struct rte_eth_conf conf;
+	struct rte_eth_dev_info info;
+	uint16_t nb_rxd = RX_DESC, nb_txd = TX_DESC, q;
+	unsigned int nb_mbufs;
+	int ret;
+
+	memset(port, 0, sizeof(*port));
+	memset(&conf, 0, sizeof(conf));
+	if (find_port(cfg, &port->port_id) != 0)
+		rte_exit(EXIT_FAILURE, "no port '%s' (give one with -a PCI or --vdev, see README)\n",
+			 cfg->port[0] ? cfg->port : "(any)");
+	rte_eth_dev_get_name_by_port(port->port_id, port->name);
+	ret = rte_eth_dev_info_get(port->port_id, &info);
+	if (ret != 0)
+		rte_exit(EXIT_FAILURE, "cannot get info of port %u: err=%d\n", port->port_id, ret);
+	if (cfg->queues > info.max_rx_queues || cfg->queues > info.max_tx_queues)
+		rte_exit(EXIT_FAILURE, "port %s has %u RX / %u TX queues, --queues %u asked\n",
+			 port->name, info.max_rx_queues, info.max_tx_queues, cfg->queues);
+	port->queues = cfg->queues;
+	port->socket = rte_eth_dev_socket_id(port->port_id);
+	if (port->socket < 0)
+		port->socket = (int)rte_socket_id();
+
+	if (cfg->queues > 1) {
+		uint64_t hf = (RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_UDP) &
+			      info.flow_type_rss_offloads;
+		if (hf != 0) {
+			conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+			conf.rx_adv_conf.rss_conf.rss_hf = hf;
+		}
+		MC_LOG(NOTICE, "port %s: %u queues, RSS %s\n", port->name, cfg->queues,
+		       hf ? "on IPv4/UDP" : "not offered (the driver spreads queues itself)");
+	}
+	const uint64_t want = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
+	if ((info.tx_offload_capa & want) == want)
+		port->tx_offloads |= want;
+	if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS)
+		port->tx_offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+	conf.txmode.offloads = port->tx_offloads;
+
+	ret = rte_eth_dev_configure(port->port_id, cfg->queues, cfg->queues, &conf);
+	if (ret != 0)
+		rte_exit(EXIT_FAILURE, "cannot configure port %s: err=%d\n", port->name, ret);
+	ret = rte_eth_dev_adjust_nb_rx_tx_desc(port->port_id, &nb_rxd, &nb_txd);
+	if (ret != 0)
+		rte_exit(EXIT_FAILURE, "cannot adjust descriptors of port %s: err=%d\n", port->name, ret);
+
+	/* RX rings full, TX rings full, bursts in flight, per-lcore caches, and reply datagrams. */
+	nb_mbufs = cfg->queues * (nb_rxd + nb_txd + MC_TX_BUF + 2 * MC_BURST + POOL_CACHE) + 4096;
+	nb_mbufs = rte_align32pow2(nb_mbufs) - 1;
+	char pname[RTE_MEMPOOL_NAMESIZE];
+	snprintf(pname, sizeof(pname), "mc_pool_%u", port->port_id);
+	port->pool = rte_pktmbuf_pool_create(pname, nb_mbufs, POOL_CACHE, 0,
+					     RTE_MBUF_DEFAULT_BUF_SIZE, port->socket);
+	if (port->pool == NULL)
+		rte_exit(EXIT_FAILURE, "cannot create mbuf pool of %u on socket %d: %s\n", nb_mbufs,
+			 port->socket, rte_strerror(rte_errno));
+
+	for (q = 0; q < cfg->queues; q++) {
+		struct rte_eth_txconf txc = info.default_txconf;
+		txc.offloads = conf.txmode.offloads;
+		ret = rte_eth_rx_queue_setup(port->port_id, q, nb_rxd, (unsigned int)port->socket,
+					     NULL, port->pool);
+		if (ret < 0)
+			rte_exit(EXIT_FAILURE, "rx queue %u setup on port %s: err=%d\n", q, port->name, ret);
+		ret = rte_eth_tx_queue_setup(port->port_id, q, nb_txd, (unsigned int)port->socket, &txc);
+		if (ret < 0)
+			rte_exit(EXIT_FAILURE, "tx queue %u setup on port %s: err=%d\n", q, port->name, ret);
+	}
+	ret = rte_eth_macaddr_get(port->port_id, &port->mac);
+	if (ret != 0)
+		rte_exit(EXIT_FAILURE, "cannot read MAC of port %s: err=%d\n", port->name, ret);
+	ret = rte_eth_dev_start(port->port_id);
+	if (ret < 0)
+		rte_exit(EXIT_FAILURE, "cannot start port %s: err=%d\n", port->name, ret);
+	MC_LOG(NOTICE, "port %s (%u) up: MAC " RTE_ETHER_ADDR_PRT_FMT ", %u queue(s), %u+%u descriptors, "
+		       "%u mbufs, checksum offload %s\n",
+	       port->name, port->port_id, RTE_ETHER_ADDR_BYTES(&port->mac), port->queues, nb_rxd,
+	       nb_txd, nb_mbufs, (port->tx_offloads & want) ? "on" : "off (software)");
+}
+
+void
+mc_dp_port_teardown(struct mc_port *port)
+{
+	int ret = rte_eth_dev_stop(port->port_id);
+	if (ret != 0)
+		MC_LOG(WARNING, "stopping port %s: err=%d\n", port->name, ret);
+	rte_eth_dev_close(port->port_id);
+}
+
+void
+mc_dp_worker_init(struct mc_worker *w, const struct mc_config *cfg, const struct mc_port *port,
+		  uint16_t q)
+{
+	memset(w, 0, sizeof(*w));
+	w->port_id = port->port_id;
+	w->queue_id = q;
+	w->ip_be = rte_cpu_to_be_32(cfg->ip);
+	w->udp_port_be = rte_cpu_to_be_16(cfg->udp_port);
+	w->tx_cksum_offload = (port->tx_offloads & RTE_ETH_TX_OFFLOAD_UDP_CKSUM) != 0;
+	w->mac = port->mac;
+	w->cfg = cfg;
+	w->pool = port->pool;
+}
+
+void
+mc_dp_worker_loop(struct mc_worker *w, volatile bool *quit, void (*tick)(void *), void *arg)
+{
+	struct rte_mbuf *pkts[MC_BURST];
+	const uint64_t tick_every = rte_get_tsc_hz() / 10;
+	uint64_t next_tick = rte_rdtsc() + tick_every;
+	unsigned int idle = 0;
+
+	while (!*quit) {
+		uint16_t n = rte_eth_rx_burst(w->port_id, w->queue_id, pkts, MC_BURST);
+		if (n != 0) {
+			mc_dp_handle_burst(w, pkts, n);
+			mc_dp_tx_flush(w);
+			idle = 0;
+			continue;
+		}
+		/* Idle: housekeeping, the main lcore's tick, and an optional nap. */
+		if (++idle == 1024) {
+			uint64_t now = rte_rdtsc();
+			idle = 0;
+			mc_udp_idle(w);
+			if (now >= next_tick) {
+				next_tick = now + tick_every;
+				if (tick)
+					tick(arg);
+			}
+			if (w->cfg->idle_sleep_us)
+				rte_delay_us_sleep(w->cfg->idle_sleep_us);
+		}
+	}
+	mc_dp_tx_flush(w);
+}

@@ -1,0 +1,167 @@
+/* Config: defaults, command line, INI file, precedence, and clear errors for bad values. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config/config.h"
+
+static int
+parse(struct mc_config *cfg, char *err, const char *const *args)
+{
+	char *argv[32];
+	int argc = 0;
+	argv[argc++] = (char *)"mcbox";
+	while (*args)
+		argv[argc++] = (char *)*args++;
+	argv[argc] = NULL;
+	mc_config_defaults(cfg);
+	return mc_config_parse(cfg, argc, argv, err, 512);
+}
+
+static void
+test_defaults_and_ip(void **state)
+{
+	struct mc_config c;
+	char err[512];
+	const char *a[] = {"--ip", "198.18.0.1", NULL};
+	(void)state;
+	assert_int_equal(parse(&c, err, a), 0);
+	assert_int_equal(c.ip, 0xc6120001u);
+	assert_int_equal(c.udp_port, 11211);
+	assert_int_equal(c.memory_mb, 64);
+	assert_int_equal(c.max_item_size, 1048576);
+	assert_int_equal(c.queues, 1);
+	assert_true(c.growth_factor > 1.249 && c.growth_factor < 1.251);
+	assert_int_equal(c.udp_admin, 0);
+	assert_int_equal(c.udp_writes, 1);
+	/* Default allow list: our own subnet only. */
+	assert_true(mc_config_allowed(&c, 0xc6120002u));
+	assert_false(mc_config_allowed(&c, 0xc6130002u));
+}
+
+static void
+test_memcached_style_flags(void **state)
+{
+	struct mc_config c;
+	char err[512];
+	const char *a[] = {"--ip", "10.0.0.1", "-U", "11311", "-m", "128", "-I", "2m", "-f", "1.5",
+			   "--queues", "2", "--allow", "10.0.0.0/8,192.0.2.7", "--udp-admin", "on",
+			   "-vv", NULL};
+	(void)state;
+	assert_int_equal(parse(&c, err, a), 0);
+	assert_int_equal(c.udp_port, 11311);
+	assert_int_equal(c.memory_mb, 128);
+	assert_int_equal(c.max_item_size, 2 * 1048576);
+	assert_int_equal(c.queues, 2);
+	assert_int_equal(c.udp_admin, 1);
+	assert_int_equal(c.verbosity, 2);
+	assert_int_equal(c.n_allow, 2);
+	assert_true(mc_config_allowed(&c, 0x0a010203u));
+	assert_true(mc_config_allowed(&c, 0xc0000207u));
+	assert_false(mc_config_allowed(&c, 0xc0000208u));
+}
+
+static void
+test_bad_values_say_which_option(void **state)
+{
+	static const struct {
+		const char *args[8];
+		const char *needle;
+	} cases[] = {
+		{{"--ip", "1.2.3", NULL}, "--ip"},
+		{{"--ip", "1.2.3.4", "-U", "0", NULL}, "--udp-port"},
+		{{"--ip", "1.2.3.4", "-U", "70000", NULL}, "--udp-port"},
+		{{"--ip", "1.2.3.4", "-m", "abc", NULL}, "--memory-limit"},
+		{{"--ip", "1.2.3.4", "-I", "9m", NULL}, "--max-item-size"},
+		{{"--ip", "1.2.3.4", "-f", "0.5", NULL}, "--slab-growth-factor"},
+		{{"--ip", "1.2.3.4", "--queues", "0", NULL}, "--queues"},
+		{{"--ip", "1.2.3.4", "--allow", "1.2.3.4/33", NULL}, "--allow"},
+		{{"--ip", "1.2.3.4", "--udp-admin", "maybe", NULL}, "--udp-admin"},
+		{{"--ip", "1.2.3.4", "--bogus", NULL}, "unknown option"},
+		{{"-m", "64", NULL}, "--ip: required"},
+		{{"--ip", "1.2.3.4", "-m", "8", "-I", "8m", NULL}, "more than half"},
+	};
+	size_t i;
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct mc_config c;
+		char err[512] = "";
+		assert_int_equal(parse(&c, err, cases[i].args), -1);
+		if (strstr(err, cases[i].needle) == NULL)
+			fail_msg("case %zu: '%s' lacks '%s'", i, err, cases[i].needle);
+	}
+}
+
+static void
+test_file_then_command_line(void **state)
+{
+	struct mc_config c;
+	char err[512], path[] = "/tmp/mcbox-conf-XXXXXX";
+	int fd = mkstemp(path);
+	const char *text = "; comment\n[mcbox]\nip = 198.18.0.1\nmemory_mb = 32\nudp_port = 5000\n"
+			   "udp_writes = off\nallow = 198.18.0.0/15\n";
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	{
+		const char *a[] = {"-c", path, "-m", "48", NULL};
+		assert_int_equal(parse(&c, err, a), 0);
+	}
+	assert_int_equal(c.ip, 0xc6120001u);
+	assert_int_equal(c.memory_mb, 48); /* command line beats file */
+	assert_int_equal(c.udp_port, 5000);
+	assert_int_equal(c.udp_writes, 0);
+	assert_true(mc_config_allowed(&c, 0xc6130005u));
+	/* Unknown key and bad value are errors naming the key. */
+	{
+		FILE *f = fopen(path, "w");
+		const char *a[] = {"-c", path, NULL};
+		fputs("[mcbox]\nip = 198.18.0.1\nmemroy_mb = 32\n", f);
+		fclose(f);
+		assert_int_equal(parse(&c, err, a), -1);
+		assert_non_null(strstr(err, "memroy_mb"));
+		f = fopen(path, "w");
+		fputs("[mcbox]\nip = 198.18.0.1\nqueues = 99\n", f);
+		fclose(f);
+		assert_int_equal(parse(&c, err, a), -1);
+		assert_non_null(strstr(err, "queues"));
+	}
+	unlink(path);
+	{
+		const char *a[] = {"-c", "/nonexistent/mcbox.conf", NULL};
+		assert_int_equal(parse(&c, err, a), -1);
+		assert_non_null(strstr(err, "/nonexistent/mcbox.conf"));
+	}
+}
+
+static void
+test_shipped_example_config_loads(void **state)
+{
+	struct mc_config c;
+	char err[512];
+	(void)state;
+	mc_config_defaults(&c);
+	if (mc_config_load_file(&c, "config/mcbox.conf", err, sizeof(err)) != 0)
+		fail_msg("config/mcbox.conf: %s", err);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults_and_ip),
+		cmocka_unit_test(test_memcached_style_flags),
+		cmocka_unit_test(test_bad_values_say_which_option),
+		cmocka_unit_test(test_file_then_command_line),
+		cmocka_unit_test(test_shipped_example_config_loads),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
