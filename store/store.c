@@ -1,0 +1,1230 @@
+/* The store: see store.h for the interface and the README's "Store" section for the design. */
+#include "store.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <time.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_common.h>
+#include <rte_hash_crc.h>
+#include <rte_prefetch.h>
+#include <rte_spinlock.h>
+
+#define SLOTS 7
+#define NO_PAGE UINT32_MAX
+#define GUARD 4096          /* readers may read a racy key length past a chunk: stay mapped */
+#define REFCNT_MAX 60000
+
+/* Index bucket: one cache line, a version counter (odd while a writer changes the bucket or an
+ * item linked from it) and 7 slots of tag:16 | item offset in 8-byte units:48; 0 = empty. */
+struct bucket {
+	uint32_t ver;
+	uint32_t pad;
+	uint64_t slot[SLOTS];
+} __rte_aligned(64);
+
+struct slabclass {
+	uint32_t size;        /* chunk size */
+	uint32_t perslab;
+	uint32_t slab_pages;  /* pages per slab (1 unless chunks are bigger than a page) */
+	uint32_t head, tail;  /* slabs of this class, linked through page_next */
+	uint32_t carve_left;  /* chunks not yet handed out in the tail slab */
+	struct mc_item *free; /* free list; next pointer kept in the chunk's data */
+	uint64_t nslabs, used, nfree, evictions;
+	uint32_t hand_page, hand_idx;   /* CLOCK hand */
+	uint32_t sweep_page, sweep_idx; /* sweeper's hand */
+};
+
+struct part {
+	rte_spinlock_t lock;
+	uint32_t idx;
+	uint64_t next_cas;      /* next CAS handed out; steps by nparts */
+	uint64_t flush_cas;     /* items with a lower CAS were flushed */
+	uint32_t flush_pending; /* a delayed flush_all waits for flush_deadline */
+	uint32_t flush_deadline;
+	uint8_t *base;          /* offsets in slots are from here */
+	size_t len;
+	struct bucket *buckets;
+	uint32_t nbuckets;
+	uint32_t npages, pages_used;
+	uint8_t *pages;
+	uint32_t *page_next;
+	uint32_t sweep_cls;
+	struct slabclass cls[MC_STORE_MAX_CLASSES];
+	struct mc_store_part_stats st;
+} __rte_cache_aligned;
+
+struct mc_store {
+	unsigned int nparts;
+	unsigned int nclasses;
+	uint32_t max_item_size;
+	volatile uint32_t now;
+	int64_t started;
+	size_t mem_len;
+	size_t index_bytes;
+	uint32_t class_size[MC_STORE_MAX_CLASSES];
+	struct part *parts[MC_STORE_MAX_PARTS];
+} __rte_cache_aligned;
+
+/* ---- hashing and placement ---- */
+
+/* 64 bits from two independent halves: the hardware CRC32-C (rte_hash_crc) and a
+ * multiply-rotate pass over 8-byte words, joined by a 64-bit finaliser. CRC alone is linear
+ * over GF(2): keys that differ in a few digits get hashes that differ in a few fixed patterns,
+ * which clusters buckets, and a second CRC with another seed adds no entropy. */
+uint64_t
+mc_store_hash(const void *key, uint32_t len)
+{
+	const uint8_t *p = key;
+	uint64_t m = 0x9e3779b97f4a7c15ull ^ len, w;
+	uint32_t n = len;
+	uint32_t c = rte_hash_crc(key, len, 0x85ebca6bu);
+	while (n >= 8) {
+		memcpy(&w, p, 8);
+		m = (m ^ w) * 0xff51afd7ed558ccdull;
+		m = (m << 31) | (m >> 33);
+		p += 8;
+		n -= 8;
+	}
+	if (n) {
+		w = 0;
+		memcpy(&w, p, n);
+		m = (m ^ w) * 0xff51afd7ed558ccdull;
+		m = (m << 31) | (m >> 33);
+	}
+	m ^= (uint64_t)c << 32 | c;
+	m ^= m >> 33;
+	m *= 0xff51afd7ed558ccdull;
+	m ^= m >> 33;
+	m *= 0xc4ceb9fe1a85ec53ull;
+	m ^= m >> 33;
+	return m;
+}
+
+unsigned int
+mc_store_nparts(const struct mc_store *s)
+{
+	return s->nparts;
+}
+
+unsigned int
+mc_store_part_of(const struct mc_store *s, uint64_t hash)
+{
+	return (unsigned int)(((uint64_t)(uint32_t)hash * s->nparts) >> 32);
+}
+
+static inline uint16_t
+tag_of(uint64_t hash)
+{
+	uint16_t t = (uint16_t)hash;
+	return t ? t : 1;
+}
+
+static inline void
+buckets_of(const struct part *p, uint64_t hash, uint32_t *b1, uint32_t *b2)
+{
+	uint32_t hi = (uint32_t)(hash >> 32);
+	*b1 = (uint32_t)(((uint64_t)hi * p->nbuckets) >> 32);
+	*b2 = (uint32_t)(((uint64_t)(hi ^ (tag_of(hash) * 0x9e3779b1u)) * p->nbuckets) >> 32);
+	if (*b2 == *b1)
+		*b2 = *b1 + 1 == p->nbuckets ? 0 : *b1 + 1;
+}
+
+void
+mc_store_prefetch(const struct mc_store *s, uint64_t hash)
+{
+	const struct part *p = s->parts[mc_store_part_of(s, hash)];
+	uint32_t b1, b2;
+	buckets_of(p, hash, &b1, &b2);
+	rte_prefetch0(&p->buckets[b1]);
+	rte_prefetch0(&p->buckets[b2]);
+}
+
+static inline struct mc_item *
+item_at(const struct part *p, uint64_t slot)
+{
+	return (struct mc_item *)(p->base + ((slot & 0xffffffffffffull) << 3));
+}
+
+static inline uint64_t
+slot_for(const struct part *p, const struct mc_item *it, uint16_t tag)
+{
+	return (uint64_t)tag << 48 | (uint64_t)(((const uint8_t *)it - p->base) >> 3);
+}
+
+/* ---- time ---- */
+
+void
+mc_store_clock_set(struct mc_store *s, int64_t unix_now)
+{
+	int64_t rel = unix_now - s->started;
+	if (rel < 2)
+		rel = 2;
+	if (rel > UINT32_MAX - MC_REALTIME_MAXDELTA)
+		rel = UINT32_MAX - MC_REALTIME_MAXDELTA;
+	__atomic_store_n(&s->now, (uint32_t)rel, __ATOMIC_RELEASE);
+}
+
+uint32_t
+mc_store_now(const struct mc_store *s)
+{
+	return __atomic_load_n(&s->now, __ATOMIC_ACQUIRE);
+}
+
+int64_t
+mc_store_started(const struct mc_store *s)
+{
+	return s->started;
+}
+
+uint32_t
+mc_store_realtime(const struct mc_store *s, int64_t exptime)
+{
+	if (exptime == 0)
+		return 0;
+	if (exptime < 0)
+		return 1; /* memcached: already expired */
+	if (exptime > MC_REALTIME_MAXDELTA) {
+		if (exptime <= s->started)
+			return 1;
+		if (exptime - s->started > UINT32_MAX)
+			return UINT32_MAX;
+		return (uint32_t)(exptime - s->started);
+	}
+	return (uint32_t)(exptime + mc_store_now(s));
+}
+
+bool
+mc_store_too_large(const struct mc_store *s, uint32_t klen, uint32_t vlen)
+{
+	/* memcached's accounting: 48-byte item + 8 CAS + key + NUL + value + CRLF. */
+	uint64_t mc_total = 48 + 8 + (uint64_t)klen + 1 + vlen + 2;
+	return mc_total > s->max_item_size || MC_ITEM_HDR + (uint64_t)klen + vlen > s->max_item_size;
+}
+
+/* ---- layout ---- */
+
+static unsigned int
+class_for(const struct mc_store *s, uint64_t total)
+{
+	unsigned int lo = 0, hi = s->nclasses;
+	while (lo < hi) {
+		unsigned int mid = (lo + hi) / 2;
+		if (s->class_size[mid] < total)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo; /* == nclasses when too big */
+}
+
+struct mc_store *
+mc_store_create(void *mem, size_t len, const struct mc_store_settings *set)
+{
+	struct mc_store *s = mem;
+	uint8_t *cur;
+	size_t part_len;
+	unsigned int i, c;
+	double sz;
+
+	if (set->nparts == 0 || set->nparts > MC_STORE_MAX_PARTS || set->factor < 1.01 ||
+	    set->max_item_size < 1024 || set->max_item_size >= (1u << 24))
+		return NULL;
+	if (((uintptr_t)mem & 63) != 0 || len < sizeof(*s) + 64)
+		return NULL;
+	memset(s, 0, sizeof(*s));
+	s->nparts = set->nparts;
+	s->max_item_size = set->max_item_size;
+	s->mem_len = len;
+	/* memcached's process_started: two seconds and one update interval in the past, so
+	 * relative time starts at 62 and exptime 1 is already over. */
+	s->started = (set->unix_now ? set->unix_now : (int64_t)time(NULL)) - 62;
+	s->now = 62;
+
+	/* Slab classes: header + chunk_min first, growing by factor, the last = max item size. */
+	sz = MC_ITEM_HDR + (set->chunk_min ? set->chunk_min : 48);
+	for (c = 0; c < MC_STORE_MAX_CLASSES - 1; c++) {
+		uint32_t size = RTE_ALIGN_CEIL((uint32_t)sz, 8);
+		if (c > 0 && size <= s->class_size[c - 1])
+			size = s->class_size[c - 1] + 8;
+		if (size >= set->max_item_size)
+			break;
+		s->class_size[c] = size;
+		sz = size * set->factor;
+	}
+	s->class_size[c++] = RTE_ALIGN_CEIL(set->max_item_size, 8);
+	s->nclasses = c;
+
+	cur = (uint8_t *)mem + RTE_ALIGN_CEIL(sizeof(*s), 64);
+	part_len = ((uint8_t *)mem + len - cur) / s->nparts;
+	part_len &= ~(size_t)63;
+	for (i = 0; i < s->nparts; i++) {
+		struct part *p = (struct part *)cur;
+		uint8_t *end = cur + part_len;
+		size_t rest;
+		memset(p, 0, sizeof(*p));
+		rte_spinlock_init(&p->lock);
+		p->idx = i;
+		p->next_cas = i + 1;
+		p->base = cur;
+		p->len = part_len;
+		cur += RTE_ALIGN_CEIL(sizeof(*p), 64);
+		/* Index: about one eighth of the partition, so a full store of the smallest items
+		 * fills its two-choice buckets to under 90%. */
+		p->nbuckets = (uint32_t)RTE_MAX(part_len / (sizeof(struct bucket) * 8), (size_t)2);
+		p->buckets = (struct bucket *)cur;
+		memset(p->buckets, 0, (size_t)p->nbuckets * sizeof(struct bucket));
+		cur += (size_t)p->nbuckets * sizeof(struct bucket);
+		s->index_bytes += (size_t)p->nbuckets * sizeof(struct bucket);
+		rest = end > cur + GUARD ? (size_t)(end - cur - GUARD) : 0;
+		/* Pages and their next links. */
+		p->npages = (uint32_t)(rest / (MC_PAGE_SIZE + sizeof(uint32_t)));
+		p->page_next = (uint32_t *)cur;
+		cur += RTE_ALIGN_CEIL(p->npages * sizeof(uint32_t), 64);
+		p->pages = (uint8_t *)RTE_PTR_ALIGN_CEIL(cur, 64);
+		if (p->pages + (size_t)p->npages * MC_PAGE_SIZE > end - GUARD && p->npages > 0)
+			p->npages--;
+		if (p->npages == 0)
+			return NULL;
+		for (c = 0; c < s->nclasses; c++) {
+			struct slabclass *sc = &p->cls[c];
+			sc->size = s->class_size[c];
+			sc->slab_pages = (sc->size + MC_PAGE_SIZE - 1) / MC_PAGE_SIZE;
+			sc->perslab = sc->slab_pages * MC_PAGE_SIZE / sc->size;
+			sc->head = sc->tail = NO_PAGE;
+			sc->hand_page = sc->sweep_page = NO_PAGE;
+		}
+		s->parts[i] = p;
+		cur = end;
+	}
+	return s;
+}
+
+void
+mc_store_destroy(struct mc_store *s)
+{
+	(void)s;
+}
+
+/* ---- seqlock on buckets ---- */
+
+static inline void
+bucket_write_begin(struct bucket *b)
+{
+	__atomic_store_n(&b->ver, b->ver + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+static inline void
+bucket_write_end(struct bucket *b)
+{
+	__atomic_store_n(&b->ver, b->ver + 1, __ATOMIC_RELEASE);
+}
+
+/* ---- liveness ---- */
+
+/* 0 = live, 1 = expired, 2 = flushed. Safe for readers (ordering notes in flush_capture). */
+static inline int
+item_dead(const struct mc_store *s, const struct part *p, uint64_t cas, uint32_t exptime)
+{
+	uint32_t now = mc_store_now(s);
+	uint64_t nc;
+	if (exptime != 0 && exptime <= now)
+		return 1;
+	nc = __atomic_load_n(&p->next_cas, __ATOMIC_ACQUIRE);
+	if (__atomic_load_n(&p->flush_pending, __ATOMIC_ACQUIRE)) {
+		/* No write has happened since the deadline (a write captures first), so every
+		 * CAS below next_cas was stored before it. */
+		if (now >= p->flush_deadline && cas < nc)
+			return 2;
+	}
+	if (cas < __atomic_load_n(&p->flush_cas, __ATOMIC_ACQUIRE))
+		return 2;
+	return 0;
+}
+
+/* Writers call this first: turn a due delayed flush into a CAS bound. */
+static inline void
+flush_capture(const struct mc_store *s, struct part *p)
+{
+	if (unlikely(p->flush_pending) && mc_store_now(s) >= p->flush_deadline) {
+		__atomic_store_n(&p->flush_cas, p->next_cas, __ATOMIC_RELEASE);
+		__atomic_store_n(&p->flush_pending, 0, __ATOMIC_RELEASE);
+	}
+}
+
+void
+mc_store_flush(struct mc_store *s, uint32_t delay)
+{
+	unsigned int i;
+	for (i = 0; i < s->nparts; i++) {
+		struct part *p = s->parts[i];
+		rte_spinlock_lock(&p->lock);
+		if (delay == 0) {
+			__atomic_store_n(&p->flush_cas, p->next_cas, __ATOMIC_RELEASE);
+			__atomic_store_n(&p->flush_pending, 0, __ATOMIC_RELEASE);
+		} else {
+			flush_capture(s, p);
+			p->flush_deadline = mc_store_now(s) + delay;
+			__atomic_store_n(&p->flush_pending, 1, __ATOMIC_RELEASE);
+		}
+		rte_spinlock_unlock(&p->lock);
+	}
+}
+
+/* ---- index (writer side, partition lock held) ---- */
+
+static inline bool
+key_eq(const struct mc_item *it, const struct mc_key *k)
+{
+	return mc_item_klen(it) == k->len && memcmp(it->data, k->p, k->len) == 0;
+}
+
+/* Find the slot holding key k; returns the item (live or not) or NULL. */
+static struct mc_item *
+index_find(struct part *p, const struct mc_key *k, struct bucket **bo, unsigned int *so)
+{
+	uint32_t bi[2];
+	uint16_t tag = tag_of(k->hash);
+	unsigned int j, i;
+	buckets_of(p, k->hash, &bi[0], &bi[1]);
+	for (j = 0; j < 2; j++) {
+		struct bucket *b = &p->buckets[bi[j]];
+		for (i = 0; i < SLOTS; i++) {
+			uint64_t e = b->slot[i];
+			if (e != 0 && (uint16_t)(e >> 48) == tag && key_eq(item_at(p, e), k)) {
+				*bo = b;
+				*so = i;
+				return item_at(p, e);
+			}
+		}
+	}
+	return NULL;
+}
+
+/* Find the slot of a linked item by pointer. */
+static bool
+index_find_item(struct part *p, const struct mc_item *it, struct bucket **bo, unsigned int *so)
+{
+	uint64_t h = mc_store_hash(it->data, mc_item_klen(it));
+	uint32_t bi[2];
+	uint64_t want = slot_for(p, it, tag_of(h));
+	unsigned int j, i;
+	buckets_of(p, h, &bi[0], &bi[1]);
+	for (j = 0; j < 2; j++) {
+		struct bucket *b = &p->buckets[bi[j]];
+		for (i = 0; i < SLOTS; i++) {
+			if (b->slot[i] == want) {
+				*bo = b;
+				*so = i;
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+static void item_release(struct part *p, struct mc_item *it);
+
+/* Remove a linked item from the index and the accounting; free it or leave it a zombie. */
+static void
+item_unlink(struct part *p, struct mc_item *it)
+{
+	struct bucket *b;
+	unsigned int i;
+	if (index_find_item(p, it, &b, &i)) {
+		bucket_write_begin(b);
+		b->slot[i] = 0;
+		bucket_write_end(b);
+	}
+	p->st.curr_items--;
+	p->st.bytes -= MC_ITEM_HDR + mc_item_klen(it) + mc_item_vlen(it);
+	item_release(p, it);
+}
+
+/* The item is out of the index: free it, unless a reader still holds it. */
+static void
+item_release(struct part *p, struct mc_item *it)
+{
+	struct slabclass *c = &p->cls[it->cls];
+	/* Pairs with the reader's refcount increment then version check (both seq_cst). */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&it->refcnt, __ATOMIC_SEQ_CST) != 0) {
+		__atomic_store_n(&it->state, MC_IT_ZOMBIE, __ATOMIC_RELAXED);
+		p->st.zombies++;
+		return;
+	}
+	__atomic_store_n(&it->state, 0, __ATOMIC_RELAXED);
+	memcpy(it->data, &c->free, sizeof(c->free));
+	c->free = it;
+	c->nfree++;
+	c->used--;
+}
+
+/* ---- slab allocation ---- */
+
+static bool
+slab_grow(struct part *p, struct slabclass *c)
+{
+	uint32_t first;
+	if (p->pages_used + c->slab_pages > p->npages)
+		return false;
+	first = p->pages_used;
+	p->pages_used += c->slab_pages;
+	p->page_next[first] = NO_PAGE;
+	if (c->tail == NO_PAGE)
+		c->head = first;
+	else
+		p->page_next[c->tail] = first;
+	c->tail = first;
+	c->carve_left = c->perslab;
+	c->nslabs++;
+	p->st.slab_pages += c->slab_pages;
+	return true;
+}
+
+static inline struct mc_item *
+chunk_at(const struct part *p, const struct slabclass *c, uint32_t page, uint32_t idx)
+{
+	return (struct mc_item *)(p->pages + (size_t)page * MC_PAGE_SIZE + (size_t)idx * c->size);
+}
+
+/* Advance a hand over the carved chunks of a class; NULL when the class has none. */
+static struct mc_item *
+hand_next(const struct part *p, const struct slabclass *c, uint32_t *page, uint32_t *idx)
+{
+	uint32_t carved;
+	if (c->head == NO_PAGE)
+		return NULL;
+	if (*page == NO_PAGE) {
+		*page = c->head;
+		*idx = 0;
+	}
+	carved = *page == c->tail ? c->perslab - c->carve_left : c->perslab;
+	if (*idx >= carved) {
+		*page = p->page_next[*page] == NO_PAGE ? c->head : p->page_next[*page];
+		*idx = 0;
+		carved = *page == c->tail ? c->perslab - c->carve_left : c->perslab;
+		if (carved == 0)
+			return NULL;
+	}
+	return chunk_at(p, c, *page, (*idx)++);
+}
+
+/* Reclaim one chunk of class c: expired or flushed first, then CLOCK's second chance. */
+static struct mc_item *
+clock_evict(const struct mc_store *s, struct part *p, struct slabclass *c)
+{
+	uint64_t limit = 2 * c->nslabs * c->perslab + 2;
+	while (limit--) {
+		struct mc_item *it = hand_next(p, c, &c->hand_page, &c->hand_idx);
+		uint8_t st;
+		if (it == NULL)
+			return NULL;
+		st = __atomic_load_n(&it->state, __ATOMIC_RELAXED);
+		if (st & MC_IT_LINKED) {
+			int dead = item_dead(s, p, it->cas, it->exptime);
+			if (__atomic_load_n(&it->refcnt, __ATOMIC_ACQUIRE) != 0)
+				continue;
+			if (!dead && (st & MC_IT_CLOCK)) {
+				__atomic_fetch_and(&it->state, (uint8_t)~MC_IT_CLOCK, __ATOMIC_RELAXED);
+				continue;
+			}
+			if (dead) {
+				p->st.reclaimed++;
+				if (dead == 1 && !(st & MC_IT_FETCHED))
+					p->st.expired_unfetched++;
+			} else {
+				p->st.evictions++;
+				c->evictions++;
+				if (!(st & MC_IT_FETCHED))
+					p->st.evicted_unfetched++;
+			}
+			item_unlink(p, it);
+			if (c->free == it) { /* freed: take it back off the list */
+				memcpy(&c->free, it->data, sizeof(c->free));
+				c->nfree--;
+				c->used++;
+				return it;
+			}
+		} else if ((st & MC_IT_ZOMBIE) && __atomic_load_n(&it->refcnt, __ATOMIC_ACQUIRE) == 0) {
+			p->st.zombies--;
+			__atomic_store_n(&it->state, 0, __ATOMIC_RELAXED);
+			return it;
+		}
+	}
+	return NULL;
+}
+
+static struct mc_item *
+item_alloc(const struct mc_store *s, struct part *p, uint32_t total)
+{
+	unsigned int ci = class_for(s, total);
+	struct slabclass *c;
+	struct mc_item *it;
+	if (ci >= s->nclasses)
+		return NULL;
+	c = &p->cls[ci];
+	if (c->free != NULL) {
+		it = c->free;
+		memcpy(&c->free, it->data, sizeof(c->free));
+		c->nfree--;
+		c->used++;
+	} else if (c->carve_left > 0 || slab_grow(p, c)) {
+		it = chunk_at(p, c, c->tail, c->perslab - c->carve_left);
+		c->carve_left--;
+		it->refcnt = 0;
+		c->used++;
+	} else {
+		it = clock_evict(s, p, c);
+		if (it == NULL) {
+			p->st.outofmemory++;
+			return NULL;
+		}
+	}
+	it->cls = (uint8_t)ci;
+	return it;
+}
+
+static inline uint64_t
+next_cas(const struct mc_store *s, struct part *p)
+{
+	uint64_t c = p->next_cas;
+	__atomic_store_n(&p->next_cas, c + s->nparts, __ATOMIC_RELEASE);
+	return c;
+}
+
+/* Put new item `it` in the index: in old's slot when replacing, else a free slot of the two
+ * buckets, else in place of a victim from the first bucket (counted as an eviction). */
+static void
+index_link(struct part *p, struct mc_item *it, const struct mc_key *k, struct bucket *ob,
+	   unsigned int os)
+{
+	uint16_t tag = tag_of(k->hash);
+	uint64_t e = slot_for(p, it, tag);
+	uint32_t bi[2];
+	unsigned int j, i;
+	__atomic_store_n(&it->state, MC_IT_LINKED, __ATOMIC_RELAXED);
+	p->st.curr_items++;
+	p->st.total_items++;
+	p->st.bytes += MC_ITEM_HDR + k->len + mc_item_vlen(it);
+	if (ob != NULL) {
+		bucket_write_begin(ob);
+		ob->slot[os] = e;
+		bucket_write_end(ob);
+		return;
+	}
+	buckets_of(p, k->hash, &bi[0], &bi[1]);
+	{
+		/* Two choices: the emptier bucket keeps the load even. */
+		unsigned int fi[2] = {SLOTS, SLOTS}, nfree[2] = {0, 0};
+		for (j = 0; j < 2; j++) {
+			const struct bucket *b = &p->buckets[bi[j]];
+			for (i = 0; i < SLOTS; i++) {
+				if (b->slot[i] == 0) {
+					if (fi[j] == SLOTS)
+						fi[j] = i;
+					nfree[j]++;
+				}
+			}
+		}
+		j = nfree[1] > nfree[0] ? 1 : 0;
+		if (nfree[j] != 0) {
+			struct bucket *b = &p->buckets[bi[j]];
+			bucket_write_begin(b);
+			b->slot[fi[j]] = e;
+			bucket_write_end(b);
+			return;
+		}
+	}
+	/* Both buckets full: move one resident to its other bucket if that has room (added there
+	 * before it leaves here, so readers never miss it), then take its slot. */
+	for (j = 0; j < 2; j++) {
+		struct bucket *b = &p->buckets[bi[j]];
+		for (i = 0; i < SLOTS; i++) {
+			const struct mc_item *r = item_at(p, b->slot[i]);
+			uint64_t h = mc_store_hash(r->data, mc_item_klen(r));
+			uint32_t a1, a2, alt;
+			unsigned int x;
+			buckets_of(p, h, &a1, &a2);
+			alt = a1 == bi[j] ? a2 : a1;
+			for (x = 0; x < SLOTS; x++) {
+				struct bucket *ab = &p->buckets[alt];
+				if (ab->slot[x] != 0)
+					continue;
+				bucket_write_begin(ab);
+				ab->slot[x] = b->slot[i];
+				bucket_write_end(ab);
+				bucket_write_begin(b);
+				b->slot[i] = e;
+				bucket_write_end(b);
+				return;
+			}
+		}
+	}
+	/* Still full: evict the first unreferenced entry of the first bucket (slot 0
+	 * if all are referenced: it then lives on as a zombie until released). */
+	{
+		struct bucket *b = &p->buckets[bi[0]];
+		unsigned int vs = 0;
+		struct mc_item *victim;
+		for (i = 0; i < SLOTS; i++) {
+			if (__atomic_load_n(&item_at(p, b->slot[i])->refcnt, __ATOMIC_ACQUIRE) == 0) {
+				vs = i;
+				break;
+			}
+		}
+		victim = item_at(p, b->slot[vs]);
+		bucket_write_begin(b);
+		b->slot[vs] = e;
+		bucket_write_end(b);
+		p->st.index_evictions++;
+		p->st.evictions++;
+		p->cls[victim->cls].evictions++;
+		p->st.curr_items--;
+		p->st.bytes -= MC_ITEM_HDR + mc_item_klen(victim) + mc_item_vlen(victim);
+		item_release(p, victim);
+	}
+}
+
+/* Writer lookup of a live item; an expired or flushed one found on the way is reclaimed. */
+static struct mc_item *
+find_live(const struct mc_store *s, struct part *p, const struct mc_key *k, struct bucket **b,
+	  unsigned int *slot)
+{
+	struct mc_item *it = index_find(p, k, b, slot);
+	int dead;
+	if (it == NULL)
+		return NULL;
+	dead = item_dead(s, p, it->cas, it->exptime);
+	if (dead) {
+		p->st.reclaimed++;
+		if (dead == 1 && !(it->state & MC_IT_FETCHED))
+			p->st.expired_unfetched++;
+		item_unlink(p, it);
+		*b = NULL;
+		return NULL;
+	}
+	return it;
+}
+
+static inline struct part *
+part_lock(struct mc_store_ctx *cx, const struct mc_key *k)
+{
+	struct part *p = cx->s->parts[mc_store_part_of(cx->s, k->hash)];
+	rte_spinlock_lock(&p->lock);
+	flush_capture(cx->s, p);
+	return p;
+}
+
+static inline void
+pin(struct mc_item *it)
+{
+	if (it)
+		__atomic_fetch_add(&it->refcnt, 1, __ATOMIC_ACQ_REL);
+}
+
+static inline void
+unpin(struct mc_item *it)
+{
+	if (it)
+		__atomic_fetch_sub(&it->refcnt, 1, __ATOMIC_ACQ_REL);
+}
+
+enum mc_store_status
+mc_store_store(struct mc_store_ctx *cx, enum mc_store_mode mode, const struct mc_key *k,
+	       uint32_t flags, uint32_t exptime, const void *val, uint32_t vlen, uint64_t cas_in,
+	       uint64_t *cas_out)
+{
+	const struct mc_store *s = cx->s;
+	struct part *p;
+	struct mc_item *old, *it;
+	struct bucket *ob = NULL;
+	unsigned int os = 0;
+	uint32_t total_v = vlen;
+	enum mc_store_status rc = MC_STORED;
+
+	cx->st.cmd_set++;
+	p = part_lock(cx, k);
+	old = find_live(s, p, k, &ob, &os);
+	if (mode == MC_CAS) {
+		if (old == NULL) {
+			cx->st.cas_misses++;
+			rc = MC_MISS;
+			goto out;
+		}
+		if (old->cas != cas_in) {
+			cx->st.cas_badval++;
+			rc = MC_EXISTS;
+			goto out;
+		}
+		cx->st.cas_hits++;
+	} else if (cas_in != 0 && old != NULL && old->cas != cas_in) {
+		rc = MC_EXISTS;
+		goto out;
+	} else if (cas_in != 0 && old == NULL && mode != MC_ADD && mode != MC_SET) {
+		rc = MC_MISS;
+		goto out;
+	}
+	if (mode == MC_ADD && old != NULL) {
+		/* memcached bumps the existing item on a failed add. */
+		__atomic_fetch_or(&old->state, MC_IT_CLOCK, __ATOMIC_RELAXED);
+		rc = MC_NOT_STORED;
+		goto out;
+	}
+	if ((mode == MC_REPLACE || mode == MC_APPEND || mode == MC_PREPEND) && old == NULL) {
+		rc = MC_NOT_STORED;
+		goto out;
+	}
+	if (mode == MC_APPEND || mode == MC_PREPEND)
+		total_v += mc_item_vlen(old);
+	if (mc_store_too_large(s, k->len, total_v)) {
+		rc = MC_TOO_LARGE;
+		goto fail;
+	}
+	pin(old);
+	it = item_alloc(s, p, MC_ITEM_HDR + k->len + total_v);
+	unpin(old);
+	if (it == NULL) {
+		rc = MC_NO_MEMORY;
+		goto fail;
+	}
+	/* The allocation may have evicted and re-used neighbours; look old up again. */
+	old = find_live(s, p, k, &ob, &os);
+	if ((mode == MC_APPEND || mode == MC_PREPEND) && old == NULL) {
+		item_release(p, it);
+		rc = MC_NOT_STORED;
+		goto out;
+	}
+	it->cas = next_cas(s, p);
+	it->vk = total_v << 8 | k->len;
+	memcpy(it->data, k->p, k->len);
+	if (mode == MC_APPEND) {
+		it->exptime = old->exptime;
+		it->flags = old->flags;
+		memcpy(it->data + k->len, mc_item_value(old), mc_item_vlen(old));
+		memcpy(it->data + k->len + mc_item_vlen(old), val, vlen);
+	} else if (mode == MC_PREPEND) {
+		it->exptime = old->exptime;
+		it->flags = old->flags;
+		memcpy(it->data + k->len, val, vlen);
+		memcpy(it->data + k->len + vlen, mc_item_value(old), mc_item_vlen(old));
+	} else {
+		it->exptime = exptime;
+		it->flags = flags;
+		memcpy(it->data + k->len, val, vlen);
+	}
+	index_link(p, it, k, old ? ob : NULL, os);
+	if (old != NULL) {
+		p->st.curr_items--;
+		p->st.bytes -= MC_ITEM_HDR + mc_item_klen(old) + mc_item_vlen(old);
+		item_release(p, old);
+	}
+	if (cas_out)
+		*cas_out = it->cas;
+	goto out;
+fail:
+	/* memcached drops the old value when a set fails, so stale data does not linger. */
+	if (mode == MC_SET && old != NULL) {
+		old = find_live(s, p, k, &ob, &os);
+		if (old)
+			item_unlink(p, old);
+	}
+out:
+	rte_spinlock_unlock(&p->lock);
+	return rc;
+}
+
+enum mc_store_status
+mc_store_delete(struct mc_store_ctx *cx, const struct mc_key *k, uint64_t cas_in)
+{
+	struct part *p = part_lock(cx, k);
+	struct bucket *b;
+	unsigned int i;
+	struct mc_item *it = find_live(cx->s, p, k, &b, &i);
+	enum mc_store_status rc;
+	if (it == NULL) {
+		cx->st.delete_misses++;
+		rc = MC_MISS;
+	} else if (cas_in != 0 && it->cas != cas_in) {
+		rc = MC_EXISTS;
+	} else {
+		cx->st.delete_hits++;
+		item_unlink(p, it);
+		rc = MC_DELETED;
+	}
+	rte_spinlock_unlock(&p->lock);
+	return rc;
+}
+
+enum mc_store_status
+mc_store_touch(struct mc_store_ctx *cx, const struct mc_key *k, uint32_t exptime)
+{
+	struct part *p = part_lock(cx, k);
+	struct bucket *b;
+	unsigned int i;
+	struct mc_item *it = find_live(cx->s, p, k, &b, &i);
+	enum mc_store_status rc = MC_MISS;
+	cx->st.cmd_touch++;
+	if (it != NULL) {
+		bucket_write_begin(b);
+		it->exptime = exptime;
+		bucket_write_end(b);
+		__atomic_fetch_or(&it->state, MC_IT_CLOCK, __ATOMIC_RELAXED);
+		cx->st.touch_hits++;
+		rc = MC_TOUCHED;
+	} else {
+		cx->st.touch_misses++;
+	}
+	rte_spinlock_unlock(&p->lock);
+	return rc;
+}
+
+/* memcached's safe_strtoull over a value followed by CRLF. */
+static bool
+value_to_u64(const uint8_t *v, uint32_t vlen, uint64_t *out)
+{
+	char buf[300];
+	char *end;
+	unsigned long long ull;
+	uint32_t n = vlen < sizeof(buf) - 3 ? vlen : (uint32_t)sizeof(buf) - 3;
+	memcpy(buf, v, n);
+	memcpy(buf + n, "\r\n", 3);
+	errno = 0;
+	ull = strtoull(buf, &end, 10);
+	if (errno == ERANGE)
+		return false;
+	if (isspace((unsigned char)*end) || (*end == '\0' && end != buf)) {
+		if ((long long)ull < 0 && memchr(buf, '-', n) != NULL)
+			return false;
+		*out = ull;
+		return true;
+	}
+	return false;
+}
+
+enum mc_store_status
+mc_store_delta(struct mc_store_ctx *cx, const struct mc_key *k, const struct mc_delta_args *a,
+	       uint64_t *value, uint64_t *cas_out)
+{
+	const struct mc_store *s = cx->s;
+	struct part *p = part_lock(cx, k);
+	struct bucket *b;
+	unsigned int i;
+	struct mc_item *it = find_live(s, p, k, &b, &i);
+	enum mc_store_status rc = MC_OK;
+	uint64_t v;
+	char buf[24];
+	int res;
+
+	if (it == NULL) {
+		if (a->incr)
+			cx->st.incr_misses++;
+		else
+			cx->st.decr_misses++;
+		if (!a->create) {
+			rc = MC_MISS;
+			goto out;
+		}
+		v = a->initial;
+		res = snprintf(buf, sizeof(buf), "%" PRIu64, v);
+		it = item_alloc(s, p, MC_ITEM_HDR + k->len + (uint32_t)res);
+		if (it == NULL) {
+			rc = MC_NO_MEMORY;
+			goto out;
+		}
+		it->cas = next_cas(s, p);
+		it->vk = (uint32_t)res << 8 | k->len;
+		it->exptime = a->exptime;
+		it->flags = a->flags;
+		memcpy(it->data, k->p, k->len);
+		memcpy(it->data + k->len, buf, (size_t)res);
+		index_link(p, it, k, NULL, 0);
+		*value = v;
+		if (cas_out)
+			*cas_out = it->cas;
+		goto out;
+	}
+	if (a->cas_in != 0 && it->cas != a->cas_in) {
+		rc = MC_EXISTS;
+		goto out;
+	}
+	if (mc_item_vlen(it) == 0 || !value_to_u64(mc_item_value(it), mc_item_vlen(it), &v)) {
+		rc = MC_NON_NUMERIC;
+		goto out;
+	}
+	if (a->incr) {
+		v += a->delta;
+		cx->st.incr_hits++;
+	} else {
+		v = v < a->delta ? 0 : v - a->delta;
+		cx->st.decr_hits++;
+	}
+	res = snprintf(buf, sizeof(buf), "%" PRIu64, v);
+	if ((uint32_t)res <= mc_item_vlen(it) && __atomic_load_n(&it->refcnt, __ATOMIC_ACQUIRE) == 0) {
+		/* In place, padded with spaces, new CAS: exactly memcached's behaviour. */
+		bucket_write_begin(b);
+		it->cas = next_cas(s, p);
+		memcpy((uint8_t *)mc_item_value(it), buf, (size_t)res);
+		memset((uint8_t *)mc_item_value(it) + res, ' ', mc_item_vlen(it) - (uint32_t)res);
+		bucket_write_end(b);
+	} else {
+		struct mc_item *nit;
+		pin(it);
+		nit = item_alloc(s, p, MC_ITEM_HDR + k->len + (uint32_t)res);
+		unpin(it);
+		if (nit == NULL) {
+			rc = MC_NO_MEMORY;
+			goto out;
+		}
+		it = find_live(s, p, k, &b, &i);
+		nit->cas = next_cas(s, p);
+		nit->vk = (uint32_t)res << 8 | k->len;
+		nit->exptime = it ? it->exptime : a->exptime;
+		nit->flags = it ? it->flags : a->flags;
+		memcpy(nit->data, k->p, k->len);
+		memcpy(nit->data + k->len, buf, (size_t)res);
+		index_link(p, nit, k, it ? b : NULL, i);
+		if (it != NULL) {
+			p->st.curr_items--;
+			p->st.bytes -= MC_ITEM_HDR + mc_item_klen(it) + mc_item_vlen(it);
+			item_release(p, it);
+		}
+		it = nit;
+	}
+	*value = v;
+	if (cas_out)
+		*cas_out = it->cas;
+out:
+	rte_spinlock_unlock(&p->lock);
+	return rc;
+}
+
+/* ---- readers ---- */
+
+enum mc_store_status
+mc_store_read_begin(struct mc_store_ctx *cx, const struct mc_key *k, struct mc_store_read *r)
+{
+	const struct mc_store *s = cx->s;
+	const struct part *p = s->parts[mc_store_part_of(s, k->hash)];
+	uint16_t tag = tag_of(k->hash);
+	uint32_t bi[2], v[2];
+	unsigned int j, i;
+
+	buckets_of(p, k->hash, &bi[0], &bi[1]);
+retry:
+	for (j = 0; j < 2; j++) {
+		const struct bucket *b = &p->buckets[bi[j]];
+		v[j] = __atomic_load_n(&b->ver, __ATOMIC_ACQUIRE);
+		if (unlikely(v[j] & 1)) {
+			cx->st.read_retries++;
+			rte_pause();
+			goto retry;
+		}
+		for (i = 0; i < SLOTS; i++) {
+			uint64_t e = __atomic_load_n(&b->slot[i], __ATOMIC_RELAXED);
+			const struct mc_item *it;
+			uint32_t klen, vlen;
+			if (e == 0 || (uint16_t)(e >> 48) != tag)
+				continue;
+			it = item_at(p, e);
+			klen = mc_item_klen(it);
+			if (klen != k->len || memcmp(it->data, k->p, klen) != 0)
+				continue;
+			vlen = mc_item_vlen(it);
+			/* A racing writer may have changed the item: keep reads inside the partition. */
+			if ((const uint8_t *)it->data + klen + vlen > p->base + p->len)
+				goto changed;
+			r->it = it;
+			r->ver = &b->ver;
+			r->v = v[j];
+			r->flags = it->flags;
+			r->vlen = vlen;
+			r->exptime = it->exptime;
+			r->cas = it->cas;
+			r->value = it->data + klen;
+			r->fetched = (__atomic_load_n(&it->state, __ATOMIC_RELAXED) & MC_IT_FETCHED) != 0;
+			if (!mc_store_read_check(r))
+				goto changed;
+			if (item_dead(s, p, r->cas, r->exptime)) {
+				if (item_dead(s, p, r->cas, r->exptime) == 1)
+					cx->st.get_expired++;
+				else
+					cx->st.get_flushed++;
+				return MC_MISS;
+			}
+			return MC_OK;
+		}
+	}
+	/* A miss is only a miss if neither bucket changed while we looked. */
+	for (j = 0; j < 2; j++)
+		if (__atomic_load_n(&p->buckets[bi[j]].ver, __ATOMIC_ACQUIRE) != v[j])
+			goto changed;
+	return MC_MISS;
+changed:
+	cx->st.read_retries++;
+	goto retry;
+}
+
+bool
+mc_store_read_check(const struct mc_store_read *r)
+{
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	return __atomic_load_n(r->ver, __ATOMIC_RELAXED) == r->v;
+}
+
+void
+mc_store_read_touch(const struct mc_store_read *r)
+{
+	struct mc_item *it = (struct mc_item *)(uintptr_t)r->it;
+	uint8_t st = __atomic_load_n(&it->state, __ATOMIC_RELAXED);
+	if ((st & (MC_IT_CLOCK | MC_IT_FETCHED)) != (MC_IT_CLOCK | MC_IT_FETCHED))
+		__atomic_fetch_or(&it->state, MC_IT_CLOCK | MC_IT_FETCHED, __ATOMIC_RELAXED);
+}
+
+bool
+mc_store_read_ref(const struct mc_store_read *r)
+{
+	struct mc_item *it = (struct mc_item *)(uintptr_t)r->it;
+	uint16_t old = __atomic_fetch_add(&it->refcnt, 1, __ATOMIC_SEQ_CST);
+	if (old >= REFCNT_MAX || __atomic_load_n(r->ver, __ATOMIC_SEQ_CST) != r->v) {
+		__atomic_fetch_sub(&it->refcnt, 1, __ATOMIC_SEQ_CST);
+		return false;
+	}
+	return true;
+}
+
+void
+mc_store_item_put(const struct mc_item *it)
+{
+	__atomic_fetch_sub(&((struct mc_item *)(uintptr_t)it)->refcnt, 1, __ATOMIC_RELEASE);
+}
+
+enum mc_store_status
+mc_store_get(struct mc_store_ctx *cx, const struct mc_key *k, void *buf, size_t cap,
+	     uint32_t *vlen, uint32_t *flags, uint64_t *cas)
+{
+	struct mc_store_read r;
+	for (;;) {
+		cx->st.cmd_get++;
+		if (mc_store_read_begin(cx, k, &r) != MC_OK) {
+			cx->st.get_misses++;
+			return MC_MISS;
+		}
+		memcpy(buf, r.value, r.vlen < cap ? r.vlen : cap);
+		if (mc_store_read_check(&r))
+			break;
+		cx->st.cmd_get--;
+		cx->st.read_retries++;
+	}
+	cx->st.get_hits++;
+	mc_store_read_touch(&r);
+	*vlen = r.vlen;
+	if (flags)
+		*flags = r.flags;
+	if (cas)
+		*cas = r.cas;
+	return MC_OK;
+}
+
+/* ---- background sweep ---- */
+
+unsigned int
+mc_store_sweep(struct mc_store *s, unsigned int pi, unsigned int budget)
+{
+	struct part *p = s->parts[pi];
+	unsigned int visited = 0, tries;
+	if (!rte_spinlock_trylock(&p->lock))
+		return 0;
+	flush_capture(s, p);
+	const unsigned int per_class = budget / s->nclasses + 16;
+	for (tries = 0; tries < s->nclasses && visited < budget; tries++) {
+		struct slabclass *c = &p->cls[p->sweep_cls];
+		uint64_t n = RTE_MIN(c->nslabs * c->perslab, (uint64_t)per_class);
+		while (n-- && visited < budget) {
+			struct mc_item *it = hand_next(p, c, &c->sweep_page, &c->sweep_idx);
+			uint8_t st;
+			int dead;
+			if (it == NULL)
+				break;
+			visited++;
+			st = __atomic_load_n(&it->state, __ATOMIC_RELAXED);
+			if (st & MC_IT_LINKED) {
+				dead = item_dead(s, p, it->cas, it->exptime);
+				if (dead) {
+					p->st.reclaimed++;
+					if (dead == 1 && !(st & MC_IT_FETCHED))
+						p->st.expired_unfetched++;
+					item_unlink(p, it);
+				}
+			} else if ((st & MC_IT_ZOMBIE) &&
+				   __atomic_load_n(&it->refcnt, __ATOMIC_ACQUIRE) == 0) {
+				p->st.zombies--;
+				item_release(p, it);
+			}
+		}
+		p->sweep_cls = (p->sweep_cls + 1) % s->nclasses;
+	}
+	rte_spinlock_unlock(&p->lock);
+	return visited;
+}
+
+/* ---- statistics ---- */
+
+void
+mc_store_part_stats(const struct mc_store *s, struct mc_store_part_stats *sum)
+{
+	unsigned int i;
+	memset(sum, 0, sizeof(*sum));
+	for (i = 0; i < s->nparts; i++) {
+#define X(n) sum->n += s->parts[i]->st.n;
+		MC_STORE_PART_COUNTERS(X)
+#undef X
+	}
+}
+
+unsigned int
+mc_store_nclasses(const struct mc_store *s)
+{
+	return s->nclasses;
+}
+
+void
+mc_store_class_stats(const struct mc_store *s, unsigned int cls, struct mc_store_class_info *ci)
+{
+	unsigned int i;
+	memset(ci, 0, sizeof(*ci));
+	if (cls >= s->nclasses)
+		return;
+	ci->chunk_size = s->class_size[cls];
+	ci->per_slab = s->parts[0]->cls[cls].perslab;
+	for (i = 0; i < s->nparts; i++) {
+		const struct slabclass *c = &s->parts[i]->cls[cls];
+		ci->slabs += c->nslabs;
+		ci->used_chunks += c->used;
+		ci->free_chunks += c->nfree + c->carve_left;
+		ci->evictions += c->evictions;
+	}
+}
+
+size_t
+mc_store_limit_bytes(const struct mc_store *s)
+{
+	return s->mem_len;
+}
+
+size_t
+mc_store_index_bytes(const struct mc_store *s)
+{
+	return s->index_bytes;
+}
+
+uint32_t
+mc_store_max_item_size(const struct mc_store *s)
+{
+	return s->max_item_size;
+}

@@ -1,0 +1,233 @@
+/* The store: hugepage-backed slab allocator, hash index, CLOCK eviction, expiry, CAS, partitions,
+ * memory accounting. It knows nothing of packets or protocols; callers give it keys as
+ * (bytes, length, hash) and get statuses that map one to one onto memcached's answers.
+ *
+ * Concurrency (see README, "Store"): one partition per queue. Writers of a partition serialise
+ * on its spinlock (the owner lcore in the common case; a foreign lcore takes the same lock, so no
+ * hand-off ring is needed and the reply leaves exactly once). Readers take no lock and write no
+ * shared line on a hit: they read under the bucket's version counter (a seqlock) and validate
+ * after copying, retrying if a writer touched the bucket meanwhile. */
+#ifndef MC_STORE_H
+#define MC_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MC_KEY_MAX 250
+#define MC_ITEM_HDR 24
+#define MC_PAGE_SIZE (1u << 20)
+#define MC_STORE_MAX_PARTS 16
+#define MC_STORE_MAX_CLASSES 64
+#define MC_REALTIME_MAXDELTA (60 * 60 * 24 * 30)
+
+enum mc_store_status {
+	MC_OK = 0,        /* hit / done */
+	MC_MISS,          /* NOT_FOUND */
+	MC_STORED,
+	MC_NOT_STORED,
+	MC_EXISTS,
+	MC_DELETED,
+	MC_TOUCHED,
+	MC_TOO_LARGE,     /* SERVER_ERROR object too large for cache */
+	MC_NO_MEMORY,     /* SERVER_ERROR out of memory storing object */
+	MC_NON_NUMERIC,   /* CLIENT_ERROR cannot increment or decrement non-numeric value */
+};
+
+enum mc_store_mode { MC_SET, MC_ADD, MC_REPLACE, MC_APPEND, MC_PREPEND, MC_CAS };
+
+/* Item memory layout (24-byte header, then key, then value; no CRLF stored):
+ *
+ *  0               8       12      16      20      22  23  24
+ *  +---------------+-------+-------+-------+-------+---+---+---- klen ----+---- vlen ----+
+ *  | cas           |exptime| flags | vk    |refcnt |cls|st | key          | value        |
+ *  +---------------+-------+-------+-------+-------+---+---+--------------+--------------+
+ *  vk = vlen << 8 | klen (vlen < 16 MiB); exptime in store-relative seconds, 0 = never;
+ *  st: LINKED, ZOMBIE (unlinked, still referenced), CLOCK (recently used), FETCHED.
+ */
+struct mc_item {
+	uint64_t cas;
+	uint32_t exptime;
+	uint32_t flags;
+	uint32_t vk;
+	uint16_t refcnt;
+	uint8_t cls;
+	uint8_t state;
+	uint8_t data[];
+};
+
+#define MC_IT_LINKED 0x01
+#define MC_IT_ZOMBIE 0x02
+#define MC_IT_CLOCK 0x04
+#define MC_IT_FETCHED 0x08
+
+static inline uint32_t mc_item_klen(const struct mc_item *it) { return it->vk & 0xff; }
+static inline uint32_t mc_item_vlen(const struct mc_item *it) { return it->vk >> 8; }
+static inline const uint8_t *mc_item_key(const struct mc_item *it) { return it->data; }
+static inline const uint8_t *mc_item_value(const struct mc_item *it)
+{
+	return it->data + mc_item_klen(it);
+}
+
+/* Per-thread counters (no other thread writes them); X(name). */
+#define MC_STORE_CTX_COUNTERS(X)                                                               \
+	X(cmd_get) X(cmd_set) X(cmd_touch) X(get_hits) X(get_misses) X(get_expired)           \
+	X(get_flushed) X(delete_hits) X(delete_misses) X(incr_hits) X(incr_misses)             \
+	X(decr_hits) X(decr_misses) X(cas_hits) X(cas_misses) X(cas_badval) X(touch_hits)      \
+	X(touch_misses) X(read_retries)
+
+/* Per-partition counters, kept under the partition lock; X(name). */
+#define MC_STORE_PART_COUNTERS(X)                                                              \
+	X(curr_items) X(total_items) X(bytes) X(evictions) X(reclaimed) X(expired_unfetched)   \
+	X(evicted_unfetched) X(index_evictions) X(outofmemory) X(zombies) X(slab_pages)
+
+struct mc_store_ctx_stats {
+#define X(n) uint64_t n;
+	MC_STORE_CTX_COUNTERS(X)
+#undef X
+};
+
+struct mc_store_part_stats {
+#define X(n) uint64_t n;
+	MC_STORE_PART_COUNTERS(X)
+#undef X
+};
+
+struct mc_store;
+
+struct mc_store_settings {
+	size_t mem_bytes;        /* all of it: partitions, index, slabs */
+	unsigned int nparts;     /* 1..MC_STORE_MAX_PARTS */
+	uint32_t max_item_size;  /* largest item (memcached's -I) */
+	double factor;           /* slab growth factor */
+	uint32_t chunk_min;      /* smallest key+value space (memcached's -n, 48) */
+	int64_t unix_now;        /* start time; 0 = time(NULL) */
+};
+
+/* A thread's handle: its counters. One per lcore (or test thread). */
+struct mc_store_ctx {
+	struct mc_store *s;
+	struct mc_store_ctx_stats st;
+};
+
+/* A key: bytes, length (1..250) and the hash from mc_store_hash. */
+struct mc_key {
+	const uint8_t *p;
+	uint32_t len;
+	uint64_t hash;
+};
+
+/* What a read found (valid only while mc_store_read_check says so). */
+struct mc_store_read {
+	const struct mc_item *it;
+	const volatile uint32_t *ver;
+	uint32_t v;
+	uint32_t flags;
+	uint32_t vlen;
+	uint32_t exptime;   /* store-relative, 0 = never */
+	uint64_t cas;
+	const uint8_t *value;
+	bool fetched;       /* had been read before */
+};
+
+/* Lay the store out in mem (len bytes, 64-byte aligned). Returns NULL if mem is too small
+ * for one slab page per partition. */
+struct mc_store *mc_store_create(void *mem, size_t len, const struct mc_store_settings *set);
+/* Nothing to free (the memory is the caller's); provided for symmetry. */
+void mc_store_destroy(struct mc_store *s);
+
+uint64_t mc_store_hash(const void *key, uint32_t len);
+static inline void
+mc_key_init(struct mc_key *k, const void *p, uint32_t len)
+{
+	k->p = p;
+	k->len = len;
+	k->hash = mc_store_hash(p, len);
+}
+unsigned int mc_store_nparts(const struct mc_store *s);
+unsigned int mc_store_part_of(const struct mc_store *s, uint64_t hash);
+/* Prefetch the index buckets of a hash (call for a whole burst before executing it). */
+void mc_store_prefetch(const struct mc_store *s, uint64_t hash);
+
+/* Clock: unix time now; call about once a second. Store-relative time starts near 62 as
+ * memcached's does, so exptime 1 is already past. */
+void mc_store_clock_set(struct mc_store *s, int64_t unix_now);
+uint32_t mc_store_now(const struct mc_store *s);
+int64_t mc_store_started(const struct mc_store *s);
+/* memcached's realtime(): client exptime -> store-relative (0 = never). */
+uint32_t mc_store_realtime(const struct mc_store *s, int64_t exptime);
+
+/* Would memcached refuse this item as too large (its own accounting)? */
+bool mc_store_too_large(const struct mc_store *s, uint32_t klen, uint32_t vlen);
+
+/* Readers: begin finds the item and snapshots its header; check validates the snapshot (call
+ * it after using header fields and again after copying the value; on false, start over).
+ * Expired and flushed items are misses. begin counts nothing: the caller decides hit/miss. */
+enum mc_store_status mc_store_read_begin(struct mc_store_ctx *cx, const struct mc_key *k,
+					 struct mc_store_read *r);
+bool mc_store_read_check(const struct mc_store_read *r);
+/* Mark a validated hit as used (CLOCK and fetched bits; writes only when not yet set). */
+void mc_store_read_touch(const struct mc_store_read *r);
+/* Take a reference on a validated hit so its memory outlives replacement; false if the item
+ * changed meanwhile (start over) or its refcount is saturated (copy instead). */
+bool mc_store_read_ref(const struct mc_store_read *r);
+/* Drop a reference taken with mc_store_read_ref. Any thread. */
+void mc_store_item_put(const struct mc_item *it);
+
+/* Convenience: copy out value (at most cap bytes) with retries; for tests and tools. */
+enum mc_store_status mc_store_get(struct mc_store_ctx *cx, const struct mc_key *k, void *buf,
+				  size_t cap, uint32_t *vlen, uint32_t *flags, uint64_t *cas);
+
+/* Writers. exptime is store-relative (from mc_store_realtime). cas_in is used by MC_CAS
+ * (and, when non-zero, by any mode: meta's C flag); cas_out gets the new item's CAS. */
+enum mc_store_status mc_store_store(struct mc_store_ctx *cx, enum mc_store_mode mode,
+				    const struct mc_key *k, uint32_t flags, uint32_t exptime,
+				    const void *val, uint32_t vlen, uint64_t cas_in,
+				    uint64_t *cas_out);
+/* Delete; cas_in non-zero requires a match (EXISTS otherwise). */
+enum mc_store_status mc_store_delete(struct mc_store_ctx *cx, const struct mc_key *k,
+				     uint64_t cas_in);
+/* Touch (new exptime); returns MC_TOUCHED or MC_MISS. */
+enum mc_store_status mc_store_touch(struct mc_store_ctx *cx, const struct mc_key *k,
+				    uint32_t exptime);
+
+/* incr/decr. memcached's rules: 64-bit unsigned, incr wraps, decr floors at 0, the value must
+ * be a decimal number; a shorter result is padded with spaces in place, a longer one re-made.
+ * With create set (meta N / binary initial), a miss stores `initial` with exptime/flags. */
+struct mc_delta_args {
+	bool incr;
+	uint64_t delta;
+	bool create;
+	uint64_t initial;
+	uint32_t exptime;
+	uint32_t flags;
+	uint64_t cas_in;   /* non-zero: must match (EXISTS otherwise) */
+};
+enum mc_store_status mc_store_delta(struct mc_store_ctx *cx, const struct mc_key *k,
+				    const struct mc_delta_args *a, uint64_t *value,
+				    uint64_t *cas_out);
+
+/* flush_all: items stored before now + delay (seconds; 0 = now) become invalid. */
+void mc_store_flush(struct mc_store *s, uint32_t delay);
+
+/* Bounded background work on one partition: reclaim expired/flushed items and released
+ * zombies among at most `budget` chunks. Returns chunks visited. */
+unsigned int mc_store_sweep(struct mc_store *s, unsigned int part, unsigned int budget);
+
+/* Statistics. */
+void mc_store_part_stats(const struct mc_store *s, struct mc_store_part_stats *sum);
+struct mc_store_class_info {
+	uint32_t chunk_size;
+	uint32_t per_slab;
+	uint64_t slabs;
+	uint64_t used_chunks;
+	uint64_t free_chunks;
+	uint64_t evictions;
+};
+unsigned int mc_store_nclasses(const struct mc_store *s);
+void mc_store_class_stats(const struct mc_store *s, unsigned int cls, struct mc_store_class_info *ci);
+size_t mc_store_limit_bytes(const struct mc_store *s);
+size_t mc_store_index_bytes(const struct mc_store *s);
+uint32_t mc_store_max_item_size(const struct mc_store *s);
+
+#endif
