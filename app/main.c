@@ -6,15 +6,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <rte_cycles.h>
 #include <rte_eal.h>
+#include <rte_errno.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
+#include <rte_memzone.h>
 
 #include "../config/config.h"
 #include "../dataplane/dataplane.h"
+#include "../proto/proto.h"
+#include "../store/store.h"
+#include "../udp/udp.h"
 #include "telemetry.h"
 
 static volatile bool force_quit;
@@ -22,6 +28,74 @@ static struct mc_config cfg;
 static struct mc_port port;
 static struct mc_worker *workers; /* one per queue */
 static unsigned int queue_of_lcore[RTE_MAX_LCORE];
+static struct mc_store *store;
+static struct mc_proto_conf proto_conf;
+static time_t started;
+
+/* Sum every worker's store, protocol and service counters. */
+struct app_sums {
+	struct mc_store_ctx_stats sx;
+	struct mc_proto_stats px;
+	uint64_t dgrams_out, replies_split;
+};
+
+static void
+app_sum(struct app_sums *a)
+{
+	unsigned int q;
+	memset(a, 0, sizeof(*a));
+	for (q = 0; q < port.queues; q++) {
+		const struct mc_service *svc = workers[q].svc;
+#define X(n) a->sx.n += svc->px.sx.st.n;
+		MC_STORE_CTX_COUNTERS(X)
+#undef X
+#define X(n) a->px.n += svc->px.st.n;
+		MC_PROTO_COUNTERS(X)
+#undef X
+		a->dgrams_out += svc->dgrams_out;
+		a->replies_split += svc->replies_split;
+	}
+}
+
+/* memcached's "stats" lines that belong to the app, and the dataplane's counters. */
+static void
+app_stats(void *arg, struct mc_proto_ctx *cx, struct mc_out *o, const char *group, size_t glen)
+{
+	struct app_sums a;
+	struct mc_dp_stats d;
+	(void)arg;
+	(void)cx;
+	if (glen != 0) {
+		if (glen == 6 && !memcmp(group, "queues", 6)) {
+			unsigned int q;
+			char name[64];
+			for (q = 0; q < port.queues; q++) {
+#define X(n, help)                                                                             	snprintf(name, sizeof(name), "q%u:%s", q, #n);                                          	mc_proto_stat_u64(o, name, workers[q].st.n);
+				MC_DP_COUNTERS(X)
+#undef X
+			}
+		}
+		return;
+	}
+	app_sum(&a);
+	mc_dp_stats_sum(workers, port.queues, &d);
+	mc_proto_stat_u64(o, "pid", (uint64_t)getpid());
+	mc_proto_stat_u64(o, "uptime", (uint64_t)(time(NULL) - started));
+	mc_proto_stat_u64(o, "time", (uint64_t)time(NULL));
+	mc_proto_stat_u64(o, "pointer_size", 64);
+	mc_proto_stat_u64(o, "threads", port.queues);
+#define X(n) mc_proto_stat_u64(o, #n, a.sx.n);
+	MC_STORE_CTX_COUNTERS(X)
+#undef X
+#define X(n) mc_proto_stat_u64(o, #n, a.px.n);
+	MC_PROTO_COUNTERS(X)
+#undef X
+	mc_proto_stat_u64(o, "reply_datagrams", a.dgrams_out);
+	mc_proto_stat_u64(o, "replies_split", a.replies_split);
+#define X(n, help) mc_proto_stat_u64(o, #n, d.n);
+	MC_DP_COUNTERS(X)
+#undef X
+}
 
 static void
 on_signal(int sig)
@@ -47,6 +121,7 @@ main_tick(void *arg)
 	static uint64_t next;
 	uint64_t now = rte_get_tsc_cycles();
 	(void)arg;
+	mc_store_clock_set(store, (int64_t)time(NULL));
 	if (cfg.stats_interval == 0)
 		return;
 	if (next == 0)
@@ -60,7 +135,23 @@ main_tick(void *arg)
 void
 mc_app_stats_extra(struct rte_tel_data *d)
 {
-	(void)d;
+	struct app_sums a;
+	struct mc_store_part_stats ps;
+	app_sum(&a);
+	mc_store_part_stats(store, &ps);
+#define X(n) rte_tel_data_add_dict_u64(d, #n, a.sx.n);
+	MC_STORE_CTX_COUNTERS(X)
+#undef X
+#define X(n) rte_tel_data_add_dict_u64(d, #n, a.px.n);
+	MC_PROTO_COUNTERS(X)
+#undef X
+#define X(n) rte_tel_data_add_dict_u64(d, #n, ps.n);
+	MC_STORE_PART_COUNTERS(X)
+#undef X
+	rte_tel_data_add_dict_u64(d, "reply_datagrams", a.dgrams_out);
+	rte_tel_data_add_dict_u64(d, "replies_split", a.replies_split);
+	rte_tel_data_add_dict_u64(d, "mempool_avail", rte_mempool_avail_count(port.pool));
+	rte_tel_data_add_dict_u64(d, "mempool_size", port.pool->size);
 }
 
 static int
@@ -119,6 +210,31 @@ main(int argc, char **argv)
 	if (workers == NULL)
 		rte_exit(EXIT_FAILURE, "cannot allocate %u workers\n", port.queues);
 
+	/* The store: all of -m from one memzone on the port's socket (hugepages). */
+	{
+		size_t bytes = (size_t)cfg.memory_mb << 20;
+		struct mc_store_settings set = {
+			.mem_bytes = bytes, .nparts = port.queues, .max_item_size = cfg.max_item_size,
+			.factor = cfg.growth_factor, .chunk_min = 48,
+		};
+		const struct rte_memzone *mz = rte_memzone_reserve_aligned(
+			"mc_store", bytes, port.socket, 0, RTE_CACHE_LINE_SIZE);
+		if (mz == NULL)
+			rte_exit(EXIT_FAILURE, "cannot reserve %u MiB for the store on socket %d: %s "
+				 "(more hugepages, or a smaller -m)\n", cfg.memory_mb, port.socket,
+				 rte_strerror(rte_errno));
+		store = mc_store_create(mz->addr, mz->len, &set);
+		if (store == NULL)
+			rte_exit(EXIT_FAILURE, "-m %u MiB is too small for %u partition(s)\n",
+				 cfg.memory_mb, port.queues);
+		started = time(NULL);
+		mc_store_clock_set(store, (int64_t)started);
+	}
+	proto_conf.udp_admin = cfg.udp_admin;
+	proto_conf.udp_writes = cfg.udp_writes;
+	proto_conf.max_item_size = cfg.max_item_size;
+	proto_conf.verbosity = cfg.verbosity;
+
 	/* Queue i goes to the i-th lcore, the main lcore first. */
 	for (lcore = 0; lcore < RTE_MAX_LCORE; lcore++)
 		queue_of_lcore[lcore] = UINT32_MAX;
@@ -134,6 +250,20 @@ main(int argc, char **argv)
 			continue;
 		mc_dp_worker_init(&workers[q], &cfg, &port, (uint16_t)q);
 		workers[q].lcore_id = lcore;
+		{
+			struct mc_service *svc = rte_zmalloc_socket("mc_svc", sizeof(*svc),
+								    RTE_CACHE_LINE_SIZE, port.socket);
+			if (svc == NULL)
+				rte_exit(EXIT_FAILURE, "cannot allocate service of queue %u\n", q);
+			mc_proto_ctx_init(&svc->px, store, &proto_conf);
+			svc->px.stats_fn = app_stats;
+			svc->scratch_cap = mc_udp_scratch_size(cfg.max_item_size);
+			svc->scratch = rte_malloc_socket("mc_scratch", svc->scratch_cap, 64, port.socket);
+			svc->lin = rte_malloc_socket("mc_lin", 65536, 64, port.socket);
+			if (svc->scratch == NULL || svc->lin == NULL)
+				rte_exit(EXIT_FAILURE, "cannot allocate reply scratch of queue %u\n", q);
+			workers[q].svc = svc;
+		}
 	}
 
 	mc_app_telemetry_setup(workers, port.queues);
@@ -146,6 +276,12 @@ main(int argc, char **argv)
 	MC_LOG(NOTICE, "shutting down\n");
 	print_stats();
 	mc_dp_port_teardown(&port);
+	for (q = 0; q < port.queues; q++) {
+		rte_free(workers[q].svc->scratch);
+		rte_free(workers[q].svc->lin);
+		rte_free(workers[q].svc);
+	}
+	rte_memzone_free(rte_memzone_lookup("mc_store"));
 	rte_free(workers);
 	ret = rte_eal_cleanup();
 	if (ret != 0)

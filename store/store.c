@@ -736,10 +736,12 @@ unpin(struct mc_item *it)
 }
 
 enum mc_store_status
-mc_store_store(struct mc_store_ctx *cx, enum mc_store_mode mode, const struct mc_key *k,
-	       uint32_t flags, uint32_t exptime, const void *val, uint32_t vlen, uint64_t cas_in,
+mc_store_store(struct mc_store_ctx *cx, int mode_opts, const struct mc_key *k, uint32_t flags,
+	       uint32_t exptime, const void *val, uint32_t vlen, uint64_t cas_in,
 	       uint64_t *cas_out)
 {
+	const enum mc_store_mode mode = (enum mc_store_mode)(mode_opts & 0xff);
+	bool stale = false;
 	const struct mc_store *s = cx->s;
 	struct part *p;
 	struct mc_item *old, *it;
@@ -758,9 +760,12 @@ mc_store_store(struct mc_store_ctx *cx, enum mc_store_mode mode, const struct mc
 			goto out;
 		}
 		if (old->cas != cas_in) {
-			cx->st.cas_badval++;
-			rc = MC_EXISTS;
-			goto out;
+			if (!(mode_opts & MC_MODE_STALE_OK) || cas_in >= old->cas) {
+				cx->st.cas_badval++;
+				rc = MC_EXISTS;
+				goto out;
+			}
+			stale = true; /* meta I: keep it, marked stale */
 		}
 		cx->st.cas_hits++;
 	} else if (cas_in != 0 && old != NULL && old->cas != cas_in) {
@@ -814,11 +819,14 @@ mc_store_store(struct mc_store_ctx *cx, enum mc_store_mode mode, const struct mc
 		memcpy(it->data + k->len, val, vlen);
 		memcpy(it->data + k->len + vlen, mc_item_value(old), mc_item_vlen(old));
 	} else {
-		it->exptime = exptime;
+		it->exptime = stale ? old->exptime : exptime;
 		it->flags = flags;
 		memcpy(it->data + k->len, val, vlen);
 	}
 	index_link(p, it, k, old ? ob : NULL, os);
+	if (stale)
+		__atomic_fetch_or(&it->state, MC_IT_STALE | (old->state & MC_IT_TOKEN),
+				  __ATOMIC_RELAXED);
 	if (old != NULL) {
 		p->st.curr_items--;
 		p->st.bytes -= MC_ITEM_HDR + mc_item_klen(old) + mc_item_vlen(old);
@@ -1004,6 +1012,85 @@ out:
 	return rc;
 }
 
+enum mc_store_status
+mc_store_meta_prep(struct mc_store_ctx *cx, const struct mc_key *k, const struct mc_meta_args *a,
+		   struct mc_meta_res *res)
+{
+	const struct mc_store *s = cx->s;
+	struct part *p = part_lock(cx, k);
+	struct bucket *b;
+	unsigned int i;
+	struct mc_item *it = find_live(s, p, k, &b, &i);
+	enum mc_store_status rc = MC_OK;
+	uint8_t st;
+
+	memset(res, 0, sizeof(*res));
+	if (it == NULL) {
+		if (!a->vivify) {
+			rc = MC_MISS;
+			goto out;
+		}
+		it = item_alloc(s, p, MC_ITEM_HDR + k->len);
+		if (it == NULL) {
+			rc = MC_NO_MEMORY;
+			goto out;
+		}
+		it->cas = next_cas(s, p);
+		it->vk = k->len;
+		it->exptime = a->viv_exptime;
+		it->flags = 0;
+		memcpy(it->data, k->p, k->len);
+		index_link(p, it, k, NULL, 0);
+		__atomic_fetch_or(&it->state, MC_IT_TOKEN, __ATOMIC_RELAXED);
+		res->created = true;
+		res->won = true;
+		goto out;
+	}
+	st = __atomic_load_n(&it->state, __ATOMIC_RELAXED);
+	if (a->set_ttl) {
+		bucket_write_begin(b);
+		it->exptime = a->ttl;
+		bucket_write_end(b);
+	}
+	if (a->recache && !(st & MC_IT_TOKEN) && it->exptime != 0 && it->exptime < a->recache_time)
+		res->won = true;
+	res->token = (st & MC_IT_TOKEN) != 0;
+	res->stale = (st & MC_IT_STALE) != 0;
+	if (res->stale && !res->token)
+		res->won = true;
+	if (res->won)
+		__atomic_fetch_or(&it->state, MC_IT_TOKEN, __ATOMIC_RELAXED);
+out:
+	rte_spinlock_unlock(&p->lock);
+	return rc;
+}
+
+enum mc_store_status
+mc_store_invalidate(struct mc_store_ctx *cx, const struct mc_key *k, uint64_t cas_in,
+		    bool set_ttl, uint32_t ttl)
+{
+	struct part *p = part_lock(cx, k);
+	struct bucket *b;
+	unsigned int i;
+	struct mc_item *it = find_live(cx->s, p, k, &b, &i);
+	enum mc_store_status rc = MC_DELETED;
+	if (it == NULL) {
+		rc = MC_MISS;
+	} else if (cas_in != 0 && it->cas != cas_in) {
+		rc = MC_EXISTS;
+	} else {
+		bucket_write_begin(b);
+		if (set_ttl)
+			it->exptime = ttl;
+		it->cas = next_cas(cx->s, p);
+		bucket_write_end(b);
+		__atomic_fetch_or(&it->state, MC_IT_STALE, __ATOMIC_RELAXED);
+		__atomic_fetch_and(&it->state, (uint8_t)~MC_IT_TOKEN, __ATOMIC_RELAXED);
+	}
+	rte_spinlock_unlock(&p->lock);
+	return rc;
+}
+
 /* ---- readers ---- */
 
 enum mc_store_status
@@ -1047,7 +1134,8 @@ retry:
 			r->exptime = it->exptime;
 			r->cas = it->cas;
 			r->value = it->data + klen;
-			r->fetched = (__atomic_load_n(&it->state, __ATOMIC_RELAXED) & MC_IT_FETCHED) != 0;
+			r->state = __atomic_load_n(&it->state, __ATOMIC_RELAXED);
+			r->fetched = (r->state & MC_IT_FETCHED) != 0;
 			if (!mc_store_read_check(r))
 				goto changed;
 			if (item_dead(s, p, r->cas, r->exptime)) {

@@ -35,6 +35,9 @@ enum mc_store_status {
 };
 
 enum mc_store_mode { MC_SET, MC_ADD, MC_REPLACE, MC_APPEND, MC_PREPEND, MC_CAS };
+/* OR into the mode of mc_store_store: meta's I with C, a CAS older than the item's stores the
+ * value marked stale (keeping TTL and token) instead of failing. */
+#define MC_MODE_STALE_OK 0x100
 
 /* Item memory layout (24-byte header, then key, then value; no CRLF stored):
  *
@@ -60,6 +63,8 @@ struct mc_item {
 #define MC_IT_ZOMBIE 0x02
 #define MC_IT_CLOCK 0x04
 #define MC_IT_FETCHED 0x08
+#define MC_IT_STALE 0x10  /* meta: invalidated, served with X */
+#define MC_IT_TOKEN 0x20  /* meta: a recache win (W) was handed out */
 
 static inline uint32_t mc_item_klen(const struct mc_item *it) { return it->vk & 0xff; }
 static inline uint32_t mc_item_vlen(const struct mc_item *it) { return it->vk >> 8; }
@@ -128,6 +133,7 @@ struct mc_store_read {
 	uint64_t cas;
 	const uint8_t *value;
 	bool fetched;       /* had been read before */
+	uint8_t state;      /* MC_IT_* bits at the snapshot */
 };
 
 /* Lay the store out in mem (len bytes, 64-byte aligned). Returns NULL if mem is too small
@@ -180,7 +186,7 @@ enum mc_store_status mc_store_get(struct mc_store_ctx *cx, const struct mc_key *
 
 /* Writers. exptime is store-relative (from mc_store_realtime). cas_in is used by MC_CAS
  * (and, when non-zero, by any mode: meta's C flag); cas_out gets the new item's CAS. */
-enum mc_store_status mc_store_store(struct mc_store_ctx *cx, enum mc_store_mode mode,
+enum mc_store_status mc_store_store(struct mc_store_ctx *cx, int mode,
 				    const struct mc_key *k, uint32_t flags, uint32_t exptime,
 				    const void *val, uint32_t vlen, uint64_t cas_in,
 				    uint64_t *cas_out);
@@ -206,6 +212,28 @@ struct mc_delta_args {
 enum mc_store_status mc_store_delta(struct mc_store_ctx *cx, const struct mc_key *k,
 				    const struct mc_delta_args *a, uint64_t *value,
 				    uint64_t *cas_out);
+
+/* meta get with N/R/T, atomically under the partition lock: vivify a missing item (empty
+ * value, viv_exptime), set a new TTL, decide the recache win (W) and report Z/X. */
+struct mc_meta_args {
+	bool vivify;
+	uint32_t viv_exptime;
+	bool set_ttl;
+	uint32_t ttl;
+	bool recache;
+	uint32_t recache_time;
+};
+struct mc_meta_res {
+	bool created;  /* vivified now */
+	bool won;      /* W */
+	bool token;    /* Z: a win had been handed out before */
+	bool stale;    /* X */
+};
+enum mc_store_status mc_store_meta_prep(struct mc_store_ctx *cx, const struct mc_key *k,
+					const struct mc_meta_args *a, struct mc_meta_res *res);
+/* meta delete with I: mark stale, clear the token, new CAS, optionally a new TTL. */
+enum mc_store_status mc_store_invalidate(struct mc_store_ctx *cx, const struct mc_key *k,
+					 uint64_t cas_in, bool set_ttl, uint32_t ttl);
 
 /* flush_all: items stored before now + delay (seconds; 0 = now) become invalid. */
 void mc_store_flush(struct mc_store *s, uint32_t delay);

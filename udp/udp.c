@@ -33,17 +33,106 @@ mc_udp_frame_write(uint8_t *buf, uint16_t req_id, uint16_t seq, uint16_t total)
 	buf[7] = 0;
 }
 
+/* Split a reply held in src into datagrams: the first reuses m, the rest are new mbufs with a
+ * copy of m's (already swapped) headers. All mbufs are taken before any is built. */
+static void
+send_split(struct mc_worker *w, struct mc_service *svc, struct rte_mbuf *m, uint16_t hlen,
+	   uint16_t l2, uint16_t req_id, const uint8_t *src, size_t len)
+{
+	uint16_t n = mc_udp_dgram_count(len), i;
+	struct rte_mbuf *ms[256];
+	uint8_t tmpl[128];
+	size_t off = 0;
+
+	memcpy(tmpl, rte_pktmbuf_mtod(m, uint8_t *), hlen);
+	for (i = 0; i < n; i += 256) {
+		uint16_t batch = (uint16_t)RTE_MIN(256, n - i), j;
+		if (rte_pktmbuf_alloc_bulk(w->pool, ms, batch) != 0) {
+			w->st.drop_nombuf++;
+			rte_pktmbuf_free(m);
+			return;
+		}
+		for (j = 0; j < batch; j++) {
+			struct rte_mbuf *d = ms[j];
+			size_t chunk = RTE_MIN((size_t)MC_UDP_MAX_PAYLOAD, len - off);
+			uint8_t *p = (uint8_t *)rte_pktmbuf_append(d, (uint16_t)(hlen + MC_UDP_HDR_LEN + chunk));
+			memcpy(p, tmpl, hlen);
+			mc_udp_frame_write(p + hlen, req_id, (uint16_t)(i + j), n);
+			memcpy(p + hlen + MC_UDP_HDR_LEN, src + off, chunk);
+			off += chunk;
+			mc_dp_udp_finish(w, d, l2, (uint16_t)(MC_UDP_HDR_LEN + chunk));
+			mc_dp_tx_push(w, d);
+		}
+	}
+	svc->dgrams_out += n;
+	svc->replies_split++;
+	rte_pktmbuf_free(m);
+}
+
 void
 mc_udp_serve(struct mc_worker *w, struct rte_mbuf *m, uint16_t l2, uint16_t payload_len)
 {
-	(void)l2;
-	(void)payload_len;
-	w->st.drop_frame++;
-	rte_pktmbuf_free(m);
+	struct mc_service *svc = w->svc;
+	const uint16_t hlen = (uint16_t)(l2 + sizeof(struct rte_ipv4_hdr) + sizeof(struct rte_udp_hdr));
+	const uint8_t *payload;
+	struct mc_udp_frame f;
+	struct mc_out out;
+	uint8_t *base = m->buf_addr;
+	uint16_t reply_off = 0;
+	size_t room = 0, limit;
+
+	/* The request as one contiguous view (a chained mbuf is copied once). */
+	payload = rte_pktmbuf_read(m, hlen, payload_len, svc->lin);
+	if (unlikely(payload == NULL || mc_udp_frame_parse(payload, payload_len, &f) != MC_UDP_OK)) {
+		w->st.drop_frame++;
+		rte_pktmbuf_free(m);
+		return;
+	}
+	/* In place: the reply goes after the request in the same buffer, with room in front of
+	 * it for the headers, so parsing never reads bytes the reply has overwritten. */
+	if (m->nb_segs == 1 && RTE_MBUF_DIRECT(m) && rte_mbuf_refcnt_read(m) == 1) {
+		uint32_t end = (uint32_t)m->data_off + hlen + payload_len;
+		reply_off = (uint16_t)RTE_ALIGN_CEIL(end, 8);
+		if ((uint32_t)reply_off + hlen + MC_UDP_HDR_LEN < m->buf_len)
+			room = RTE_MIN((size_t)MC_UDP_MAX_PAYLOAD,
+				       (size_t)(m->buf_len - reply_off - hlen - MC_UDP_HDR_LEN));
+	}
+	limit = svc->scratch_cap;
+	if (w->cfg->max_reply_ratio != 0)
+		limit = RTE_MIN(limit, (size_t)w->cfg->max_reply_ratio * payload_len);
+	mc_out_init(&out, room ? base + reply_off + hlen + MC_UDP_HDR_LEN : svc->scratch,
+		    room ? room : svc->scratch_cap, svc->scratch, svc->scratch_cap, limit);
+	if (!room)
+		out.spilled = true;
+	mc_proto_execute(&svc->px, payload + MC_UDP_HDR_LEN, payload_len - MC_UDP_HDR_LEN, &out);
+	if (out.full)
+		svc->px.st.reply_cut++;
+	if (out.len == 0) {
+		rte_pktmbuf_free(m);
+		return;
+	}
+	if (!out.spilled) {
+		/* One datagram, built where it lies: move the headers in front of it. */
+		uint8_t *h = base + reply_off;
+		memmove(h, rte_pktmbuf_mtod(m, uint8_t *), hlen);
+		mc_udp_frame_write(h + hlen, f.req_id, 0, 1);
+		m->data_off = reply_off;
+		m->data_len = (uint16_t)(hlen + MC_UDP_HDR_LEN + out.len);
+		m->pkt_len = m->data_len;
+		mc_dp_udp_finish(w, m, l2, (uint16_t)(MC_UDP_HDR_LEN + out.len));
+		svc->dgrams_out++;
+		mc_dp_tx_push(w, m);
+		return;
+	}
+	send_split(w, svc, m, hlen, l2, f.req_id, out.buf, out.len);
 }
 
 void
 mc_udp_idle(struct mc_worker *w)
 {
-	(void)w;
+	struct mc_service *svc = w->svc;
+	if (svc == NULL)
+		return;
+	/* Each lcore sweeps its own partition: expired items and released zombies. */
+	mc_store_sweep(svc->px.sx.s, w->queue_id % mc_store_nparts(svc->px.sx.s), 256);
 }

@@ -32,6 +32,28 @@ mc_udp_dgram_count(size_t len)
 	return (uint16_t)(len == 0 ? 1 : (len + MC_UDP_MAX_PAYLOAD - 1) / MC_UDP_MAX_PAYLOAD);
 }
 
+#include "../proto/proto.h"
+
+/* Per-worker service state: the protocol context (with this lcore's store handle) and the
+ * scratch a long reply spills into. */
+struct mc_service {
+	struct mc_proto_ctx px;
+	uint8_t *scratch;
+	size_t scratch_cap;
+	uint8_t *lin;           /* a chained request is linearised here */
+	unsigned int sweep_part;
+	uint64_t dgrams_out;    /* reply datagrams built */
+	uint64_t replies_split; /* replies that needed more than one datagram */
+};
+
+/* Largest reply kept for one request: enough for a multi-get of two maximal items. */
+static inline size_t
+mc_udp_scratch_size(uint32_t max_item_size)
+{
+	size_t n = 2 * (size_t)max_item_size + 65536;
+	return n < (4u << 20) ? (4u << 20) : n;
+}
+
 struct mc_worker;
 struct rte_mbuf;
 /* Serve the memcached datagram in m, whose L2..L4 headers have been turned into reply headers;

@@ -1,0 +1,500 @@
+/* memcached's classic ASCII commands (text protocol), with its replies and quirks word for word:
+ * the tokenizer, noreply, error strings, which errors swallow the data block and which let it be
+ * read as the next command (then answered "ERROR"). */
+#include "proto_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define KEY_MAX MC_KEY_MAX
+
+/* out_string(): a reply line, unless noreply is set for this command. */
+static void
+reply(struct mc_out *o, bool noreply, const char *s, size_t n)
+{
+	uint8_t *d;
+	if (noreply)
+		return;
+	d = mc_out_room(o, n + 2);
+	if (d == NULL)
+		return;
+	memcpy(d, s, n);
+	d[n] = '\r';
+	d[n + 1] = '\n';
+	o->len += n + 2;
+}
+#define REPLY(o, nr, lit) reply((o), (nr), (lit), sizeof(lit) - 1)
+
+/* set_noreply_maybe(): the last real token is "noreply". */
+static bool
+noreply_of(const struct mc_tok *t, size_t nt)
+{
+	return nt >= 2 && TOK_IS(&t[nt - 2], "noreply");
+}
+
+static bool
+writes_allowed(struct mc_proto_ctx *cx, struct mc_out *o, bool noreply)
+{
+	if (cx->conf->udp_writes)
+		return true;
+	cx->st.write_refused++;
+	REPLY(o, noreply, "CLIENT_ERROR writes not allowed");
+	return false;
+}
+
+static bool
+admin_allowed(struct mc_proto_ctx *cx, struct mc_out *o, const char *what, size_t n)
+{
+	char msg[64];
+	int len;
+	if (cx->conf->udp_admin)
+		return true;
+	cx->st.admin_refused++;
+	len = snprintf(msg, sizeof(msg), "CLIENT_ERROR %.*s not allowed", (int)n, what);
+	reply(o, false, msg, (size_t)len);
+	return false;
+}
+
+/* One hit of get/gets/gat/gats: VALUE line and data block, copied under the bucket's version.
+ * Returns 1 on a hit, 0 on a miss, -1 when the reply is full. */
+static int
+emit_value(struct mc_proto_ctx *cx, struct mc_out *o, const struct mc_tok *key, bool with_cas)
+{
+	struct mc_key k;
+	struct mc_store_read r;
+	mc_key_init(&k, key->p, key->len);
+	cx->sx.st.cmd_get++;
+	for (;;) {
+		size_t mark = o->len;
+		bool ok;
+		if (mc_store_read_begin(&cx->sx, &k, &r) != MC_OK) {
+			cx->sx.st.get_misses++;
+			return 0;
+		}
+		ok = MC_OUT_STR(o, "VALUE ") && mc_out_put(o, key->p, key->len) &&
+		     MC_OUT_STR(o, " ") && mc_out_u64(o, r.flags) && MC_OUT_STR(o, " ") &&
+		     mc_out_u64(o, r.vlen);
+		if (with_cas)
+			ok = ok && MC_OUT_STR(o, " ") && mc_out_u64(o, r.cas);
+		ok = ok && MC_OUT_STR(o, "\r\n");
+		if (!mc_store_read_check(&r)) {
+			o->len = mark;
+			continue;
+		}
+		ok = ok && mc_out_put(o, r.value, r.vlen) && MC_OUT_STR(o, "\r\n");
+		if (!mc_store_read_check(&r)) {
+			o->len = mark;
+			cx->sx.st.read_retries++;
+			continue;
+		}
+		if (!ok) {
+			o->len = mark;
+			return -1;
+		}
+		mc_store_read_touch(&r);
+		cx->sx.st.get_hits++;
+		return 1;
+	}
+}
+
+static bool
+cmd_get(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, bool with_cas, bool touch,
+	struct mc_out *o)
+{
+	struct mc_tok *kt = &t[1];
+	uint32_t exptime = 0;
+	int32_t e;
+	(void)nt;
+	if (touch) {
+		if (!mc_strtol32(&t[1], &e)) {
+			REPLY(o, false, "CLIENT_ERROR invalid exptime argument");
+			return true;
+		}
+		exptime = mc_proto_exptime(cx, e);
+		kt++;
+	}
+	for (;;) {
+		while (kt->len != 0) {
+			if (kt->len > KEY_MAX) {
+				/* memcached culls every reply not yet sent, then complains. */
+				o->len = 0;
+				o->full = false;
+				REPLY(o, false, "CLIENT_ERROR bad command line format");
+				return true;
+			}
+			if (touch) {
+				struct mc_key k;
+				mc_key_init(&k, kt->p, kt->len);
+				mc_store_touch(&cx->sx, &k, exptime);
+			}
+			if (emit_value(cx, o, kt, with_cas) < 0) {
+				cx->st.reply_cut++;
+				o->full = false;
+				REPLY(o, false, "SERVER_ERROR out of memory writing get response");
+				o->full = true;
+				return false;
+			}
+			kt++;
+		}
+		if (kt->p == NULL)
+			break;
+		/* More keys than one tokenizer pass holds: tokenize the rest. */
+		{
+			const uint8_t *rest = kt->p;
+			const uint8_t *end = rest;
+			while (*end != '\r' && *end != '\n' && *end != '\0')
+				end++;
+			nt = mc_tokenize(rest, (size_t)(end - rest), t, MC_MAX_TOKENS);
+			kt = t;
+		}
+	}
+	if (!MC_OUT_STR(o, "END\r\n"))
+		return false;
+	return true;
+}
+
+static const char *
+store_reply(enum mc_store_status rc, size_t *n)
+{
+	const char *s;
+	switch (rc) {
+	case MC_STORED: s = "STORED"; break;
+	case MC_NOT_STORED: s = "NOT_STORED"; break;
+	case MC_EXISTS: s = "EXISTS"; break;
+	case MC_MISS: s = "NOT_FOUND"; break;
+	case MC_TOO_LARGE: s = "SERVER_ERROR object too large for cache"; break;
+	case MC_NO_MEMORY: s = "SERVER_ERROR out of memory storing object"; break;
+	default: s = "SERVER_ERROR Unhandled storage type."; break;
+	}
+	*n = strlen(s);
+	return s;
+}
+
+static bool
+cmd_update(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, enum mc_store_mode mode,
+	   const uint8_t *req, size_t len, size_t *pos, struct mc_out *o)
+{
+	bool noreply = noreply_of(t, nt);
+	uint32_t flags;
+	int32_t exptime, vlen;
+	uint64_t cas = 0;
+	const uint8_t *data;
+	struct mc_key k;
+	enum mc_store_status rc;
+	const char *s;
+	size_t n;
+
+	if (t[1].len > KEY_MAX) {
+		REPLY(o, noreply, "CLIENT_ERROR bad command line format");
+		return true;
+	}
+	if (!(mc_strtoul32(&t[2], &flags) && mc_strtol32(&t[3], &exptime) &&
+	      mc_strtol32(&t[4], &vlen))) {
+		REPLY(o, noreply, "CLIENT_ERROR bad command line format");
+		return true;
+	}
+	if (mode == MC_CAS && !mc_strtoull(&t[5], &cas)) {
+		REPLY(o, noreply, "CLIENT_ERROR bad command line format");
+		return true;
+	}
+	if (vlen < 0 || vlen > INT32_MAX - 2) {
+		REPLY(o, noreply, "CLIENT_ERROR bad command line format");
+		return true;
+	}
+	/* The data block must be in this datagram; memcached would wait for more and send
+	 * nothing, so neither do we. */
+	if (len - *pos < (size_t)vlen + 2) {
+		cx->st.proto_incomplete++;
+		o->len = 0;
+		*pos = len;
+		return false;
+	}
+	data = req + *pos;
+	*pos += (size_t)vlen + 2;
+	if (mc_store_too_large(cx->sx.s, t[1].len, (uint32_t)vlen)) {
+		REPLY(o, noreply, "SERVER_ERROR object too large for cache");
+		if (mode == MC_SET) {
+			mc_key_init(&k, t[1].p, t[1].len);
+			mc_store_delete(&cx->sx, &k, 0);
+		}
+		return true;
+	}
+	if (data[vlen] != '\r' || data[vlen + 1] != '\n') {
+		REPLY(o, noreply, "CLIENT_ERROR bad data chunk");
+		return true;
+	}
+	if (!writes_allowed(cx, o, noreply))
+		return true;
+	mc_key_init(&k, t[1].p, t[1].len);
+	rc = mc_store_store(&cx->sx, mode, &k, flags, mc_proto_exptime(cx, exptime), data,
+			    (uint32_t)vlen, cas, NULL);
+	s = store_reply(rc, &n);
+	reply(o, noreply, s, n);
+	return true;
+}
+
+static void
+cmd_arith(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, bool incr, struct mc_out *o)
+{
+	bool noreply = noreply_of(t, nt);
+	struct mc_delta_args a = {.incr = incr};
+	struct mc_key k;
+	uint64_t v;
+	if (t[1].len > KEY_MAX) {
+		REPLY(o, noreply, "CLIENT_ERROR bad command line format");
+		return;
+	}
+	if (!mc_strtoull(&t[2], &a.delta)) {
+		REPLY(o, noreply, "CLIENT_ERROR invalid numeric delta argument");
+		return;
+	}
+	if (!writes_allowed(cx, o, noreply))
+		return;
+	mc_key_init(&k, t[1].p, t[1].len);
+	switch (mc_store_delta(&cx->sx, &k, &a, &v, NULL)) {
+	case MC_OK:
+		if (!noreply) {
+			mc_out_u64(o, v);
+			MC_OUT_STR(o, "\r\n");
+		}
+		break;
+	case MC_NON_NUMERIC:
+		REPLY(o, noreply, "CLIENT_ERROR cannot increment or decrement non-numeric value");
+		break;
+	case MC_NO_MEMORY:
+		REPLY(o, noreply, "SERVER_ERROR out of memory");
+		break;
+	default:
+		REPLY(o, noreply, "NOT_FOUND");
+		break;
+	}
+}
+
+static void
+cmd_delete(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
+{
+	bool noreply = false;
+	struct mc_key k;
+	if (nt > 3) {
+		bool hold_is_zero = TOK_IS(&t[2], "0");
+		bool sets_noreply = noreply_of(t, nt);
+		bool valid = (nt == 4 && (hold_is_zero || sets_noreply)) ||
+			     (nt == 5 && hold_is_zero && sets_noreply);
+		noreply = sets_noreply;
+		if (!valid) {
+			REPLY(o, noreply, "CLIENT_ERROR bad command line format.  "
+					  "Usage: delete <key> [noreply]");
+			return;
+		}
+	}
+	if (t[1].len > KEY_MAX) {
+		REPLY(o, noreply, "CLIENT_ERROR bad command line format");
+		return;
+	}
+	if (!writes_allowed(cx, o, noreply))
+		return;
+	mc_key_init(&k, t[1].p, t[1].len);
+	if (mc_store_delete(&cx->sx, &k, 0) == MC_DELETED)
+		REPLY(o, noreply, "DELETED");
+	else
+		REPLY(o, noreply, "NOT_FOUND");
+}
+
+static void
+cmd_touch(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
+{
+	bool noreply = noreply_of(t, nt);
+	struct mc_key k;
+	int32_t e;
+	if (t[1].len > KEY_MAX) {
+		REPLY(o, noreply, "CLIENT_ERROR bad command line format");
+		return;
+	}
+	if (!mc_strtol32(&t[2], &e)) {
+		REPLY(o, noreply, "CLIENT_ERROR invalid exptime argument");
+		return;
+	}
+	if (!writes_allowed(cx, o, noreply))
+		return;
+	mc_key_init(&k, t[1].p, t[1].len);
+	if (mc_store_touch(&cx->sx, &k, mc_proto_exptime(cx, e)) == MC_TOUCHED)
+		REPLY(o, noreply, "TOUCHED");
+	else
+		REPLY(o, noreply, "NOT_FOUND");
+}
+
+static void
+cmd_flush_all(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
+{
+	bool noreply = noreply_of(t, nt);
+	int32_t e = 0;
+	uint32_t now, new_oldest;
+	if (!cx->conf->udp_admin) {
+		cx->st.admin_refused++;
+		REPLY(o, noreply, "CLIENT_ERROR flush_all not allowed");
+		return;
+	}
+	if (nt != (noreply ? 3u : 2u) && !mc_strtol32(&t[1], &e)) {
+		REPLY(o, noreply, "CLIENT_ERROR invalid exptime argument");
+		return;
+	}
+	/* memcached: oldest_live = realtime(exptime) - 1; items at or before it are gone once
+	 * the clock reaches it. */
+	now = mc_store_now(cx->sx.s);
+	new_oldest = e > 0 ? mc_store_realtime(cx->sx.s, e) : now;
+	mc_store_flush(cx->sx.s, new_oldest - 1 > now ? new_oldest - 1 - now : 0);
+	REPLY(o, noreply, "OK");
+}
+
+static void
+cmd_verbosity(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
+{
+	bool noreply = noreply_of(t, nt);
+	uint64_t level = 0;
+	if (!admin_allowed(cx, o, "verbosity", 9))
+		return;
+	/* memcached takes strtoul's answer whatever the text. */
+	if (!mc_strtoull(&t[1], &level))
+		level = 0;
+	((struct mc_proto_conf *)(uintptr_t)cx->conf)->verbosity = level > 2 ? 2 : (int)level;
+	REPLY(o, noreply, "OK");
+}
+
+static void
+cmd_stats(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
+{
+	size_t mark;
+	if (!admin_allowed(cx, o, "stats", 5))
+		return;
+	mark = o->len;
+	if (nt == 2) {
+		mc_proto_stats(cx, o, NULL);
+	} else {
+		mc_proto_stats(cx, o, &t[1]);
+		if (o->len == mark) {
+			REPLY(o, false, "ERROR");
+			return;
+		}
+	}
+	MC_OUT_STR(o, "END\r\n");
+}
+
+#define WANT(cond)                                                                             \
+	do {                                                                                   \
+		if (!(cond)) {                                                                 \
+			REPLY(o, false, "ERROR");                                              \
+			return true;                                                           \
+		}                                                                              \
+	} while (0)
+
+bool
+mc_ascii_command(struct mc_proto_ctx *cx, const uint8_t *req, size_t len, size_t *pos,
+		 struct mc_out *o)
+{
+	struct mc_tok t[MC_MAX_TOKENS + 1];
+	const uint8_t *line = req + *pos, *nl, *z;
+	size_t llen, nt;
+	uint8_t c0;
+
+	nl = memchr(line, '\n', len - *pos);
+	if (nl == NULL) {
+		/* A partial line: memcached waits for the rest, which never comes over UDP. */
+		cx->st.proto_incomplete++;
+		*pos = len;
+		return false;
+	}
+	llen = (size_t)(nl - line);
+	*pos += llen + 1;
+	if (llen > 1 && line[llen - 1] == '\r')
+		llen--;
+	z = memchr(line, '\0', llen); /* memcached sees the line as a C string */
+	if (z != NULL)
+		llen = (size_t)(z - line);
+	nt = mc_tokenize(line, llen, t, MC_MAX_TOKENS);
+	if (nt < 2 || t[0].len < 2) {
+		REPLY(o, false, "ERROR");
+		return true;
+	}
+	c0 = t[0].p[0];
+	if (c0 == 'm' && t[0].len == 2) {
+		cx->st.cmd_meta++;
+		mc_meta_command(cx, (char)t[0].p[1], t, nt, req, len, pos, o);
+		return true;
+	}
+	if (c0 == 'g') {
+		WANT(nt >= 3);
+		if (TOK_IS(&t[0], "get"))
+			return cmd_get(cx, t, nt, false, false, o);
+		if (TOK_IS(&t[0], "gets"))
+			return cmd_get(cx, t, nt, true, false, o);
+		if (TOK_IS(&t[0], "gat"))
+			return cmd_get(cx, t, nt, false, true, o);
+		if (TOK_IS(&t[0], "gats"))
+			return cmd_get(cx, t, nt, true, true, o);
+		WANT(0);
+	}
+	if (TOK_IS(&t[0], "set")) {
+		WANT(nt == 6 || nt == 7);
+		return cmd_update(cx, t, nt, MC_SET, req, len, pos, o);
+	}
+	if (TOK_IS(&t[0], "add")) {
+		WANT(nt == 6 || nt == 7);
+		return cmd_update(cx, t, nt, MC_ADD, req, len, pos, o);
+	}
+	if (TOK_IS(&t[0], "append")) {
+		WANT(nt == 6 || nt == 7);
+		return cmd_update(cx, t, nt, MC_APPEND, req, len, pos, o);
+	}
+	if (TOK_IS(&t[0], "prepend")) {
+		WANT(nt == 6 || nt == 7);
+		return cmd_update(cx, t, nt, MC_PREPEND, req, len, pos, o);
+	}
+	if (TOK_IS(&t[0], "replace")) {
+		WANT(nt == 6 || nt == 7);
+		return cmd_update(cx, t, nt, MC_REPLACE, req, len, pos, o);
+	}
+	if (TOK_IS(&t[0], "cas")) {
+		WANT(nt == 7 || nt == 8);
+		return cmd_update(cx, t, nt, MC_CAS, req, len, pos, o);
+	}
+	if (TOK_IS(&t[0], "incr") || TOK_IS(&t[0], "decr")) {
+		WANT(nt == 4 || nt == 5);
+		cmd_arith(cx, t, nt, t[0].p[0] == 'i', o);
+		return true;
+	}
+	if (TOK_IS(&t[0], "delete")) {
+		WANT(nt >= 3 && nt <= 5);
+		cmd_delete(cx, t, nt, o);
+		return true;
+	}
+	if (TOK_IS(&t[0], "touch")) {
+		WANT(nt == 4 || nt == 5);
+		cmd_touch(cx, t, nt, o);
+		return true;
+	}
+	if (TOK_IS(&t[0], "stats")) {
+		cmd_stats(cx, t, nt, o);
+		return true;
+	}
+	if (TOK_IS(&t[0], "flush_all")) {
+		WANT(nt >= 2 && nt <= 4);
+		cmd_flush_all(cx, t, nt, o);
+		return true;
+	}
+	if (TOK_IS(&t[0], "version")) {
+		MC_OUT_STR(o, "VERSION " MC_VERSION_STRING "\r\n");
+		return true;
+	}
+	if (TOK_IS(&t[0], "verbosity")) {
+		WANT(nt == 3 || nt == 4);
+		cmd_verbosity(cx, t, nt, o);
+		return true;
+	}
+	if (TOK_IS(&t[0], "quit")) {
+		/* Over UDP memcached drops the rest of the datagram; replies so far stand. */
+		*pos = len;
+		return false;
+	}
+	REPLY(o, false, "ERROR");
+	return true;
+}

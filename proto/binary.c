@@ -1,0 +1,494 @@
+/* memcached's binary protocol: 24-byte headers, every opcode memcached serves, its statuses
+ * and error bodies, quiet variants answered only on error, pipelines ending in NOOP. Lengths
+ * are checked against each other and against the datagram before anything is read. */
+#include "proto_int.h"
+
+#include <rte_byteorder.h>
+
+#include <string.h>
+
+enum {
+	OP_GET = 0x00, OP_SET = 0x01, OP_ADD = 0x02, OP_REPLACE = 0x03, OP_DELETE = 0x04,
+	OP_INCR = 0x05, OP_DECR = 0x06, OP_QUIT = 0x07, OP_FLUSH = 0x08, OP_GETQ = 0x09,
+	OP_NOOP = 0x0a, OP_VERSION = 0x0b, OP_GETK = 0x0c, OP_GETKQ = 0x0d, OP_APPEND = 0x0e,
+	OP_PREPEND = 0x0f, OP_STAT = 0x10, OP_SETQ = 0x11, OP_ADDQ = 0x12, OP_REPLACEQ = 0x13,
+	OP_DELETEQ = 0x14, OP_INCRQ = 0x15, OP_DECRQ = 0x16, OP_QUITQ = 0x17, OP_FLUSHQ = 0x18,
+	OP_APPENDQ = 0x19, OP_PREPENDQ = 0x1a, OP_TOUCH = 0x1c, OP_GAT = 0x1d, OP_GATQ = 0x1e,
+	OP_GATK = 0x23, OP_GATKQ = 0x24,
+};
+
+enum {
+	ST_OK = 0x00, ST_ENOENT = 0x01, ST_EEXISTS = 0x02, ST_E2BIG = 0x03, ST_EINVAL = 0x04,
+	ST_NOT_STORED = 0x05, ST_DELTA_BADVAL = 0x06, ST_AUTH_ERROR = 0x20,
+	ST_UNKNOWN = 0x81, ST_ENOMEM = 0x82,
+};
+
+#define HDR 24
+
+struct breq {
+	uint8_t op;
+	uint16_t keylen;
+	uint8_t extlen;
+	uint32_t bodylen;
+	uint32_t opaque; /* as sent: echoed unchanged */
+	uint64_t cas;
+	const uint8_t *ext, *key, *val;
+	uint32_t vlen;
+};
+
+static bool
+hdr(struct mc_out *o, const struct breq *r, uint16_t status, uint16_t keylen, uint8_t extlen,
+    uint32_t bodylen, uint64_t cas)
+{
+	uint8_t *d = mc_out_room(o, HDR);
+	uint16_t v16;
+	uint32_t v32;
+	uint64_t v64;
+	if (d == NULL)
+		return false;
+	d[0] = 0x81;
+	d[1] = r->op;
+	v16 = rte_cpu_to_be_16(keylen);
+	memcpy(d + 2, &v16, 2);
+	d[4] = extlen;
+	d[5] = 0;
+	v16 = rte_cpu_to_be_16(status);
+	memcpy(d + 6, &v16, 2);
+	v32 = rte_cpu_to_be_32(bodylen);
+	memcpy(d + 8, &v32, 4);
+	memcpy(d + 12, &r->opaque, 4);
+	v64 = rte_cpu_to_be_64(cas);
+	memcpy(d + 16, &v64, 8);
+	o->len += HDR;
+	return true;
+}
+
+static void
+error(struct mc_out *o, const struct breq *r, uint16_t status, const char *msg)
+{
+	size_t n = strlen(msg);
+	if (hdr(o, r, status, 0, 0, (uint32_t)n, 0))
+		mc_out_put(o, msg, n);
+}
+
+static const char *
+status_text(uint16_t st)
+{
+	switch (st) {
+	case ST_ENOENT: return "Not found";
+	case ST_EEXISTS: return "Data exists for key.";
+	case ST_E2BIG: return "Too large.";
+	case ST_EINVAL: return "Invalid arguments";
+	case ST_NOT_STORED: return "Not stored.";
+	case ST_DELTA_BADVAL: return "Non-numeric server-side value for incr or decr";
+	case ST_AUTH_ERROR: return "Auth failure.";
+	case ST_UNKNOWN: return "Unknown command";
+	case ST_ENOMEM: return "Out of memory";
+	default: return "";
+	}
+}
+
+static inline uint32_t
+be32_at(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return rte_be_to_cpu_32(v);
+}
+
+static inline uint64_t
+be64_at(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return rte_be_to_cpu_64(v);
+}
+
+static bool
+is_quiet(uint8_t op)
+{
+	switch (op) {
+	case OP_GETQ: case OP_GETKQ: case OP_SETQ: case OP_ADDQ: case OP_REPLACEQ:
+	case OP_DELETEQ: case OP_INCRQ: case OP_DECRQ: case OP_QUITQ: case OP_FLUSHQ:
+	case OP_APPENDQ: case OP_PREPENDQ: case OP_GATQ: case OP_GATKQ:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* get, getk, gat, gatk, touch and their quiet forms. */
+static void
+do_get(struct mc_proto_ctx *cx, const struct breq *r, bool with_key, bool touch,
+       bool with_value, struct mc_out *o)
+{
+	struct mc_key k;
+	struct mc_store_read rd;
+	mc_key_init(&k, r->key, r->keylen);
+	if (touch) {
+		int32_t e = (int32_t)be32_at(r->ext);
+		if (!cx->conf->udp_writes) {
+			cx->st.write_refused++;
+			error(o, r, ST_AUTH_ERROR, status_text(ST_AUTH_ERROR));
+			return;
+		}
+		mc_store_touch(&cx->sx, &k, mc_proto_exptime(cx, e));
+	}
+	cx->sx.st.cmd_get++;
+	for (;;) {
+		size_t mark = o->len;
+		uint32_t fl;
+		uint32_t vl;
+		if (mc_store_read_begin(&cx->sx, &k, &rd) != MC_OK) {
+			cx->sx.st.get_misses++;
+			if (is_quiet(r->op))
+				return;
+			if (with_key) {
+				if (hdr(o, r, ST_ENOENT, r->keylen, 0, r->keylen, 0))
+					mc_out_put(o, r->key, r->keylen);
+			} else {
+				error(o, r, ST_ENOENT, status_text(ST_ENOENT));
+			}
+			return;
+		}
+		vl = with_value ? rd.vlen : 0;
+		if (!hdr(o, r, ST_OK, with_key ? r->keylen : 0, 4,
+			 4 + (with_key ? r->keylen : 0) + vl, rd.cas))
+			return;
+		fl = rte_cpu_to_be_32(rd.flags);
+		mc_out_put(o, &fl, 4);
+		if (with_key)
+			mc_out_put(o, r->key, r->keylen);
+		if (!mc_store_read_check(&rd)) {
+			o->len = mark;
+			continue;
+		}
+		if (vl)
+			mc_out_put(o, rd.value, vl);
+		if (!mc_store_read_check(&rd)) {
+			o->len = mark;
+			continue;
+		}
+		if (o->full) {
+			o->len = mark;
+			cx->st.reply_cut++;
+			o->full = false;
+			error(o, r, ST_ENOMEM, "Out of memory writing get response");
+			o->full = true;
+			return;
+		}
+		break;
+	}
+	mc_store_read_touch(&rd);
+	cx->sx.st.get_hits++;
+}
+
+static void
+do_update(struct mc_proto_ctx *cx, const struct breq *r, int mode, struct mc_out *o)
+{
+	struct mc_key k;
+	uint32_t flags = 0, exptime = 0;
+	uint64_t cas = 0;
+	enum mc_store_status rc;
+	uint16_t st;
+	bool has_ext = r->extlen == 8;
+	mc_key_init(&k, r->key, r->keylen);
+	if (has_ext) {
+		flags = be32_at(r->ext);
+		exptime = mc_proto_exptime(cx, (int32_t)be32_at(r->ext + 4));
+	}
+	if (!cx->conf->udp_writes) {
+		cx->st.write_refused++;
+		error(o, r, ST_AUTH_ERROR, status_text(ST_AUTH_ERROR));
+		return;
+	}
+	if (mc_store_too_large(cx->sx.s, r->keylen, r->vlen)) {
+		error(o, r, ST_E2BIG, status_text(ST_E2BIG));
+		if (mode == MC_SET)
+			mc_store_delete(&cx->sx, &k, 0);
+		return;
+	}
+	/* A CAS in the header turns set, add and replace into cas (memcached). */
+	if (r->cas != 0 && (mode == MC_SET || mode == MC_ADD || mode == MC_REPLACE))
+		mode = MC_CAS;
+	rc = mc_store_store(&cx->sx, mode, &k, flags, exptime, r->val, r->vlen, r->cas, &cas);
+	switch (rc) {
+	case MC_STORED:
+		if (!is_quiet(r->op))
+			hdr(o, r, ST_OK, 0, 0, 0, cas);
+		return;
+	case MC_EXISTS: st = ST_EEXISTS; break;
+	case MC_MISS: st = ST_ENOENT; break;
+	case MC_TOO_LARGE: st = ST_E2BIG; break;
+	case MC_NO_MEMORY:
+		error(o, r, ST_ENOMEM, "Out of memory allocating item");
+		return;
+	default:
+		st = (r->op == OP_ADD || r->op == OP_ADDQ) ? ST_EEXISTS
+		     : (r->op == OP_REPLACE || r->op == OP_REPLACEQ) ? ST_ENOENT
+								     : ST_NOT_STORED;
+		break;
+	}
+	error(o, r, st, status_text(st));
+}
+
+static void
+do_delete(struct mc_proto_ctx *cx, const struct breq *r, struct mc_out *o)
+{
+	struct mc_key k;
+	enum mc_store_status rc;
+	if (!cx->conf->udp_writes) {
+		cx->st.write_refused++;
+		error(o, r, ST_AUTH_ERROR, status_text(ST_AUTH_ERROR));
+		return;
+	}
+	mc_key_init(&k, r->key, r->keylen);
+	rc = mc_store_delete(&cx->sx, &k, r->cas);
+	if (rc == MC_DELETED) {
+		if (!is_quiet(r->op))
+			hdr(o, r, ST_OK, 0, 0, 0, 0);
+	} else if (rc == MC_EXISTS) {
+		error(o, r, ST_EEXISTS, status_text(ST_EEXISTS));
+	} else {
+		error(o, r, ST_ENOENT, status_text(ST_ENOENT));
+	}
+}
+
+static void
+do_delta(struct mc_proto_ctx *cx, const struct breq *r, bool incr, struct mc_out *o)
+{
+	struct mc_key k;
+	struct mc_delta_args a = {.incr = incr};
+	uint32_t exp = be32_at(r->ext + 16);
+	uint64_t v = 0, cas = 0, be;
+	enum mc_store_status rc;
+	if (!cx->conf->udp_writes) {
+		cx->st.write_refused++;
+		error(o, r, ST_AUTH_ERROR, status_text(ST_AUTH_ERROR));
+		return;
+	}
+	a.delta = be64_at(r->ext);
+	a.initial = be64_at(r->ext + 8);
+	a.create = exp != 0xffffffffu;
+	a.exptime = a.create ? mc_store_realtime(cx->sx.s, exp) : 0;
+	a.cas_in = r->cas;
+	mc_key_init(&k, r->key, r->keylen);
+	rc = mc_store_delta(&cx->sx, &k, &a, &v, &cas);
+	switch (rc) {
+	case MC_OK:
+		if (is_quiet(r->op))
+			return;
+		if (hdr(o, r, ST_OK, 0, 0, 8, cas)) {
+			be = rte_cpu_to_be_64(v);
+			mc_out_put(o, &be, 8);
+		}
+		return;
+	case MC_EXISTS: error(o, r, ST_EEXISTS, status_text(ST_EEXISTS)); return;
+	case MC_NON_NUMERIC: error(o, r, ST_DELTA_BADVAL, status_text(ST_DELTA_BADVAL)); return;
+	case MC_NO_MEMORY: error(o, r, ST_ENOMEM, status_text(ST_ENOMEM)); return;
+	default: error(o, r, ST_ENOENT, status_text(ST_ENOENT)); return;
+	}
+}
+
+/* One key/value stat packet (an empty one ends the list). */
+static void
+stat_packet(struct mc_out *o, const struct breq *r, const uint8_t *k, size_t kl,
+	    const uint8_t *v, size_t vl)
+{
+	if (hdr(o, r, ST_OK, (uint16_t)kl, 0, (uint32_t)(kl + vl), 0)) {
+		mc_out_put(o, k, kl);
+		mc_out_put(o, v, vl);
+	}
+}
+
+static void
+do_stat(struct mc_proto_ctx *cx, const struct breq *r, struct mc_out *o)
+{
+	/* Render the ASCII stats into a scratch and re-frame each STAT line as a packet. */
+	static __thread uint8_t scratch[64 * 1024];
+	struct mc_out tmp;
+	struct mc_tok g = {r->key, r->keylen};
+	size_t i = 0;
+	if (!cx->conf->udp_admin) {
+		cx->st.admin_refused++;
+		error(o, r, ST_AUTH_ERROR, status_text(ST_AUTH_ERROR));
+		return;
+	}
+	mc_out_init(&tmp, scratch, sizeof(scratch), NULL, 0, sizeof(scratch));
+	mc_proto_stats(cx, &tmp, r->keylen ? &g : NULL);
+	if (r->keylen && tmp.len == 0) {
+		error(o, r, ST_ENOENT, status_text(ST_ENOENT));
+		return;
+	}
+	while (i + 5 < tmp.len) {
+		const uint8_t *line = tmp.buf + i + 5; /* after "STAT " */
+		const uint8_t *end = memchr(line, '\r', tmp.len - i - 5);
+		const uint8_t *sp;
+		if (end == NULL)
+			break;
+		sp = memchr(line, ' ', (size_t)(end - line));
+		if (sp != NULL)
+			stat_packet(o, r, line, (size_t)(sp - line), sp + 1, (size_t)(end - sp - 1));
+		i = (size_t)(end - tmp.buf) + 2;
+	}
+	stat_packet(o, r, NULL, 0, NULL, 0);
+}
+
+void
+mc_binary_execute(struct mc_proto_ctx *cx, const uint8_t *req, size_t len, struct mc_out *o,
+		  unsigned int *ncmd)
+{
+	size_t pos = 0;
+	while (pos < len && !o->full) {
+		struct breq r;
+		const uint8_t *h = req + pos;
+		bool perr = false;
+		if (h[0] != 0x80) {
+			/* Bad magic: memcached closes; replies so far stand. */
+			cx->st.proto_errors++;
+			return;
+		}
+		if (len - pos < HDR) {
+			cx->st.proto_incomplete++;
+			o->len = 0;
+			return;
+		}
+		r.op = h[1];
+		r.keylen = (uint16_t)(h[2] << 8 | h[3]);
+		r.extlen = h[4];
+		r.bodylen = be32_at(h + 8);
+		memcpy(&r.opaque, h + 12, 4);
+		r.cas = be64_at(h + 16);
+		if ((uint64_t)r.bodylen > len - pos - HDR) {
+			/* The body is not all here: memcached would wait and answer nothing. */
+			cx->st.proto_incomplete++;
+			o->len = 0;
+			return;
+		}
+		r.ext = h + HDR;
+		r.key = r.ext + r.extlen;
+		pos += HDR + r.bodylen;
+		(*ncmd)++;
+		cx->st.cmd_binary++;
+		if ((uint32_t)r.keylen + r.extlen > r.bodylen) {
+			cx->st.proto_errors++;
+			error(o, &r, ST_UNKNOWN, status_text(ST_UNKNOWN));
+			return;
+		}
+		r.val = r.key + r.keylen;
+		r.vlen = r.bodylen - r.keylen - r.extlen;
+		if (r.keylen > MC_KEY_MAX) {
+			cx->st.proto_errors++;
+			error(o, &r, ST_EINVAL, status_text(ST_EINVAL));
+			return;
+		}
+		switch (r.op) {
+		case OP_GET: case OP_GETQ: case OP_GETK: case OP_GETKQ:
+			if (r.extlen != 0 || r.bodylen != r.keylen || r.keylen == 0) {
+				perr = true;
+				break;
+			}
+			do_get(cx, &r, r.op == OP_GETK || r.op == OP_GETKQ, false, true, o);
+			break;
+		case OP_SET: case OP_SETQ: case OP_ADD: case OP_ADDQ: case OP_REPLACE:
+		case OP_REPLACEQ:
+			if (r.extlen != 8 || r.keylen == 0) {
+				perr = true;
+				break;
+			}
+			do_update(cx, &r,
+				  (r.op == OP_SET || r.op == OP_SETQ)   ? MC_SET
+				  : (r.op == OP_ADD || r.op == OP_ADDQ) ? MC_ADD
+									: MC_REPLACE,
+				  o);
+			break;
+		case OP_APPEND: case OP_APPENDQ: case OP_PREPEND: case OP_PREPENDQ:
+			if (r.extlen != 0 || r.keylen == 0) {
+				perr = true;
+				break;
+			}
+			do_update(cx, &r, (r.op == OP_APPEND || r.op == OP_APPENDQ) ? MC_APPEND
+										 : MC_PREPEND, o);
+			break;
+		case OP_DELETE: case OP_DELETEQ:
+			if (r.keylen == 0 || r.extlen != 0 || r.bodylen != r.keylen) {
+				perr = true;
+				break;
+			}
+			do_delete(cx, &r, o);
+			break;
+		case OP_INCR: case OP_INCRQ: case OP_DECR: case OP_DECRQ:
+			if (r.keylen == 0 || r.extlen != 20 || r.bodylen != (uint32_t)r.keylen + 20) {
+				perr = true;
+				break;
+			}
+			do_delta(cx, &r, r.op == OP_INCR || r.op == OP_INCRQ, o);
+			break;
+		case OP_TOUCH: case OP_GAT: case OP_GATQ: case OP_GATK: case OP_GATKQ:
+			if (r.extlen != 4 || r.keylen == 0) {
+				perr = true;
+				break;
+			}
+			do_get(cx, &r, r.op == OP_GATK || r.op == OP_GATKQ, true, r.op != OP_TOUCH, o);
+			break;
+		case OP_NOOP:
+			if (r.extlen || r.keylen || r.bodylen) {
+				perr = true;
+				break;
+			}
+			hdr(o, &r, ST_OK, 0, 0, 0, 0);
+			break;
+		case OP_VERSION:
+			if (r.extlen || r.keylen || r.bodylen) {
+				perr = true;
+				break;
+			}
+			if (hdr(o, &r, ST_OK, 0, 0, sizeof(MC_VERSION_STRING) - 1, 0))
+				MC_OUT_STR(o, MC_VERSION_STRING);
+			break;
+		case OP_QUIT: case OP_QUITQ:
+			if (r.extlen || r.keylen || r.bodylen) {
+				perr = true;
+				break;
+			}
+			/* Over UDP memcached drops the rest of the datagram and the quit's reply. */
+			return;
+		case OP_FLUSH: case OP_FLUSHQ:
+			if (r.keylen != 0 || r.bodylen != r.extlen || (r.extlen != 0 && r.extlen != 4)) {
+				perr = true;
+				break;
+			}
+			if (!cx->conf->udp_admin) {
+				cx->st.admin_refused++;
+				error(o, &r, ST_AUTH_ERROR, status_text(ST_AUTH_ERROR));
+				break;
+			}
+			{
+				int32_t e = r.extlen ? (int32_t)be32_at(r.ext) : 0;
+				uint32_t now = mc_store_now(cx->sx.s);
+				uint32_t oldest = e > 0 ? mc_store_realtime(cx->sx.s, e) : now;
+				mc_store_flush(cx->sx.s, oldest - 1 > now ? oldest - 1 - now : 0);
+			}
+			if (r.op == OP_FLUSH)
+				hdr(o, &r, ST_OK, 0, 0, 0, 0);
+			break;
+		case OP_STAT:
+			if (r.extlen != 0) {
+				perr = true;
+				break;
+			}
+			do_stat(cx, &r, o);
+			break;
+		default:
+			cx->st.proto_errors++;
+			error(o, &r, ST_UNKNOWN, status_text(ST_UNKNOWN));
+			break;
+		}
+		if (perr) {
+			/* memcached answers "Invalid arguments" and closes: nothing after it runs. */
+			cx->st.proto_errors++;
+			error(o, &r, ST_EINVAL, status_text(ST_EINVAL));
+			return;
+		}
+	}
+}

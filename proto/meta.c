@@ -1,0 +1,672 @@
+/* memcached's meta commands: mg, ms, md, ma, mn, me, with 1.6.18's flags, reply codes, flag
+ * echo order and error strings. */
+#include "proto_int.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MAX_OPT_TOKENS 20  /* memcached's MFLAG_MAX_OPT_LENGTH */
+#define MAX_OPAQUE 32
+
+struct mflags {
+	bool key_binary, value, no_reply, no_update, vivify, new_ttl, set_stale, recache;
+	bool has_cas, has_error;
+	char mode;
+	uint32_t client_flags;
+	uint32_t exptime, viv_exptime, recache_time;
+	uint64_t cas, initial, delta;
+};
+
+static void
+line(struct mc_out *o, const char *s)
+{
+	mc_out_put(o, s, strlen(s));
+	MC_OUT_STR(o, "\r\n");
+}
+
+/* Parse flags from t[start] on (memcached's _meta_flag_preparse); decodes a base64 key into
+ * kbuf. Returns 0, or -1 with *err set. */
+static int
+preparse(struct mc_proto_ctx *cx, struct mc_tok *t, size_t start, struct mflags *f,
+	 uint8_t *kbuf, const char **err)
+{
+	uint8_t seen[128] = {0};
+	size_t i;
+	int32_t v;
+	memset(f, 0, sizeof(*f));
+	f->delta = 1;
+	for (i = start; t[i].len != 0; i++) {
+		uint8_t c = t[i].p[0];
+		struct mc_tok arg = {t[i].p + 1, t[i].len - 1};
+		if (c >= 127 || seen[c]) {
+			*err = "CLIENT_ERROR duplicate flag";
+			return -1;
+		}
+		seen[c] = 1;
+		switch (c) {
+		case 'b': {
+			int n = mc_base64_decode(t[1].p, t[1].len, kbuf, MC_KEY_MAX);
+			if (n <= 0) {
+				*err = "CLIENT_ERROR error decoding key";
+				f->has_error = true;
+				break;
+			}
+			t[1].p = kbuf;
+			t[1].len = (uint32_t)n;
+			f->key_binary = true;
+			break;
+		}
+		case 'N':
+			f->vivify = true;
+			if (!mc_strtol32(&arg, &v)) {
+				*err = "CLIENT_ERROR bad token in command line format";
+				f->has_error = true;
+			} else {
+				f->viv_exptime = mc_proto_exptime(cx, v);
+			}
+			break;
+		case 'T':
+			if (!mc_strtol32(&arg, &v)) {
+				*err = "CLIENT_ERROR bad token in command line format";
+				f->has_error = true;
+			} else {
+				f->exptime = mc_proto_exptime(cx, v);
+				f->new_ttl = true;
+			}
+			break;
+		case 'R':
+			if (!mc_strtol32(&arg, &v)) {
+				*err = "CLIENT_ERROR bad token in command line format";
+				f->has_error = true;
+			} else {
+				f->recache_time = mc_proto_exptime(cx, v);
+				f->recache = true;
+			}
+			break;
+		case 'l': case 'O': case 'P': case 'L': case 'k': case 's': case 't': case 'c':
+		case 'f': case 'h':
+			break;
+		case 'v':
+			f->value = true;
+			break;
+		case 'u':
+			f->no_update = true;
+			break;
+		case 'q':
+			f->no_reply = true;
+			break;
+		case 'F':
+			if (!mc_strtoul32(&arg, &f->client_flags))
+				f->has_error = true;
+			break;
+		case 'C':
+			if (!mc_strtoull(&arg, &f->cas)) {
+				*err = "CLIENT_ERROR bad token in command line format";
+				f->has_error = true;
+			} else {
+				f->has_cas = true;
+			}
+			break;
+		case 'M':
+			if (t[i].len != 2) {
+				*err = "CLIENT_ERROR incorrect length for M token";
+				f->has_error = true;
+			} else {
+				f->mode = (char)t[i].p[1];
+			}
+			break;
+		case 'J':
+			if (!mc_strtoull(&arg, &f->initial)) {
+				*err = "CLIENT_ERROR invalid numeric initial value";
+				f->has_error = true;
+			}
+			break;
+		case 'D':
+			if (!mc_strtoull(&arg, &f->delta)) {
+				*err = "CLIENT_ERROR invalid numeric delta value";
+				f->has_error = true;
+			}
+			break;
+		case 'I':
+			f->set_stale = true;
+			break;
+		default:
+			*err = "CLIENT_ERROR invalid flag";
+			return -1;
+		}
+	}
+	return f->has_error ? -1 : 0;
+}
+
+/* " k<key>" (base64 and " b" for binary keys). */
+static void
+put_key(struct mc_out *o, const struct mc_tok *key, bool binary)
+{
+	MC_OUT_STR(o, " k");
+	if (!binary) {
+		mc_out_put(o, key->p, key->len);
+	} else {
+		uint8_t enc[(MC_KEY_MAX + 2) / 3 * 4 + 4];
+		int n = mc_base64_encode(key->p, key->len, enc, sizeof(enc));
+		if (n > 0)
+			mc_out_put(o, enc, (size_t)n);
+		MC_OUT_STR(o, " b");
+	}
+}
+
+/* Echo O and k flags (misses, md, ms and ma). Returns false if an opaque is too long. */
+static bool
+put_ok_flags(struct mc_out *o, const struct mc_tok *t, size_t nt, const struct mc_tok *key,
+	     bool binary, bool with_k)
+{
+	size_t i;
+	for (i = 2; i < nt - 1; i++) {
+		if (t[i].p[0] == 'O') {
+			if (t[i].len > MAX_OPAQUE)
+				return false;
+			MC_OUT_STR(o, " ");
+			mc_out_put(o, t[i].p, t[i].len);
+		} else if (t[i].p[0] == 'k' && with_k) {
+			put_key(o, key, binary);
+		}
+	}
+	return true;
+}
+
+static void
+cmd_mg(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
+{
+	struct mflags f;
+	const char *err = "CLIENT_ERROR bad command line format";
+	uint8_t kbuf[MC_KEY_MAX + 4];
+	struct mc_key k;
+	struct mc_meta_res mr = {0};
+	struct mc_store_read r;
+	size_t mark = o->len, i;
+	bool locked;
+
+	if (nt < 3) {
+		MC_OUT_STR(o, "ERROR\r\n");
+		return;
+	}
+	if (t[1].len > MC_KEY_MAX) {
+		line(o, "CLIENT_ERROR bad command line format");
+		return;
+	}
+	if (nt > MAX_OPT_TOKENS) {
+		line(o, "CLIENT_ERROR options flags are too long");
+		return;
+	}
+	if (preparse(cx, t, 2, &f, kbuf, &err) != 0) {
+		line(o, err);
+		return;
+	}
+	mc_key_init(&k, t[1].p, t[1].len);
+	locked = f.vivify || f.new_ttl || f.recache;
+	if (locked) {
+		struct mc_meta_args a = {.vivify = f.vivify, .viv_exptime = f.viv_exptime,
+					 .set_ttl = f.new_ttl, .ttl = f.exptime,
+					 .recache = f.recache, .recache_time = f.recache_time};
+		if (f.new_ttl && !cx->conf->udp_writes)
+			a.set_ttl = false;
+		mc_store_meta_prep(&cx->sx, &k, &a, &mr);
+	}
+	cx->sx.st.cmd_get++;
+	for (;;) {
+		bool ok = true;
+		mark = o->len;
+		if (mc_store_read_begin(&cx->sx, &k, &r) != MC_OK) {
+			cx->sx.st.get_misses++;
+			if (f.no_reply)
+				return;
+			MC_OUT_STR(o, "EN");
+			if (!put_ok_flags(o, t, nt, &t[1], f.key_binary, true)) {
+				o->len = mark;
+				line(o, "CLIENT_ERROR opaque token too long");
+				return;
+			}
+			MC_OUT_STR(o, "\r\n");
+			return;
+		}
+		if (!locked) {
+			mr.token = (r.state & MC_IT_TOKEN) != 0;
+			mr.stale = (r.state & MC_IT_STALE) != 0;
+		}
+		if (f.value) {
+			MC_OUT_STR(o, "VA ");
+			mc_out_u64(o, r.vlen);
+		} else {
+			MC_OUT_STR(o, "HD");
+		}
+		for (i = 2; i < nt - 1; i++) {
+			switch (t[i].p[0]) {
+			case 's':
+				MC_OUT_STR(o, " s");
+				mc_out_u64(o, r.vlen);
+				break;
+			case 't':
+				MC_OUT_STR(o, " t");
+				if (r.exptime == 0)
+					MC_OUT_STR(o, "-1");
+				else
+					mc_out_i64(o, (int64_t)r.exptime - mc_store_now(cx->sx.s));
+				break;
+			case 'c':
+				MC_OUT_STR(o, " c");
+				mc_out_u64(o, r.cas);
+				break;
+			case 'f':
+				MC_OUT_STR(o, " f");
+				mc_out_u64(o, r.flags);
+				break;
+			case 'l':
+				/* Last-access time is not tracked (no room in the 24-byte header). */
+				MC_OUT_STR(o, " l0");
+				break;
+			case 'h':
+				if (r.fetched)
+					MC_OUT_STR(o, " h1");
+				else
+					MC_OUT_STR(o, " h0");
+				break;
+			case 'O':
+				if (t[i].len > MAX_OPAQUE) {
+					o->len = mark;
+					line(o, "CLIENT_ERROR opaque token too long");
+					return;
+				}
+				MC_OUT_STR(o, " ");
+				mc_out_put(o, t[i].p, t[i].len);
+				break;
+			case 'k':
+				put_key(o, &t[1], f.key_binary);
+				break;
+			default:
+				break;
+			}
+		}
+		if (mr.token && !mr.created && !(locked && mr.won))
+			MC_OUT_STR(o, " Z");
+		if (mr.stale)
+			MC_OUT_STR(o, " X");
+		if (!locked && mr.stale && !mr.token)
+			mr.won = true;
+		if (mr.won)
+			MC_OUT_STR(o, " W");
+		MC_OUT_STR(o, "\r\n");
+		if (!mc_store_read_check(&r)) {
+			o->len = mark;
+			continue;
+		}
+		if (f.value)
+			ok = mc_out_put(o, r.value, r.vlen) && MC_OUT_STR(o, "\r\n");
+		if (!mc_store_read_check(&r)) {
+			o->len = mark;
+			continue;
+		}
+		if (!ok || o->full) {
+			o->len = mark;
+			cx->st.reply_cut++;
+			o->full = false;
+			line(o, "SERVER_ERROR out of memory writing get response");
+			o->full = true;
+			return;
+		}
+		break;
+	}
+	if (!f.no_update)
+		mc_store_read_touch(&r);
+	cx->sx.st.get_hits++;
+}
+
+static int
+store_mode(char m, bool has_cas, int *mode)
+{
+	switch (m) {
+	case 0: case 'S': case 's': *mode = MC_SET; break;
+	case 'E': case 'e': *mode = MC_ADD; break;
+	case 'A': case 'a': *mode = MC_APPEND; break;
+	case 'P': case 'p': *mode = MC_PREPEND; break;
+	case 'R': case 'r': *mode = MC_REPLACE; break;
+	default: return -1;
+	}
+	if (has_cas && (*mode == MC_SET || *mode == MC_REPLACE))
+		*mode = MC_CAS;
+	return 0;
+}
+
+static void
+cmd_ms(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, const uint8_t *req, size_t len,
+       size_t *pos, struct mc_out *o)
+{
+	struct mflags f;
+	const char *err = "CLIENT_ERROR bad command line format";
+	uint8_t kbuf[MC_KEY_MAX + 4];
+	int32_t vlen;
+	int mode = MC_SET;
+	const uint8_t *data;
+	struct mc_key k;
+	enum mc_store_status rc;
+	uint64_t cas = 0;
+	size_t i, mark;
+
+	if (nt < 3) {
+		MC_OUT_STR(o, "ERROR\r\n");
+		return;
+	}
+	if (t[1].len > MC_KEY_MAX || nt == 3) {
+		line(o, "CLIENT_ERROR bad command line format");
+		return;
+	}
+	if (nt > MAX_OPT_TOKENS) {
+		line(o, "CLIENT_ERROR options flags too long");
+		return;
+	}
+	if (!mc_strtol32(&t[2], &vlen) || vlen < 0 || vlen > INT32_MAX - 2) {
+		line(o, "CLIENT_ERROR bad command line format");
+		return;
+	}
+	/* From here on an error swallows the data block, so it must be in the datagram. */
+	if (len - *pos < (size_t)vlen + 2) {
+		cx->st.proto_incomplete++;
+		o->len = 0;
+		*pos = len;
+		return;
+	}
+	data = req + *pos;
+	*pos += (size_t)vlen + 2;
+	if (preparse(cx, t, 3, &f, kbuf, &err) != 0) {
+		line(o, err);
+		return;
+	}
+	for (i = 3; i < nt - 1; i++) {
+		if (t[i].p[0] == 'O' && t[i].len > MAX_OPAQUE) {
+			line(o, "CLIENT_ERROR opaque token too long");
+			return;
+		}
+	}
+	if (store_mode(f.mode, f.has_cas, &mode) != 0) {
+		line(o, "CLIENT_ERROR invalid mode for ms M token");
+		return;
+	}
+	mc_key_init(&k, t[1].p, t[1].len);
+	if (mc_store_too_large(cx->sx.s, k.len, (uint32_t)vlen)) {
+		line(o, "SERVER_ERROR object too large for cache");
+		mc_store_delete(&cx->sx, &k, 0);
+		return;
+	}
+	if (data[vlen] != '\r' || data[vlen + 1] != '\n') {
+		line(o, "CLIENT_ERROR bad data chunk");
+		return;
+	}
+	if (!cx->conf->udp_writes) {
+		cx->st.write_refused++;
+		line(o, "CLIENT_ERROR writes not allowed");
+		return;
+	}
+	if (f.set_stale && mode == MC_CAS)
+		mode |= MC_MODE_STALE_OK;
+	if (f.vivify && ((mode & 0xff) == MC_APPEND || (mode & 0xff) == MC_PREPEND)) {
+		/* Append/prepend with N: create the item when it is missing. */
+		rc = mc_store_store(&cx->sx, MC_ADD, &k, f.client_flags, f.viv_exptime, data,
+				    (uint32_t)vlen, 0, &cas);
+		if (rc == MC_NOT_STORED)
+			rc = mc_store_store(&cx->sx, mode, &k, f.client_flags, f.exptime, data,
+					    (uint32_t)vlen, f.cas, &cas);
+	} else {
+		rc = mc_store_store(&cx->sx, mode, &k, f.client_flags, f.exptime, data,
+				    (uint32_t)vlen, f.cas, &cas);
+	}
+	mark = o->len;
+	switch (rc) {
+	case MC_STORED: MC_OUT_STR(o, "HD"); break;
+	case MC_EXISTS: MC_OUT_STR(o, "EX"); break;
+	case MC_MISS: MC_OUT_STR(o, "NF"); break;
+	case MC_NOT_STORED: MC_OUT_STR(o, "NS"); break;
+	case MC_TOO_LARGE: line(o, "SERVER_ERROR object too large for cache"); return;
+	case MC_NO_MEMORY: line(o, "SERVER_ERROR out of memory storing object"); return;
+	default: line(o, "SERVER_ERROR Unhandled storage type."); return;
+	}
+	for (i = 3; i < nt - 1; i++) {
+		switch (t[i].p[0]) {
+		case 'O':
+			MC_OUT_STR(o, " ");
+			mc_out_put(o, t[i].p, t[i].len);
+			break;
+		case 'k':
+			put_key(o, &t[1], f.key_binary);
+			break;
+		case 'c':
+			MC_OUT_STR(o, " c");
+			mc_out_u64(o, rc == MC_STORED ? cas : 0);
+			break;
+		default:
+			break;
+		}
+	}
+	MC_OUT_STR(o, "\r\n");
+	if (rc == MC_STORED && f.no_reply)
+		o->len = mark;
+}
+
+static void
+cmd_md(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
+{
+	struct mflags f;
+	const char *err = NULL;
+	uint8_t kbuf[MC_KEY_MAX + 4];
+	struct mc_key k;
+	enum mc_store_status rc;
+	size_t mark;
+
+	if (nt < 3) {
+		MC_OUT_STR(o, "ERROR\r\n");
+		return;
+	}
+	if (t[1].len > MC_KEY_MAX) {
+		line(o, "CLIENT_ERROR bad command line format");
+		return;
+	}
+	if (nt > MAX_OPT_TOKENS) {
+		line(o, "CLIENT_ERROR options flags too long");
+		return;
+	}
+	if (preparse(cx, t, 2, &f, kbuf, &err) != 0) {
+		line(o, "CLIENT_ERROR invalid flag");
+		return;
+	}
+	if (!cx->conf->udp_writes) {
+		cx->st.write_refused++;
+		line(o, "CLIENT_ERROR writes not allowed");
+		return;
+	}
+	mc_key_init(&k, t[1].p, t[1].len);
+	if (f.set_stale)
+		rc = mc_store_invalidate(&cx->sx, &k, f.has_cas ? f.cas : 0, f.new_ttl, f.exptime);
+	else
+		rc = mc_store_delete(&cx->sx, &k, f.has_cas ? f.cas : 0);
+	mark = o->len;
+	if (rc == MC_DELETED)
+		MC_OUT_STR(o, "HD");
+	else if (rc == MC_EXISTS)
+		MC_OUT_STR(o, "EX");
+	else
+		MC_OUT_STR(o, "NF");
+	if (!put_ok_flags(o, t, nt, &t[1], f.key_binary, true)) {
+		o->len = mark;
+		line(o, "CLIENT_ERROR opaque token too long");
+		return;
+	}
+	MC_OUT_STR(o, "\r\n");
+	if (rc == MC_DELETED && f.no_reply)
+		o->len = mark;
+}
+
+static void
+cmd_ma(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
+{
+	struct mflags f;
+	const char *err = "CLIENT_ERROR bad command line format";
+	uint8_t kbuf[MC_KEY_MAX + 4];
+	struct mc_key k;
+	struct mc_delta_args a;
+	enum mc_store_status rc;
+	uint64_t v = 0, cas = 0;
+	size_t i, mark;
+	char num[24];
+	int nlen;
+
+	if (nt < 3) {
+		MC_OUT_STR(o, "ERROR\r\n");
+		return;
+	}
+	if (t[1].len > MC_KEY_MAX) {
+		line(o, "CLIENT_ERROR bad command line format");
+		return;
+	}
+	if (nt > MAX_OPT_TOKENS) {
+		line(o, "CLIENT_ERROR options flags too long");
+		return;
+	}
+	if (preparse(cx, t, 2, &f, kbuf, &err) != 0) {
+		line(o, err);
+		return;
+	}
+	memset(&a, 0, sizeof(a));
+	switch (f.mode) {
+	case 0: case 'I': case 'i': case '+': a.incr = true; break;
+	case 'D': case 'd': case '-': a.incr = false; break;
+	default:
+		line(o, "CLIENT_ERROR invalid mode for ma M token");
+		return;
+	}
+	if (!cx->conf->udp_writes) {
+		cx->st.write_refused++;
+		line(o, "CLIENT_ERROR writes not allowed");
+		return;
+	}
+	a.delta = f.delta;
+	a.create = f.vivify;
+	a.initial = f.initial;
+	a.exptime = f.viv_exptime;
+	a.cas_in = f.has_cas ? f.cas : 0;
+	mc_key_init(&k, t[1].p, t[1].len);
+	rc = mc_store_delta(&cx->sx, &k, &a, &v, &cas);
+	if (rc == MC_OK && f.new_ttl)
+		mc_store_touch(&cx->sx, &k, f.exptime);
+	mark = o->len;
+	switch (rc) {
+	case MC_OK:
+		nlen = snprintf(num, sizeof(num), "%" PRIu64, v);
+		if (f.value) {
+			MC_OUT_STR(o, "VA ");
+			mc_out_u64(o, (uint64_t)nlen);
+		} else {
+			MC_OUT_STR(o, "HD");
+		}
+		for (i = 2; i < nt - 1; i++) {
+			switch (t[i].p[0]) {
+			case 'O':
+				MC_OUT_STR(o, " ");
+				mc_out_put(o, t[i].p, t[i].len);
+				break;
+			case 'k':
+				put_key(o, &t[1], f.key_binary);
+				break;
+			case 't': {
+				struct mc_store_read r;
+				MC_OUT_STR(o, " t");
+				if (mc_store_read_begin(&cx->sx, &k, &r) == MC_OK && r.exptime != 0)
+					mc_out_i64(o, (int64_t)r.exptime - mc_store_now(cx->sx.s));
+				else
+					MC_OUT_STR(o, "-1");
+				break;
+			}
+			case 'c':
+				MC_OUT_STR(o, " c");
+				mc_out_u64(o, cas);
+				break;
+			default:
+				break;
+			}
+		}
+		MC_OUT_STR(o, "\r\n");
+		if (f.value) {
+			mc_out_put(o, num, (size_t)nlen);
+			MC_OUT_STR(o, "\r\n");
+		} else if (f.no_reply) {
+			o->len = mark;
+		}
+		return;
+	case MC_NON_NUMERIC:
+		line(o, "CLIENT_ERROR cannot increment or decrement non-numeric value");
+		return;
+	case MC_NO_MEMORY:
+		line(o, "SERVER_ERROR out of memory");
+		return;
+	case MC_EXISTS:
+		MC_OUT_STR(o, "EX");
+		break;
+	default:
+		MC_OUT_STR(o, "NF");
+		break;
+	}
+	put_ok_flags(o, t, nt, &t[1], f.key_binary, true);
+	MC_OUT_STR(o, "\r\n");
+}
+
+static void
+cmd_me(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
+{
+	uint8_t kbuf[MC_KEY_MAX + 4];
+	struct mc_tok key = t[1];
+	struct mc_key k;
+	struct mc_store_read r;
+	char buf[160];
+	int n;
+	if (nt < 3) {
+		MC_OUT_STR(o, "ERROR\r\n");
+		return;
+	}
+	if (t[1].len > MC_KEY_MAX) {
+		line(o, "CLIENT_ERROR bad command line format");
+		return;
+	}
+	if (nt > 3 && TOK_IS(&t[2], "b")) {
+		int dl = mc_base64_decode(t[1].p, t[1].len, kbuf, MC_KEY_MAX);
+		if (dl <= 0) {
+			line(o, "CLIENT_ERROR error decoding key");
+			return;
+		}
+		key.p = kbuf;
+		key.len = (uint32_t)dl;
+	}
+	mc_key_init(&k, key.p, key.len);
+	if (mc_store_read_begin(&cx->sx, &k, &r) != MC_OK) {
+		MC_OUT_STR(o, "EN\r\n");
+		return;
+	}
+	n = snprintf(buf, sizeof(buf), " exp=%" PRId64 " la=0 cas=%" PRIu64 " fetch=%s cls=%u size=%u\r\n",
+		     r.exptime == 0 ? (int64_t)-1 : (int64_t)r.exptime - mc_store_now(cx->sx.s),
+		     r.cas, r.fetched ? "yes" : "no", (unsigned int)r.it->cls + 1,
+		     MC_ITEM_HDR + key.len + r.vlen);
+	MC_OUT_STR(o, "ME ");
+	mc_out_put(o, t[1].p, t[1].len);
+	mc_out_put(o, buf, (size_t)n);
+}
+
+void
+mc_meta_command(struct mc_proto_ctx *cx, char which, struct mc_tok *t, size_t nt,
+		const uint8_t *req, size_t len, size_t *pos, struct mc_out *o)
+{
+	switch (which) {
+	case 'g': cmd_mg(cx, t, nt, o); break;
+	case 's': cmd_ms(cx, t, nt, req, len, pos, o); break;
+	case 'd': cmd_md(cx, t, nt, o); break;
+	case 'a': cmd_ma(cx, t, nt, o); break;
+	case 'e': cmd_me(cx, t, nt, o); break;
+	case 'n': MC_OUT_STR(o, "MN\r\n"); break;
+	default: MC_OUT_STR(o, "ERROR\r\n"); break;
+	}
+}

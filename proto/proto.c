@@ -1,0 +1,369 @@
+/* Protocol core: the reply buffer, memcached's number and token rules, dispatch, stats. */
+#include "proto_int.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+uint8_t *
+mc_out_room_slow(struct mc_out *o, size_t n)
+{
+	if (o->len + n > o->limit) {
+		o->full = true;
+		return NULL;
+	}
+	if (o->len + n <= o->cap)
+		return o->buf + o->len;
+	if (!o->spilled && o->spill != NULL && o->len + n <= o->spill_cap) {
+		memcpy(o->spill, o->buf, o->len);
+		o->buf = o->spill;
+		o->cap = o->spill_cap;
+		o->spilled = true;
+		return o->buf + o->len;
+	}
+	o->full = true;
+	return NULL;
+}
+
+bool
+mc_out_u64(struct mc_out *o, uint64_t v)
+{
+	char tmp[20];
+	int n = 0;
+	uint8_t *d;
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	d = mc_out_room(o, (size_t)n);
+	if (d == NULL)
+		return false;
+	for (int i = 0; i < n; i++)
+		d[i] = (uint8_t)tmp[n - 1 - i];
+	o->len += (size_t)n;
+	return true;
+}
+
+bool
+mc_out_i64(struct mc_out *o, int64_t v)
+{
+	if (v < 0) {
+		if (!MC_OUT_STR(o, "-"))
+			return false;
+		return mc_out_u64(o, (uint64_t)(-(v + 1)) + 1);
+	}
+	return mc_out_u64(o, (uint64_t)v);
+}
+
+size_t
+mc_tokenize(const uint8_t *line, size_t len, struct mc_tok *t, size_t max)
+{
+	size_t n = 0, s = 0, e = 0;
+	for (; e < len; e++) {
+		if (line[e] != ' ')
+			continue;
+		if (s != e) {
+			t[n].p = line + s;
+			t[n].len = (uint32_t)(e - s);
+			n++;
+			if (n == max - 1) {
+				e++;
+				s = e;
+				break;
+			}
+		}
+		s = e + 1;
+	}
+	if (s != e) {
+		t[n].p = line + s;
+		t[n].len = (uint32_t)(e - s);
+		n++;
+	}
+	/* Terminator: points at what was not scanned, NULL when everything was. */
+	t[n].p = e < len ? line + e : NULL;
+	t[n].len = 0;
+	return n + 1;
+}
+
+/* Copy a token into a NUL-terminated buffer for the strto* family. */
+static bool
+cstr(const uint8_t *p, size_t len, char *buf, size_t cap)
+{
+	if (len >= cap)
+		return false;
+	memcpy(buf, p, len);
+	buf[len] = '\0';
+	return true;
+}
+
+bool
+mc_strtol32_raw(const uint8_t *p, size_t len, int32_t *out)
+{
+	char buf[256], *end;
+	long l;
+	if (!cstr(p, len, buf, sizeof(buf)))
+		return false;
+	errno = 0;
+	l = strtol(buf, &end, 10);
+	if (errno == ERANGE || end == buf || l > INT32_MAX || l < INT32_MIN)
+		return false;
+	if (isspace((unsigned char)*end) || (*end == '\0' && end != buf)) {
+		*out = (int32_t)l;
+		return true;
+	}
+	return false;
+}
+
+bool
+mc_strtoull_raw(const uint8_t *p, size_t len, uint64_t *out)
+{
+	char buf[256], *end;
+	unsigned long long ull;
+	if (!cstr(p, len, buf, sizeof(buf)))
+		return false;
+	errno = 0;
+	ull = strtoull(buf, &end, 10);
+	if (errno == ERANGE || end == buf)
+		return false;
+	if (isspace((unsigned char)*end) || (*end == '\0' && end != buf)) {
+		if ((long long)ull < 0 && strchr(buf, '-') != NULL)
+			return false;
+		*out = ull;
+		return true;
+	}
+	return false;
+}
+
+bool
+mc_strtol32(const struct mc_tok *t, int32_t *out)
+{
+	return t->p != NULL && mc_strtol32_raw(t->p, t->len, out);
+}
+
+bool
+mc_strtoull(const struct mc_tok *t, uint64_t *out)
+{
+	return t->p != NULL && mc_strtoull_raw(t->p, t->len, out);
+}
+
+bool
+mc_strtoul32(const struct mc_tok *t, uint32_t *out)
+{
+	/* memcached's safe_strtoflags: strtoul semantics, then stored in 32 bits. */
+	uint64_t v;
+	char buf[256], *end;
+	unsigned long l;
+	if (t->p == NULL || !cstr(t->p, t->len, buf, sizeof(buf)))
+		return false;
+	errno = 0;
+	l = strtoul(buf, &end, 10);
+	if (errno == ERANGE || end == buf)
+		return false;
+	if (isspace((unsigned char)*end) || (*end == '\0' && end != buf)) {
+		if ((long)l < 0 && memchr(buf, '-', (size_t)(end - buf)) != NULL)
+			return false;
+		v = l;
+		*out = (uint32_t)v;
+		return true;
+	}
+	return false;
+}
+
+uint32_t
+mc_proto_exptime(const struct mc_proto_ctx *cx, int32_t exptime)
+{
+	/* EXPTIME_TO_POSITIVE_TIME: negative means REALTIME_MAXDELTA + 1, i.e. long past. */
+	int64_t e = exptime < 0 ? MC_REALTIME_MAXDELTA + 1 : exptime;
+	return mc_store_realtime(cx->sx.s, e);
+}
+
+void
+mc_proto_ctx_init(struct mc_proto_ctx *cx, struct mc_store *s, const struct mc_proto_conf *conf)
+{
+	memset(cx, 0, sizeof(*cx));
+	cx->sx.s = s;
+	cx->conf = conf;
+}
+
+unsigned int
+mc_proto_execute(struct mc_proto_ctx *cx, const uint8_t *req, size_t len, struct mc_out *o)
+{
+	size_t pos = 0;
+	unsigned int n = 0;
+	if (len == 0)
+		return 0;
+	if (req[0] == 0x80) {
+		mc_binary_execute(cx, req, len, o, &n);
+		return n;
+	}
+	while (pos < len) {
+		n++;
+		cx->st.cmd_ascii++;
+		if (!mc_ascii_command(cx, req, len, &pos, o))
+			break;
+		if (o->full)
+			break;
+	}
+	return n;
+}
+
+void
+mc_proto_stat_u64(struct mc_out *o, const char *name, uint64_t v)
+{
+	MC_OUT_STR(o, "STAT ");
+	mc_out_put(o, name, strlen(name));
+	MC_OUT_STR(o, " ");
+	mc_out_u64(o, v);
+	MC_OUT_STR(o, "\r\n");
+}
+
+void
+mc_proto_stat_str(struct mc_out *o, const char *name, const char *v)
+{
+	MC_OUT_STR(o, "STAT ");
+	mc_out_put(o, name, strlen(name));
+	MC_OUT_STR(o, " ");
+	mc_out_put(o, v, strlen(v));
+	MC_OUT_STR(o, "\r\n");
+}
+
+void
+mc_proto_stats(struct mc_proto_ctx *cx, struct mc_out *o, const struct mc_tok *group)
+{
+	const struct mc_store *s = cx->sx.s;
+	size_t glen = group && group->p ? group->len : 0;
+	const char *g = glen ? (const char *)group->p : "";
+	unsigned int c;
+
+	if (glen == 0) {
+		struct mc_store_part_stats ps;
+		mc_store_part_stats(s, &ps);
+		if (cx->stats_fn)
+			cx->stats_fn(cx->stats_arg, cx, o, "", 0);
+		mc_proto_stat_str(o, "version", MC_VERSION_STRING);
+		mc_proto_stat_u64(o, "limit_maxbytes", mc_store_limit_bytes(s));
+		mc_proto_stat_u64(o, "index_bytes", mc_store_index_bytes(s));
+#define X(n) mc_proto_stat_u64(o, #n, ps.n);
+		MC_STORE_PART_COUNTERS(X)
+#undef X
+		return;
+	}
+	if (glen == 8 && !memcmp(g, "settings", 8)) {
+		mc_proto_stat_u64(o, "maxbytes", mc_store_limit_bytes(s));
+		mc_proto_stat_u64(o, "item_size_max", mc_store_max_item_size(s));
+		mc_proto_stat_u64(o, "num_partitions", mc_store_nparts(s));
+		mc_proto_stat_str(o, "udp_admin", cx->conf->udp_admin ? "yes" : "no");
+		mc_proto_stat_str(o, "udp_writes", cx->conf->udp_writes ? "yes" : "no");
+		mc_proto_stat_u64(o, "verbosity", (uint64_t)cx->conf->verbosity);
+		mc_proto_stat_str(o, "evictions", "on");
+		mc_proto_stat_str(o, "cas_enabled", "yes");
+		mc_proto_stat_u64(o, "chunk_size", 48);
+		if (cx->stats_fn)
+			cx->stats_fn(cx->stats_arg, cx, o, g, glen);
+		return;
+	}
+	if ((glen == 5 && !memcmp(g, "items", 5)) || (glen == 5 && !memcmp(g, "slabs", 5))) {
+		bool slabs = g[0] == 's';
+		uint64_t total_pages = 0;
+		for (c = 0; c < mc_store_nclasses(s); c++) {
+			struct mc_store_class_info ci;
+			char name[64];
+			mc_store_class_stats(s, c, &ci);
+			if (ci.slabs == 0)
+				continue;
+			total_pages += ci.slabs;
+#define CLS(field, v)                                                                          \
+	do {                                                                                   \
+		snprintf(name, sizeof(name), slabs ? "%u:%s" : "items:%u:%s", c + 1, field);      \
+		mc_proto_stat_u64(o, name, v);                                                 \
+	} while (0)
+			if (slabs) {
+				CLS("chunk_size", ci.chunk_size);
+				CLS("chunks_per_page", ci.per_slab);
+				CLS("total_pages", ci.slabs);
+				CLS("total_chunks", ci.slabs * ci.per_slab);
+				CLS("used_chunks", ci.used_chunks);
+				CLS("free_chunks", ci.free_chunks);
+			} else {
+				CLS("number", ci.used_chunks);
+				CLS("evicted", ci.evictions);
+			}
+#undef CLS
+		}
+		if (slabs) {
+			mc_proto_stat_u64(o, "active_slabs", total_pages);
+			mc_proto_stat_u64(o, "total_malloced", total_pages * MC_PAGE_SIZE);
+		}
+		return;
+	}
+	if (cx->stats_fn)
+		cx->stats_fn(cx->stats_arg, cx, o, g, glen);
+}
+
+/* ---- base64 (RFC 4648, with padding) ---- */
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+int
+mc_base64_encode(const uint8_t *in, size_t len, uint8_t *out, size_t cap)
+{
+	size_t i, n = 0;
+	if ((len + 2) / 3 * 4 > cap)
+		return -1;
+	for (i = 0; i + 2 < len; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+		out[n++] = (uint8_t)b64[v >> 18];
+		out[n++] = (uint8_t)b64[(v >> 12) & 63];
+		out[n++] = (uint8_t)b64[(v >> 6) & 63];
+		out[n++] = (uint8_t)b64[v & 63];
+	}
+	if (i < len) {
+		uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0);
+		out[n++] = (uint8_t)b64[v >> 18];
+		out[n++] = (uint8_t)b64[(v >> 12) & 63];
+		out[n++] = i + 1 < len ? (uint8_t)b64[(v >> 6) & 63] : '=';
+		out[n++] = '=';
+	}
+	return (int)n;
+}
+
+static int
+b64val(uint8_t c)
+{
+	if (c >= 'A' && c <= 'Z') return c - 'A';
+	if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+	if (c >= '0' && c <= '9') return c - '0' + 52;
+	if (c == '+') return 62;
+	if (c == '/') return 63;
+	return -1;
+}
+
+int
+mc_base64_decode(const uint8_t *in, size_t len, uint8_t *out, size_t cap)
+{
+	size_t i, n = 0;
+	if (len % 4 != 0)
+		return -1;
+	for (i = 0; i < len; i += 4) {
+		int a = b64val(in[i]), b = b64val(in[i + 1]);
+		int c = in[i + 2] == '=' ? 0 : b64val(in[i + 2]);
+		int d = in[i + 3] == '=' ? 0 : b64val(in[i + 3]);
+		uint32_t v;
+		if (a < 0 || b < 0 || c < 0 || d < 0)
+			return -1;
+		if ((in[i + 2] == '=' || in[i + 3] == '=') && i + 4 != len)
+			return -1;
+		v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | (uint32_t)d;
+		if (n + 3 > cap)
+			return -1;
+		out[n++] = (uint8_t)(v >> 16);
+		if (in[i + 2] != '=')
+			out[n++] = (uint8_t)(v >> 8);
+		if (in[i + 3] != '=')
+			out[n++] = (uint8_t)v;
+	}
+	return (int)n;
+}
