@@ -230,6 +230,14 @@ cmd_mg(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 			return;
 		}
 		if (!locked) {
+			if ((r.state & MC_IT_STALE) && !(r.state & MC_IT_TOKEN)) {
+				/* A stale item hands out one win: claim it under the lock. */
+				struct mc_meta_args none = {0};
+				mc_store_meta_prep(&cx->sx, &k, &none, &mr);
+				locked = true;
+				o->len = mark;
+				continue;
+			}
 			mr.token = (r.state & MC_IT_TOKEN) != 0;
 			mr.stale = (r.state & MC_IT_STALE) != 0;
 		}
@@ -280,7 +288,7 @@ cmd_mg(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 				mc_out_put(o, t[i].p, t[i].len);
 				break;
 			case 'k':
-				put_key(o, &t[1], f.key_binary);
+				put_key(o, &t[1], (r.state & MC_IT_KEYBIN) != 0);
 				break;
 			default:
 				break;
@@ -290,8 +298,6 @@ cmd_mg(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 			MC_OUT_STR(o, " Z");
 		if (mr.stale)
 			MC_OUT_STR(o, " X");
-		if (!locked && mr.stale && !mr.token)
-			mr.won = true;
 		if (mr.won)
 			MC_OUT_STR(o, " W");
 		MC_OUT_STR(o, "\r\n");
@@ -407,6 +413,8 @@ cmd_ms(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, const uint8_t *req,
 	}
 	if (f.set_stale && mode == MC_CAS)
 		mode |= MC_MODE_STALE_OK;
+	if (f.key_binary)
+		mode |= MC_MODE_KEY_BINARY;
 	if (f.vivify && ((mode & 0xff) == MC_APPEND || (mode & 0xff) == MC_PREPEND)) {
 		/* Append/prepend with N: create the item when it is missing. */
 		rc = mc_store_store(&cx->sx, MC_ADD, &k, f.client_flags, f.viv_exptime, data,
@@ -473,7 +481,7 @@ cmd_md(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 		return;
 	}
 	if (preparse(cx, t, 2, &f, kbuf, &err) != 0) {
-		line(o, "CLIENT_ERROR invalid flag");
+		line(o, "CLIENT_ERROR invalid or duplicate flag");
 		return;
 	}
 	if (!cx->conf->udp_writes) {
@@ -530,7 +538,8 @@ cmd_ma(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 		return;
 	}
 	if (preparse(cx, t, 2, &f, kbuf, &err) != 0) {
-		line(o, err);
+		(void)err;
+		line(o, "CLIENT_ERROR invalid or duplicate flag");
 		return;
 	}
 	memset(&a, 0, sizeof(a));
@@ -595,9 +604,9 @@ cmd_ma(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 		if (f.value) {
 			mc_out_put(o, num, (size_t)nlen);
 			MC_OUT_STR(o, "\r\n");
-		} else if (f.no_reply) {
-			o->len = mark;
 		}
+		if (f.no_reply) /* q hides a success, value or not */
+			o->len = mark;
 		return;
 	case MC_NON_NUMERIC:
 		line(o, "CLIENT_ERROR cannot increment or decrement non-numeric value");

@@ -72,19 +72,20 @@ struct mc_store {
 
 /* ---- hashing and placement ---- */
 
-/* 64 bits from two independent halves: the hardware CRC32-C (rte_hash_crc) and a
- * multiply-rotate pass over 8-byte words, joined by a 64-bit finaliser. CRC alone is linear
- * over GF(2): keys that differ in a few digits get hashes that differ in a few fixed patterns,
- * which clusters buckets, and a second CRC with another seed adds no entropy. */
+/* 64 bits from two independent halves: the hardware CRC32-C (rte_hash_crc_8byte) and a
+ * multiply-rotate pass, over the same 8-byte words in one loop, joined by a 64-bit finaliser.
+ * CRC alone is linear over GF(2): keys that differ in a few digits get hashes that differ in a
+ * few fixed patterns, which clusters buckets, and a second CRC with another seed adds no
+ * entropy. Words are loaded with memcpy: keys sit at any alignment in the packet. */
 uint64_t
 mc_store_hash(const void *key, uint32_t len)
 {
 	const uint8_t *p = key;
 	uint64_t m = 0x9e3779b97f4a7c15ull ^ len, w;
-	uint32_t n = len;
-	uint32_t c = rte_hash_crc(key, len, 0x85ebca6bu);
+	uint32_t n = len, c = 0x85ebca6bu ^ len;
 	while (n >= 8) {
 		memcpy(&w, p, 8);
+		c = rte_hash_crc_8byte(w, c);
 		m = (m ^ w) * 0xff51afd7ed558ccdull;
 		m = (m << 31) | (m >> 33);
 		p += 8;
@@ -93,6 +94,7 @@ mc_store_hash(const void *key, uint32_t len)
 	if (n) {
 		w = 0;
 		memcpy(&w, p, n);
+		c = rte_hash_crc_8byte(w, c);
 		m = (m ^ w) * 0xff51afd7ed558ccdull;
 		m = (m << 31) | (m >> 33);
 	}
@@ -827,6 +829,8 @@ mc_store_store(struct mc_store_ctx *cx, int mode_opts, const struct mc_key *k, u
 	if (stale)
 		__atomic_fetch_or(&it->state, MC_IT_STALE | (old->state & MC_IT_TOKEN),
 				  __ATOMIC_RELAXED);
+	if (mode_opts & MC_MODE_KEY_BINARY)
+		__atomic_fetch_or(&it->state, MC_IT_KEYBIN, __ATOMIC_RELAXED);
 	if (old != NULL) {
 		p->st.curr_items--;
 		p->st.bytes -= MC_ITEM_HDR + mc_item_klen(old) + mc_item_vlen(old);

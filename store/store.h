@@ -38,6 +38,8 @@ enum mc_store_mode { MC_SET, MC_ADD, MC_REPLACE, MC_APPEND, MC_PREPEND, MC_CAS }
 /* OR into the mode of mc_store_store: meta's I with C, a CAS older than the item's stores the
  * value marked stale (keeping TTL and token) instead of failing. */
 #define MC_MODE_STALE_OK 0x100
+/* OR into the mode: the key came base64-encoded (meta b); k flags echo it encoded. */
+#define MC_MODE_KEY_BINARY 0x200
 
 /* Item memory layout (24-byte header, then key, then value; no CRLF stored):
  *
@@ -65,6 +67,7 @@ struct mc_item {
 #define MC_IT_FETCHED 0x08
 #define MC_IT_STALE 0x10  /* meta: invalidated, served with X */
 #define MC_IT_TOKEN 0x20  /* meta: a recache win (W) was handed out */
+#define MC_IT_KEYBIN 0x40 /* meta: stored with a base64 (binary) key */
 
 static inline uint32_t mc_item_klen(const struct mc_item *it) { return it->vk & 0xff; }
 static inline uint32_t mc_item_vlen(const struct mc_item *it) { return it->vk >> 8; }

@@ -1,0 +1,167 @@
+"""memcached over UDP through the lab: the differential test against stock memcached, real
+clients (memccp --udp, memcaslap -U), multi-datagram replies, request-id echo, framing drops."""
+# lab: MCBOX_ARGS=--udp-admin=on
+import os
+import random
+import shutil
+import socket
+import struct
+import subprocess
+import time
+
+import differential as D
+import labtest as L
+
+
+def free_udp_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Memcached:
+    """Stock memcached -U on loopback inside the client namespace (the oracle)."""
+
+    def __init__(self, memory_mb=64):
+        self.port = free_udp_port()
+        self.p = subprocess.Popen(["memcached", "-u", "root", "-l", "127.0.0.1", "-p", "0",
+                                   "-U", str(self.port), "-m", str(memory_mb), "-t", "1"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        c = L.UdpClient("127.0.0.1", self.port, timeout=0.2)
+        while time.time() < deadline:
+            try:
+                if c.request(b"version\r\n", idle=0.05).startswith(b"VERSION"):
+                    break
+            except OSError:
+                pass
+        c.close()
+
+    def stop(self):
+        self.p.terminate()
+        self.p.wait(timeout=10)
+
+
+class SentinelClient(L.UdpClient):
+    """Sends a request datagram, then an "mn" sentinel datagram: every reply datagram of the
+    request arrives before the sentinel's MN (both servers answer datagrams in order)."""
+
+    def exchange(self, payload):
+        rid = self.send_raw(payload)
+        sid = self.send_raw(b"mn\r\n")
+        chunks = []
+        while True:
+            data, _ = self.s.recvfrom(65536)
+            r, seq, total, _res = struct.unpack("!HHHH", data[:8])
+            if r == sid:
+                break
+            if r == rid:
+                chunks.append((seq, total, data[8:]))
+        return L.assemble(chunks)
+
+
+def test_differential_against_memcached():
+    reqs = D.requests()
+    assert len(reqs) >= 150, len(reqs)
+    mc = Memcached()
+    try:
+        a = SentinelClient("127.0.0.1", mc.port, timeout=3)
+        m = SentinelClient(L.SERVER_IP, L.MC_PORT, timeout=3)
+        cas_a, cas_m = {}, {}
+        same, diffs = 0, []
+        for i, req in enumerate(reqs):
+            ra = a.exchange(D.fill(req, cas_a))
+            rm = m.exchange(D.fill(req, cas_m))
+            D.learn_cas(req, ra, cas_a)
+            D.learn_cas(req, rm, cas_m)
+            binary = req[:1] == b"\x80"
+            if D.normalise(ra, binary) == D.normalise(rm, binary):
+                same += 1
+            else:
+                diffs.append((i, req[:120], ra[:300], rm[:300]))
+        print("# differential: %d of %d request datagrams answered identically" % (same, len(reqs)))
+        for i, req, ra, rm in diffs:
+            print("#  [%d] %r\n#     memcached: %r\n#     mcbox:     %r" % (i, req, ra, rm))
+        assert not diffs, "%d replies differ" % len(diffs)
+    finally:
+        mc.stop()
+
+
+def test_request_id_echo_and_multi_datagram_reply():
+    c = L.UdpClient()
+    value = bytes(random.getrandbits(8) for _ in range(5000))
+    # A value longer than one datagram, stored over several datagrams with append.
+    assert c.request(b"set mdg 7 0 1000\r\n" + value[:1000] + b"\r\n") == b"STORED\r\n"
+    for off in range(1000, 5000, 1000):
+        assert c.request(b"append mdg 0 0 1000\r\n" + value[off:off + 1000] + b"\r\n") == b"STORED\r\n"
+    rid = c.send_raw(b"get mdg\r\n", rid=0xBEEF)
+    dgrams = []
+    while True:
+        data, _ = c.s.recvfrom(65536)
+        dgrams.append(data)
+        if len(dgrams) == struct.unpack("!H", data[4:6])[0]:
+            break
+    hdrs = [struct.unpack("!HHHH", d[:8]) for d in dgrams]
+    total = len(dgrams)
+    assert total == 4, hdrs
+    assert all(h[0] == rid and h[2] == total and h[3] == 0 for h in hdrs), hdrs
+    assert sorted(h[1] for h in hdrs) == list(range(total))
+    assert all(len(d) <= 1400 for d in dgrams)
+    body = b"".join(d[8:] for d in sorted(dgrams, key=lambda d: struct.unpack("!H", d[2:4])[0]))
+    assert body == b"VALUE mdg 7 5000\r\n" + value + b"\r\nEND\r\n"
+
+
+def test_framing_drops_are_counted():
+    c = L.UdpClient()
+    before = L.telemetry()["drop_frame"]
+    c.s.sendto(b"\x00\x01\x00\x00\x00\x01\x00", (L.SERVER_IP, L.MC_PORT))          # short
+    c.s.sendto(b"\x00\x01\x00\x00\x00\x01\x00\x00", (L.SERVER_IP, L.MC_PORT))      # no payload
+    c.s.sendto(b"\x00\x01\x00\x00\x00\x02\x00\x00get a\r\n", (L.SERVER_IP, L.MC_PORT))  # total 2
+    c.s.sendto(b"\x00\x01\x00\x00\x00\x00\x00\x00get a\r\n", (L.SERVER_IP, L.MC_PORT))  # total 0
+    assert L.wait_counter("drop_frame", before + 4) == before + 4
+    assert c.request(b"version\r\n").startswith(b"VERSION ")
+
+
+def test_memccp_udp_stores_and_get_reads_it():
+    if shutil.which("memccp") is None:
+        raise AssertionError("memccp (libmemcached-tools) is not installed")
+    path = "/tmp/mcbox-memccp-%d.txt" % os.getpid()
+    payload = b"stored by memccp over UDP\n" * 20
+    with open(path, "wb") as f:
+        f.write(payload)
+    try:
+        r = subprocess.run(["memccp", "--udp", "--servers=%s:%d" % (L.SERVER_IP, L.MC_PORT),
+                            "--flag=9", path], capture_output=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+    finally:
+        os.unlink(path)
+    key = os.path.basename(path).encode()
+    got = L.UdpClient().request(b"get " + key + b"\r\n")
+    assert got == b"VALUE %s 9 %d\r\n%s\r\nEND\r\n" % (key, len(payload), payload), got[:200]
+
+
+def test_memcaslap_udp_runs_clean():
+    if shutil.which("memcaslap") is None:
+        raise AssertionError("memcaslap (libmemcached-tools) is not installed")
+    r = subprocess.run(["memcaslap", "-s", "%s:%d" % (L.SERVER_IP, L.MC_PORT), "-U", "-t", "3s",
+                        "-T", "1", "-c", "4", "-X", "64", "-S", "1s"],
+                       capture_output=True, timeout=60, text=True)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-2000:]
+    stats = {}
+    for line in out.splitlines():
+        k, _, v = line.partition(":")
+        if k.strip() in ("packet_disorder", "packet_drop", "udp_timeout", "cmd_get", "get_misses"):
+            stats[k.strip()] = int(v.split()[0])
+    tps = [l for l in out.splitlines() if l.startswith("Run time")]
+    print("# memcaslap -U:", tps[-1] if tps else "?", stats)
+    for k in ("packet_disorder", "packet_drop", "udp_timeout"):
+        assert k in stats, "memcaslap printed no %s: %s" % (k, out[-500:])
+        assert stats[k] == 0, "%s = %d" % (k, stats[k])
+    assert stats["cmd_get"] > 0
+
+
+if __name__ == "__main__":
+    L.main(globals())
