@@ -1,0 +1,481 @@
+/* Protocol: tables of request bytes and the exact reply, for every command family, their
+ * noreply/quiet forms, errors, and the inputs the memcached oracle cannot take (data blocks cut
+ * short, binary lengths that lie, reply caps). The store runs in plain memory. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "proto/proto.h"
+#include "store/store.h"
+
+#define T0 1700000000LL
+
+static void *mem;
+static struct mc_store *s;
+static struct mc_proto_conf conf = {.udp_admin = true, .udp_writes = true};
+static struct mc_proto_ctx cx;
+static uint8_t outbuf[1 << 16], spill[4 << 20];
+
+static void
+fresh(void)
+{
+	struct mc_store_settings set = {.mem_bytes = 16 << 20, .nparts = 1,
+					.max_item_size = 1 << 20, .factor = 1.25,
+					.chunk_min = 48, .unix_now = T0};
+	free(mem);
+	mem = aligned_alloc(64, 16 << 20);
+	s = mc_store_create(mem, 16 << 20, &set);
+	assert_non_null(s);
+	conf.udp_admin = true;
+	conf.udp_writes = true;
+	mc_proto_ctx_init(&cx, s, &conf);
+}
+
+/* Run one datagram payload; return the reply (NUL-terminated copy) and its length. */
+static const char *
+run_n(const void *req, size_t len, size_t *outlen, size_t limit)
+{
+	static char copy[(4 << 20) + 1];
+	struct mc_out o;
+	mc_out_init(&o, outbuf, 1400, spill, sizeof(spill), limit ? limit : sizeof(spill));
+	mc_proto_execute(&cx, req, len, &o);
+	memcpy(copy, o.buf, o.len);
+	copy[o.len] = '\0';
+	*outlen = o.len;
+	return copy;
+}
+
+static const char *
+run(const char *req)
+{
+	size_t n;
+	return run_n(req, strlen(req), &n, 0);
+}
+
+struct ascii_case {
+	const char *req;
+	const char *want;
+};
+
+static void
+check_table(const struct ascii_case *c, size_t n)
+{
+	size_t i;
+	for (i = 0; i < n; i++) {
+		const char *got = run(c[i].req);
+		if (strcmp(got, c[i].want) != 0)
+			fail_msg("case %zu: %s\n  want: %s\n  got:  %s", i, c[i].req, c[i].want, got);
+	}
+}
+
+static void
+test_ascii_storage_and_errors(void **state)
+{
+	static const struct ascii_case c[] = {
+		{"set a 0 0 1\r\nx\r\n", "STORED\r\n"},
+		{"get a\r\n", "VALUE a 0 1\r\nx\r\nEND\r\n"},
+		{"get a a nokey\r\n", "VALUE a 0 1\r\nx\r\nVALUE a 0 1\r\nx\r\nEND\r\n"},
+		{"add a 0 0 1\r\ny\r\n", "NOT_STORED\r\n"},
+		{"replace nokey 0 0 1\r\ny\r\n", "NOT_STORED\r\n"},
+		{"append a 0 0 2\r\n++\r\nprepend a 0 0 2\r\n--\r\nget a\r\n",
+		 "STORED\r\nSTORED\r\nVALUE a 0 5\r\n--x++\r\nEND\r\n"},
+		{"cas nokey 0 0 1 5\r\nx\r\n", "NOT_FOUND\r\n"},
+		{"cas a 0 0 1 999999\r\nx\r\n", "EXISTS\r\n"},
+		{"set a 0 0 1 noreply\r\nq\r\nget a\r\n", "VALUE a 0 1\r\nq\r\nEND\r\n"},
+		{"set c 4294967295 0 0\r\n\r\nget c\r\n", "STORED\r\nVALUE c 4294967295 0\r\n\r\nEND\r\n"},
+		{"set c -1 0 1\r\nz\r\n", "CLIENT_ERROR bad command line format\r\nERROR\r\n"},
+		{"set c 0 0 -1\r\nz\r\n", "CLIENT_ERROR bad command line format\r\nERROR\r\n"},
+		{"set c 0 0 99999999999999999999\r\nz\r\n", "CLIENT_ERROR bad command line format\r\nERROR\r\n"},
+		{"set c 0 0 1\r\nzz\r\n", "CLIENT_ERROR bad data chunk\r\nERROR\r\n"},
+		{"set c 0 0 1 noreply\r\nzz\r\n", "ERROR\r\n"},
+		{"set c 0 0\r\n", "ERROR\r\n"},
+		{"\r\n", "ERROR\r\n"},
+		{"\n", "ERROR\r\n"},
+		{"GET a\r\n", "ERROR\r\n"},
+		{"get\r\n", "ERROR\r\n"},
+		{"incr a\r\n", "ERROR\r\n"},
+		{"incr a 1\r\n", "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n"},
+		{"incr a -1\r\n", "CLIENT_ERROR invalid numeric delta argument\r\n"},
+		{"incr a 123456789012345678901234567890\r\n", "CLIENT_ERROR invalid numeric delta argument\r\n"},
+		{"set n 0 0 2\r\n10\r\nincr n 5\r\ndecr n 6\r\nget n\r\n",
+		 "STORED\r\n15\r\n9\r\nVALUE n 0 2\r\n9 \r\nEND\r\n"},
+		{"incr nokey 1\r\n", "NOT_FOUND\r\n"},
+		{"incr n 1 noreply\r\nget n\r\n", "VALUE n 0 2\r\n10\r\nEND\r\n"},
+		{"delete n 5\r\n", "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n"},
+		{"delete n 0\r\ndelete n\r\n", "DELETED\r\nNOT_FOUND\r\n"},
+		{"touch a abc\r\n", "CLIENT_ERROR invalid exptime argument\r\n"},
+		{"touch a 100\r\ntouch nokey 1\r\n", "TOUCHED\r\nNOT_FOUND\r\n"},
+		{"gat abc a\r\n", "CLIENT_ERROR invalid exptime argument\r\n"},
+		{"flush_all abc\r\n", "CLIENT_ERROR invalid exptime argument\r\n"},
+		{"verbosity\r\n", "ERROR\r\n"},
+		{"verbosity 1\r\n", "OK\r\n"},
+		{"version\r\n", "VERSION " MC_VERSION_STRING "\r\n"},
+		{"get a\r\nquit\r\nget a\r\n", "VALUE a 0 1\r\nq\r\nEND\r\n"},
+		{"flush_all\r\nget a\r\n", "OK\r\nEND\r\n"},
+	};
+	(void)state;
+	fresh();
+	check_table(c, sizeof(c) / sizeof(c[0]));
+}
+
+static void
+test_ascii_keys(void **state)
+{
+	char req[700];
+	char k250[251], k251[252];
+	(void)state;
+	fresh();
+	memset(k250, 'k', 250);
+	k250[250] = '\0';
+	memset(k251, 'k', 251);
+	k251[251] = '\0';
+	snprintf(req, sizeof(req), "set %s 0 0 1\r\nv\r\n", k250);
+	assert_string_equal(run(req), "STORED\r\n");
+	snprintf(req, sizeof(req), "set %s 0 0 1\r\nv\r\n", k251);
+	assert_string_equal(run(req), "CLIENT_ERROR bad command line format\r\nERROR\r\n");
+	/* An over-long key in a get culls the replies before it in the datagram. */
+	snprintf(req, sizeof(req), "set a 0 0 1\r\nx\r\nget a %s\r\n", k251);
+	assert_string_equal(run(req), "CLIENT_ERROR bad command line format\r\n");
+	/* memcached's tokenizer splits on spaces only: control characters are key bytes. */
+	assert_string_equal(run("set k\tx 0 0 1\r\nv\r\nget k\tx\r\n"),
+			    "STORED\r\nVALUE k\tx 0 1\r\nv\r\nEND\r\n");
+	/* A NUL ends the line as memcached sees it. */
+	{
+		size_t n;
+		assert_string_equal(run_n("get a\0 b\r\n", 10, &n, 0), "VALUE a 0 1\r\nx\r\nEND\r\n");
+	}
+	/* More keys than one tokenizer pass. */
+	{
+		char big[600] = "get";
+		int i;
+		for (i = 0; i < 40; i++)
+			strcat(big, " a");
+		strcat(big, "\r\n");
+		const char *got = run(big);
+		size_t n = 0;
+		for (const char *p = got; (p = strstr(p, "VALUE a")) != NULL; p++)
+			n++;
+		assert_int_equal(n, 40);
+	}
+}
+
+static void
+test_incomplete_and_cut_short(void **state)
+{
+	size_t n;
+	(void)state;
+	fresh();
+	/* A partial last line: earlier replies stand, the fragment gets nothing. */
+	assert_string_equal(run("set a 0 0 1\r\nx\r\nget a"), "STORED\r\n");
+	/* A data block cut short: memcached waits and answers nothing for the datagram. */
+	run_n("get a\r\nset k 0 0 10\r\nab", 23, &n, 0);
+	assert_int_equal(n, 0);
+	run_n("ms k 10\r\nab", 11, &n, 0);
+	assert_int_equal(n, 0);
+	assert_true(cx.st.proto_incomplete >= 3);
+	/* Nothing was stored by the cut-short set. */
+	assert_string_equal(run("get k\r\n"), "END\r\n");
+}
+
+static void
+test_meta(void **state)
+{
+	static const struct ascii_case c[] = {
+		{"mn\r\n", "MN\r\n"},
+		{"mx\r\n", "ERROR\r\n"},
+		{"mg\r\n", "ERROR\r\n"},
+		{"ms m 2 F7 T0 k Oab\r\nhi\r\n", "HD km Oab\r\n"},
+		{"mg m v f s k Oq\r\n", "VA 2 f7 s2 km Oq\r\nhi\r\n"},
+		{"mg m t\r\n", "HD t-1\r\n"},
+		{"mg nokey v k Oq\r\n", "EN knokey Oq\r\n"},
+		{"mg nokey v q\r\nmn\r\n", "MN\r\n"},
+		{"mg m q\r\n", "HD\r\n"},
+		{"mg m zz\r\n", "CLIENT_ERROR invalid flag\r\n"},
+		{"mg m v v\r\n", "CLIENT_ERROR duplicate flag\r\n"},
+		{"mg m Tabc\r\n", "CLIENT_ERROR bad token in command line format\r\n"},
+		{"mg m Oaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n", "CLIENT_ERROR opaque token too long\r\n"},
+		{"ms m 2 q\r\nhi\r\nmn\r\n", "MN\r\n"},
+		{"ms m 2 ME\r\nhi\r\n", "NS\r\n"},
+		{"ms m 2 MA\r\n++\r\nmg m v\r\n", "HD\r\nVA 4\r\nhi++\r\n"},
+		{"ms m 2 MX\r\nzz\r\n", "CLIENT_ERROR invalid mode for ms M token\r\n"},
+		{"ms m 2 C999999\r\nzz\r\n", "EX\r\n"},
+		{"ms m abc\r\nzz\r\n", "CLIENT_ERROR bad command line format\r\nERROR\r\n"},
+		{"ms m\r\n", "CLIENT_ERROR bad command line format\r\n"},
+		{"ms m 2\r\nzzz\r\n", "CLIENT_ERROR bad data chunk\r\nERROR\r\n"},
+		{"md nokey\r\nmd nokey q\r\n", "NF\r\nNF\r\n"},
+		{"md m q\r\nmg m\r\n", "EN\r\n"},
+		{"md m zz\r\n", "CLIENT_ERROR invalid or duplicate flag\r\n"},
+		{"ma nokey\r\n", "NF\r\n"},
+		{"ma nokey N0 J13 v\r\nma nokey v\r\n", "VA 2\r\n13\r\nVA 2\r\n14\r\n"},
+		{"ma nokey MD D100 v\r\n", "VA 1\r\n0\r\n"},
+		{"ma nokey q\r\nma nokey q v\r\nmn\r\n", "MN\r\n"},
+		{"ma nokey MX\r\n", "CLIENT_ERROR invalid mode for ma M token\r\n"},
+		{"ma nokey Dabc\r\n", "CLIENT_ERROR invalid or duplicate flag\r\n"},
+		{"me nothere\r\n", "EN\r\n"},
+		{"mg YQ== b v k\r\n", "EN kYQ== b\r\n"},
+		{"ms YQ== 1 b\r\nx\r\nmg YQ== b v k\r\nget a\r\n", "HD\r\nVA 1 kYQ== b\r\nx\r\nVALUE a 0 1\r\nx\r\nEND\r\n"},
+		{"mg !!!! b v\r\n", "CLIENT_ERROR error decoding key\r\n"},
+	};
+	(void)state;
+	fresh();
+	check_table(c, sizeof(c) / sizeof(c[0]));
+	/* Vivify, win, then Z for the next client; invalidate gives X and one new win. */
+	assert_string_equal(run("mg viv N30 v\r\n"), "VA 0 W\r\n\r\n");
+	assert_string_equal(run("mg viv v\r\n"), "VA 0 Z\r\n\r\n");
+	assert_string_equal(run("ms st 1\r\nx\r\nmd st I\r\nmg st v\r\nmg st v\r\n"),
+			    "HD\r\nHD\r\nVA 1 X W\r\nx\r\nVA 1 Z X\r\nx\r\n");
+}
+
+/* ---- binary ---- */
+
+static size_t
+breq(uint8_t *p, uint8_t op, const char *key, const void *ext, uint8_t extlen, const void *val,
+     size_t vlen, uint64_t cas)
+{
+	size_t kl = key ? strlen(key) : 0;
+	uint32_t bl = (uint32_t)(kl + extlen + vlen);
+	memset(p, 0, 24);
+	p[0] = 0x80;
+	p[1] = op;
+	p[2] = (uint8_t)(kl >> 8);
+	p[3] = (uint8_t)kl;
+	p[4] = extlen;
+	p[8] = (uint8_t)(bl >> 24);
+	p[9] = (uint8_t)(bl >> 16);
+	p[10] = (uint8_t)(bl >> 8);
+	p[11] = (uint8_t)bl;
+	memcpy(p + 12, "\xde\xad\xbe\xef", 4);
+	for (int i = 0; i < 8; i++)
+		p[16 + i] = (uint8_t)(cas >> (56 - 8 * i));
+	if (extlen)
+		memcpy(p + 24, ext, extlen);
+	if (kl)
+		memcpy(p + 24 + extlen, key, kl);
+	if (vlen)
+		memcpy(p + 24 + extlen + kl, val, vlen);
+	return 24 + bl;
+}
+
+static uint16_t
+status_of(const uint8_t *r)
+{
+	return (uint16_t)(r[6] << 8 | r[7]);
+}
+
+static void
+test_binary(void **state)
+{
+	uint8_t req[4096];
+	const uint8_t *r;
+	size_t n, len;
+	const uint8_t ext8[8] = {0, 0, 0, 5, 0, 0, 0, 0};
+	uint8_t ext20[20] = {0};
+	(void)state;
+	fresh();
+	/* set, then getk: flags, key, value, CAS, opaque echoed. */
+	len = breq(req, 0x01, "bk", ext8, 8, "hello", 5, 0);
+	r = (const uint8_t *)run_n(req, len, &n, 0);
+	assert_int_equal(n, 24);
+	assert_int_equal(r[0], 0x81);
+	assert_int_equal(status_of(r), 0);
+	assert_memory_equal(r + 12, "\xde\xad\xbe\xef", 4);
+	len = breq(req, 0x0c, "bk", NULL, 0, NULL, 0, 0);
+	r = (const uint8_t *)run_n(req, len, &n, 0);
+	assert_int_equal(n, 24 + 4 + 2 + 5);
+	assert_memory_equal(r + 24, "\0\0\0\5bkhello", 11);
+	/* Misses: GET says Not found, GETK echoes the key, GETQ is silent until NOOP. */
+	len = breq(req, 0x00, "zz", NULL, 0, NULL, 0, 0);
+	r = (const uint8_t *)run_n(req, len, &n, 0);
+	assert_int_equal(status_of(r), 1);
+	assert_memory_equal(r + 24, "Not found", 9);
+	len = breq(req, 0x09, "zz", NULL, 0, NULL, 0, 0);
+	len += breq(req + len, 0x0a, NULL, NULL, 0, NULL, 0, 0);
+	r = (const uint8_t *)run_n(req, len, &n, 0);
+	assert_int_equal(n, 24);
+	assert_int_equal(r[1], 0x0a);
+	/* add on an existing key: Data exists; replace on a missing one: Not found. */
+	len = breq(req, 0x02, "bk", ext8, 8, "x", 1, 0);
+	r = (const uint8_t *)run_n(req, len, &n, 0);
+	assert_int_equal(status_of(r), 2);
+	assert_memory_equal(r + 24, "Data exists for key.", 20);
+	/* incr: create with initial, then add; no-create expiry gives Not found. */
+	ext20[7] = 5;  /* delta */
+	ext20[15] = 100; /* initial */
+	len = breq(req, 0x05, "ctr", ext20, 20, NULL, 0, 0);
+	r = (const uint8_t *)run_n(req, len, &n, 0);
+	assert_int_equal(r[24 + 7], 100);
+	r = (const uint8_t *)run_n(req, len, &n, 0);
+	assert_int_equal(r[24 + 7], 105);
+	memset(ext20 + 16, 0xff, 4);
+	len = breq(req, 0x05, "ctr2", ext20, 20, NULL, 0, 0);
+	r = (const uint8_t *)run_n(req, len, &n, 0);
+	assert_int_equal(status_of(r), 1);
+	len = breq(req, 0x05, "bk", ext20, 20, NULL, 0, 0);
+	r = (const uint8_t *)run_n(req, len, &n, 0);
+	assert_int_equal(status_of(r), 6);
+	/* Unknown opcode: Unknown command; key+extras longer than the body: same, and stop. */
+	len = breq(req, 0x55, NULL, NULL, 0, NULL, 0, 0);
+	r = (const uint8_t *)run_n(req, len, &n, 0);
+	assert_int_equal(status_of(r), 0x81);
+	len = breq(req, 0x00, "bk", NULL, 0, NULL, 0, 0);
+	req[11] = 1; /* body length 1 < key length 2 */
+	len += breq(req + len, 0x0a, NULL, NULL, 0, NULL, 0, 0);
+	r = (const uint8_t *)run_n(req, len - 1, &n, 0);
+	assert_int_equal(status_of(r), 0x81);
+	assert_int_equal(n, 24 + 15);
+	/* Wrong extras for GET: Invalid arguments, and nothing after it runs. */
+	len = breq(req, 0x00, "bk", "1234", 4, NULL, 0, 0);
+	len += breq(req + len, 0x0a, NULL, NULL, 0, NULL, 0, 0);
+	r = (const uint8_t *)run_n(req, len, &n, 0);
+	assert_int_equal(status_of(r), 4);
+	assert_int_equal(n, 24 + 17);
+	/* Body length past the datagram: memcached would wait; nothing is answered or read. */
+	len = breq(req, 0x01, "tk", ext8, 8, "hello", 5, 0);
+	run_n(req, len - 2, &n, 0);
+	assert_int_equal(n, 0);
+	req[8] = 0x7f; /* a 2 GiB body */
+	run_n(req, len, &n, 0);
+	assert_int_equal(n, 0);
+	/* A key longer than 250: Invalid arguments. */
+	{
+		char k[252];
+		memset(k, 'k', 251);
+		k[251] = '\0';
+		len = breq(req, 0x00, k, NULL, 0, NULL, 0, 0);
+		r = (const uint8_t *)run_n(req, len, &n, 0);
+		assert_int_equal(status_of(r), 4);
+	}
+	/* A header cut short. */
+	run_n(req, 23, &n, 0);
+	assert_int_equal(n, 0);
+}
+
+/* Every truncation of a valid binary pipeline and random length fields: never a read past
+ * the datagram (ASan watches: the copy below is exactly the datagram), never a crash. */
+static void
+test_binary_lengths_that_lie(void **state)
+{
+	uint8_t req[512];
+	const uint8_t ext8[8] = {0};
+	size_t len, cut, n, i;
+	(void)state;
+	fresh();
+	len = breq(req, 0x01, "k1", ext8, 8, "v", 1, 0);
+	len += breq(req + len, 0x0d, "k1", NULL, 0, NULL, 0, 0);
+	len += breq(req + len, 0x0a, NULL, NULL, 0, NULL, 0, 0);
+	for (cut = 1; cut <= len; cut++) {
+		uint8_t *exact = malloc(cut);
+		memcpy(exact, req, cut);
+		run_n(exact, cut, &n, 0);
+		free(exact);
+	}
+	srand(7);
+	for (i = 0; i < 20000; i++) {
+		uint8_t *exact;
+		size_t l = 24 + (size_t)(rand() % 64);
+		uint8_t buf[128];
+		for (size_t j = 0; j < l; j++)
+			buf[j] = (uint8_t)rand();
+		buf[0] = 0x80;
+		buf[1] = (uint8_t)(rand() % 0x26);
+		exact = malloc(l);
+		memcpy(exact, buf, l);
+		run_n(exact, l, &n, 0);
+		free(exact);
+	}
+}
+
+static void
+test_reply_cap(void **state)
+{
+	size_t n;
+	char big[3000];
+	char req[3200];
+	(void)state;
+	fresh();
+	memset(big, 'v', 2000);
+	snprintf(req, sizeof(req), "set b 0 0 2000\r\n%.2000s\r\n", big);
+	assert_string_equal(run(req), "STORED\r\n");
+	/* A reply limit smaller than the value: memcached's out-of-memory error instead. */
+	const char *got = run_n("get b\r\n", 7, &n, 1000);
+	assert_string_equal(got, "SERVER_ERROR out of memory writing get response\r\n");
+	got = run_n("get b\r\n", 7, &n, 0);
+	assert_int_equal(n, strlen("VALUE b 0 2000\r\n") + 2000 + 2 + 5);
+}
+
+static void
+test_admin_and_writes_switches(void **state)
+{
+	(void)state;
+	fresh();
+	conf.udp_admin = false;
+	assert_string_equal(run("stats\r\n"), "CLIENT_ERROR stats not allowed\r\n");
+	assert_string_equal(run("flush_all\r\n"), "CLIENT_ERROR flush_all not allowed\r\n");
+	assert_string_equal(run("verbosity 1\r\n"), "CLIENT_ERROR verbosity not allowed\r\n");
+	conf.udp_writes = false;
+	assert_string_equal(run("set a 0 0 1\r\nx\r\n"), "CLIENT_ERROR writes not allowed\r\n");
+	assert_string_equal(run("get a\r\n"), "END\r\n");
+	conf.udp_admin = true;
+	conf.udp_writes = true;
+	/* stats: memcached's shape, STAT lines then END. */
+	const char *st = run("stats\r\n");
+	assert_non_null(strstr(st, "STAT curr_items 0\r\n"));
+	assert_true(strlen(st) > 5 && strcmp(st + strlen(st) - 5, "END\r\n") == 0);
+	assert_string_equal(run("stats nosuchgroup\r\n"), "ERROR\r\n");
+	assert_non_null(strstr(run("stats settings\r\n"), "STAT item_size_max 1048576\r\n"));
+}
+
+/* Binary keys: stored with ms b, echoed base64-encoded by mg b k, for lengths 1..39 (every
+ * padding case). */
+static void
+test_base64_round_trip(void **state)
+{
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	uint8_t in[64];
+	char enc[128], req[512], want[512];
+	int i, j;
+	(void)state;
+	fresh();
+	for (i = 1; i < 40; i++) {
+		size_t o = 0;
+		for (j = 0; j < i; j++)
+			in[j] = (uint8_t)(j * 37 + i);
+		for (j = 0; j < i; j += 3) {
+			uint32_t v = (uint32_t)in[j] << 16 | (j + 1 < i ? (uint32_t)in[j + 1] << 8 : 0) |
+				     (j + 2 < i ? in[j + 2] : 0);
+			enc[o++] = b64[v >> 18];
+			enc[o++] = b64[(v >> 12) & 63];
+			enc[o++] = j + 1 < i ? b64[(v >> 6) & 63] : '=';
+			enc[o++] = j + 2 < i ? b64[v & 63] : '=';
+		}
+		enc[o] = '\0';
+		snprintf(req, sizeof(req), "ms %s 1 b\r\nx\r\nmg %s b k v\r\n", enc, enc);
+		snprintf(want, sizeof(want), "HD\r\nVA 1 k%s b\r\nx\r\n", enc);
+		assert_string_equal(run(req), want);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ascii_storage_and_errors),
+		cmocka_unit_test(test_ascii_keys),
+		cmocka_unit_test(test_incomplete_and_cut_short),
+		cmocka_unit_test(test_meta),
+		cmocka_unit_test(test_binary),
+		cmocka_unit_test(test_binary_lengths_that_lie),
+		cmocka_unit_test(test_reply_cap),
+		cmocka_unit_test(test_admin_and_writes_switches),
+		cmocka_unit_test(test_base64_round_trip),
+	};
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+	free(mem);
+	return rc;
+}
