@@ -86,7 +86,7 @@ up() {
 		echo $! > "$LAB_DIR/mcbox.pid.tmp"
 		wait $!
 		echo $? > "$LAB_DIR/mcbox.exit"
-	) &
+	) </dev/null >/dev/null 2>&1 &
 	for i in $(seq 1 100); do [ -s "$LAB_DIR/mcbox.pid.tmp" ] && break; sleep 0.01; done
 	pid=$(cat "$LAB_DIR/mcbox.pid.tmp")
 	rm -f "$LAB_DIR/mcbox.pid.tmp"
