@@ -101,7 +101,19 @@ class UdpClient:
         return assemble(chunks)
 
     def request(self, payload, idle=0.3):
+        """One request, one reply datagram set. idle=0 returns after the first complete
+        message (single-reply requests); otherwise waits idle seconds for more."""
         rid = self.send_raw(payload)
+        if idle == 0.0:
+            chunks = []
+            while True:
+                data, _ = self.s.recvfrom(65536)
+                r, seq, total, _res = struct.unpack("!HHHH", data[:8])
+                if r != rid:
+                    continue
+                chunks.append((seq, total, data[8:]))
+                if len(chunks) >= total:
+                    return assemble(chunks)
         return self.recv_reply(rid, idle=idle)
 
 
