@@ -38,7 +38,11 @@ export LAB_QUEUES MCBOX_ARGS
 all: deps
 	@$(MAKE) --no-print-directory build
 
-build: $(BUILD)/mcbox $(UNIT_BINS)
+build: $(BUILD)/mcbox $(BUILD)/mcbench $(UNIT_BINS)
+
+$(BUILD)/mcbench: $(BUILD)/obj/bench/bench.o $(LIB_OBJS)
+	@echo "  LD $@"
+	@$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS) -lrte_net_ring
 
 $(BUILD)/mcbox: $(APP_OBJS) $(LIB_OBJS)
 	@echo "  LD $@"

@@ -250,20 +250,12 @@ main(int argc, char **argv)
 			continue;
 		mc_dp_worker_init(&workers[q], &cfg, &port, (uint16_t)q);
 		workers[q].lcore_id = lcore;
-		{
-			struct mc_service *svc = rte_zmalloc_socket("mc_svc", sizeof(*svc),
-								    RTE_CACHE_LINE_SIZE, port.socket);
-			if (svc == NULL)
-				rte_exit(EXIT_FAILURE, "cannot allocate service of queue %u\n", q);
-			mc_proto_ctx_init(&svc->px, store, &proto_conf);
-			svc->px.stats_fn = app_stats;
-			svc->scratch_cap = mc_udp_scratch_size(cfg.max_item_size);
-			svc->scratch = rte_malloc_socket("mc_scratch", svc->scratch_cap, 64, port.socket);
-			svc->lin = rte_malloc_socket("mc_lin", 65536, 64, port.socket);
-			if (svc->scratch == NULL || svc->lin == NULL)
-				rte_exit(EXIT_FAILURE, "cannot allocate reply scratch of queue %u\n", q);
-			workers[q].svc = svc;
-		}
+		workers[q].svc = mc_udp_service_create(store, &proto_conf, cfg.max_item_size,
+						       port.socket);
+		if (workers[q].svc == NULL)
+			rte_exit(EXIT_FAILURE, "cannot allocate the service of queue %u (%zu bytes of "
+				 "reply scratch)\n", q, mc_udp_scratch_size(cfg.max_item_size));
+		workers[q].svc->px.stats_fn = app_stats;
 	}
 
 	mc_app_telemetry_setup(workers, port.queues);
@@ -276,11 +268,8 @@ main(int argc, char **argv)
 	MC_LOG(NOTICE, "shutting down\n");
 	print_stats();
 	mc_dp_port_teardown(&port);
-	for (q = 0; q < port.queues; q++) {
-		rte_free(workers[q].svc->scratch);
-		rte_free(workers[q].svc->lin);
-		rte_free(workers[q].svc);
-	}
+	for (q = 0; q < port.queues; q++)
+		mc_udp_service_destroy(workers[q].svc);
 	rte_memzone_free(rte_memzone_lookup("mc_store"));
 	rte_free(workers);
 	ret = rte_eal_cleanup();

@@ -3,6 +3,7 @@
 #include "../dataplane/dataplane.h"
 
 #include <rte_byteorder.h>
+#include <rte_malloc.h>
 #include <rte_ip.h>
 #include <rte_udp.h>
 
@@ -135,4 +136,33 @@ mc_udp_idle(struct mc_worker *w)
 		return;
 	/* Each lcore sweeps its own partition: expired items and released zombies. */
 	mc_store_sweep(svc->px.sx.s, w->queue_id % mc_store_nparts(svc->px.sx.s), 256);
+}
+
+struct mc_service *
+mc_udp_service_create(struct mc_store *store, const struct mc_proto_conf *conf,
+		      uint32_t max_item_size, int socket)
+{
+	struct mc_service *svc = rte_zmalloc_socket("mc_svc", sizeof(*svc), RTE_CACHE_LINE_SIZE,
+						    socket);
+	if (svc == NULL)
+		return NULL;
+	mc_proto_ctx_init(&svc->px, store, conf);
+	svc->scratch_cap = mc_udp_scratch_size(max_item_size);
+	svc->scratch = rte_malloc_socket("mc_scratch", svc->scratch_cap, 64, socket);
+	svc->lin = rte_malloc_socket("mc_lin", 65536, 64, socket);
+	if (svc->scratch == NULL || svc->lin == NULL) {
+		mc_udp_service_destroy(svc);
+		return NULL;
+	}
+	return svc;
+}
+
+void
+mc_udp_service_destroy(struct mc_service *svc)
+{
+	if (svc == NULL)
+		return;
+	rte_free(svc->scratch);
+	rte_free(svc->lin);
+	rte_free(svc);
 }

@@ -56,6 +56,12 @@ mc_udp_scratch_size(uint32_t max_item_size)
 
 struct mc_worker;
 struct rte_mbuf;
+
+/* Create a worker's service on socket: protocol context over store, reply scratch and the
+ * linearising buffer. NULL if memory is short. */
+struct mc_service *mc_udp_service_create(struct mc_store *store, const struct mc_proto_conf *conf,
+					 uint32_t max_item_size, int socket);
+void mc_udp_service_destroy(struct mc_service *svc);
 /* Serve the memcached datagram in m, whose L2..L4 headers have been turned into reply headers;
  * l2 is the Ethernet header length, payload_len the UDP payload length. Consumes m. */
 void mc_udp_serve(struct mc_worker *w, struct rte_mbuf *m, uint16_t l2, uint16_t payload_len);

@@ -1,0 +1,553 @@
+/* mcbench: mcbox's numbers. Store micro-benchmarks, per-item overhead, a Zipf(0.99) hit-ratio
+ * replay against mcbox's store and stock memcached (same trace, same memory), and the
+ * in-process dataplane benchmark: the production burst function fed pre-built request mbufs on
+ * a ring port, rte_rdtsc around whole bursts. Writes results.json (see DESIGN.md) and a table.
+ *
+ * mcbench [EAL args] -- --out FILE [--memcached-port P] [--quick] */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <getopt.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_eth_ring.h>
+#include <rte_ethdev.h>
+#include <rte_ip.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <rte_udp.h>
+
+#include "../dataplane/dataplane.h"
+#include "../proto/proto.h"
+#include "../store/store.h"
+#include "../udp/udp.h"
+
+#define MAX_RESULTS 64
+
+struct result {
+	char name[48];
+	char unit[16];
+	double value;
+	char params[256];
+};
+
+static struct result results[MAX_RESULTS];
+static unsigned int nresults;
+static int quick;
+static double tsc_ghz;
+
+static void
+add(const char *name, const char *unit, double v, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void
+add(const char *name, const char *unit, double v, const char *fmt, ...)
+{
+	struct result *r = &results[nresults++];
+	va_list ap;
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	snprintf(r->unit, sizeof(r->unit), "%s", unit);
+	r->value = v;
+	va_start(ap, fmt);
+	vsnprintf(r->params, sizeof(r->params), fmt, ap);
+	va_end(ap);
+	printf("  %-28s %14.3f %-8s %s\n", name, v, unit, r->params);
+	fflush(stdout);
+}
+
+static void
+key16(char *k, uint64_t i)
+{
+	char tmp[32];
+	snprintf(tmp, sizeof(tmp), "key:%012llu", (unsigned long long)i);
+	memcpy(k, tmp, 16);
+}
+
+static uint64_t
+xorshift(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static struct mc_store *
+store_make(size_t bytes, unsigned int parts)
+{
+	struct mc_store_settings set = {.mem_bytes = bytes, .nparts = parts,
+					.max_item_size = 1 << 20, .factor = 1.25, .chunk_min = 48};
+	void *mem = rte_malloc(NULL, bytes, 64);
+	if (mem == NULL)
+		rte_exit(EXIT_FAILURE, "bench: cannot allocate %zu bytes\n", bytes);
+	return mc_store_create(mem, bytes, &set);
+}
+
+/* ---- store ---- */
+
+static void
+bench_store(void)
+{
+	const uint64_t n = quick ? 200000 : 1000000;
+	struct mc_store *s = store_make(256u << 20, 1);
+	struct mc_store_ctx cx = {.s = s};
+	char *keys = malloc(2 * n * 16), v[32], out[64], k[16];
+	uint64_t i, t0, seed = 42, *order = malloc(n * sizeof(uint64_t));
+	uint32_t vlen;
+	struct mc_key key;
+
+	/* Keys are made before the clock starts: only the store is timed (hash included). */
+	for (i = 0; i < 2 * n; i++)
+		key16(keys + 16 * i, i);
+	for (i = 0; i < n; i++)
+		order[i] = xorshift(&seed) % n;
+	memset(v, 'v', sizeof(v));
+	t0 = rte_rdtsc();
+	for (i = 0; i < n; i++) {
+		mc_key_init(&key, keys + 16 * i, 16);
+		mc_store_store(&cx, MC_SET, &key, 0, 0, v, 32, 0, NULL);
+	}
+	add("store_set_ns", "ns", (double)(rte_rdtsc() - t0) / tsc_ghz / (double)n,
+	    "\"keys\": %llu, \"key_bytes\": 16, \"value_bytes\": 32, \"threads\": 1",
+	    (unsigned long long)n);
+	t0 = rte_rdtsc();
+	for (i = 0; i < n; i++) {
+		mc_key_init(&key, keys + 16 * order[i], 16);
+		if (mc_store_get(&cx, &key, out, sizeof(out), &vlen, NULL, NULL) != MC_OK)
+			rte_exit(EXIT_FAILURE, "bench: key %llu missing\n", (unsigned long long)order[i]);
+	}
+	add("store_get_hit_ns", "ns", (double)(rte_rdtsc() - t0) / tsc_ghz / (double)n,
+	    "\"keys\": %llu, \"order\": \"uniform random\", \"includes\": \"hash + lookup + copy\"",
+	    (unsigned long long)n);
+	t0 = rte_rdtsc();
+	for (i = 0; i < n; i++) {
+		mc_key_init(&key, keys + 16 * (n + order[i]), 16);
+		mc_store_get(&cx, &key, out, sizeof(out), &vlen, NULL, NULL);
+	}
+	add("store_get_miss_ns", "ns", (double)(rte_rdtsc() - t0) / tsc_ghz / (double)n,
+	    "\"keys\": %llu", (unsigned long long)n);
+	free(order);
+	free(keys);
+	rte_free(s);
+
+	/* Overhead: fill a 64 MiB store far past full; bytes per item minus key and value. */
+	{
+		const size_t mem = 64u << 20;
+		struct mc_store_part_stats ps;
+		s = store_make(mem, 1);
+		cx.s = s;
+		memset(v, 'v', sizeof(v));
+		for (i = 0; i < 3 * mem / 48; i++) {
+			key16(k, i);
+			mc_key_init(&key, k, 16);
+			mc_store_store(&cx, MC_SET, &key, 0, 0, v, 32, 0, NULL);
+		}
+		mc_store_part_stats(s, &ps);
+		add("store_item_overhead_bytes", "bytes", (double)mem / (double)ps.curr_items - 48.0,
+		    "\"memory_bytes\": %zu, \"items_held\": %llu, \"key_bytes\": 16, \"value_bytes\": 32, "
+		    "\"counts\": \"all memory incl. index and slab rounding\", \"memcached_estimate\": 64",
+		    mem, (unsigned long long)ps.curr_items);
+		rte_free(s);
+	}
+}
+
+/* ---- Zipf hit ratio: mcbox's store and memcached over TCP, the same trace ---- */
+
+struct zipf {
+	double *cdf;
+	uint64_t n;
+};
+
+static void
+zipf_init(struct zipf *z, uint64_t n, double s)
+{
+	double sum = 0;
+	uint64_t i;
+	z->n = n;
+	z->cdf = malloc(n * sizeof(double));
+	for (i = 0; i < n; i++) {
+		sum += 1.0 / pow((double)(i + 1), s);
+		z->cdf[i] = sum;
+	}
+	for (i = 0; i < n; i++)
+		z->cdf[i] /= sum;
+}
+
+static uint64_t
+zipf_next(const struct zipf *z, uint64_t *seed)
+{
+	double u = (double)(xorshift(seed) >> 11) / (double)(1ull << 53);
+	uint64_t lo = 0, hi = z->n - 1;
+	while (lo < hi) {
+		uint64_t mid = (lo + hi) / 2;
+		if (z->cdf[mid] < u)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* Scatter ranks over the key space so hot keys are not neighbours. */
+	return (lo * 0x9e3779b97f4a7c15ull) % z->n;
+}
+
+#define BATCH 64
+
+static int
+mc_connect(int port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0)
+		return -1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+/* Make sure buf[off..len) holds one whole get reply (ending in END); return its length. */
+static long
+next_reply(int fd, char *buf, size_t cap, size_t *len, size_t off)
+{
+	for (;;) {
+		char *e = memmem(buf + off, *len - off, "END\r\n", 5);
+		ssize_t r;
+		if (e != NULL)
+			return (long)(e + 5 - (buf + off));
+		r = read(fd, buf + *len, cap - *len);
+		if (r <= 0)
+			return -1;
+		*len += (size_t)r;
+	}
+}
+
+static void
+bench_hit_ratio(int mc_port)
+{
+	const uint64_t nkeys = quick ? 200000 : 1000000, nreq = quick ? 400000 : 2000000;
+	const size_t mem_mb = quick ? 2 : 8;
+	struct zipf z;
+	uint64_t seed = 7, *trace = malloc(nreq * sizeof(uint64_t)), i, hits = 0;
+	struct mc_store *s = store_make(mem_mb << 20, 1);
+	struct mc_store_ctx cx = {.s = s};
+	char k[16], v[32], out[64];
+	uint32_t vlen;
+
+	zipf_init(&z, nkeys, 0.99);
+	for (i = 0; i < nreq; i++)
+		trace[i] = zipf_next(&z, &seed);
+	memset(v, 'v', sizeof(v));
+	/* Batches of 64 gets, then the sets of the misses in order: replayed identically on both. */
+	for (i = 0; i < nreq; i += BATCH) {
+		uint64_t j, end = RTE_MIN(i + BATCH, nreq);
+		bool miss[BATCH];
+		for (j = i; j < end; j++) {
+			struct mc_key key;
+			key16(k, trace[j]);
+			mc_key_init(&key, k, 16);
+			miss[j - i] = mc_store_get(&cx, &key, out, sizeof(out), &vlen, NULL, NULL) != MC_OK;
+			hits += !miss[j - i];
+		}
+		for (j = i; j < end; j++) {
+			struct mc_key key;
+			if (!miss[j - i])
+				continue;
+			key16(k, trace[j]);
+			mc_key_init(&key, k, 16);
+			mc_store_store(&cx, MC_SET, &key, 0, 0, v, 32, 0, NULL);
+		}
+	}
+	add("store_hit_ratio_zipf", "ratio", (double)hits / (double)nreq,
+	    "\"keys\": %llu, \"requests\": %llu, \"zipf\": 0.99, \"memory_mb\": %zu, "
+	    "\"key_bytes\": 16, \"value_bytes\": 32, \"policy\": \"get, set on miss, batches of 64\"",
+	    (unsigned long long)nkeys, (unsigned long long)nreq, mem_mb);
+	rte_free(s);
+
+	if (mc_port > 0) {
+		int fd = mc_connect(mc_port);
+		static char buf[1 << 20];
+		if (fd < 0) {
+			printf("  memcached_hit_ratio_zipf: cannot connect to port %d\n", mc_port);
+		} else {
+			hits = 0;
+			for (i = 0; i < nreq; i += BATCH) {
+				uint64_t j, end = RTE_MIN(i + BATCH, nreq);
+				size_t len = 0, off = 0;
+				bool miss[BATCH];
+				for (j = i; j < end; j++) {
+					key16(k, trace[j]);
+					len += (size_t)snprintf(buf + len, sizeof(buf) - len, "get %.16s\r\n", k);
+				}
+				if (write(fd, buf, len) != (ssize_t)len)
+					break;
+				len = 0;
+				for (j = i; j < end; j++) {
+					/* Each reply is END, or VALUE ... data END (values hold no END). */
+					long rl = next_reply(fd, buf, sizeof(buf), &len, off);
+					if (rl < 0)
+						break;
+					miss[j - i] = rl == 5;
+					hits += !miss[j - i];
+					off += (size_t)rl;
+				}
+				len = 0;
+				for (j = i; j < end; j++) {
+					if (!miss[j - i])
+						continue;
+					key16(k, trace[j]);
+					len += (size_t)snprintf(buf + len, sizeof(buf) - len,
+								"set %.16s 0 0 32 noreply\r\n%.32s\r\n", k, v);
+				}
+				if (len && write(fd, buf, len) != (ssize_t)len)
+					break;
+			}
+			close(fd);
+			add("memcached_hit_ratio_zipf", "ratio", (double)hits / (double)nreq,
+			    "\"keys\": %llu, \"requests\": %llu, \"zipf\": 0.99, \"memory_mb\": %zu, "
+			    "\"server\": \"memcached 1.6 -m %zu -t 1 over TCP on loopback (its minimum)\"",
+			    (unsigned long long)nkeys, (unsigned long long)nreq, mem_mb, mem_mb);
+		}
+	}
+	free(trace);
+	free(z.cdf);
+}
+
+/* ---- dataplane, in process ---- */
+
+static struct rte_mempool *pool;
+static struct rte_ring *rx_ring, *tx_ring;
+static struct mc_worker w;
+static struct mc_config cfg;
+static struct mc_proto_conf pconf = {.udp_admin = false, .udp_writes = true};
+static uint8_t tmpl_hdr[42];
+
+static void
+dp_setup(void)
+{
+	struct rte_eth_conf conf;
+	struct mc_port port;
+	struct mc_store *s;
+	int pid;
+	pool = rte_pktmbuf_pool_create("bench_pool", 8191, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+	rx_ring = rte_ring_create("bench_rx", 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	tx_ring = rte_ring_create("bench_tx", 4096, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	pid = rte_eth_from_rings("bench_ring", &rx_ring, 1, &tx_ring, 1, 0);
+	if (pool == NULL || pid < 0)
+		rte_exit(EXIT_FAILURE, "bench: cannot set up the ring port\n");
+	memset(&conf, 0, sizeof(conf));
+	if (rte_eth_dev_configure((uint16_t)pid, 1, 1, &conf) != 0 ||
+	    rte_eth_rx_queue_setup((uint16_t)pid, 0, 512, 0, NULL, pool) != 0 ||
+	    rte_eth_tx_queue_setup((uint16_t)pid, 0, 512, 0, NULL) != 0 ||
+	    rte_eth_dev_start((uint16_t)pid) != 0)
+		rte_exit(EXIT_FAILURE, "bench: cannot start the ring port\n");
+	mc_config_defaults(&cfg);
+	cfg.ip = 0xc6120001u;
+	memset(&port, 0, sizeof(port));
+	port.port_id = (uint16_t)pid;
+	port.queues = 1;
+	port.pool = pool;
+	port.mac.addr_bytes[0] = 2;
+	port.mac.addr_bytes[5] = 1;
+	mc_dp_worker_init(&w, &cfg, &port, 0);
+	s = store_make(64u << 20, 1);
+	w.svc = mc_udp_service_create(s, &pconf, cfg.max_item_size, 0);
+	/* Ethernet + IPv4 + UDP from 198.18.0.2:40000 to 198.18.0.1:11211. */
+	{
+		struct rte_ether_hdr *e = (struct rte_ether_hdr *)tmpl_hdr;
+		memcpy(e->dst_addr.addr_bytes, port.mac.addr_bytes, 6);
+		e->src_addr.addr_bytes[0] = 2;
+		e->src_addr.addr_bytes[5] = 2;
+		e->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+	}
+}
+
+/* Build one request frame (valid IPv4 and UDP checksums, as a kernel client sends). */
+static struct rte_mbuf *
+frame(const uint8_t *payload, size_t plen, uint16_t rid)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
+	uint8_t *p = m ? (uint8_t *)rte_pktmbuf_append(m, (uint16_t)(42 + 8 + plen)) : NULL;
+	struct rte_ipv4_hdr *ip;
+	struct rte_udp_hdr *udp;
+	if (p == NULL)
+		rte_exit(EXIT_FAILURE, "bench: out of mbufs\n");
+	ip = (struct rte_ipv4_hdr *)(p + 14);
+	udp = (struct rte_udp_hdr *)(ip + 1);
+	memcpy(p, tmpl_hdr, 14);
+	memset(ip, 0, sizeof(*ip));
+	ip->version_ihl = 0x45;
+	ip->total_length = rte_cpu_to_be_16((uint16_t)(20 + 8 + 8 + plen));
+	ip->time_to_live = 64;
+	ip->next_proto_id = IPPROTO_UDP;
+	ip->src_addr = rte_cpu_to_be_32(0xc6120002u);
+	ip->dst_addr = rte_cpu_to_be_32(0xc6120001u);
+	ip->hdr_checksum = rte_ipv4_cksum(ip);
+	udp->src_port = rte_cpu_to_be_16(40000);
+	udp->dst_port = rte_cpu_to_be_16(11211);
+	udp->dgram_len = rte_cpu_to_be_16((uint16_t)(8 + 8 + plen));
+	udp->dgram_cksum = 0;
+	mc_udp_frame_write((uint8_t *)(udp + 1), rid, 0, 1);
+	memcpy((uint8_t *)(udp + 1) + 8, payload, plen);
+	udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+	return m;
+}
+
+typedef size_t (*req_fn)(uint8_t *buf, uint64_t i);
+
+static size_t r_get(uint8_t *b, uint64_t i) { char k[17]; key16(k, i % 10000); k[16] = 0; return (size_t)sprintf((char *)b, "get %s\r\n", k); }
+static size_t r_miss(uint8_t *b, uint64_t i) { char k[17]; key16(k, 1000000 + i % 10000); k[16] = 0; return (size_t)sprintf((char *)b, "get %s\r\n", k); }
+static size_t r_set(uint8_t *b, uint64_t i) { char k[17]; key16(k, i % 10000); k[16] = 0; return (size_t)sprintf((char *)b, "set %s 0 0 32\r\n%032llu\r\n", k, (unsigned long long)i); }
+static size_t r_mg(uint8_t *b, uint64_t i) { char k[17]; key16(k, i % 10000); k[16] = 0; return (size_t)sprintf((char *)b, "mg %s v f\r\n", k); }
+static size_t r_get1k(uint8_t *b, uint64_t i) { char k[17]; key16(k, 500000 + i % 1000); k[16] = 0; return (size_t)sprintf((char *)b, "get %s\r\n", k); }
+static size_t
+r_mget10(uint8_t *b, uint64_t i)
+{
+	size_t n = (size_t)sprintf((char *)b, "get");
+	for (int j = 0; j < 10; j++) {
+		char k[17];
+		key16(k, (i * 10 + (uint64_t)j) % 10000);
+		k[16] = 0;
+		n += (size_t)sprintf((char *)b + n, " %s", k);
+	}
+	return n + (size_t)sprintf((char *)b + n, "\r\n");
+}
+static size_t
+r_bin_getk(uint8_t *b, uint64_t i)
+{
+	char k[17];
+	key16(k, i % 10000);
+	memset(b, 0, 24);
+	b[0] = 0x80;
+	b[1] = 0x0c;
+	b[3] = 16;
+	b[11] = 16;
+	memcpy(b + 24, k, 16);
+	return 40;
+}
+
+static void
+dp_prefill(void)
+{
+	struct mc_store_ctx *cx = &w.svc->px.sx;
+	char k[16], v[1024];
+	uint64_t i;
+	memset(v, 'v', sizeof(v));
+	for (i = 0; i < 10000; i++) {
+		struct mc_key key;
+		key16(k, i);
+		mc_key_init(&key, k, 16);
+		mc_store_store(cx, MC_SET, &key, 0, 0, v, 32, 0, NULL);
+	}
+	for (i = 0; i < 1000; i++) {
+		struct mc_key key;
+		key16(k, 500000 + i);
+		mc_key_init(&key, k, 16);
+		mc_store_store(cx, MC_SET, &key, 0, 0, v, 1024, 0, NULL);
+	}
+}
+
+static void
+bench_dp_case(const char *name, req_fn fn, const char *what)
+{
+	const unsigned int rounds = quick ? 2000 : 20000;
+	struct rte_mbuf *pkts[MC_BURST];
+	void *done[512];
+	uint8_t req[512];
+	uint64_t cycles = 0, nreq = 0, i = 0;
+	unsigned int r, j, n;
+	char nm[64];
+
+	for (r = 0; r < rounds + 100; r++) {
+		uint64_t t0;
+		for (j = 0; j < MC_BURST; j++, i++) {
+			size_t len = fn(req, i);
+			pkts[j] = frame(req, len, (uint16_t)i);
+		}
+		t0 = rte_rdtsc();
+		mc_dp_handle_burst(&w, pkts, MC_BURST);
+		mc_dp_tx_flush(&w);
+		if (r >= 100) { /* the first rounds warm caches */
+			cycles += rte_rdtsc() - t0;
+			nreq += MC_BURST;
+		}
+		while ((n = rte_ring_dequeue_burst(tx_ring, done, 512, NULL)) != 0)
+			rte_pktmbuf_free_bulk((struct rte_mbuf **)done, n);
+	}
+	snprintf(nm, sizeof(nm), "%s_cycles", name);
+	add(nm, "cycles", (double)cycles / (double)nreq,
+	    "\"burst\": %d, \"requests\": %llu, \"request\": \"%s\", \"path\": \"rx burst to tx burst, "
+	    "checksums in software\"", MC_BURST, (unsigned long long)nreq, what);
+	snprintf(nm, sizeof(nm), "%s_mrps", name);
+	add(nm, "Mreq/s", tsc_ghz * 1e3 / ((double)cycles / (double)nreq),
+	    "\"lcores\": 1, \"request\": \"%s\"", what);
+}
+
+static void
+bench_dp(void)
+{
+	dp_setup();
+	dp_prefill();
+	bench_dp_case("dp_get_hit", r_get, "ASCII get, 16 B key, 32 B value");
+	bench_dp_case("dp_get_miss", r_miss, "ASCII get, 16 B key, miss");
+	bench_dp_case("dp_set", r_set, "ASCII set, 16 B key, 32 B value");
+	bench_dp_case("dp_mget10", r_mget10, "ASCII get of 10 keys, 32 B values");
+	bench_dp_case("dp_bin_getk", r_bin_getk, "binary GETK, 16 B key, 32 B value");
+	bench_dp_case("dp_get_hit_1k", r_get1k, "ASCII get, 1 KiB value (copied)");
+	bench_dp_case("dp_mg", r_mg, "meta mg v f, 32 B value");
+}
+
+static void
+write_json(const char *path, const char *machine)
+{
+	FILE *f = fopen(path, "w");
+	unsigned int i;
+	if (f == NULL)
+		rte_exit(EXIT_FAILURE, "bench: cannot write %s\n", path);
+	fprintf(f, "[\n");
+	for (i = 0; i < nresults; i++)
+		fprintf(f, "  {\"name\": \"%s\", \"unit\": \"%s\", \"value\": %.6g, \"params\": {%s%s%s}}%s\n",
+			results[i].name, results[i].unit, results[i].value, results[i].params,
+			results[i].params[0] ? ", " : "", machine, i + 1 < nresults ? "," : "");
+	fprintf(f, "]\n");
+	fclose(f);
+}
+
+int
+main(int argc, char **argv)
+{
+	int ret = rte_eal_init(argc, argv), c, mc_port = 0;
+	const char *out = "build/bench/results.json", *machine = "";
+	static const struct option lo[] = {{"out", 1, NULL, 'o'}, {"memcached-port", 1, NULL, 'p'},
+					   {"quick", 0, NULL, 'q'}, {"machine", 1, NULL, 'm'},
+					   {NULL, 0, NULL, 0}};
+	if (ret < 0)
+		rte_exit(EXIT_FAILURE, "bench: EAL init failed\n");
+	argc -= ret;
+	argv += ret;
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		if (c == 'o')
+			out = optarg;
+		else if (c == 'p')
+			mc_port = atoi(optarg);
+		else if (c == 'q')
+			quick = 1;
+		else if (c == 'm')
+			machine = optarg;
+	}
+	tsc_ghz = (double)rte_get_tsc_hz() / 1e9;
+	printf("mcbench: TSC %.3f GHz%s\n", tsc_ghz, quick ? " (quick)" : "");
+	bench_dp();
+	bench_store();
+	bench_hit_ratio(mc_port);
+	write_json(out, machine);
+	printf("mcbench: wrote %s\n", out);
+	rte_eal_cleanup();
+	return 0;
+}
