@@ -43,6 +43,7 @@ struct result {
 static struct result results[MAX_RESULTS];
 static unsigned int nresults;
 static int quick;
+static const char *only; /* run only cases whose name contains this */
 static double tsc_ghz;
 
 static void
@@ -464,6 +465,8 @@ bench_dp_case(const char *name, req_fn fn, const char *what)
 	unsigned int r, j, n;
 	char nm[64];
 
+	if (only && strcmp(name, only) != 0)
+		return;
 	for (r = 0; r < rounds + 100; r++) {
 		uint64_t t0;
 		for (j = 0; j < MC_BURST; j++, i++) {
@@ -525,7 +528,7 @@ main(int argc, char **argv)
 	int ret = rte_eal_init(argc, argv), c, mc_port = 0;
 	const char *out = "build/bench/results.json", *machine = "";
 	static const struct option lo[] = {{"out", 1, NULL, 'o'}, {"memcached-port", 1, NULL, 'p'},
-					   {"quick", 0, NULL, 'q'}, {"machine", 1, NULL, 'm'},
+					   {"quick", 0, NULL, 'q'}, {"machine", 1, NULL, 'm'}, {"only", 1, NULL, 'n'},
 					   {NULL, 0, NULL, 0}};
 	if (ret < 0)
 		rte_exit(EXIT_FAILURE, "bench: EAL init failed\n");
@@ -540,12 +543,16 @@ main(int argc, char **argv)
 			quick = 1;
 		else if (c == 'm')
 			machine = optarg;
+		else if (c == 'n')
+			only = optarg;
 	}
 	tsc_ghz = (double)rte_get_tsc_hz() / 1e9;
 	printf("mcbench: TSC %.3f GHz%s\n", tsc_ghz, quick ? " (quick)" : "");
 	bench_dp();
-	bench_store();
-	bench_hit_ratio(mc_port);
+	if (!only || strstr("store_", only)) {
+		bench_store();
+		bench_hit_ratio(mc_port);
+	}
 	write_json(out, machine);
 	printf("mcbench: wrote %s\n", out);
 	rte_eal_cleanup();

@@ -31,19 +31,34 @@ mc_out_room_slow(struct mc_out *o, size_t n)
 bool
 mc_out_u64(struct mc_out *o, uint64_t v)
 {
-	char tmp[20];
-	int n = 0;
+	static const char pairs[201] = "00010203040506070809101112131415161718192021222324"
+				       "25262728293031323334353637383940414243444546474849"
+				       "50515253545556575859606162636465666768697071727374"
+				       "75767778798081828384858687888990919293949596979899";
+	size_t n = 1;
+	uint64_t t = v;
 	uint8_t *d;
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	d = mc_out_room(o, (size_t)n);
+	while (t >= 10) {
+		t /= 10;
+		n++;
+	}
+	d = mc_out_room(o, n);
 	if (d == NULL)
 		return false;
-	for (int i = 0; i < n; i++)
-		d[i] = (uint8_t)tmp[n - 1 - i];
-	o->len += (size_t)n;
+	o->len += n;
+	d += n;
+	while (v >= 100) {
+		unsigned int r = (unsigned int)(v % 100) * 2;
+		v /= 100;
+		*--d = (uint8_t)pairs[r + 1];
+		*--d = (uint8_t)pairs[r];
+	}
+	if (v >= 10) {
+		*--d = (uint8_t)pairs[v * 2 + 1];
+		*--d = (uint8_t)pairs[v * 2];
+	} else {
+		*--d = (uint8_t)('0' + v);
+	}
 	return true;
 }
 
@@ -58,14 +73,35 @@ mc_out_i64(struct mc_out *o, int64_t v)
 	return mc_out_u64(o, (uint64_t)v);
 }
 
+/* First ' ' in p[e..len), or len: eight bytes a step (a zero byte in w ^ "        "). */
+static inline size_t
+next_space(const uint8_t *p, size_t e, size_t len)
+{
+	while (e + 8 <= len) {
+		uint64_t w, x, t;
+		memcpy(&w, p + e, 8);
+		x = w ^ 0x2020202020202020ull;
+		t = (x - 0x0101010101010101ull) & ~x & 0x8080808080808080ull;
+		if (t)
+			return e + ((size_t)__builtin_ctzll(t) >> 3);
+		e += 8;
+	}
+	while (e < len && p[e] != ' ')
+		e++;
+	return e;
+}
+
 size_t
 mc_tokenize(const uint8_t *line, size_t len, struct mc_tok *t, size_t max)
 {
-	size_t n = 0, s = 0, e = 0;
-	for (; e < len; e++) {
-		if (line[e] != ' ')
-			continue;
-		if (s != e) {
+	size_t n = 0, s = 0, e;
+	for (;;) {
+		e = next_space(line, s, len);
+		if (e >= len) {
+			e = len;
+			break;
+		}
+		if (e != s) {
 			t[n].p = line + s;
 			t[n].len = (uint32_t)(e - s);
 			n++;
