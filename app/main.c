@@ -268,8 +268,10 @@ main(int argc, char **argv)
 	MC_LOG(NOTICE, "shutting down\n");
 	print_stats();
 	mc_dp_port_teardown(&port);
-	for (q = 0; q < port.queues; q++)
+	for (q = 0; q < port.queues; q++) {
 		mc_udp_service_destroy(workers[q].svc);
+		mc_dp_worker_fini(&workers[q]);
+	}
 	rte_memzone_free(rte_memzone_lookup("mc_store"));
 	rte_free(workers);
 	ret = rte_eal_cleanup();

@@ -32,7 +32,9 @@ enum mc_opt_kind { K_IP, K_U16, K_U32, K_SIZE, K_DOUBLE, K_STR, K_BOOL, K_CIDRS,
 	X("allow", 0, "allow", K_CIDRS, allow, 0, 0, "comma-separated CIDRs served (default: the subnet of --ip)") \
 	X("udp-admin", 0, "udp_admin", K_BOOL, udp_admin, 0, 1, "on|off: stats, flush_all, verbosity over UDP (default off)") \
 	X("udp-writes", 0, "udp_writes", K_BOOL, udp_writes, 0, 1, "on|off: storage commands over UDP (default on)") \
-	X("max-reply-ratio", 0, "max_reply_ratio", K_U32, max_reply_ratio, 0, 1000000, "reply bytes per request byte over UDP, 0 = unlimited (default 0)")
+	X("max-reply-ratio", 0, "max_reply_ratio", K_U32, max_reply_ratio, 0, 1000000, "reply bytes per request byte over UDP, 0 = unlimited (default 0)") \
+	X("source-rps", 0, "src_rps", K_U32, src_rps, 0, 100000000, "requests per second from one source address, 0 = unlimited (default 200000)") \
+	X("source-kbps", 0, "src_kbps", K_U32, src_kbps, 0, 100000000, "reply kilobytes per second to one source address, 0 = unlimited (default 100000)")
 
 void
 mc_config_defaults(struct mc_config *cfg)
@@ -46,6 +48,9 @@ mc_config_defaults(struct mc_config *cfg)
 	cfg->queues = 1;
 	cfg->stats_interval = 5;
 	cfg->udp_writes = 1;
+	cfg->max_reply_ratio = 0;
+	cfg->src_rps = 200000;
+	cfg->src_kbps = 100000;
 }
 
 void

@@ -43,6 +43,7 @@
 	X(drop_udp_cksum, "bad UDP checksum")                                                  \
 	X(drop_udp_port, "UDP to a port other than memcached's")                               \
 	X(drop_not_allowed, "source not in the allow list")                                    \
+	X(drop_ratelimit, "source over its request or reply-byte rate")                        \
 	X(drop_frame, "memcached frame header short or multi-datagram request")                \
 	X(drop_nombuf, "no mbuf for a reply datagram")
 
@@ -53,6 +54,16 @@ struct mc_dp_stats {
 };
 
 struct mc_service; /* the memcached service (udp/), opaque here */
+
+/* Per-source token buckets: a small direct-mapped table per lcore; a new source takes the
+ * slot of whatever hashed there before (bounded memory whatever the number of sources). */
+#define MC_RL_SLOTS 4096
+struct mc_rl_slot {
+	uint32_t addr;      /* network order; 0 = empty */
+	int32_t req_tokens; /* requests */
+	int64_t byte_tokens;
+	uint64_t last;      /* TSC of the last refill */
+};
 
 /* One worker: one lcore, one RX/TX queue pair. */
 struct mc_worker {
@@ -66,6 +77,8 @@ struct mc_worker {
 	const struct mc_config *cfg;
 	struct rte_mempool *pool;
 	struct mc_service *svc;
+	struct mc_rl_slot *rl;   /* NULL when rate limits are off */
+	uint64_t rl_hz;          /* TSC ticks per second */
 	uint16_t tx_n;
 	struct rte_mbuf *tx[MC_TX_BUF];
 	struct mc_dp_stats st;
@@ -89,6 +102,9 @@ void mc_dp_port_teardown(struct mc_port *port);
 void mc_dp_worker_init(struct mc_worker *w, const struct mc_config *cfg,
 		       const struct mc_port *port, uint16_t q);
 
+/* Release what mc_dp_worker_init allocated. */
+void mc_dp_worker_fini(struct mc_worker *w);
+
 /* Handle one burst of received frames: replies are queued on w->tx (flushed to the queue when
  * it fills) and everything else is freed and counted. The production per-burst function. */
 void mc_dp_handle_burst(struct mc_worker *w, struct rte_mbuf **pkts, uint16_t n);
@@ -105,6 +121,10 @@ void mc_dp_worker_loop(struct mc_worker *w, volatile bool *quit, void (*tick)(vo
 void mc_dp_stats_sum(const struct mc_worker *ws, unsigned int n, struct mc_dp_stats *out);
 /* Format a one-line summary (rx, tx, non-zero drops) into buf. */
 int mc_dp_stats_line(const struct mc_dp_stats *s, char *buf, size_t len);
+
+/* Rate limits: may src (network order) send a request now? Charge reply bytes after. */
+bool mc_dp_rl_admit(struct mc_worker *w, uint32_t src);
+void mc_dp_rl_charge(struct mc_worker *w, uint32_t src, uint32_t bytes);
 
 /* Fill IPv4/UDP lengths and checksums of a reply whose L2..L4 headers were swapped in place.
  * l2_len is the Ethernet header length (14 or 18), payload_len the UDP payload length. */

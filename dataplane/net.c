@@ -194,6 +194,62 @@ mc_dp_udp_finish(const struct mc_worker *w, struct rte_mbuf *m, uint16_t l2_len,
 	}
 }
 
+static inline struct mc_rl_slot *
+rl_slot(struct mc_worker *w, uint32_t src)
+{
+	uint32_t h = src * 0x9e3779b1u;
+	return &w->rl[h >> (32 - 12)];
+}
+
+/* Refill a slot's buckets for the time since its last visit (a new source starts full). */
+static inline struct mc_rl_slot *
+rl_refill(struct mc_worker *w, uint32_t src)
+{
+	struct mc_rl_slot *s = rl_slot(w, src);
+	uint64_t now = rte_rdtsc();
+	const int64_t rmax = w->cfg->src_rps, bmax = (int64_t)w->cfg->src_kbps * 1024;
+	if (s->addr != src) {
+		s->addr = src;
+		s->req_tokens = (int32_t)RTE_MIN(rmax, (int64_t)INT32_MAX);
+		s->byte_tokens = bmax;
+		s->last = now;
+		return s;
+	}
+	if (now - s->last >= w->rl_hz / 1000) { /* refill at most once a millisecond */
+		uint64_t dt = now - s->last;
+		int64_t r = s->req_tokens + (int64_t)((double)rmax * (double)dt / (double)w->rl_hz);
+		int64_t b = s->byte_tokens + (int64_t)((double)bmax * (double)dt / (double)w->rl_hz);
+		s->req_tokens = (int32_t)RTE_MIN(r, RTE_MIN(rmax, (int64_t)INT32_MAX));
+		s->byte_tokens = RTE_MIN(b, bmax);
+		s->last = now;
+	}
+	return s;
+}
+
+bool
+mc_dp_rl_admit(struct mc_worker *w, uint32_t src)
+{
+	struct mc_rl_slot *s;
+	if (w->rl == NULL)
+		return true;
+	s = rl_refill(w, src);
+	if ((w->cfg->src_rps && s->req_tokens <= 0) || (w->cfg->src_kbps && s->byte_tokens <= 0))
+		return false;
+	s->req_tokens--;
+	return true;
+}
+
+void
+mc_dp_rl_charge(struct mc_worker *w, uint32_t src, uint32_t bytes)
+{
+	struct mc_rl_slot *s;
+	if (w->rl == NULL)
+		return;
+	s = rl_slot(w, src);
+	if (s->addr == src)
+		s->byte_tokens -= bytes;
+}
+
 static void
 handle_udp(struct mc_worker *w, struct rte_mbuf *m, struct rte_ether_hdr *eth,
 	   struct rte_ipv4_hdr *ip, uint16_t l2, uint16_t l4_len)
@@ -214,6 +270,8 @@ handle_udp(struct mc_worker *w, struct rte_mbuf *m, struct rte_ether_hdr *eth,
 		DROP(w, m, drop_udp_cksum);
 	if (unlikely(!mc_config_allowed(w->cfg, rte_be_to_cpu_32(ip->src_addr))))
 		DROP(w, m, drop_not_allowed);
+	if (unlikely(!mc_dp_rl_admit(w, ip->src_addr)))
+		DROP(w, m, drop_ratelimit);
 	ip_reply(ip);
 	ip->packet_id = 0;
 	{

@@ -5,6 +5,7 @@
 #include "../udp/udp.h"
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
+#include <rte_malloc.h>
 
 #define RX_DESC 1024
 #define TX_DESC 1024
@@ -129,6 +130,20 @@ mc_dp_worker_init(struct mc_worker *w, const struct mc_config *cfg, const struct
 	w->mac = port->mac;
 	w->cfg = cfg;
 	w->pool = port->pool;
+	w->rl_hz = rte_get_tsc_hz();
+	if (cfg->src_rps || cfg->src_kbps) {
+		w->rl = rte_zmalloc_socket("mc_rl", sizeof(*w->rl) * MC_RL_SLOTS, RTE_CACHE_LINE_SIZE,
+					   port->socket);
+		if (w->rl == NULL)
+			rte_exit(EXIT_FAILURE, "cannot allocate rate-limit table of queue %u\n", q);
+	}
+}
+
+void
+mc_dp_worker_fini(struct mc_worker *w)
+{
+	rte_free(w->rl);
+	w->rl = NULL;
 }
 
 void

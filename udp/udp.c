@@ -81,6 +81,8 @@ mc_udp_serve(struct mc_worker *w, struct rte_mbuf *m, uint16_t l2, uint16_t payl
 	uint8_t *base = m->buf_addr;
 	uint16_t reply_off = 0;
 	size_t room = 0, limit;
+	/* The reply's destination: headers were already swapped. */
+	const uint32_t src = rte_pktmbuf_mtod_offset(m, const struct rte_ipv4_hdr *, l2)->dst_addr;
 
 	/* The request as one contiguous view (a chained mbuf is copied once). */
 	payload = rte_pktmbuf_read(m, hlen, payload_len, svc->lin);
@@ -121,10 +123,12 @@ mc_udp_serve(struct mc_worker *w, struct rte_mbuf *m, uint16_t l2, uint16_t payl
 		m->data_len = (uint16_t)(hlen + MC_UDP_HDR_LEN + out.len);
 		m->pkt_len = m->data_len;
 		mc_dp_udp_finish(w, m, l2, (uint16_t)(MC_UDP_HDR_LEN + out.len));
+		mc_dp_rl_charge(w, src, (uint32_t)out.len);
 		svc->dgrams_out++;
 		mc_dp_tx_push(w, m);
 		return;
 	}
+	mc_dp_rl_charge(w, src, (uint32_t)out.len);
 	send_split(w, svc, m, hlen, l2, f.req_id, out.buf, out.len);
 }
 

@@ -215,6 +215,28 @@ test_wrong_destination_mac_dropped(void **state)
 	assert_int_equal(w.st.drop_l2_dst, before + 1);
 }
 
+static void
+test_rate_limits_per_source(void **state)
+{
+	const uint32_t a = rte_cpu_to_be_32(0xc6120002u), b = rte_cpu_to_be_32(0xc6120003u);
+	int i;
+	(void)state;
+	assert_non_null(w.rl);
+	cfg.src_rps = 5;
+	cfg.src_kbps = 1;
+	for (i = 0; i < 5; i++)
+		assert_true(mc_dp_rl_admit(&w, a));
+	/* The sixth request inside the same millisecond is over the rate. */
+	assert_false(mc_dp_rl_admit(&w, a));
+	/* Another source has its own buckets. */
+	assert_true(mc_dp_rl_admit(&w, b));
+	/* Reply bytes: a kilobyte a second; 2 KiB of replies puts b in debt. */
+	mc_dp_rl_charge(&w, b, 2048);
+	assert_false(mc_dp_rl_admit(&w, b));
+	cfg.src_rps = 200000;
+	cfg.src_kbps = 100000;
+}
+
 int
 main(void)
 {
@@ -223,6 +245,7 @@ main(void)
 		cmocka_unit_test(test_icmp_echo_reply_checksums),
 		cmocka_unit_test(test_malformed_frames_dropped_with_reason),
 		cmocka_unit_test(test_wrong_destination_mac_dropped),
+		cmocka_unit_test(test_rate_limits_per_source),
 	};
 	int rc;
 	mc_test_eal_init(NULL);
