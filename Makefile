@@ -83,6 +83,7 @@ test: deps
 	@$(MAKE) --no-print-directory build
 	@$(MAKE) --no-print-directory ASAN=1 build
 	@bash tests/run_unit.sh build build/asan
+	@FUZZ_REGRESSION=1 bash tests/fuzz/run.sh
 	@bash tests/integration/run.sh
 
 bench: all
@@ -90,6 +91,29 @@ bench: all
 
 fuzz: deps
 	@bash tests/fuzz/run.sh
+
+# libFuzzer targets: the library built again with clang and the fuzzer's instrumentation.
+FUZZ_CC := clang
+FUZZ_FLAGS = -O1 -g -std=gnu11 -Wall -Wextra -Werror -fsanitize=fuzzer-no-link,address,undefined \
+	-fno-sanitize-recover=all $(DPDK_CFLAGS) -I.
+FUZZ_OBJS := $(LIB_SRCS:%.c=build/fuzz/obj/%.o)
+
+build/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC(fuzz) $<"
+	@$(FUZZ_CC) $(FUZZ_FLAGS) -c -o $@ $<
+
+build/fuzz/fuzz_ascii: tests/fuzz/fuzz_proto.c $(FUZZ_OBJS)
+	@$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -DFUZZ_MODE=0 -o $@ $^ $(LDLIBS)
+build/fuzz/fuzz_meta: tests/fuzz/fuzz_proto.c $(FUZZ_OBJS)
+	@$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -DFUZZ_MODE=1 -o $@ $^ $(LDLIBS)
+build/fuzz/fuzz_binary: tests/fuzz/fuzz_proto.c $(FUZZ_OBJS)
+	@$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -DFUZZ_MODE=2 -o $@ $^ $(LDLIBS)
+build/fuzz/fuzz_packet: tests/fuzz/fuzz_packet.c $(FUZZ_OBJS)
+	@$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS) -lrte_net_ring
+
+.PHONY: fuzz-build
+fuzz-build: build/fuzz/fuzz_ascii build/fuzz/fuzz_meta build/fuzz/fuzz_binary build/fuzz/fuzz_packet
 
 clean:
 	rm -rf build

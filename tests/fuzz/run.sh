@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# make fuzz: build the libFuzzer targets (clang, ASan+UBSan) and run each for FUZZ_SECONDS
+# (default 60) from its seed corpus in tests/fuzz/corpus/<target>. New inputs go to
+# build/fuzz/corpus/<target>; crashes to build/fuzz/crash-*. FUZZ_REGRESSION=1 only replays the
+# seed corpora (every input once). Prints executions per target; exits non-zero on a crash.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+secs=${FUZZ_SECONDS:-60}
+make --no-print-directory fuzz-build >/dev/null || { echo "fuzz: build failed"; make --no-print-directory fuzz-build; exit 1; }
+fail=0
+for t in ascii meta binary packet; do
+	bin=build/fuzz/fuzz_$t
+	mkdir -p "build/fuzz/corpus/$t"
+	if [ "${FUZZ_REGRESSION:-0}" = 1 ]; then
+		if "$bin" -runs=0 tests/fuzz/corpus/$t >"build/fuzz/$t.log" 2>&1; then
+			echo "fuzz $t: corpus replayed ($(ls tests/fuzz/corpus/$t | wc -l) inputs), no crash"
+		else
+			echo "fuzz $t: CRASH replaying the corpus"; tail -30 "build/fuzz/$t.log"; fail=1
+		fi
+		continue
+	fi
+	"$bin" -max_total_time="$secs" -max_len=2048 -timeout=10 -rss_limit_mb=2048 \
+		-artifact_prefix="build/fuzz/crash-$t-" "build/fuzz/corpus/$t" "tests/fuzz/corpus/$t" \
+		>"build/fuzz/$t.log" 2>&1
+	rc=$?
+	execs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "build/fuzz/$t.log" | grep -oE '[0-9]+$' | tail -1)
+	[ -z "$execs" ] && execs=$(grep -oE '#[0-9]+' "build/fuzz/$t.log" | tail -1 | tr -d '#')
+	if [ $rc -ne 0 ]; then
+		echo "fuzz $t: CRASH after ${execs:-?} executions (log build/fuzz/$t.log)"; tail -40 "build/fuzz/$t.log"; fail=1
+	else
+		echo "fuzz $t: ${execs:-?} executions in ${secs}s, no crash"
+	fi
+done
+rm -rf /var/run/dpdk/mcfuzz-* 2>/dev/null
+exit $fail
