@@ -95,7 +95,7 @@ fuzz: deps
 # libFuzzer targets: the library built again with clang and the fuzzer's instrumentation.
 FUZZ_CC := clang
 FUZZ_FLAGS = -O1 -g -std=gnu11 -Wall -Wextra -Werror -fsanitize=fuzzer-no-link,address,undefined \
-	-fno-sanitize-recover=all $(DPDK_CFLAGS) -I.
+	-fno-sanitize-recover=all $(DPDK_CFLAGS) -I. -MMD -MP
 FUZZ_OBJS := $(LIB_SRCS:%.c=build/fuzz/obj/%.o)
 
 build/fuzz/obj/%.o: %.c

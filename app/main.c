@@ -10,6 +10,7 @@
 
 #include <rte_cycles.h>
 #include <rte_eal.h>
+#include <rte_ethdev.h>
 #include <rte_errno.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
@@ -114,14 +115,36 @@ print_stats(void)
 	MC_LOG(NOTICE, "stats: %s\n", line);
 }
 
+static uint64_t link_changes;
+static int link_up = -1;
+
+/* Link status, once a second: log changes (a NIC or veth peer going away and coming back). */
+static void
+check_link(void)
+{
+	struct rte_eth_link l;
+	if (rte_eth_link_get_nowait(port.port_id, &l) != 0)
+		return;
+	if (l.link_status != link_up) {
+		if (link_up != -1)
+			link_changes++;
+		link_up = l.link_status;
+		MC_LOG(NOTICE, "port %s: link %s\n", port.name, link_up ? "up" : "down");
+	}
+}
+
 /* Called by the main lcore's worker about ten times a second. */
 static void
 main_tick(void *arg)
 {
-	static uint64_t next;
+	static uint64_t next, next_link;
 	uint64_t now = rte_get_tsc_cycles();
 	(void)arg;
 	mc_store_clock_set(store, (int64_t)time(NULL));
+	if (now >= next_link) {
+		next_link = now + rte_get_tsc_hz();
+		check_link();
+	}
 	if (cfg.stats_interval == 0)
 		return;
 	if (next == 0)
@@ -151,6 +174,17 @@ mc_app_stats_extra(struct rte_tel_data *d)
 	rte_tel_data_add_dict_u64(d, "reply_datagrams", a.dgrams_out);
 	rte_tel_data_add_dict_u64(d, "replies_split", a.replies_split);
 	rte_tel_data_add_dict_u64(d, "mempool_avail", rte_mempool_avail_count(port.pool));
+	{
+		struct rte_eth_stats es;
+		if (rte_eth_stats_get(port.port_id, &es) == 0) {
+			rte_tel_data_add_dict_u64(d, "port_ipackets", es.ipackets);
+			rte_tel_data_add_dict_u64(d, "port_imissed", es.imissed);
+			rte_tel_data_add_dict_u64(d, "port_ierrors", es.ierrors);
+			rte_tel_data_add_dict_u64(d, "port_oerrors", es.oerrors);
+		}
+	}
+	rte_tel_data_add_dict_u64(d, "link_up", link_up == 1);
+	rte_tel_data_add_dict_u64(d, "link_changes", link_changes);
 	rte_tel_data_add_dict_u64(d, "mempool_size", port.pool->size);
 }
 

@@ -562,6 +562,78 @@ clock_evict(const struct mc_store *s, struct part *p, struct slabclass *c)
 	return NULL;
 }
 
+/* Page reassignment (memcached's slab_reassign): move the oldest page of the class holding the
+ * most pages to class dst, which has nothing to give. Every item on the page is evicted; a page
+ * with a referenced chunk is not taken. Readers holding a stale pointer fail their version
+ * check, as with any reuse. Returns true when dst got a page to carve. */
+static bool
+page_steal(const struct mc_store *s, struct part *p, struct slabclass *dst)
+{
+	struct slabclass *v = NULL;
+	unsigned int c;
+	uint32_t page, i;
+	for (c = 0; c < s->nclasses; c++) {
+		struct slabclass *k = &p->cls[c];
+		if (k != dst && k->slab_pages == dst->slab_pages && k->nslabs >= 2 &&
+		    (v == NULL || k->nslabs > v->nslabs))
+			v = k;
+	}
+	if (v == NULL)
+		return false;
+	page = v->head;
+	for (i = 0; i < v->perslab; i++)
+		if (__atomic_load_n(&chunk_at(p, v, page, i)->refcnt, __ATOMIC_ACQUIRE) != 0)
+			return false;
+	for (i = 0; i < v->perslab; i++) {
+		struct mc_item *it = chunk_at(p, v, page, i);
+		uint8_t st = __atomic_load_n(&it->state, __ATOMIC_RELAXED);
+		if (st & MC_IT_LINKED) {
+			p->st.evictions++;
+			v->evictions++;
+			if (!(st & MC_IT_FETCHED))
+				p->st.evicted_unfetched++;
+			item_unlink(p, it);
+		} else if (st & MC_IT_ZOMBIE) {
+			p->st.zombies--;
+			item_release(p, it);
+		}
+	}
+	/* Every chunk of the page is free now: take them off the victim's free list. */
+	{
+		const uint8_t *lo = p->pages + (size_t)page * MC_PAGE_SIZE;
+		const uint8_t *hi = lo + (size_t)v->slab_pages * MC_PAGE_SIZE;
+		struct mc_item **link = &v->free;
+		while (*link != NULL) {
+			struct mc_item *it = *link;
+			if ((const uint8_t *)it >= lo && (const uint8_t *)it < hi) {
+				memcpy(link, it->data, sizeof(*link));
+				v->nfree--;
+			} else {
+				link = (struct mc_item **)(void *)it->data;
+			}
+		}
+	}
+	v->head = p->page_next[page];
+	v->nslabs--;
+	if (v->hand_page == page)
+		v->hand_page = NO_PAGE;
+	if (v->sweep_page == page)
+		v->sweep_page = NO_PAGE;
+	p->st.slab_pages -= v->slab_pages;
+	p->st.slabs_moved++;
+	/* Hand it to dst as a fresh slab. */
+	p->page_next[page] = NO_PAGE;
+	if (dst->tail == NO_PAGE)
+		dst->head = page;
+	else
+		p->page_next[dst->tail] = page;
+	dst->tail = page;
+	dst->carve_left = dst->perslab;
+	dst->nslabs++;
+	p->st.slab_pages += dst->slab_pages;
+	return true;
+}
+
 static struct mc_item *
 item_alloc(const struct mc_store *s, struct part *p, uint32_t total)
 {
@@ -583,6 +655,12 @@ item_alloc(const struct mc_store *s, struct part *p, uint32_t total)
 		c->used++;
 	} else {
 		it = clock_evict(s, p, c);
+		if (it == NULL && page_steal(s, p, c)) {
+			it = chunk_at(p, c, c->tail, 0);
+			c->carve_left--;
+			it->refcnt = 0;
+			c->used++;
+		}
 		if (it == NULL) {
 			p->st.outofmemory++;
 			return NULL;

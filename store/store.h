@@ -87,7 +87,8 @@ static inline const uint8_t *mc_item_value(const struct mc_item *it)
 /* Per-partition counters, kept under the partition lock; X(name). */
 #define MC_STORE_PART_COUNTERS(X)                                                              \
 	X(curr_items) X(total_items) X(bytes) X(evictions) X(reclaimed) X(expired_unfetched)   \
-	X(evicted_unfetched) X(index_evictions) X(outofmemory) X(zombies) X(slab_pages)
+	X(evicted_unfetched) X(index_evictions) X(outofmemory) X(zombies) X(slab_pages)          \
+	X(slabs_moved)
 
 struct mc_store_ctx_stats {
 #define X(n) uint64_t n;

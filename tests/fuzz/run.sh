@@ -12,7 +12,7 @@ for t in ascii meta binary packet; do
 	bin=build/fuzz/fuzz_$t
 	mkdir -p "build/fuzz/corpus/$t"
 	if [ "${FUZZ_REGRESSION:-0}" = 1 ]; then
-		if "$bin" -runs=0 tests/fuzz/corpus/$t >"build/fuzz/$t.log" 2>&1; then
+		if "$bin" -runs=0 -artifact_prefix="build/fuzz/crash-$t-" tests/fuzz/corpus/$t >"build/fuzz/$t.log" 2>&1; then
 			echo "fuzz $t: corpus replayed ($(ls tests/fuzz/corpus/$t | wc -l) inputs), no crash"
 		else
 			echo "fuzz $t: CRASH replaying the corpus"; tail -30 "build/fuzz/$t.log"; fail=1

@@ -55,7 +55,25 @@ for suite in tests/integration/test_*.py; do
 		passed=$((passed + $(echo "$line" | cut -d' ' -f1)))
 		failed=$((failed + $(echo "$line" | cut -d' ' -f3)))
 	fi
+	loadpid=""
+	if echo "$opts" | grep -q SHUTDOWN_UNDER_LOAD=1; then
+		# SIGTERM while memcaslap keeps the box busy (bounded: 20 s at most).
+		ip netns exec "$NS" timeout 20 memcaslap -s 198.18.0.1:11211 -U -t 10s -T 1 -c 8 \
+			>/dev/null 2>&1 &
+		loadpid=$!
+		ip netns exec "$NS" ping -c 3 -i 0.2 -q 198.18.0.1 >/dev/null 2>&1
+	fi
 	if check_shutdown; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+	if [ -n "$loadpid" ]; then
+		kill "$loadpid" 2>/dev/null; wait "$loadpid" 2>/dev/null
+		# And an immediate restart works.
+		# shellcheck disable=SC2086
+		if env $opts bash scripts/lab.sh up >/dev/null; then
+			echo "ok   immediate restart after SIGTERM under load"; passed=$((passed + 1))
+		else
+			echo "FAIL immediate restart after SIGTERM under load"; failed=$((failed + 1))
+		fi
+	fi
 	if grep -qE 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' build/lab/mcbox.log; then
 		echo "FAIL $suite: sanitizer report in mcbox.log:"; grep -A20 -E 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' build/lab/mcbox.log | head -40
 		failed=$((failed + 1))
