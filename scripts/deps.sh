@@ -5,7 +5,8 @@ set -euo pipefail
 
 PKGS=(
   build-essential pkg-config
-  dpdk libdpdk-dev            # DPDK 22.11: EAL, ethdev, af_packet PMD, cfgfile, telemetry, pdump
+  dpdk libdpdk-dev            # DPDK 22.11: EAL, ethdev, cfgfile, telemetry
+  librte-net-af-packet23 librte-mempool-ring23 librte-net-ring23  # lab PMD, mempool driver, ring PMD
   libhugetlbfs-bin            # hugeadm
   libcmocka-dev               # unit tests
   memcached libmemcached-tools  # oracle and real clients (memccp, memcaslap, memccapable)
