@@ -19,7 +19,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes 
 	-Wpointer-arith -Wformat=2 -Wvla
 CFLAGS ?= -O2 -g
 ALL_CFLAGS = $(CFLAGS) -std=gnu11 $(WARN) $(SAN) $(DPDK_CFLAGS) -MMD -MP
-LDLIBS = $(DPDK_LIBS) -lm -lpthread
+LDLIBS = $(DPDK_LIBS) -lrte_net_ring -lm -lpthread
 
 LIB_SRCS := config/config.c store/store.c proto/proto.c proto/ascii.c proto/meta.c proto/binary.c udp/udp.c dataplane/net.c dataplane/port.c
 APP_SRCS := app/main.c app/telemetry.c
@@ -42,7 +42,7 @@ build: $(BUILD)/mcbox $(BUILD)/mcbench $(UNIT_BINS)
 
 $(BUILD)/mcbench: $(BUILD)/obj/bench/bench.o $(LIB_OBJS)
 	@echo "  LD $@"
-	@$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS) -lrte_net_ring
+	@$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/mcbox: $(APP_OBJS) $(LIB_OBJS)
 	@echo "  LD $@"
@@ -56,7 +56,7 @@ $(BUILD)/obj/%.o: %.c
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	@echo "  LD $@"
-	@$(CC) $(ALL_CFLAGS) -I. -o $@ $< $(LIB_OBJS) $(LDLIBS) -lrte_net_ring -lcmocka
+	@$(CC) $(ALL_CFLAGS) -I. -o $@ $< $(LIB_OBJS) $(LDLIBS) -lcmocka
 
 deps:
 	@bash scripts/deps.sh
@@ -95,22 +95,22 @@ fuzz: deps
 # libFuzzer targets: the library built again with clang and the fuzzer's instrumentation.
 FUZZ_CC := clang
 FUZZ_FLAGS = -O1 -g -std=gnu11 -Wall -Wextra -Werror -fsanitize=fuzzer-no-link,address,undefined \
-	-fno-sanitize-recover=all $(DPDK_CFLAGS) -I. -MMD -MP
+	-fno-sanitize-recover=all $(DPDK_CFLAGS) -I.
 FUZZ_OBJS := $(LIB_SRCS:%.c=build/fuzz/obj/%.o)
 
 build/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC(fuzz) $<"
-	@$(FUZZ_CC) $(FUZZ_FLAGS) -c -o $@ $<
+	@$(FUZZ_CC) $(FUZZ_FLAGS) -MMD -MP -c -o $@ $<
 
 build/fuzz/fuzz_ascii: tests/fuzz/fuzz_proto.c $(FUZZ_OBJS)
-	@$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -DFUZZ_MODE=0 -o $@ $^ $(LDLIBS)
+	@$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -DFUZZ_MODE=0 -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 build/fuzz/fuzz_meta: tests/fuzz/fuzz_proto.c $(FUZZ_OBJS)
-	@$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -DFUZZ_MODE=1 -o $@ $^ $(LDLIBS)
+	@$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -DFUZZ_MODE=1 -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 build/fuzz/fuzz_binary: tests/fuzz/fuzz_proto.c $(FUZZ_OBJS)
-	@$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -DFUZZ_MODE=2 -o $@ $^ $(LDLIBS)
+	@$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -DFUZZ_MODE=2 -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 build/fuzz/fuzz_packet: tests/fuzz/fuzz_packet.c $(FUZZ_OBJS)
-	@$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS) -lrte_net_ring
+	@$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 
 .PHONY: fuzz-build
 fuzz-build: build/fuzz/fuzz_ascii build/fuzz/fuzz_meta build/fuzz/fuzz_binary build/fuzz/fuzz_packet

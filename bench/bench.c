@@ -323,7 +323,7 @@ bench_hit_ratio(int mc_port)
 /* ---- dataplane, in process ---- */
 
 static struct rte_mempool *pool;
-static struct rte_ring *rx_ring, *tx_ring;
+static struct rte_ring *tx_ring;
 static struct mc_worker w;
 static struct mc_config cfg;
 static struct mc_proto_conf pconf = {.udp_admin = false, .udp_writes = true};
@@ -332,30 +332,14 @@ static uint8_t tmpl_hdr[42];
 static void
 dp_setup(void)
 {
-	struct rte_eth_conf conf;
 	struct mc_port port;
 	struct mc_store *s;
-	int pid;
+	struct rte_ether_addr mac = {{2, 0, 0, 0, 0, 1}};
 	pool = rte_pktmbuf_pool_create("bench_pool", 8191, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
-	rx_ring = rte_ring_create("bench_rx", 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-	tx_ring = rte_ring_create("bench_tx", 4096, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-	pid = rte_eth_from_rings("bench_ring", &rx_ring, 1, &tx_ring, 1, 0);
-	if (pool == NULL || pid < 0)
+	if (pool == NULL || mc_dp_ring_port("bench_ring", pool, &mac, &port, &tx_ring) != 0)
 		rte_exit(EXIT_FAILURE, "bench: cannot set up the ring port\n");
-	memset(&conf, 0, sizeof(conf));
-	if (rte_eth_dev_configure((uint16_t)pid, 1, 1, &conf) != 0 ||
-	    rte_eth_rx_queue_setup((uint16_t)pid, 0, 512, 0, NULL, pool) != 0 ||
-	    rte_eth_tx_queue_setup((uint16_t)pid, 0, 512, 0, NULL) != 0 ||
-	    rte_eth_dev_start((uint16_t)pid) != 0)
-		rte_exit(EXIT_FAILURE, "bench: cannot start the ring port\n");
 	mc_config_defaults(&cfg);
 	cfg.ip = 0xc6120001u;
-	memset(&port, 0, sizeof(port));
-	port.port_id = (uint16_t)pid;
-	port.queues = 1;
-	port.pool = pool;
-	port.mac.addr_bytes[0] = 2;
-	port.mac.addr_bytes[5] = 1;
 	mc_dp_worker_init(&w, &cfg, &port, 0);
 	s = store_make(64u << 20, 1);
 	w.svc = mc_udp_service_create(s, &pconf, cfg.max_item_size, 0);

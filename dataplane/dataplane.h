@@ -96,6 +96,10 @@ struct mc_port {
 
 /* Find and configure the port, its queues and mempool, and start it. rte_exit on failure. */
 void mc_dp_port_setup(const struct mc_config *cfg, struct mc_port *port);
+/* A started one-queue port on rings (DPDK's net_ring): what it sends lands in *tx, for tests,
+ * fuzzing and the in-process benchmark. Fills port (id, pool, mac). Returns 0 or -1. */
+int mc_dp_ring_port(const char *name, struct rte_mempool *pool, const struct rte_ether_addr *mac,
+		    struct mc_port *port, struct rte_ring **tx);
 /* Stop and close the port. */
 void mc_dp_port_teardown(struct mc_port *port);
 /* Prepare worker w for queue q of port. */

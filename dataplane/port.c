@@ -3,7 +3,9 @@
 
 #include <rte_cycles.h>
 #include "../udp/udp.h"
+#include <rte_eth_ring.h>
 #include <rte_ethdev.h>
+#include <rte_ring.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 
@@ -106,6 +108,36 @@ mc_dp_port_setup(const struct mc_config *cfg, struct mc_port *port)
 		       "%u mbufs, checksum offload %s\n",
 	       port->name, port->port_id, RTE_ETHER_ADDR_BYTES(&port->mac), port->queues, nb_rxd,
 	       nb_txd, nb_mbufs, (port->tx_offloads & want) ? "on" : "off (software)");
+}
+
+int
+mc_dp_ring_port(const char *name, struct rte_mempool *pool, const struct rte_ether_addr *mac,
+		struct mc_port *port, struct rte_ring **tx)
+{
+	char rn[RTE_RING_NAMESIZE];
+	struct rte_ring *rx;
+	struct rte_eth_conf conf;
+	int pid;
+	snprintf(rn, sizeof(rn), "%s_rx", name);
+	rx = rte_ring_create(rn, 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	snprintf(rn, sizeof(rn), "%s_tx", name);
+	*tx = rte_ring_create(rn, 4096, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	if (rx == NULL || *tx == NULL)
+		return -1;
+	pid = rte_eth_from_rings(name, &rx, 1, tx, 1, 0);
+	memset(&conf, 0, sizeof(conf));
+	if (pid < 0 || rte_eth_dev_configure((uint16_t)pid, 1, 1, &conf) != 0 ||
+	    rte_eth_rx_queue_setup((uint16_t)pid, 0, 512, 0, NULL, pool) != 0 ||
+	    rte_eth_tx_queue_setup((uint16_t)pid, 0, 512, 0, NULL) != 0 ||
+	    rte_eth_dev_start((uint16_t)pid) != 0)
+		return -1;
+	memset(port, 0, sizeof(*port));
+	port->port_id = (uint16_t)pid;
+	port->queues = 1;
+	port->pool = pool;
+	port->mac = *mac;
+	snprintf(port->name, sizeof(port->name), "%s", name);
+	return 0;
 }
 
 void

@@ -25,6 +25,26 @@ line(struct mc_out *o, const char *s)
 	MC_OUT_STR(o, "\r\n");
 }
 
+/* The checks every meta command starts with, in memcached's order. Returns false when it has
+ * already answered. too_many is the command's own wording for too many flags (NULL: skip). */
+static bool
+meta_head(struct mc_out *o, const struct mc_tok *t, size_t nt, const char *too_many)
+{
+	if (nt < 3) {
+		MC_OUT_STR(o, "ERROR\r\n");
+		return false;
+	}
+	if (t[1].len > MC_KEY_MAX) {
+		line(o, "CLIENT_ERROR bad command line format");
+		return false;
+	}
+	if (too_many != NULL && nt > MAX_OPT_TOKENS) {
+		line(o, too_many);
+		return false;
+	}
+	return true;
+}
+
 /* Parse flags from t[start] on (memcached's _meta_flag_preparse); decodes a base64 key into
  * kbuf. Returns 0, or -1 with *err set. */
 static int
@@ -186,18 +206,8 @@ cmd_mg(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 	size_t mark = o->len, i;
 	bool locked;
 
-	if (nt < 3) {
-		MC_OUT_STR(o, "ERROR\r\n");
+	if (!meta_head(o, t, nt, "CLIENT_ERROR options flags are too long"))
 		return;
-	}
-	if (t[1].len > MC_KEY_MAX) {
-		line(o, "CLIENT_ERROR bad command line format");
-		return;
-	}
-	if (nt > MAX_OPT_TOKENS) {
-		line(o, "CLIENT_ERROR options flags are too long");
-		return;
-	}
 	if (preparse(cx, t, 2, &f, kbuf, &err) != 0) {
 		line(o, err);
 		return;
@@ -357,11 +367,9 @@ cmd_ms(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, const uint8_t *req,
 	uint64_t cas = 0;
 	size_t i, mark;
 
-	if (nt < 3) {
-		MC_OUT_STR(o, "ERROR\r\n");
+	if (!meta_head(o, t, nt, NULL))
 		return;
-	}
-	if (t[1].len > MC_KEY_MAX || nt == 3) {
+	if (nt == 3) {
 		line(o, "CLIENT_ERROR bad command line format");
 		return;
 	}
@@ -468,18 +476,8 @@ cmd_md(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 	enum mc_store_status rc;
 	size_t mark;
 
-	if (nt < 3) {
-		MC_OUT_STR(o, "ERROR\r\n");
+	if (!meta_head(o, t, nt, "CLIENT_ERROR options flags too long"))
 		return;
-	}
-	if (t[1].len > MC_KEY_MAX) {
-		line(o, "CLIENT_ERROR bad command line format");
-		return;
-	}
-	if (nt > MAX_OPT_TOKENS) {
-		line(o, "CLIENT_ERROR options flags too long");
-		return;
-	}
 	if (preparse(cx, t, 2, &f, kbuf, &err) != 0) {
 		line(o, "CLIENT_ERROR invalid or duplicate flag");
 		return;
@@ -525,18 +523,8 @@ cmd_ma(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 	char num[24];
 	int nlen;
 
-	if (nt < 3) {
-		MC_OUT_STR(o, "ERROR\r\n");
+	if (!meta_head(o, t, nt, "CLIENT_ERROR options flags too long"))
 		return;
-	}
-	if (t[1].len > MC_KEY_MAX) {
-		line(o, "CLIENT_ERROR bad command line format");
-		return;
-	}
-	if (nt > MAX_OPT_TOKENS) {
-		line(o, "CLIENT_ERROR options flags too long");
-		return;
-	}
 	if (preparse(cx, t, 2, &f, kbuf, &err) != 0) {
 		(void)err;
 		line(o, "CLIENT_ERROR invalid or duplicate flag");
@@ -634,14 +622,8 @@ cmd_me(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 	struct mc_store_read r;
 	char buf[160];
 	int n;
-	if (nt < 3) {
-		MC_OUT_STR(o, "ERROR\r\n");
+	if (!meta_head(o, t, nt, NULL))
 		return;
-	}
-	if (t[1].len > MC_KEY_MAX) {
-		line(o, "CLIENT_ERROR bad command line format");
-		return;
-	}
 	if (nt > 3 && TOK_IS(&t[2], "b")) {
 		int dl = mc_base64_decode(t[1].p, t[1].len, kbuf, MC_KEY_MAX);
 		if (dl <= 0) {

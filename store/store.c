@@ -678,6 +678,24 @@ next_cas(const struct mc_store *s, struct part *p)
 	return c;
 }
 
+/* Allocate and fill a new item (not yet linked): fresh CAS, key, value. */
+static struct mc_item *
+item_new(const struct mc_store *s, struct part *p, const struct mc_key *k, const void *val,
+	 uint32_t vlen, uint32_t flags, uint32_t exptime)
+{
+	struct mc_item *it = item_alloc(s, p, MC_ITEM_HDR + k->len + vlen);
+	if (it == NULL)
+		return NULL;
+	it->cas = next_cas(s, p);
+	it->vk = vlen << 8 | k->len;
+	it->exptime = exptime;
+	it->flags = flags;
+	memcpy(it->data, k->p, k->len);
+	if (vlen)
+		memcpy(it->data + k->len, val, vlen);
+	return it;
+}
+
 /* Put new item `it` in the index: in old's slot when replacing, else a free slot of the two
  * buckets, else in place of a victim from the first bucket (counted as an eviction). */
 static void
@@ -1022,17 +1040,11 @@ mc_store_delta(struct mc_store_ctx *cx, const struct mc_key *k, const struct mc_
 		}
 		v = a->initial;
 		res = snprintf(buf, sizeof(buf), "%" PRIu64, v);
-		it = item_alloc(s, p, MC_ITEM_HDR + k->len + (uint32_t)res);
+		it = item_new(s, p, k, buf, (uint32_t)res, a->flags, a->exptime);
 		if (it == NULL) {
 			rc = MC_NO_MEMORY;
 			goto out;
 		}
-		it->cas = next_cas(s, p);
-		it->vk = (uint32_t)res << 8 | k->len;
-		it->exptime = a->exptime;
-		it->flags = a->flags;
-		memcpy(it->data, k->p, k->len);
-		memcpy(it->data + k->len, buf, (size_t)res);
 		index_link(p, it, k, NULL, 0);
 		*value = v;
 		if (cas_out)
@@ -1064,20 +1076,15 @@ mc_store_delta(struct mc_store_ctx *cx, const struct mc_key *k, const struct mc_
 		bucket_write_end(b);
 	} else {
 		struct mc_item *nit;
+		const uint32_t fl = it->flags, ex = it->exptime;
 		pin(it);
-		nit = item_alloc(s, p, MC_ITEM_HDR + k->len + (uint32_t)res);
+		nit = item_new(s, p, k, buf, (uint32_t)res, fl, ex);
 		unpin(it);
 		if (nit == NULL) {
 			rc = MC_NO_MEMORY;
 			goto out;
 		}
 		it = find_live(s, p, k, &b, &i);
-		nit->cas = next_cas(s, p);
-		nit->vk = (uint32_t)res << 8 | k->len;
-		nit->exptime = it ? it->exptime : a->exptime;
-		nit->flags = it ? it->flags : a->flags;
-		memcpy(nit->data, k->p, k->len);
-		memcpy(nit->data + k->len, buf, (size_t)res);
 		index_link(p, nit, k, it ? b : NULL, i);
 		if (it != NULL) {
 			p->st.curr_items--;
@@ -1112,16 +1119,11 @@ mc_store_meta_prep(struct mc_store_ctx *cx, const struct mc_key *k, const struct
 			rc = MC_MISS;
 			goto out;
 		}
-		it = item_alloc(s, p, MC_ITEM_HDR + k->len);
+		it = item_new(s, p, k, NULL, 0, 0, a->viv_exptime);
 		if (it == NULL) {
 			rc = MC_NO_MEMORY;
 			goto out;
 		}
-		it->cas = next_cas(s, p);
-		it->vk = k->len;
-		it->exptime = a->viv_exptime;
-		it->flags = 0;
-		memcpy(it->data, k->p, k->len);
 		index_link(p, it, k, NULL, 0);
 		__atomic_fetch_or(&it->state, MC_IT_TOKEN, __ATOMIC_RELAXED);
 		res->created = true;

@@ -20,7 +20,7 @@
 #include "udp/udp.h"
 
 static struct rte_mempool *pool;
-static struct rte_ring *rxr, *txr;
+static struct rte_ring *txr;
 static struct mc_worker w;
 static struct mc_config cfg;
 static struct mc_store *store;
@@ -37,35 +37,23 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	char *eal[] = {(char *)"fuzz", (char *)"--no-huge", (char *)"--no-pci", (char *)"--no-shconf",
 		       (char *)"-m", (char *)"256", (char *)"-l", (char *)"0",
 		       (char *)"--log-level=*:error", prefix};
-	struct rte_eth_conf ec;
+	struct rte_ether_addr mac;
 	struct mc_port port;
 	struct mc_store_settings set = {.mem_bytes = 16u << 20, .nparts = 1, .max_item_size = 64 << 10,
 					.factor = 1.25, .chunk_min = 48};
-	int pid;
 	(void)argc;
 	(void)argv;
 	snprintf(prefix, sizeof(prefix), "--file-prefix=mcfuzz-%d", (int)getpid());
 	if (rte_eal_init(10, eal) < 0)
 		abort();
+	memcpy(mac.addr_bytes, our_mac, 6);
 	pool = rte_pktmbuf_pool_create("fz", 4095, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
-	rxr = rte_ring_create("fzr", 256, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-	txr = rte_ring_create("fzt", 4096, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-	pid = rte_eth_from_rings("fzring", &rxr, 1, &txr, 1, 0);
-	memset(&ec, 0, sizeof(ec));
-	if (pool == NULL || pid < 0 || rte_eth_dev_configure((uint16_t)pid, 1, 1, &ec) != 0 ||
-	    rte_eth_rx_queue_setup((uint16_t)pid, 0, 128, 0, NULL, pool) != 0 ||
-	    rte_eth_tx_queue_setup((uint16_t)pid, 0, 128, 0, NULL) != 0 ||
-	    rte_eth_dev_start((uint16_t)pid) != 0)
+	if (pool == NULL || mc_dp_ring_port("fzring", pool, &mac, &port, &txr) != 0)
 		abort();
 	mc_config_defaults(&cfg);
 	cfg.ip = 0xc6120001u;
 	cfg.src_rps = 0;
 	cfg.src_kbps = 0;
-	memset(&port, 0, sizeof(port));
-	port.port_id = (uint16_t)pid;
-	port.queues = 1;
-	port.pool = pool;
-	memcpy(port.mac.addr_bytes, our_mac, 6);
 	mc_dp_worker_init(&w, &cfg, &port, 0);
 	store = mc_store_create(aligned_alloc(64, 16u << 20), 16u << 20, &set);
 	w.svc = mc_udp_service_create(store, &conf, set.max_item_size, 0);

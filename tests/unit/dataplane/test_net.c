@@ -18,7 +18,7 @@
 #include "tests/unit/common/eal.h"
 
 static struct rte_mempool *pool;
-static struct rte_ring *rx_ring, *tx_ring;
+static struct rte_ring *tx_ring;
 static struct mc_config cfg;
 static struct mc_worker w;
 static const uint8_t our_mac[6] = {0x02, 0, 0, 0, 0, 1};
@@ -28,29 +28,14 @@ static int
 setup(void **state)
 {
 	struct mc_port port;
-	int pid;
+	struct rte_ether_addr mac;
 	(void)state;
+	memcpy(mac.addr_bytes, our_mac, 6);
 	pool = rte_pktmbuf_pool_create("ut_pool", 1023, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
-	rx_ring = rte_ring_create("ut_rx", 256, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-	tx_ring = rte_ring_create("ut_tx", 256, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
 	assert_non_null(pool);
-	pid = rte_eth_from_rings("ut_ring", &rx_ring, 1, &tx_ring, 1, 0);
-	assert_true(pid >= 0);
-	{
-		struct rte_eth_conf conf;
-		memset(&conf, 0, sizeof(conf));
-		assert_int_equal(rte_eth_dev_configure((uint16_t)pid, 1, 1, &conf), 0);
-		assert_int_equal(rte_eth_rx_queue_setup((uint16_t)pid, 0, 256, 0, NULL, pool), 0);
-		assert_int_equal(rte_eth_tx_queue_setup((uint16_t)pid, 0, 256, 0, NULL), 0);
-		assert_int_equal(rte_eth_dev_start((uint16_t)pid), 0);
-	}
+	assert_int_equal(mc_dp_ring_port("ut_ring", pool, &mac, &port, &tx_ring), 0);
 	mc_config_defaults(&cfg);
 	cfg.ip = 0xc6120001u;
-	memset(&port, 0, sizeof(port));
-	port.port_id = (uint16_t)pid;
-	port.queues = 1;
-	port.pool = pool;
-	memcpy(port.mac.addr_bytes, our_mac, 6);
 	mc_dp_worker_init(&w, &cfg, &port, 0);
 	return 0;
 }
