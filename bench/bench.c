@@ -341,7 +341,7 @@ dp_setup(void)
 	mc_config_defaults(&cfg);
 	cfg.ip = 0xc6120001u;
 	mc_dp_worker_init(&w, &cfg, &port, 0);
-	s = store_make(64u << 20, 1);
+	s = store_make(256u << 20, 1);
 	w.svc = mc_udp_service_create(s, &pconf, cfg.max_item_size, 0);
 	/* Ethernet + IPv4 + UDP from 198.18.0.2:40000 to 198.18.0.1:11211. */
 	{
@@ -390,6 +390,7 @@ static size_t r_get(uint8_t *b, uint64_t i) { char k[17]; key16(k, i % 10000); k
 static size_t r_miss(uint8_t *b, uint64_t i) { char k[17]; key16(k, 1000000 + i % 10000); k[16] = 0; return (size_t)sprintf((char *)b, "get %s\r\n", k); }
 static size_t r_set(uint8_t *b, uint64_t i) { char k[17]; key16(k, i % 10000); k[16] = 0; return (size_t)sprintf((char *)b, "set %s 0 0 32\r\n%032llu\r\n", k, (unsigned long long)i); }
 static size_t r_mg(uint8_t *b, uint64_t i) { char k[17]; key16(k, i % 10000); k[16] = 0; return (size_t)sprintf((char *)b, "mg %s v f\r\n", k); }
+static size_t r_get1m(uint8_t *b, uint64_t i) { char k[17]; uint64_t x = i * 0x9e3779b97f4a7c15ull; key16(k, 2000000 + (x >> 44) % 1000000); k[16] = 0; return (size_t)sprintf((char *)b, "get %s\r\n", k); }
 static size_t r_get1k(uint8_t *b, uint64_t i) { char k[17]; key16(k, 500000 + i % 1000); k[16] = 0; return (size_t)sprintf((char *)b, "get %s\r\n", k); }
 static size_t
 r_mget10(uint8_t *b, uint64_t i)
@@ -435,6 +436,13 @@ dp_prefill(void)
 		key16(k, 500000 + i);
 		mc_key_init(&key, k, 16);
 		mc_store_store(cx, MC_SET, &key, 0, 0, v, 1024, 0, NULL);
+	}
+	/* A million more for the case that misses the CPU caches. */
+	for (i = 0; i < 1000000; i++) {
+		struct mc_key key;
+		key16(k, 2000000 + i);
+		mc_key_init(&key, k, 16);
+		mc_store_store(cx, MC_SET, &key, 0, 0, v, 32, 0, NULL);
 	}
 }
 
@@ -487,6 +495,7 @@ bench_dp(void)
 	bench_dp_case("dp_mget10", r_mget10, "ASCII get of 10 keys, 32 B values");
 	bench_dp_case("dp_bin_getk", r_bin_getk, "binary GETK, 16 B key, 32 B value");
 	bench_dp_case("dp_get_hit_1k", r_get1k, "ASCII get, 1 KiB value (copied)");
+	bench_dp_case("dp_get_hit_1m", r_get1m, "ASCII get, 32 B value, random over 1M keys (cache-cold)");
 	bench_dp_case("dp_mg", r_mg, "meta mg v f, 32 B value");
 }
 

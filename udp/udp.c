@@ -132,6 +132,63 @@ mc_udp_serve(struct mc_worker *w, struct rte_mbuf *m, uint16_t l2, uint16_t payl
 	send_split(w, svc, m, hlen, l2, f.req_id, out.buf, out.len);
 }
 
+/* The first key of a get-like request in p[0..len), or NULL. */
+static const uint8_t *
+first_key(const uint8_t *p, size_t len, uint32_t *klen)
+{
+	size_t off, e;
+	if (len >= 24 && p[0] == 0x80) {
+		uint8_t op = p[1];
+		uint32_t kl = (uint32_t)(p[2] << 8 | p[3]);
+		if (op != 0x00 && op != 0x09 && op != 0x0c && op != 0x0d)
+			return NULL;
+		off = 24u + p[4];
+		if (kl == 0 || kl > MC_KEY_MAX || off + kl > len)
+			return NULL;
+		*klen = kl;
+		return p + off;
+	}
+	if (len > 4 && !memcmp(p, "get ", 4))
+		off = 4;
+	else if (len > 5 && !memcmp(p, "gets ", 5))
+		off = 5;
+	else if (len > 3 && !memcmp(p, "mg ", 3))
+		off = 3;
+	else
+		return NULL;
+	for (e = off; e < len && e - off <= MC_KEY_MAX; e++)
+		if (p[e] == ' ' || p[e] == '\r' || p[e] == '\n')
+			break;
+	if (e == off || e == len || e - off > MC_KEY_MAX)
+		return NULL;
+	*klen = (uint32_t)(e - off);
+	return p + off;
+}
+
+void
+mc_udp_prefetch(const struct mc_worker *w, const struct rte_mbuf *m)
+{
+	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *), *key;
+	uint32_t len = rte_pktmbuf_data_len(m), l2 = 14, klen;
+	const struct rte_ipv4_hdr *ip;
+	const struct rte_udp_hdr *udp;
+	if (len < 14 + 20 + 8 + 8)
+		return;
+	if (p[12] == 0x81 && p[13] == 0x00)
+		l2 = 18;
+	ip = (const struct rte_ipv4_hdr *)(p + l2);
+	if (p[l2 - 2] != 0x08 || p[l2 - 1] != 0x00 || ip->version_ihl != 0x45 ||
+	    ip->next_proto_id != IPPROTO_UDP || len < l2 + 20u + 8u + 8u)
+		return;
+	udp = (const struct rte_udp_hdr *)(ip + 1);
+	if (udp->dst_port != w->udp_port_be)
+		return;
+	key = first_key((const uint8_t *)(udp + 1) + MC_UDP_HDR_LEN, len - l2 - 20 - 8 - MC_UDP_HDR_LEN,
+			&klen);
+	if (key != NULL)
+		mc_store_prefetch(w->svc->px.sx.s, mc_store_hash(key, klen));
+}
+
 void
 mc_udp_idle(struct mc_worker *w)
 {

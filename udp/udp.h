@@ -65,6 +65,11 @@ void mc_udp_service_destroy(struct mc_service *svc);
 /* Serve the memcached datagram in m, whose L2..L4 headers have been turned into reply headers;
  * l2 is the Ethernet header length, payload_len the UDP payload length. Consumes m. */
 void mc_udp_serve(struct mc_worker *w, struct rte_mbuf *m, uint16_t l2, uint16_t payload_len);
+/* Burst pre-pass: if m looks like a memcached get (ASCII get/gets, mg, binary GET family),
+ * hash its first key and prefetch the key's index buckets. Reads only within the first
+ * segment; validation proper happens later. */
+void mc_udp_prefetch(const struct mc_worker *w, const struct rte_mbuf *m);
+
 /* Housekeeping when the queue is idle (expiry sweep). */
 void mc_udp_idle(struct mc_worker *w);
 
