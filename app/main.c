@@ -37,7 +37,7 @@ static time_t started;
 struct app_sums {
 	struct mc_store_ctx_stats sx;
 	struct mc_proto_stats px;
-	uint64_t dgrams_out, replies_split;
+	uint64_t dgrams_out, replies_split, zc_values, zc_fallbacks;
 };
 
 static void
@@ -54,6 +54,8 @@ app_sum(struct app_sums *a)
 		MC_PROTO_COUNTERS(X)
 #undef X
 		a->dgrams_out += svc->dgrams_out;
+		a->zc_values += svc->zc_values;
+		a->zc_fallbacks += svc->zc_fallbacks;
 		a->replies_split += svc->replies_split;
 	}
 }
@@ -173,6 +175,8 @@ mc_app_stats_extra(struct rte_tel_data *d)
 #undef X
 	rte_tel_data_add_dict_u64(d, "reply_datagrams", a.dgrams_out);
 	rte_tel_data_add_dict_u64(d, "replies_split", a.replies_split);
+	rte_tel_data_add_dict_u64(d, "zc_values", a.zc_values);
+	rte_tel_data_add_dict_u64(d, "zc_fallbacks", a.zc_fallbacks);
 	rte_tel_data_add_dict_u64(d, "mempool_avail", rte_mempool_avail_count(port.pool));
 	{
 		struct rte_eth_stats es;
@@ -290,9 +294,15 @@ main(int argc, char **argv)
 			rte_exit(EXIT_FAILURE, "cannot allocate the service of queue %u (%zu bytes of "
 				 "reply scratch)\n", q, mc_udp_scratch_size(cfg.max_item_size));
 		workers[q].svc->px.stats_fn = app_stats;
+		if ((port.tx_offloads & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) &&
+		    mc_udp_service_zero_copy(workers[q].svc, cfg.zc_min, port.socket) != 0)
+			rte_exit(EXIT_FAILURE, "cannot create the zero-copy pool of queue %u\n", q);
 	}
 
 	mc_app_telemetry_setup(workers, port.queues);
+	MC_LOG(NOTICE, "zero-copy values: %s\n",
+	       !(port.tx_offloads & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) ? "off (port has no multi-segment TX)"
+	       : cfg.zc_min ? "from the configured size up" : "off (zero_copy_min = 0)");
 	MC_LOG(NOTICE, "serving memcached on %u.%u.%u.%u udp/%u with %u MiB, %u queue(s)\n",
 	       cfg.ip >> 24, (cfg.ip >> 16) & 0xff, (cfg.ip >> 8) & 0xff, cfg.ip & 0xff,
 	       cfg.udp_port, cfg.memory_mb, port.queues);

@@ -43,6 +43,7 @@ struct result {
 static struct result results[MAX_RESULTS];
 static unsigned int nresults;
 static int quick;
+static int no_prefetch; /* A/B of the burst-wide bucket prefetch */
 static const char *only; /* run only cases whose name contains this */
 static double tsc_ghz;
 
@@ -340,7 +341,11 @@ dp_setup(void)
 		rte_exit(EXIT_FAILURE, "bench: cannot set up the ring port\n");
 	mc_config_defaults(&cfg);
 	cfg.ip = 0xc6120001u;
+	/* One client address sends everything here: per-source limits would drop most of it. */
+	cfg.src_rps = 0;
+	cfg.src_kbps = 0;
 	mc_dp_worker_init(&w, &cfg, &port, 0);
+	w.no_batch_prefetch = (uint8_t)no_prefetch;
 	s = store_make(256u << 20, 1);
 	w.svc = mc_udp_service_create(s, &pconf, cfg.max_item_size, 0);
 	/* Ethernet + IPv4 + UDP from 198.18.0.2:40000 to 198.18.0.1:11211. */
@@ -457,8 +462,10 @@ bench_dp_case(const char *name, req_fn fn, const char *what)
 	unsigned int r, j, n;
 	char nm[64];
 
-	if (only && strcmp(name, only) != 0)
+	if (only && strcmp(name, only) != 0 && !(strncmp(only, "dp_get_zc", 9) == 0 &&
+						   strncmp(name, "dp_get_zc", 9) == 0))
 		return;
+	memset(&w.st, 0, sizeof(w.st));
 	for (r = 0; r < rounds + 100; r++) {
 		uint64_t t0;
 		for (j = 0; j < MC_BURST; j++, i++) {
@@ -475,6 +482,18 @@ bench_dp_case(const char *name, req_fn fn, const char *what)
 		while ((n = rte_ring_dequeue_burst(tx_ring, done, 512, NULL)) != 0)
 			rte_pktmbuf_free_bulk((struct rte_mbuf **)done, n);
 	}
+	/* Every request must have been answered, or the numbers measure drops. */
+	{
+		uint64_t drops = 0;
+#define X(n, help) drops += strncmp(#n, "drop_", 5) == 0 ? w.st.n : 0;
+		MC_DP_COUNTERS(X)
+#undef X
+		if (drops != 0 || w.st.udp_requests != (uint64_t)(rounds + 100) * MC_BURST ||
+		    w.st.tx_packets < w.st.udp_requests)
+			rte_exit(EXIT_FAILURE, "bench: %s: %llu drops, %llu requests, %llu sent\n", name,
+				 (unsigned long long)drops, (unsigned long long)w.st.udp_requests,
+				 (unsigned long long)w.st.tx_packets);
+	}
 	snprintf(nm, sizeof(nm), "%s_cycles", name);
 	add(nm, "cycles", (double)cycles / (double)nreq,
 	    "\"burst\": %d, \"requests\": %llu, \"request\": \"%s\", \"path\": \"rx burst to tx burst, "
@@ -482,6 +501,49 @@ bench_dp_case(const char *name, req_fn fn, const char *what)
 	snprintf(nm, sizeof(nm), "%s_mrps", name);
 	add(nm, "Mreq/s", tsc_ghz * 1e3 / ((double)cycles / (double)nreq),
 	    "\"lcores\": 1, \"request\": \"%s\"", what);
+}
+
+/* Copy or zero-copy: the same get at several value sizes, both ways; the crossover is the
+ * default for --zero-copy-min. */
+static uint32_t zc_size;
+static size_t
+r_getsz(uint8_t *b, uint64_t i)
+{
+	return (size_t)sprintf((char *)b, "get zs%u:%llu\r\n", zc_size, (unsigned long long)(i % 256));
+}
+
+static void
+bench_zero_copy(void)
+{
+	static const uint32_t sizes[] = {256, 512, 1024, 1300, 2048, 4096, 8192};
+	struct mc_store_ctx *cx = &w.svc->px.sx;
+	static char v[8192];
+	unsigned int si, i;
+	char name[48], k[32];
+	if (only && strncmp(only, "dp_get_zc", 9) != 0)
+		return;
+	memset(v, 'z', sizeof(v));
+	if (mc_udp_service_zero_copy(w.svc, 1, 0) != 0)
+		rte_exit(EXIT_FAILURE, "bench: no zero-copy pool\n");
+	for (si = 0; si < RTE_DIM(sizes); si++) {
+		char what[96];
+		zc_size = sizes[si];
+		for (i = 0; i < 256; i++) {
+			struct mc_key key;
+			int n = snprintf(k, sizeof(k), "zs%u:%u", zc_size, i);
+			mc_key_init(&key, k, (uint32_t)n);
+			mc_store_store(cx, MC_SET, &key, 0, 0, v, zc_size, 0, NULL);
+		}
+		snprintf(what, sizeof(what), "ASCII get, %u B value, copied", zc_size);
+		w.svc->zc_min = 0;
+		snprintf(name, sizeof(name), "dp_get_zc%u_copy", zc_size);
+		bench_dp_case(name, r_getsz, what);
+		snprintf(what, sizeof(what), "ASCII get, %u B value, zero-copy extbuf", zc_size);
+		w.svc->zc_min = 1;
+		snprintf(name, sizeof(name), "dp_get_zc%u_ref", zc_size);
+		bench_dp_case(name, r_getsz, what);
+	}
+	w.svc->zc_min = 0;
 }
 
 static void
@@ -497,6 +559,7 @@ bench_dp(void)
 	bench_dp_case("dp_get_hit_1k", r_get1k, "ASCII get, 1 KiB value (copied)");
 	bench_dp_case("dp_get_hit_1m", r_get1m, "ASCII get, 32 B value, random over 1M keys (cache-cold)");
 	bench_dp_case("dp_mg", r_mg, "meta mg v f, 32 B value");
+	bench_zero_copy();
 }
 
 static void
@@ -521,7 +584,7 @@ main(int argc, char **argv)
 	int ret = rte_eal_init(argc, argv), c, mc_port = 0;
 	const char *out = "build/bench/results.json", *machine = "";
 	static const struct option lo[] = {{"out", 1, NULL, 'o'}, {"memcached-port", 1, NULL, 'p'},
-					   {"quick", 0, NULL, 'q'}, {"machine", 1, NULL, 'm'}, {"only", 1, NULL, 'n'},
+					   {"quick", 0, NULL, 'q'}, {"machine", 1, NULL, 'm'}, {"only", 1, NULL, 'n'}, {"no-prefetch", 0, NULL, 'P'},
 					   {NULL, 0, NULL, 0}};
 	if (ret < 0)
 		rte_exit(EXIT_FAILURE, "bench: EAL init failed\n");
@@ -538,6 +601,8 @@ main(int argc, char **argv)
 			machine = optarg;
 		else if (c == 'n')
 			only = optarg;
+		else if (c == 'P')
+			no_prefetch = 1;
 	}
 	tsc_ghz = (double)rte_get_tsc_hz() / 1e9;
 	printf("mcbench: TSC %.3f GHz%s\n", tsc_ghz, quick ? " (quick)" : "");

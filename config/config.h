@@ -38,6 +38,7 @@ struct mc_config {
 	int udp_admin;          /* stats/flush_all/verbosity over UDP */
 	int udp_writes;         /* storage commands over UDP */
 	uint32_t max_reply_ratio; /* reply bytes per request byte, 0 = unlimited */
+	uint32_t zc_min;        /* values at least this long are sent zero-copy; 0 = always copy */
 	uint32_t src_rps;       /* requests per second per source address, 0 = unlimited */
 	uint32_t src_kbps;      /* reply kilobytes per second per source address, 0 = unlimited */
 	char config_file[256];

@@ -73,6 +73,7 @@ struct mc_worker {
 	uint32_t ip_be;        /* our address, network order */
 	uint16_t udp_port_be;  /* memcached port, network order */
 	uint8_t tx_cksum_offload; /* port offers IPv4+UDP checksum offload */
+	uint8_t no_batch_prefetch; /* measurement only: skip the burst-wide bucket prefetch */
 	struct rte_ether_addr mac;
 	const struct mc_config *cfg;
 	struct rte_mempool *pool;

@@ -49,22 +49,32 @@ cksum_sum(const void *p, size_t len, uint64_t sum)
 	return (uint16_t)sum;
 }
 
-/* Sum of the UDP datagram at offset off (pseudo header included); chains take DPDK's walk. */
+/* Sum of the UDP datagram at offset off (pseudo header included), over a chain if need be:
+ * each segment is folded first and swapped when it starts at an odd offset. (DPDK 22.11's
+ * rte_raw_cksum_mbuf swaps an unfolded sum truncated to 16 bits and loses carries there.) */
 static inline uint16_t
 udp_sum(const struct rte_mbuf *m, const struct rte_ipv4_hdr *ip, uint32_t off, uint32_t len)
 {
-	uint64_t ph = rte_ipv4_phdr_cksum(ip, 0);
+	uint64_t sum = rte_ipv4_phdr_cksum(ip, 0);
+	uint32_t done = 0;
 	if (likely(m->nb_segs == 1))
-		return cksum_sum(rte_pktmbuf_mtod_offset(m, const uint8_t *, off), len, ph);
-	{
-		uint16_t ck;
-		uint32_t sum;
-		rte_raw_cksum_mbuf(m, off, len, &ck);
-		sum = (uint32_t)ph + ck;
-		sum = (sum & 0xffff) + (sum >> 16);
-		sum = (sum & 0xffff) + (sum >> 16);
-		return (uint16_t)sum;
+		return cksum_sum(rte_pktmbuf_mtod_offset(m, const uint8_t *, off), len, sum);
+	while (m != NULL && off >= m->data_len) {
+		off -= m->data_len;
+		m = m->next;
 	}
+	while (m != NULL && done < len) {
+		uint32_t take = RTE_MIN((uint32_t)m->data_len - off, len - done);
+		uint16_t part = cksum_sum(rte_pktmbuf_mtod_offset(m, const uint8_t *, off), take, 0);
+		sum += (done & 1) ? rte_bswap16(part) : part;
+		done += take;
+		off = 0;
+		m = m->next;
+	}
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
 }
 
 #define DROP(w, m, reason)                                                                     \
@@ -372,7 +382,7 @@ mc_dp_handle_burst(struct mc_worker *w, struct rte_mbuf **pkts, uint16_t n)
 	w->st.rx_packets += n;
 	/* MICA-style batching: hash every get's key and prefetch its index buckets for the whole
 	 * burst before executing any of it, so the lookups' cache misses overlap. */
-	if (w->svc != NULL) {
+	if (w->svc != NULL && !w->no_batch_prefetch) {
 		for (i = 0; i < n; i++)
 			rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
 		for (i = 0; i < n; i++)

@@ -65,7 +65,7 @@ emit_value(struct mc_proto_ctx *cx, struct mc_out *o, const struct mc_tok *key, 
 	mc_key_init(&k, key->p, key->len);
 	cx->sx.st.cmd_get++;
 	for (;;) {
-		size_t mark = o->len;
+		size_t mark = mc_out_pos(o);
 		bool ok;
 		if (mc_store_read_begin(&cx->sx, &k, &r) != MC_OK) {
 			cx->sx.st.get_misses++;
@@ -78,17 +78,20 @@ emit_value(struct mc_proto_ctx *cx, struct mc_out *o, const struct mc_tok *key, 
 			ok = ok && MC_OUT_STR(o, " ") && mc_out_u64(o, r.cas);
 		ok = ok && MC_OUT_STR(o, "\r\n");
 		if (!mc_store_read_check(&r)) {
-			o->len = mark;
+			mc_out_rewind(o, mark);
 			continue;
 		}
-		ok = ok && mc_out_put(o, r.value, r.vlen) && MC_OUT_STR(o, "\r\n");
-		if (!mc_store_read_check(&r)) {
-			o->len = mark;
-			cx->sx.st.read_retries++;
-			continue;
+		if (ok) {
+			int v = mc_out_value(o, &r);
+			if (v == 0) {
+				mc_out_rewind(o, mark);
+				cx->sx.st.read_retries++;
+				continue;
+			}
+			ok = v > 0 && MC_OUT_STR(o, "\r\n");
 		}
 		if (!ok) {
-			o->len = mark;
+			mc_out_rewind(o, mark);
 			return -1;
 		}
 		mc_store_read_touch(&r);
@@ -117,7 +120,7 @@ cmd_get(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, bool with_cas, boo
 		while (kt->len != 0) {
 			if (kt->len > KEY_MAX) {
 				/* memcached culls every reply not yet sent, then complains. */
-				o->len = 0;
+				mc_out_rewind(o, 0);
 				o->full = false;
 				REPLY(o, false, "CLIENT_ERROR bad command line format");
 				return true;
@@ -205,7 +208,7 @@ cmd_update(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, enum mc_store_m
 	 * nothing, so neither do we. */
 	if (len - *pos < (size_t)vlen + 2) {
 		cx->st.proto_incomplete++;
-		o->len = 0;
+		mc_out_rewind(o, 0);
 		*pos = len;
 		return false;
 	}
@@ -366,12 +369,12 @@ cmd_stats(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o
 	size_t mark;
 	if (!admin_allowed(cx, o, "stats", 5))
 		return;
-	mark = o->len;
+	mark = mc_out_pos(o);
 	if (nt == 2) {
 		mc_proto_stats(cx, o, NULL);
 	} else {
 		mc_proto_stats(cx, o, &t[1]);
-		if (o->len == mark) {
+		if (mc_out_pos(o) == mark) {
 			REPLY(o, false, "ERROR");
 			return;
 		}

@@ -136,7 +136,7 @@ do_get(struct mc_proto_ctx *cx, const struct breq *r, bool with_key, bool touch,
 	}
 	cx->sx.st.cmd_get++;
 	for (;;) {
-		size_t mark = o->len;
+		size_t mark = mc_out_pos(o);
 		uint32_t fl;
 		uint32_t vl;
 		if (mc_store_read_begin(&cx->sx, &k, &rd) != MC_OK) {
@@ -160,17 +160,15 @@ do_get(struct mc_proto_ctx *cx, const struct breq *r, bool with_key, bool touch,
 		if (with_key)
 			mc_out_put(o, r->key, r->keylen);
 		if (!mc_store_read_check(&rd)) {
-			o->len = mark;
+			mc_out_rewind(o, mark);
 			continue;
 		}
-		if (vl)
-			mc_out_put(o, rd.value, vl);
-		if (!mc_store_read_check(&rd)) {
-			o->len = mark;
+		if (vl && mc_out_value(o, &rd) == 0) {
+			mc_out_rewind(o, mark);
 			continue;
 		}
 		if (o->full) {
-			o->len = mark;
+			mc_out_rewind(o, mark);
 			cx->st.reply_cut++;
 			o->full = false;
 			error(o, r, ST_ENOMEM, "Out of memory writing get response");
@@ -350,7 +348,7 @@ mc_binary_execute(struct mc_proto_ctx *cx, const uint8_t *req, size_t len, struc
 		}
 		if (len - pos < HDR) {
 			cx->st.proto_incomplete++;
-			o->len = 0;
+			mc_out_rewind(o, 0);
 			return;
 		}
 		r.op = h[1];
@@ -362,7 +360,7 @@ mc_binary_execute(struct mc_proto_ctx *cx, const uint8_t *req, size_t len, struc
 		if ((uint64_t)r.bodylen > len - pos - HDR) {
 			/* The body is not all here: memcached would wait and answer nothing. */
 			cx->st.proto_incomplete++;
-			o->len = 0;
+			mc_out_rewind(o, 0);
 			return;
 		}
 		r.ext = h + HDR;

@@ -203,7 +203,7 @@ cmd_mg(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 	struct mc_key k;
 	struct mc_meta_res mr = {0};
 	struct mc_store_read r;
-	size_t mark = o->len, i;
+	size_t mark = mc_out_pos(o), i;
 	bool locked;
 
 	if (!meta_head(o, t, nt, "CLIENT_ERROR options flags are too long"))
@@ -225,14 +225,14 @@ cmd_mg(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 	cx->sx.st.cmd_get++;
 	for (;;) {
 		bool ok = true;
-		mark = o->len;
+		mark = mc_out_pos(o);
 		if (mc_store_read_begin(&cx->sx, &k, &r) != MC_OK) {
 			cx->sx.st.get_misses++;
 			if (f.no_reply)
 				return;
 			MC_OUT_STR(o, "EN");
 			if (!put_ok_flags(o, t, nt, &t[1], f.key_binary, true)) {
-				o->len = mark;
+				mc_out_rewind(o, mark);
 				line(o, "CLIENT_ERROR opaque token too long");
 				return;
 			}
@@ -245,7 +245,7 @@ cmd_mg(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 				struct mc_meta_args none = {0};
 				mc_store_meta_prep(&cx->sx, &k, &none, &mr);
 				locked = true;
-				o->len = mark;
+				mc_out_rewind(o, mark);
 				continue;
 			}
 			mr.token = (r.state & MC_IT_TOKEN) != 0;
@@ -290,7 +290,7 @@ cmd_mg(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 				break;
 			case 'O':
 				if (t[i].len > MAX_OPAQUE) {
-					o->len = mark;
+					mc_out_rewind(o, mark);
 					line(o, "CLIENT_ERROR opaque token too long");
 					return;
 				}
@@ -312,17 +312,19 @@ cmd_mg(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 			MC_OUT_STR(o, " W");
 		MC_OUT_STR(o, "\r\n");
 		if (!mc_store_read_check(&r)) {
-			o->len = mark;
+			mc_out_rewind(o, mark);
 			continue;
 		}
-		if (f.value)
-			ok = mc_out_put(o, r.value, r.vlen) && MC_OUT_STR(o, "\r\n");
-		if (!mc_store_read_check(&r)) {
-			o->len = mark;
-			continue;
+		if (f.value) {
+			int v = mc_out_value(o, &r);
+			if (v == 0) {
+				mc_out_rewind(o, mark);
+				continue;
+			}
+			ok = v > 0 && MC_OUT_STR(o, "\r\n");
 		}
 		if (!ok || o->full) {
-			o->len = mark;
+			mc_out_rewind(o, mark);
 			cx->st.reply_cut++;
 			o->full = false;
 			line(o, "SERVER_ERROR out of memory writing get response");
@@ -384,7 +386,7 @@ cmd_ms(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, const uint8_t *req,
 	/* From here on an error swallows the data block, so it must be in the datagram. */
 	if (len - *pos < (size_t)vlen + 2) {
 		cx->st.proto_incomplete++;
-		o->len = 0;
+		mc_out_rewind(o, 0);
 		*pos = len;
 		return;
 	}
@@ -434,7 +436,7 @@ cmd_ms(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, const uint8_t *req,
 		rc = mc_store_store(&cx->sx, mode, &k, f.client_flags, f.exptime, data,
 				    (uint32_t)vlen, f.cas, &cas);
 	}
-	mark = o->len;
+	mark = mc_out_pos(o);
 	switch (rc) {
 	case MC_STORED: MC_OUT_STR(o, "HD"); break;
 	case MC_EXISTS: MC_OUT_STR(o, "EX"); break;
@@ -463,7 +465,7 @@ cmd_ms(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, const uint8_t *req,
 	}
 	MC_OUT_STR(o, "\r\n");
 	if (rc == MC_STORED && f.no_reply)
-		o->len = mark;
+		mc_out_rewind(o, mark);
 }
 
 static void
@@ -492,7 +494,7 @@ cmd_md(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 		rc = mc_store_invalidate(&cx->sx, &k, f.has_cas ? f.cas : 0, f.new_ttl, f.exptime);
 	else
 		rc = mc_store_delete(&cx->sx, &k, f.has_cas ? f.cas : 0);
-	mark = o->len;
+	mark = mc_out_pos(o);
 	if (rc == MC_DELETED)
 		MC_OUT_STR(o, "HD");
 	else if (rc == MC_EXISTS)
@@ -500,13 +502,13 @@ cmd_md(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 	else
 		MC_OUT_STR(o, "NF");
 	if (!put_ok_flags(o, t, nt, &t[1], f.key_binary, true)) {
-		o->len = mark;
+		mc_out_rewind(o, mark);
 		line(o, "CLIENT_ERROR opaque token too long");
 		return;
 	}
 	MC_OUT_STR(o, "\r\n");
 	if (rc == MC_DELETED && f.no_reply)
-		o->len = mark;
+		mc_out_rewind(o, mark);
 }
 
 static void
@@ -552,7 +554,7 @@ cmd_ma(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 	rc = mc_store_delta(&cx->sx, &k, &a, &v, &cas);
 	if (rc == MC_OK && f.new_ttl)
 		mc_store_touch(&cx->sx, &k, f.exptime);
-	mark = o->len;
+	mark = mc_out_pos(o);
 	switch (rc) {
 	case MC_OK:
 		nlen = snprintf(num, sizeof(num), "%" PRIu64, v);
@@ -594,7 +596,7 @@ cmd_ma(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 			MC_OUT_STR(o, "\r\n");
 		}
 		if (f.no_reply) /* q hides a success, value or not */
-			o->len = mark;
+			mc_out_rewind(o, mark);
 		return;
 	case MC_NON_NUMERIC:
 		line(o, "CLIENT_ERROR cannot increment or decrement non-numeric value");

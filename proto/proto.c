@@ -8,10 +8,45 @@
 #include <stdlib.h>
 #include <string.h>
 
+void
+mc_out_rewind(struct mc_out *o, size_t mark)
+{
+	while (o->nrefs > 0 && o->refs[o->nrefs - 1].lpos >= mark) {
+		struct mc_out_ref *r = &o->refs[--o->nrefs];
+		o->reflen -= r->len;
+		mc_store_item_put(r->it);
+	}
+	o->len = mark - o->reflen;
+}
+
+int
+mc_out_value(struct mc_out *o, const struct mc_store_read *r)
+{
+	if (o->zc_min != 0 && r->vlen >= o->zc_min && o->nrefs < MC_OUT_MAX_REFS &&
+	    mc_out_pos(o) + r->vlen <= o->limit) {
+		if (mc_store_read_ref(r)) {
+			struct mc_out_ref *f = &o->refs[o->nrefs++];
+			f->lpos = mc_out_pos(o);
+			f->at = o->len;
+			f->it = r->it;
+			f->p = r->value;
+			f->len = r->vlen;
+			o->reflen += r->vlen;
+			return 1;
+		}
+		if (!mc_store_read_check(r))
+			return 0;
+		/* Refcount saturated: copy instead. */
+	}
+	if (!mc_out_put(o, r->value, r->vlen))
+		return -1;
+	return mc_store_read_check(r) ? 1 : 0;
+}
+
 uint8_t *
 mc_out_room_slow(struct mc_out *o, size_t n)
 {
-	if (o->len + n > o->limit) {
+	if (o->len + o->reflen + n > o->limit) {
 		o->full = true;
 		return NULL;
 	}

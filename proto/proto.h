@@ -12,8 +12,23 @@
 
 #define MC_VERSION_STRING "1.6.18-mcbox"
 
-/* Reply bytes. Writes go to buf; when it fills, everything so far moves to spill (once) and
- * writing continues there. limit caps the whole reply (amplification defence). */
+struct mc_item;
+
+/* A value sent from item memory instead of copied (zero-copy): it sits in the reply stream
+ * at logical position lpos, before text byte `at`. Holds a store reference until released. */
+struct mc_out_ref {
+	size_t lpos;
+	size_t at;
+	const struct mc_item *it;
+	const uint8_t *p;
+	uint32_t len;
+};
+#define MC_OUT_MAX_REFS 64
+
+/* Reply bytes. Text goes to buf; when it fills, everything so far moves to spill (once) and
+ * writing continues there. Values of at least zc_min bytes may instead be referenced (refs);
+ * the reply stream is the text with each ref's bytes spliced in before its `at`. limit caps
+ * the whole reply, text and references (amplification defence). */
 struct mc_out {
 	uint8_t *buf;
 	size_t len;
@@ -23,6 +38,10 @@ struct mc_out {
 	size_t limit;
 	bool full;      /* a write did not fit: the reply was cut */
 	bool spilled;
+	uint32_t zc_min; /* 0 = always copy */
+	uint16_t nrefs;
+	size_t reflen;
+	struct mc_out_ref refs[MC_OUT_MAX_REFS];
 };
 
 static inline void
@@ -37,14 +56,26 @@ mc_out_init(struct mc_out *o, uint8_t *buf, size_t cap, uint8_t *spill, size_t s
 	o->limit = limit;
 	o->full = false;
 	o->spilled = false;
+	o->zc_min = 0;
+	o->nrefs = 0;
+	o->reflen = 0;
 }
+
+/* Logical position (text and referenced bytes): a mark for mc_out_rewind. */
+static inline size_t
+mc_out_pos(const struct mc_out *o)
+{
+	return o->len + o->reflen;
+}
+/* Drop everything written after mark, releasing the references taken since. */
+void mc_out_rewind(struct mc_out *o, size_t mark);
 
 /* Room for n more bytes (pointer to them, length not yet advanced), or NULL. */
 uint8_t *mc_out_room_slow(struct mc_out *o, size_t n);
 static inline uint8_t *
 mc_out_room(struct mc_out *o, size_t n)
 {
-	if (__builtin_expect(o->len + n <= o->cap && o->len + n <= o->limit, 1))
+	if (__builtin_expect(o->len + n <= o->cap && o->len + o->reflen + n <= o->limit, 1))
 		return o->buf + o->len;
 	return mc_out_room_slow(o, n);
 }
@@ -59,6 +90,12 @@ mc_out_put(struct mc_out *o, const void *p, size_t n)
 	return true;
 }
 #define MC_OUT_STR(o, s) mc_out_put((o), (s), sizeof(s) - 1)
+
+struct mc_store_read;
+/* A validated read's value: referenced when the reply allows zero-copy and the value is long
+ * enough, copied otherwise. Returns 1 done, 0 the item changed (rewind and read again), -1 the
+ * reply is full. */
+int mc_out_value(struct mc_out *o, const struct mc_store_read *r);
 
 /* Counters kept per lcore; X(name). */
 #define MC_PROTO_COUNTERS(X)                                                                   \

@@ -4,6 +4,25 @@
 
 #include <rte_byteorder.h>
 #include <rte_malloc.h>
+#include <rte_memory.h>
+#include <rte_mempool.h>
+
+/* A zero-copy value in flight: DPDK's shared info for the external buffer, and the store
+ * reference it holds until the last mbuf attached to it is freed (by TX, any lcore). */
+struct mc_zc {
+	struct rte_mbuf_ext_shared_info sh;
+	const struct mc_item *it;
+	struct rte_mempool *mp;
+};
+
+static void
+zc_free(void *addr, void *opaque)
+{
+	struct mc_zc *z = opaque;
+	(void)addr;
+	mc_store_item_put(z->it);
+	rte_mempool_put(z->mp, z);
+}
 #include <rte_ip.h>
 #include <rte_udp.h>
 
@@ -70,6 +89,149 @@ send_split(struct mc_worker *w, struct mc_service *svc, struct rte_mbuf *m, uint
 	rte_pktmbuf_free(m);
 }
 
+/* Copy the referenced values into the scratch so the reply is one linear buffer again, and
+ * release the references. Returns the reply length. */
+static size_t
+flatten(struct mc_service *svc, struct mc_out *o)
+{
+	size_t total = mc_out_pos(o), t = o->len;
+	int i;
+	/* Work from the end: move text tails right, then drop each value in front of them. */
+	if (o->buf != svc->scratch)
+		memcpy(svc->scratch, o->buf, o->len);
+	for (i = o->nrefs - 1; i >= 0; i--) {
+		const struct mc_out_ref *r = &o->refs[i];
+		size_t dst_text = r->lpos + r->len;
+		memmove(svc->scratch + dst_text, svc->scratch + r->at, t - r->at);
+		memcpy(svc->scratch + r->lpos, r->p, r->len);
+		mc_store_item_put(r->it);
+		t = r->at;
+	}
+	o->nrefs = 0;
+	o->reflen = 0;
+	o->buf = svc->scratch;
+	o->len = total;
+	return total;
+}
+
+/* Build datagrams from text and referenced values: per datagram a head mbuf (headers, frame,
+ * text that fits), then segments of text or of item memory attached as external buffers.
+ * Returns 1 when sent, 0 when nothing was attached (copy instead), -1 when the reply is lost. */
+static int
+send_chained(struct mc_worker *w, struct mc_service *svc, const uint8_t *tmpl, uint16_t hlen,
+	     uint16_t l2, uint16_t req_id, struct mc_out *o)
+{
+	struct mc_zc *zc[MC_OUT_MAX_REFS];
+	struct rte_mbuf *built[512];
+	const size_t total = mc_out_pos(o);
+	const uint16_t n = mc_udp_dgram_count(total);
+	unsigned int nb = 0, ri = 0, i;
+	size_t tpos = 0, roff = 0, done = 0;
+	uint16_t d;
+
+	if (n > RTE_DIM(built) || rte_mempool_get_bulk(svc->zc_pool, (void **)zc, o->nrefs) != 0)
+		return 0;
+	for (i = 0; i < o->nrefs; i++) {
+		zc[i]->it = o->refs[i].it;
+		zc[i]->mp = svc->zc_pool;
+		zc[i]->sh.free_cb = zc_free;
+		zc[i]->sh.fcb_opaque = zc[i];
+		rte_mbuf_ext_refcnt_set(&zc[i]->sh, 0);
+	}
+	for (d = 0; d < n; d++) {
+		struct rte_mbuf *head = rte_pktmbuf_alloc(w->pool), *tail;
+		size_t room = RTE_MIN((size_t)MC_UDP_MAX_PAYLOAD, total - done);
+		uint8_t *p;
+		if (head == NULL)
+			goto fail;
+		built[nb++] = head;
+		p = (uint8_t *)rte_pktmbuf_append(head, (uint16_t)(hlen + MC_UDP_HDR_LEN));
+		memcpy(p, tmpl, hlen);
+		mc_udp_frame_write(p + hlen, req_id, d, n);
+		tail = head;
+		while (room > 0) {
+			size_t text_end = ri < o->nrefs ? o->refs[ri].at : o->len;
+			if (tpos < text_end) {
+				/* Text: into the tail if it is ours and has room, else a new segment. */
+				size_t take = RTE_MIN(room, text_end - tpos);
+				if (RTE_MBUF_HAS_EXTBUF(tail) || rte_pktmbuf_tailroom(tail) < take) {
+					struct rte_mbuf *seg = rte_pktmbuf_alloc(w->pool);
+					if (seg == NULL || rte_pktmbuf_chain(head, seg) != 0) {
+						rte_pktmbuf_free(seg);
+						goto fail;
+					}
+					tail = seg;
+				}
+				memcpy(rte_pktmbuf_append(tail, (uint16_t)take), o->buf + tpos, take);
+				if (tail != head)
+					head->pkt_len += (uint32_t)take;
+				tpos += take;
+				room -= take;
+				done += take;
+			} else {
+				/* A value: attach item memory. */
+				const struct mc_out_ref *r = &o->refs[ri];
+				size_t take = RTE_MIN(room, (size_t)r->len - roff);
+				void *va = (void *)(uintptr_t)(r->p + roff);
+				const struct rte_memseg *ms = rte_mem_virt2memseg(va, NULL);
+				struct rte_mbuf *seg;
+				rte_iova_t iova = RTE_BAD_IOVA;
+				if (ms != NULL) {
+					/* One segment never crosses a page: pages need not be contiguous. */
+					take = RTE_MIN(take, (size_t)RTE_PTR_DIFF(RTE_PTR_ADD(ms->addr, ms->len), va));
+					iova = ms->iova + RTE_PTR_DIFF(va, ms->addr);
+				}
+				seg = rte_pktmbuf_alloc(w->pool);
+				if (seg == NULL)
+					goto fail;
+				rte_mbuf_ext_refcnt_update(&zc[ri]->sh, 1);
+				rte_pktmbuf_attach_extbuf(seg, va, iova, (uint16_t)take, &zc[ri]->sh);
+				seg->data_len = (uint16_t)take;
+				seg->pkt_len = (uint32_t)take;
+				if (rte_pktmbuf_chain(head, seg) != 0) {
+					rte_pktmbuf_free(seg);
+					goto fail;
+				}
+				tail = seg;
+				roff += take;
+				room -= take;
+				done += take;
+				if (roff == r->len) {
+					ri++;
+					roff = 0;
+				}
+			}
+		}
+	}
+	for (i = 0; i < nb; i++) {
+		mc_dp_udp_finish(w, built[i], l2,
+				 (uint16_t)(rte_pktmbuf_pkt_len(built[i]) - hlen));
+		mc_dp_tx_push(w, built[i]);
+	}
+	svc->zc_values += o->nrefs;
+	svc->dgrams_out += n;
+	svc->replies_split += n > 1;
+	o->nrefs = 0; /* the references now belong to the mbufs */
+	o->reflen = 0;
+	return 1;
+fail:
+	/* Free what was built: holders with attachments release their items as their last mbuf
+	 * goes. Holders nothing was attached to go back to the pool; their refs stay the caller's. */
+	for (i = 0; i < nb; i++)
+		rte_pktmbuf_free(built[i]);
+	{
+		unsigned int first = ri + (roff > 0);
+		for (i = first; i < o->nrefs; i++)
+			rte_mempool_put(svc->zc_pool, zc[i]);
+		if (first == 0)
+			return 0;
+		/* Some values went with their mbufs: this reply cannot be rebuilt. */
+		memmove(o->refs, o->refs + first, (o->nrefs - first) * sizeof(o->refs[0]));
+		o->nrefs = (uint16_t)(o->nrefs - first);
+		return -1;
+	}
+}
+
 void
 mc_udp_serve(struct mc_worker *w, struct rte_mbuf *m, uint16_t l2, uint16_t payload_len)
 {
@@ -107,9 +269,32 @@ mc_udp_serve(struct mc_worker *w, struct rte_mbuf *m, uint16_t l2, uint16_t payl
 		    room ? room : svc->scratch_cap, svc->scratch, svc->scratch_cap, limit);
 	if (!room)
 		out.spilled = true;
+	out.zc_min = svc->zc_min;
 	mc_proto_execute(&svc->px, payload + MC_UDP_HDR_LEN, payload_len - MC_UDP_HDR_LEN, &out);
 	if (out.full)
 		svc->px.st.reply_cut++;
+	if (unlikely(out.nrefs != 0)) {
+		uint8_t tmpl[128];
+		memcpy(tmpl, rte_pktmbuf_mtod(m, uint8_t *), hlen);
+		mc_dp_rl_charge(w, src, (uint32_t)mc_out_pos(&out));
+		switch (send_chained(w, svc, tmpl, hlen, l2, f.req_id, &out)) {
+		case 1:
+			rte_pktmbuf_free(m);
+			return;
+		case -1:
+			mc_out_rewind(&out, 0);
+			w->st.drop_nombuf++;
+			rte_pktmbuf_free(m);
+			return;
+		default:
+			break;
+		}
+		/* Short of holders or mbufs: copy after all. */
+		svc->zc_fallbacks++;
+		flatten(svc, &out);
+		send_split(w, svc, m, hlen, l2, f.req_id, out.buf, out.len);
+		return;
+	}
 	if (out.len == 0) {
 		rte_pktmbuf_free(m);
 		return;
@@ -218,11 +403,28 @@ mc_udp_service_create(struct mc_store *store, const struct mc_proto_conf *conf,
 	return svc;
 }
 
+int
+mc_udp_service_zero_copy(struct mc_service *svc, uint32_t min, int socket)
+{
+	char name[RTE_MEMPOOL_NAMESIZE];
+	static unsigned int seq;
+	if (min == 0)
+		return 0;
+	snprintf(name, sizeof(name), "mc_zc_%u", __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED));
+	svc->zc_pool = rte_mempool_create(name, 4095, sizeof(struct mc_zc), 64, 0, NULL, NULL, NULL,
+					  NULL, socket, 0);
+	if (svc->zc_pool == NULL)
+		return -1;
+	svc->zc_min = min;
+	return 0;
+}
+
 void
 mc_udp_service_destroy(struct mc_service *svc)
 {
 	if (svc == NULL)
 		return;
+	rte_mempool_free(svc->zc_pool);
 	rte_free(svc->scratch);
 	rte_free(svc->lin);
 	rte_free(svc);

@@ -42,6 +42,10 @@ struct mc_service {
 	size_t scratch_cap;
 	uint8_t *lin;           /* a chained request is linearised here */
 	unsigned int sweep_part;
+	uint32_t zc_min;        /* values this long go zero-copy; 0 = off */
+	struct rte_mempool *zc_pool; /* zero-copy holders (shared info + item reference) */
+	uint64_t zc_values;     /* values sent from item memory */
+	uint64_t zc_fallbacks;  /* zero-copy replies that had to be copied after all */
 	uint64_t dgrams_out;    /* reply datagrams built */
 	uint64_t replies_split; /* replies that needed more than one datagram */
 };
@@ -61,6 +65,8 @@ struct rte_mbuf;
  * linearising buffer. NULL if memory is short. */
 struct mc_service *mc_udp_service_create(struct mc_store *store, const struct mc_proto_conf *conf,
 					 uint32_t max_item_size, int socket);
+/* Turn on zero-copy for values of at least min bytes (the port must take chained mbufs). */
+int mc_udp_service_zero_copy(struct mc_service *svc, uint32_t min, int socket);
 void mc_udp_service_destroy(struct mc_service *svc);
 /* Serve the memcached datagram in m, whose L2..L4 headers have been turned into reply headers;
  * l2 is the Ethernet header length, payload_len the UDP payload length. Consumes m. */

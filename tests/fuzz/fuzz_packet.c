@@ -57,7 +57,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	mc_dp_worker_init(&w, &cfg, &port, 0);
 	store = mc_store_create(aligned_alloc(64, 16u << 20), 16u << 20, &set);
 	w.svc = mc_udp_service_create(store, &conf, set.max_item_size, 0);
-	if (store == NULL || w.svc == NULL)
+	/* Zero-copy from 64 bytes, so chained replies are fuzzed too. */
+	if (store == NULL || w.svc == NULL || mc_udp_service_zero_copy(w.svc, 64, 0) != 0)
 		abort();
 	return 0;
 }
@@ -65,10 +66,11 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 static void
 check_reply(const struct rte_mbuf *m)
 {
-	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
-	uint32_t len = rte_pktmbuf_data_len(m);
+	static uint8_t flat[2048];
+	uint32_t len = rte_pktmbuf_pkt_len(m);
+	const uint8_t *p = len <= sizeof(flat) ? rte_pktmbuf_read(m, 0, len, flat) : NULL;
 	uint16_t l2 = 14, etype;
-	if (m->nb_segs != 1 || len < 14 || memcmp(p + 6, our_mac, 6) != 0)
+	if (p == NULL || len < 14 || memcmp(p + 6, our_mac, 6) != 0)
 		abort();
 	etype = (uint16_t)(p[12] << 8 | p[13]);
 	if (etype == 0x8100) {

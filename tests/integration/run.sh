@@ -2,7 +2,7 @@
 # Integration tests: bring up the lab around the ASan+UBSan build of mcbox, run each suite from
 # the client namespace, check a clean SIGTERM shutdown, and tear everything down even on failure.
 # Suites: tests/integration/test_*.py, each with the lab options its header asks for
-# (a line '# lab: LAB_QUEUES=2 MCBOX_ARGS=...').
+# (a line '# lab: LAB_QUEUES=2 MCBOX_ARGS="..."', read as shell words).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -40,8 +40,7 @@ check_shutdown() {
 for suite in tests/integration/test_*.py; do
 	opts=$(sed -n 's/^# lab: //p' "$suite" | head -1)
 	echo "== $suite ${opts:+($opts)}"
-	# shellcheck disable=SC2086
-	if ! env $opts bash scripts/lab.sh up; then
+	if ! eval "env $opts bash scripts/lab.sh up"; then
 		echo "FAIL $suite: lab did not come up"
 		failed=$((failed + 1)); continue
 	fi
@@ -67,8 +66,7 @@ for suite in tests/integration/test_*.py; do
 	if [ -n "$loadpid" ]; then
 		kill "$loadpid" 2>/dev/null; wait "$loadpid" 2>/dev/null
 		# And an immediate restart works.
-		# shellcheck disable=SC2086
-		if env $opts bash scripts/lab.sh up >/dev/null; then
+		if eval "env $opts bash scripts/lab.sh up" >/dev/null; then
 			echo "ok   immediate restart after SIGTERM under load"; passed=$((passed + 1))
 		else
 			echo "FAIL immediate restart after SIGTERM under load"; failed=$((failed + 1))
