@@ -89,6 +89,9 @@ test: deps
 bench: all
 	@bash scripts/bench.sh
 
+soak: all
+	@bash scripts/soak.sh
+
 fuzz: deps
 	@bash tests/fuzz/run.sh
 

@@ -16,6 +16,7 @@
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <rte_memzone.h>
+#include <rte_pdump.h>
 
 #include "../config/config.h"
 #include "../dataplane/dataplane.h"
@@ -300,6 +301,10 @@ main(int argc, char **argv)
 	}
 
 	mc_app_telemetry_setup(workers, port.queues);
+	/* Let dpdk-dumpcap (a secondary process) capture this port's traffic. */
+	if (rte_pdump_init() != 0)
+		MC_LOG(WARNING, "pdump: not available (%s); capture with dpdk-dumpcap is off\n",
+		       rte_strerror(rte_errno));
 	MC_LOG(NOTICE, "zero-copy values: %s\n",
 	       !(port.tx_offloads & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) ? "off (port has no multi-segment TX)"
 	       : cfg.zc_min ? "from the configured size up" : "off (zero_copy_min = 0)");
@@ -310,6 +315,7 @@ main(int argc, char **argv)
 	rte_eal_mp_wait_lcore();
 
 	MC_LOG(NOTICE, "shutting down\n");
+	rte_pdump_uninit();
 	print_stats();
 	mc_dp_port_teardown(&port);
 	for (q = 0; q < port.queues; q++) {
