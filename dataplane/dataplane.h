@@ -72,6 +72,8 @@ struct mc_worker {
 	unsigned int lcore_id;
 	uint32_t ip_be;        /* our address, network order */
 	uint16_t udp_port_be;  /* memcached port, network order */
+	uint16_t udp_port;     /* host order: the first of nports served ports */
+	uint16_t nports;       /* ports udp_port .. udp_port + nports - 1 (one per queue) */
 	uint8_t tx_cksum_offload; /* port offers IPv4+UDP checksum offload */
 	uint8_t no_batch_prefetch; /* measurement only: skip the burst-wide bucket prefetch */
 	struct rte_ether_addr mac;
@@ -92,6 +94,7 @@ struct mc_port {
 	uint64_t tx_offloads;
 	struct rte_ether_addr mac;
 	struct rte_mempool *pool;
+	bool flow_steering;     /* rte_flow rules steer port udp_port + q to queue q */
 	char name[64];
 };
 

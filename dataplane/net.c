@@ -272,7 +272,8 @@ handle_udp(struct mc_worker *w, struct rte_mbuf *m, struct rte_ether_hdr *eth,
 	dlen = rte_be_to_cpu_16(udp->dgram_len);
 	if (unlikely(dlen < sizeof(*udp) || dlen > l4_len))
 		DROP(w, m, drop_udp_len);
-	if (unlikely(udp->dst_port != w->udp_port_be))
+	if (unlikely(udp->dst_port != w->udp_port_be &&
+		     (uint16_t)(rte_be_to_cpu_16(udp->dst_port) - w->udp_port) >= w->nports))
 		DROP(w, m, drop_udp_port);
 	if (dlen < l4_len)
 		rte_pktmbuf_trim(m, l4_len - dlen);

@@ -5,6 +5,7 @@
 #include "../udp/udp.h"
 #include <rte_eth_ring.h>
 #include <rte_ethdev.h>
+#include <rte_flow.h>
 #include <rte_ring.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
@@ -24,6 +25,49 @@ find_port(const struct mc_config *cfg, uint16_t *port_id)
 		return 0;
 	}
 	return -ENODEV;
+}
+
+/* Client steering: with N queues, UDP port udp_port + q goes to queue q (which owns store
+ * partition q), so a client that picks the port from the key's partition reaches the owner
+ * without a cross-core hop. Validated first; without support, RSS spreads requests and any
+ * queue serves any key. */
+static void
+flow_steer(const struct mc_config *cfg, struct mc_port *port)
+{
+	struct rte_flow_error err;
+	struct rte_flow *flows[MC_MAX_QUEUES];
+	uint16_t q;
+	memset(&err, 0, sizeof(err));
+	for (q = 0; q < port->queues; q++) {
+		struct rte_flow_attr attr = {.ingress = 1};
+		struct rte_flow_item_ipv4 ip = {.hdr.dst_addr = rte_cpu_to_be_32(cfg->ip)};
+		struct rte_flow_item_ipv4 ipm = {.hdr.dst_addr = RTE_BE32(0xffffffff)};
+		struct rte_flow_item_udp udp = {.hdr.dst_port = rte_cpu_to_be_16((uint16_t)(cfg->udp_port + q))};
+		struct rte_flow_item_udp udpm = {.hdr.dst_port = RTE_BE16(0xffff)};
+		struct rte_flow_item pattern[] = {
+			{.type = RTE_FLOW_ITEM_TYPE_ETH},
+			{.type = RTE_FLOW_ITEM_TYPE_IPV4, .spec = &ip, .mask = &ipm},
+			{.type = RTE_FLOW_ITEM_TYPE_UDP, .spec = &udp, .mask = &udpm},
+			{.type = RTE_FLOW_ITEM_TYPE_END},
+		};
+		struct rte_flow_action_queue qa = {.index = q};
+		struct rte_flow_action actions[] = {
+			{.type = RTE_FLOW_ACTION_TYPE_QUEUE, .conf = &qa},
+			{.type = RTE_FLOW_ACTION_TYPE_END},
+		};
+		if (rte_flow_validate(port->port_id, &attr, pattern, actions, &err) != 0 ||
+		    (flows[q] = rte_flow_create(port->port_id, &attr, pattern, actions, &err)) == NULL) {
+			while (q > 0)
+				rte_flow_destroy(port->port_id, flows[--q], NULL);
+			MC_LOG(NOTICE, "port %s: rte_flow steering not supported (%s); RSS spreads "
+				       "requests, any queue serves any key\n",
+			       port->name, err.message ? err.message : "no reason given");
+			return;
+		}
+	}
+	port->flow_steering = true;
+	MC_LOG(NOTICE, "port %s: rte_flow steers UDP ports %u-%u to queues 0-%u\n", port->name,
+	       cfg->udp_port, cfg->udp_port + port->queues - 1, port->queues - 1);
 }
 
 void
@@ -104,6 +148,8 @@ mc_dp_port_setup(const struct mc_config *cfg, struct mc_port *port)
 	ret = rte_eth_dev_start(port->port_id);
 	if (ret < 0)
 		rte_exit(EXIT_FAILURE, "cannot start port %s: err=%d\n", port->name, ret);
+	if (port->queues > 1)
+		flow_steer(cfg, port);
 	MC_LOG(NOTICE, "port %s (%u) up: MAC " RTE_ETHER_ADDR_PRT_FMT ", %u queue(s), %u+%u descriptors, "
 		       "%u mbufs, checksum offload %s\n",
 	       port->name, port->port_id, RTE_ETHER_ADDR_BYTES(&port->mac), port->queues, nb_rxd,
@@ -143,7 +189,10 @@ mc_dp_ring_port(const char *name, struct rte_mempool *pool, const struct rte_eth
 void
 mc_dp_port_teardown(struct mc_port *port)
 {
-	int ret = rte_eth_dev_stop(port->port_id);
+	int ret;
+	if (port->flow_steering)
+		rte_flow_flush(port->port_id, NULL);
+	ret = rte_eth_dev_stop(port->port_id);
 	if (ret != 0)
 		MC_LOG(WARNING, "stopping port %s: err=%d\n", port->name, ret);
 	rte_eth_dev_close(port->port_id);
@@ -158,6 +207,8 @@ mc_dp_worker_init(struct mc_worker *w, const struct mc_config *cfg, const struct
 	w->queue_id = q;
 	w->ip_be = rte_cpu_to_be_32(cfg->ip);
 	w->udp_port_be = rte_cpu_to_be_16(cfg->udp_port);
+	w->udp_port = cfg->udp_port;
+	w->nports = port->queues > 1 ? port->queues : 1;
 	w->tx_cksum_offload = (port->tx_offloads & RTE_ETH_TX_OFFLOAD_UDP_CKSUM) != 0;
 	w->mac = port->mac;
 	w->cfg = cfg;

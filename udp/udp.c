@@ -366,7 +366,8 @@ mc_udp_prefetch(const struct mc_worker *w, const struct rte_mbuf *m)
 	    ip->next_proto_id != IPPROTO_UDP || len < l2 + 20u + 8u + 8u)
 		return;
 	udp = (const struct rte_udp_hdr *)(ip + 1);
-	if (udp->dst_port != w->udp_port_be)
+	if (udp->dst_port != w->udp_port_be &&
+	    (uint16_t)(rte_be_to_cpu_16(udp->dst_port) - w->udp_port) >= w->nports)
 		return;
 	key = first_key((const uint8_t *)(udp + 1) + MC_UDP_HDR_LEN, len - l2 - 20 - 8 - MC_UDP_HDR_LEN,
 			&klen);

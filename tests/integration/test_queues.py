@@ -112,5 +112,21 @@ def test_concurrent_writers_and_readers_never_see_torn_values():
     assert not errors, errors[:3]
 
 
+def test_one_port_per_queue_and_steering_reported():
+    """With N queues, ports 11211..11211+N-1 are served (clients that know the key's partition
+    pick its owner's port; rte_flow steers them where the NIC can), and the log says whether
+    the port steers."""
+    for port in (L.MC_PORT, L.MC_PORT + 1):
+        c = L.UdpClient(port=port)
+        assert c.request(b"set p%d 0 0 2\r\nok\r\nget p%d\r\n" % (port, port), idle=0.0).startswith(b"STORED")
+        c.close()
+    before = L.telemetry()["drop_udp_port"]
+    c = L.UdpClient(port=L.MC_PORT + 2)
+    c.send_raw(b"get x\r\n")
+    assert L.wait_counter("drop_udp_port", before + 1) == before + 1
+    log = open(L.LAB_DIR + "/mcbox.log").read()
+    assert "rte_flow" in log, "no steering line in the log"
+
+
 if __name__ == "__main__":
     L.main(globals())
