@@ -27,8 +27,10 @@
 
 static volatile bool force_quit;
 static struct mc_config cfg;
-static struct mc_port port;
-static struct mc_worker *workers; /* one per queue */
+static struct mc_port ports[MC_MAX_PORTS];
+static unsigned int nports;
+static struct mc_worker *workers; /* one per queue of each port: port p queue q at p * queues + q */
+static unsigned int nworkers;
 static unsigned int queue_of_lcore[RTE_MAX_LCORE];
 static struct mc_store *store;
 static struct mc_proto_conf proto_conf;
@@ -46,7 +48,7 @@ app_sum(struct app_sums *a)
 {
 	unsigned int q;
 	memset(a, 0, sizeof(*a));
-	for (q = 0; q < port.queues; q++) {
+	for (q = 0; q < nworkers; q++) {
 		const struct mc_service *svc = workers[q].svc;
 #define X(n) a->sx.n += svc->px.sx.st.n;
 		MC_STORE_CTX_COUNTERS(X)
@@ -73,7 +75,7 @@ app_stats(void *arg, struct mc_proto_ctx *cx, struct mc_out *o, const char *grou
 		if (glen == 6 && !memcmp(group, "queues", 6)) {
 			unsigned int q;
 			char name[64];
-			for (q = 0; q < port.queues; q++) {
+			for (q = 0; q < nworkers; q++) {
 #define X(n, help)                                                                             	snprintf(name, sizeof(name), "q%u:%s", q, #n);                                          	mc_proto_stat_u64(o, name, workers[q].st.n);
 				MC_DP_COUNTERS(X)
 #undef X
@@ -82,12 +84,13 @@ app_stats(void *arg, struct mc_proto_ctx *cx, struct mc_out *o, const char *grou
 		return;
 	}
 	app_sum(&a);
-	mc_dp_stats_sum(workers, port.queues, &d);
+	mc_dp_stats_sum(workers, nworkers, &d);
 	mc_proto_stat_u64(o, "pid", (uint64_t)getpid());
 	mc_proto_stat_u64(o, "uptime", (uint64_t)(time(NULL) - started));
 	mc_proto_stat_u64(o, "time", (uint64_t)time(NULL));
 	mc_proto_stat_u64(o, "pointer_size", 64);
-	mc_proto_stat_u64(o, "threads", port.queues);
+	mc_proto_stat_u64(o, "threads", nworkers);
+	mc_proto_stat_u64(o, "ports", nports);
 #define X(n) mc_proto_stat_u64(o, #n, a.sx.n);
 	MC_STORE_CTX_COUNTERS(X)
 #undef X
@@ -113,26 +116,29 @@ print_stats(void)
 {
 	struct mc_dp_stats s;
 	char line[2048];
-	mc_dp_stats_sum(workers, port.queues, &s);
+	mc_dp_stats_sum(workers, nworkers, &s);
 	mc_dp_stats_line(&s, line, sizeof(line));
 	MC_LOG(NOTICE, "stats: %s\n", line);
 }
 
 static uint64_t link_changes;
-static int link_up = -1;
+static int link_up[MC_MAX_PORTS];
 
 /* Link status, once a second: log changes (a NIC or veth peer going away and coming back). */
 static void
 check_link(void)
 {
-	struct rte_eth_link l;
-	if (rte_eth_link_get_nowait(port.port_id, &l) != 0)
-		return;
-	if (l.link_status != link_up) {
-		if (link_up != -1)
-			link_changes++;
-		link_up = l.link_status;
-		MC_LOG(NOTICE, "port %s: link %s\n", port.name, link_up ? "up" : "down");
+	unsigned int i;
+	for (i = 0; i < nports; i++) {
+		struct rte_eth_link l;
+		if (rte_eth_link_get_nowait(ports[i].port_id, &l) != 0)
+			continue;
+		if (l.link_status + 1 != link_up[i]) {
+			if (link_up[i] != 0)
+				link_changes++;
+			link_up[i] = l.link_status + 1;
+			MC_LOG(NOTICE, "port %s: link %s\n", ports[i].name, l.link_status ? "up" : "down");
+		}
 	}
 }
 
@@ -178,19 +184,31 @@ mc_app_stats_extra(struct rte_tel_data *d)
 	rte_tel_data_add_dict_u64(d, "replies_split", a.replies_split);
 	rte_tel_data_add_dict_u64(d, "zc_values", a.zc_values);
 	rte_tel_data_add_dict_u64(d, "zc_fallbacks", a.zc_fallbacks);
-	rte_tel_data_add_dict_u64(d, "mempool_avail", rte_mempool_avail_count(port.pool));
 	{
-		struct rte_eth_stats es;
-		if (rte_eth_stats_get(port.port_id, &es) == 0) {
-			rte_tel_data_add_dict_u64(d, "port_ipackets", es.ipackets);
-			rte_tel_data_add_dict_u64(d, "port_imissed", es.imissed);
-			rte_tel_data_add_dict_u64(d, "port_ierrors", es.ierrors);
-			rte_tel_data_add_dict_u64(d, "port_oerrors", es.oerrors);
+		uint64_t avail = 0, size = 0, ipk = 0, imiss = 0, ierr = 0, oerr = 0, up = 0;
+		unsigned int i;
+		for (i = 0; i < nports; i++) {
+			struct rte_eth_stats es;
+			avail += rte_mempool_avail_count(ports[i].pool);
+			size += ports[i].pool->size;
+			up += link_up[i] == 2;
+			if (rte_eth_stats_get(ports[i].port_id, &es) == 0) {
+				ipk += es.ipackets;
+				imiss += es.imissed;
+				ierr += es.ierrors;
+				oerr += es.oerrors;
+			}
 		}
+		rte_tel_data_add_dict_u64(d, "mempool_avail", avail);
+		rte_tel_data_add_dict_u64(d, "mempool_size", size);
+		rte_tel_data_add_dict_u64(d, "port_ipackets", ipk);
+		rte_tel_data_add_dict_u64(d, "port_imissed", imiss);
+		rte_tel_data_add_dict_u64(d, "port_ierrors", ierr);
+		rte_tel_data_add_dict_u64(d, "port_oerrors", oerr);
+		rte_tel_data_add_dict_u64(d, "ports", nports);
+		rte_tel_data_add_dict_u64(d, "link_up", up);
+		rte_tel_data_add_dict_u64(d, "link_changes", link_changes);
 	}
-	rte_tel_data_add_dict_u64(d, "link_up", link_up == 1);
-	rte_tel_data_add_dict_u64(d, "link_changes", link_changes);
-	rte_tel_data_add_dict_u64(d, "mempool_size", port.pool->size);
 }
 
 static int
@@ -234,38 +252,49 @@ main(int argc, char **argv)
 	rte_log_set_level(mc_logtype, cfg.verbosity >= 2 ? RTE_LOG_DEBUG
 				      : cfg.verbosity == 1 ? RTE_LOG_INFO
 							   : RTE_LOG_NOTICE);
-	if (rte_lcore_count() < cfg.queues) {
-		fprintf(stderr, "mcbox: --queues %u needs %u lcores, EAL gave %u (use -l)\n",
-			cfg.queues, cfg.queues, rte_lcore_count());
-		rte_eal_cleanup();
-		return 2;
+	{
+		uint16_t ids[MC_MAX_PORTS];
+		unsigned int i;
+		nports = mc_dp_ports_find(&cfg, ids, MC_MAX_PORTS);
+		if (nports == 0)
+			rte_exit(2, "no port %s%s(give one with -a PCI or --vdev, see README)\n",
+				 cfg.port[0] ? "named " : "", cfg.port);
+		nworkers = nports * cfg.queues;
+		if (rte_lcore_count() < nworkers) {
+			fprintf(stderr, "mcbox: %u port(s) x --queues %u needs %u lcores, EAL gave %u "
+				"(use -l, or --port to pick one port)\n",
+				nports, cfg.queues, nworkers, rte_lcore_count());
+			rte_eal_cleanup();
+			return 2;
+		}
+		signal(SIGINT, on_signal);
+		signal(SIGTERM, on_signal);
+		for (i = 0; i < nports; i++)
+			mc_dp_port_setup(&cfg, ids[i], &ports[i]);
 	}
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-
-	mc_dp_port_setup(&cfg, &port);
-	workers = rte_zmalloc_socket("mc_workers", sizeof(*workers) * port.queues,
-				     RTE_CACHE_LINE_SIZE, port.socket);
+	workers = rte_zmalloc_socket("mc_workers", sizeof(*workers) * nworkers,
+				     RTE_CACHE_LINE_SIZE, ports[0].socket);
 	if (workers == NULL)
-		rte_exit(EXIT_FAILURE, "cannot allocate %u workers\n", port.queues);
+		rte_exit(EXIT_FAILURE, "cannot allocate %u workers\n", nworkers);
 
-	/* The store: all of -m from one memzone on the port's socket (hugepages). */
+	/* The store: all of -m from one memzone on the first port's socket (hugepages), one
+	 * partition per worker. */
 	{
 		size_t bytes = (size_t)cfg.memory_mb << 20;
 		struct mc_store_settings set = {
-			.mem_bytes = bytes, .nparts = port.queues, .max_item_size = cfg.max_item_size,
+			.mem_bytes = bytes, .nparts = nworkers, .max_item_size = cfg.max_item_size,
 			.factor = cfg.growth_factor, .chunk_min = 48,
 		};
 		const struct rte_memzone *mz = rte_memzone_reserve_aligned(
-			"mc_store", bytes, port.socket, 0, RTE_CACHE_LINE_SIZE);
+			"mc_store", bytes, ports[0].socket, 0, RTE_CACHE_LINE_SIZE);
 		if (mz == NULL)
 			rte_exit(EXIT_FAILURE, "cannot reserve %u MiB for the store on socket %d: %s "
-				 "(more hugepages, or a smaller -m)\n", cfg.memory_mb, port.socket,
+				 "(more hugepages, or a smaller -m)\n", cfg.memory_mb, ports[0].socket,
 				 rte_strerror(rte_errno));
 		store = mc_store_create(mz->addr, mz->len, &set);
 		if (store == NULL)
 			rte_exit(EXIT_FAILURE, "-m %u MiB is too small for %u partition(s)\n",
-				 cfg.memory_mb, port.queues);
+				 cfg.memory_mb, nworkers);
 		started = time(NULL);
 		mc_store_clock_set(store, (int64_t)started);
 	}
@@ -274,51 +303,54 @@ main(int argc, char **argv)
 	proto_conf.max_item_size = cfg.max_item_size;
 	proto_conf.verbosity = cfg.verbosity;
 
-	/* Queue i goes to the i-th lcore, the main lcore first. */
+	/* Worker i goes to the i-th lcore, the main lcore first. */
 	for (lcore = 0; lcore < RTE_MAX_LCORE; lcore++)
 		queue_of_lcore[lcore] = UINT32_MAX;
 	q = 0;
 	queue_of_lcore[rte_get_main_lcore()] = q++;
 	RTE_LCORE_FOREACH_WORKER(lcore) {
-		if (q < port.queues)
+		if (q < nworkers)
 			queue_of_lcore[lcore] = q++;
 	}
 	for (lcore = 0; lcore < RTE_MAX_LCORE; lcore++) {
+		const struct mc_port *port;
 		q = queue_of_lcore[lcore];
 		if (q == UINT32_MAX)
 			continue;
-		mc_dp_worker_init(&workers[q], &cfg, &port, (uint16_t)q);
+		port = &ports[q / cfg.queues];
+		mc_dp_worker_init(&workers[q], &cfg, port, (uint16_t)(q % cfg.queues));
 		workers[q].lcore_id = lcore;
 		workers[q].svc = mc_udp_service_create(store, &proto_conf, cfg.max_item_size,
-						       port.socket);
+						       port->socket);
 		if (workers[q].svc == NULL)
 			rte_exit(EXIT_FAILURE, "cannot allocate the service of queue %u (%zu bytes of "
 				 "reply scratch)\n", q, mc_udp_scratch_size(cfg.max_item_size));
 		workers[q].svc->px.stats_fn = app_stats;
-		if ((port.tx_offloads & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) &&
-		    mc_udp_service_zero_copy(workers[q].svc, cfg.zc_min, port.socket) != 0)
+		if ((port->tx_offloads & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) &&
+		    mc_udp_service_zero_copy(workers[q].svc, cfg.zc_min, port->socket) != 0)
 			rte_exit(EXIT_FAILURE, "cannot create the zero-copy pool of queue %u\n", q);
 	}
 
-	mc_app_telemetry_setup(workers, port.queues);
+	mc_app_telemetry_setup(workers, nworkers);
 	/* Let dpdk-dumpcap (a secondary process) capture this port's traffic. */
 	if (rte_pdump_init() != 0)
 		MC_LOG(WARNING, "pdump: not available (%s); capture with dpdk-dumpcap is off\n",
 		       rte_strerror(rte_errno));
 	MC_LOG(NOTICE, "zero-copy values: %s\n",
-	       !(port.tx_offloads & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) ? "off (port has no multi-segment TX)"
+	       !(ports[0].tx_offloads & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) ? "off (port has no multi-segment TX)"
 	       : cfg.zc_min ? "from the configured size up" : "off (zero_copy_min = 0)");
-	MC_LOG(NOTICE, "serving memcached on %u.%u.%u.%u udp/%u with %u MiB, %u queue(s)\n",
+	MC_LOG(NOTICE, "serving memcached on %u.%u.%u.%u udp/%u with %u MiB, %u port(s) x %u queue(s)\n",
 	       cfg.ip >> 24, (cfg.ip >> 16) & 0xff, (cfg.ip >> 8) & 0xff, cfg.ip & 0xff,
-	       cfg.udp_port, cfg.memory_mb, port.queues);
+	       cfg.udp_port, cfg.memory_mb, nports, cfg.queues);
 	rte_eal_mp_remote_launch(lcore_main, NULL, CALL_MAIN);
 	rte_eal_mp_wait_lcore();
 
 	MC_LOG(NOTICE, "shutting down\n");
 	rte_pdump_uninit();
 	print_stats();
-	mc_dp_port_teardown(&port);
-	for (q = 0; q < port.queues; q++) {
+	for (q = 0; q < nports; q++)
+		mc_dp_port_teardown(&ports[q]);
+	for (q = 0; q < nworkers; q++) {
 		mc_udp_service_destroy(workers[q].svc);
 		mc_dp_worker_fini(&workers[q]);
 	}

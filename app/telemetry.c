@@ -42,6 +42,8 @@ tel_queues(const char *cmd, const char *params, struct rte_tel_data *d)
 			return -ENOMEM;
 		rte_tel_data_start_dict(qd);
 		rte_tel_data_add_dict_u64(qd, "lcore", tel_workers[q].lcore_id);
+		rte_tel_data_add_dict_u64(qd, "port", tel_workers[q].port_id);
+		rte_tel_data_add_dict_u64(qd, "queue", tel_workers[q].queue_id);
 		add_dp(qd, &tel_workers[q].st);
 		snprintf(name, sizeof(name), "q%u", q);
 		rte_tel_data_add_dict_container(d, name, qd, 0);

@@ -25,7 +25,7 @@ enum mc_opt_kind { K_IP, K_U16, K_U32, K_SIZE, K_DOUBLE, K_STR, K_BOOL, K_CIDRS,
 	X("max-item-size", 'I', "max_item_size", K_SIZE, max_item_size, 1024, 8388608, "largest item, e.g. 1m, 512k (default 1m, at most 8m)") \
 	X("slab-growth-factor", 'f', "growth_factor", K_DOUBLE, growth_factor, 0, 0, "slab class growth factor, 1.01..4 (default 1.25)") \
 	X("queues", 'q', "queues", K_U16, queues, 1, MC_MAX_QUEUES, "RX/TX queue pairs, one worker lcore each (default 1)") \
-	X("port", 'p', "port", K_STR, port, 0, 0, "ethdev name to use (default: the first probed port)") \
+	X("port", 'p', "port", K_STR, port, 0, 0, "ethdev name to drive (default: every probed port)") \
 	X("stats-interval", 0, "stats_interval", K_U32, stats_interval, 0, 86400, "seconds between stats lines, 0 = off (default 5)") \
 	X("idle-sleep", 0, "idle_sleep_us", K_U32, idle_sleep_us, 0, 100000, "microseconds to nap when a queue is idle, 0 = poll (default 0)") \
 	X("verbose", 'v', "verbosity", K_VERB, verbosity, 0, 3, "more logging; repeat for more") \

@@ -14,6 +14,7 @@
 #include "../config/config.h"
 
 #define MC_BURST 32
+#define MC_MAX_PORTS 8
 #define MC_TX_BUF 256
 
 /* Per-lcore counters; X(name, help). Drop reasons start with drop_. */
@@ -98,8 +99,10 @@ struct mc_port {
 	char name[64];
 };
 
-/* Find and configure the port, its queues and mempool, and start it. rte_exit on failure. */
-void mc_dp_port_setup(const struct mc_config *cfg, struct mc_port *port);
+/* The ports to drive: the one named by --port, else every probed port. Returns how many. */
+unsigned int mc_dp_ports_find(const struct mc_config *cfg, uint16_t *ids, unsigned int max);
+/* Configure port_id, its queues and mempool, and start it. rte_exit on failure. */
+void mc_dp_port_setup(const struct mc_config *cfg, uint16_t port_id, struct mc_port *port);
 /* A started one-queue port on rings (DPDK's net_ring): what it sends lands in *tx, for tests,
  * fuzzing and the in-process benchmark. Fills port (id, pool, mac). Returns 0 or -1. */
 int mc_dp_ring_port(const char *name, struct rte_mempool *pool, const struct rte_ether_addr *mac,

@@ -14,17 +14,18 @@
 #define TX_DESC 1024
 #define POOL_CACHE 256
 
-static int
-find_port(const struct mc_config *cfg, uint16_t *port_id)
+unsigned int
+mc_dp_ports_find(const struct mc_config *cfg, uint16_t *ids, unsigned int max)
 {
 	uint16_t pid;
+	unsigned int n = 0;
 	if (cfg->port[0] != '\0')
-		return rte_eth_dev_get_port_by_name(cfg->port, port_id);
+		return rte_eth_dev_get_port_by_name(cfg->port, &ids[0]) == 0 ? 1 : 0;
 	RTE_ETH_FOREACH_DEV(pid) {
-		*port_id = pid;
-		return 0;
+		if (n < max)
+			ids[n++] = pid;
 	}
-	return -ENODEV;
+	return n;
 }
 
 /* Client steering: with N queues, UDP port udp_port + q goes to queue q (which owns store
@@ -71,7 +72,7 @@ flow_steer(const struct mc_config *cfg, struct mc_port *port)
 }
 
 void
-mc_dp_port_setup(const struct mc_config *cfg, struct mc_port *port)
+mc_dp_port_setup(const struct mc_config *cfg, uint16_t port_id, struct mc_port *port)
 {
 	struct rte_eth_conf conf;
 	struct rte_eth_dev_info info;
@@ -81,9 +82,7 @@ mc_dp_port_setup(const struct mc_config *cfg, struct mc_port *port)
 
 	memset(port, 0, sizeof(*port));
 	memset(&conf, 0, sizeof(conf));
-	if (find_port(cfg, &port->port_id) != 0)
-		rte_exit(EXIT_FAILURE, "no port '%s' (give one with -a PCI or --vdev, see README)\n",
-			 cfg->port[0] ? cfg->port : "(any)");
+	port->port_id = port_id;
 	rte_eth_dev_get_name_by_port(port->port_id, port->name);
 	ret = rte_eth_dev_info_get(port->port_id, &info);
 	if (ret != 0)

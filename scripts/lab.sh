@@ -4,7 +4,8 @@
 #   scripts/lab.sh up     make it, start mcbox, wait until it answers ping
 #   scripts/lab.sh down   stop mcbox and remove everything 'up' made (safe to run any time)
 # Environment: LAB_QUEUES (default 1), MCBOX_ARGS (extra app options), MCBOX_BIN (binary,
-# default build/mcbox), LAB_DIR (default build/lab).
+# default build/mcbox), LAB_DIR (default build/lab), LAB_PORTS (default 1; 2 adds veth
+# mcs1/mcc1, a second mcbox port answering the same address, mcc1 without an address).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,7 @@ CLI_IP=198.18.0.2
 SRV_IP=198.18.0.1
 LAB_DIR=${LAB_DIR:-build/lab}
 LAB_QUEUES=${LAB_QUEUES:-1}
+LAB_PORTS=${LAB_PORTS:-1}
 MCBOX_ARGS=${MCBOX_ARGS:-}
 MCBOX_BIN=${MCBOX_BIN:-build/mcbox}
 
@@ -40,6 +42,7 @@ down() {
 	fi
 	ip netns del "$NS" 2>/dev/null
 	ip link del "$SRV_IF" 2>/dev/null
+	ip link del mcs1 2>/dev/null
 	if [ -f "$LAB_DIR/prefix" ]; then
 		prefix=$(cat "$LAB_DIR/prefix")
 		rm -f /dev/hugepages/"${prefix}"map_* /dev/hugepages/"${prefix}"* 2>/dev/null
@@ -65,6 +68,16 @@ up() {
 	ip netns exec "$NS" ip link set lo up
 	ip netns exec "$NS" ip addr add "$CLI_IP/24" dev "$CLI_IF"
 	ip netns exec "$NS" ip link set "$CLI_IF" up
+	vdevs=(--vdev "net_af_packet0,iface=$SRV_IF,qpairs=$LAB_QUEUES")
+	if [ "$LAB_PORTS" -ge 2 ]; then
+		ip link add mcs1 type veth peer name mcc1 netns "$NS" || { down; return 1; }
+		sysctl -qw net.ipv6.conf.mcs1.disable_ipv6=1 2>/dev/null
+		ip netns exec "$NS" ethtool -K mcc1 tx off >/dev/null 2>&1
+		ethtool -K mcs1 tx off >/dev/null 2>&1
+		ip link set mcs1 up
+		ip netns exec "$NS" ip link set mcc1 up
+		vdevs+=(--vdev "net_af_packet1,iface=mcs1,qpairs=$LAB_QUEUES")
+	fi
 
 	prefix="mcbox-lab-$$-$RANDOM"
 	echo "$prefix" > "$LAB_DIR/prefix"
@@ -74,13 +87,13 @@ up() {
 		log "WARNING: hugepages unavailable ($(tail -1 "$LAB_DIR/hugepages.log")); running with --no-huge"
 		eal_mem="--no-huge -m 512"
 	fi
-	q_last=$((LAB_QUEUES - 1))
+	q_last=$((LAB_QUEUES * LAB_PORTS - 1))
 	rm -f "$LAB_DIR/mcbox.exit"
 	# The subshell records mcbox's exit status in mcbox.exit for the shutdown test.
 	# shellcheck disable=SC2086
 	(
 		"$MCBOX_BIN" -l "0-$q_last" --no-pci --file-prefix "$prefix" $eal_mem \
-			--vdev "net_af_packet0,iface=$SRV_IF,qpairs=$LAB_QUEUES" -- \
+			"${vdevs[@]}" -- \
 			--ip "$SRV_IP" --queues "$LAB_QUEUES" --idle-sleep 20 $MCBOX_ARGS \
 			>"$LAB_DIR/mcbox.log" 2>&1 </dev/null &
 		echo $! > "$LAB_DIR/mcbox.pid.tmp"
@@ -101,7 +114,7 @@ up() {
 			return 1
 		fi
 		if ip netns exec "$NS" ping -c 1 -W 0.5 -q "$SRV_IP" >/dev/null 2>&1; then
-			log "mcbox (pid $pid) answers at $SRV_IP from namespace $NS ($LAB_QUEUES queue(s))"
+			log "mcbox (pid $pid) answers at $SRV_IP from namespace $NS ($LAB_PORTS port(s) x $LAB_QUEUES queue(s))"
 			return 0
 		fi
 		sleep 0.1 # ping failed at once (e.g. ARP not answered yet): poll again
