@@ -61,8 +61,8 @@ struct mc_service; /* the memcached service (udp/), opaque here */
 #define MC_RL_SLOTS 4096
 struct mc_rl_slot {
 	uint32_t addr;      /* network order; 0 = empty */
-	int32_t req_tokens; /* requests */
-	int64_t byte_tokens;
+	double req_tokens;  /* fractions accumulate: a slow rate still refills under load */
+	double byte_tokens;
 	uint64_t last;      /* TSC of the last refill */
 };
 

@@ -217,20 +217,18 @@ rl_refill(struct mc_worker *w, uint32_t src)
 {
 	struct mc_rl_slot *s = rl_slot(w, src);
 	uint64_t now = rte_rdtsc();
-	const int64_t rmax = w->cfg->src_rps, bmax = (int64_t)w->cfg->src_kbps * 1024;
+	const double rmax = w->cfg->src_rps, bmax = (double)w->cfg->src_kbps * 1024;
 	if (s->addr != src) {
 		s->addr = src;
-		s->req_tokens = (int32_t)RTE_MIN(rmax, (int64_t)INT32_MAX);
+		s->req_tokens = rmax;
 		s->byte_tokens = bmax;
 		s->last = now;
 		return s;
 	}
-	if (now - s->last >= w->rl_hz / 1000) { /* refill at most once a millisecond */
-		uint64_t dt = now - s->last;
-		int64_t r = s->req_tokens + (int64_t)((double)rmax * (double)dt / (double)w->rl_hz);
-		int64_t b = s->byte_tokens + (int64_t)((double)bmax * (double)dt / (double)w->rl_hz);
-		s->req_tokens = (int32_t)RTE_MIN(r, RTE_MIN(rmax, (int64_t)INT32_MAX));
-		s->byte_tokens = RTE_MIN(b, bmax);
+	if (now != s->last) {
+		double dt = (double)(now - s->last) / (double)w->rl_hz;
+		s->req_tokens = RTE_MIN(s->req_tokens + rmax * dt, rmax);
+		s->byte_tokens = RTE_MIN(s->byte_tokens + bmax * dt, bmax);
 		s->last = now;
 	}
 	return s;
@@ -243,9 +241,9 @@ mc_dp_rl_admit(struct mc_worker *w, uint32_t src)
 	if (w->rl == NULL)
 		return true;
 	s = rl_refill(w, src);
-	if ((w->cfg->src_rps && s->req_tokens <= 0) || (w->cfg->src_kbps && s->byte_tokens <= 0))
+	if ((w->cfg->src_rps && s->req_tokens < 1.0) || (w->cfg->src_kbps && s->byte_tokens <= 0))
 		return false;
-	s->req_tokens--;
+	s->req_tokens -= 1.0;
 	return true;
 }
 

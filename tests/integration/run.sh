@@ -54,6 +54,21 @@ for suite in tests/integration/test_*.py; do
 		passed=$((passed + $(echo "$line" | cut -d' ' -f1)))
 		failed=$((failed + $(echo "$line" | cut -d' ' -f3)))
 	fi
+	# Every mbuf back in its pool once the suite is done (bounded poll for TX completions).
+	if ip netns exec "$NS" env PYTHONPATH=tests/integration "$PY" -c '
+import time, labtest as L
+deadline = time.time() + 5
+t = L.telemetry()
+while t["mempool_avail"] != t["mempool_size"] and time.time() < deadline:
+    time.sleep(0.05)
+    t = L.telemetry()
+print("%d of %d" % (t["mempool_avail"], t["mempool_size"]))
+raise SystemExit(t["mempool_avail"] != t["mempool_size"])' >/tmp/mcbox-mempool.$$ 2>&1; then
+		echo "ok   every mbuf back in the pool ($(cat /tmp/mcbox-mempool.$$))"; passed=$((passed + 1))
+	else
+		echo "FAIL mbufs missing after the suite: $(tail -1 /tmp/mcbox-mempool.$$)"; failed=$((failed + 1))
+	fi
+	rm -f /tmp/mcbox-mempool.$$
 	loadpid=""
 	if echo "$opts" | grep -q SHUTDOWN_UNDER_LOAD=1; then
 		# SIGTERM while memcaslap keeps the box busy (bounded: 20 s at most).

@@ -218,6 +218,20 @@ test_rate_limits_per_source(void **state)
 	/* Reply bytes: a kilobyte a second; 2 KiB of replies puts b in debt. */
 	mc_dp_rl_charge(&w, b, 2048);
 	assert_false(mc_dp_rl_admit(&w, b));
+	/* Under steady traffic a slow rate still refills: 1000/s gives one request a millisecond. */
+	{
+		const uint32_t c3 = rte_cpu_to_be_32(0xc6120004u);
+		uint64_t end, served = 0;
+		cfg.src_rps = 1000;
+		cfg.src_kbps = 0;
+		while (mc_dp_rl_admit(&w, c3))
+			;
+		end = rte_rdtsc() + rte_get_tsc_hz() / 20; /* 50 ms of back-to-back requests */
+		while (rte_rdtsc() < end)
+			served += mc_dp_rl_admit(&w, c3);
+		if (served < 30 || served > 70)
+			fail_msg("1000/s over 50 ms served %lu", (unsigned long)served);
+	}
 	cfg.src_rps = 200000;
 	cfg.src_kbps = 100000;
 }
