@@ -24,5 +24,28 @@ build/mcbench --no-huge -m 1024 --no-pci -l 0 --file-prefix "mcbench-$$" --log-l
 	--out "$out" --memcached-port "$mcport" --machine "$machine" "${quick[@]}"
 rc=$?
 rm -rf "/var/run/dpdk/mcbench-$$"
+[ $rc -eq 0 ] || exit $rc
+
+# pktgen-style traffic: generated pcaps replayed into the lab; every frame must be answered.
+echo "bench: replaying mkpcap.py captures into the lab"
+trap 'kill $mcpid 2>/dev/null; wait $mcpid 2>/dev/null; bash scripts/lab.sh down >/dev/null 2>&1' EXIT
+bash scripts/lab.sh up >/dev/null || exit 1
+extra=$(mktemp)
+for proto in ascii meta binary; do
+	ip netns exec mcbox-client /usr/bin/python3 scripts/pcap_replay.py 2000 "$proto" >>"$extra" || rc=1
+done
+bash scripts/lab.sh down >/dev/null
+/usr/bin/python3 - "$out" "$extra" "$machine" <<'PY'
+import json, sys
+out, extra, machine = sys.argv[1], sys.argv[2], json.loads("{" + sys.argv[3] + "}")
+results = json.load(open(out))
+for line in open(extra):
+    r = json.loads(line)
+    r["params"].update(machine)
+    results.append(r)
+    print("  %-28s %14.3f %-8s frames %d" % (r["name"], r["value"], r["unit"], r["params"]["frames"]))
+json.dump(results, open(out, "w"), indent=1)
+PY
+rm -f "$extra"
 [ $rc -eq 0 ] && echo "bench: results in $out"
 exit $rc
