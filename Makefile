@@ -38,7 +38,12 @@ export LAB_QUEUES MCBOX_ARGS
 all: deps
 	@$(MAKE) --no-print-directory build
 
-build: $(BUILD)/mcbox $(BUILD)/mcbench $(UNIT_BINS)
+build: $(BUILD)/mcbox $(BUILD)/mcbench $(BUILD)/mcload $(UNIT_BINS)
+
+# The load generator: plain sockets, no DPDK.
+$(BUILD)/mcload: tools/mcload.c
+	@echo "  LD $@"
+	@$(CC) $(CFLAGS) -std=gnu11 $(WARN) $(SAN) -o $@ $< -lpthread -lm
 
 $(BUILD)/mcbench: $(BUILD)/obj/bench/bench.o $(LIB_OBJS)
 	@echo "  LD $@"

@@ -47,5 +47,9 @@ for line in open(extra):
 json.dump(results, open(out, "w"), indent=1)
 PY
 rm -f "$extra"
+
+# Side by side with memcached through the same veth path, mcload and memcaslap.
+echo "bench: end to end, mcbox and memcached through veth"
+bash scripts/e2e.sh "$out" "$machine" || rc=1
 [ $rc -eq 0 ] && echo "bench: results in $out"
 exit $rc

@@ -5,7 +5,8 @@
 #   scripts/lab.sh down   stop mcbox and remove everything 'up' made (safe to run any time)
 # Environment: LAB_QUEUES (default 1), MCBOX_ARGS (extra app options), MCBOX_BIN (binary,
 # default build/mcbox), LAB_DIR (default build/lab), LAB_PORTS (default 1; 2 adds veth
-# mcs1/mcc1, a second mcbox port answering the same address, mcc1 without an address).
+# mcs1/mcc1, a second mcbox port answering the same address, mcc1 without an address),
+# LAB_PMD (af_packet, the default, or af_xdp).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,7 @@ SRV_IP=198.18.0.1
 LAB_DIR=${LAB_DIR:-build/lab}
 LAB_QUEUES=${LAB_QUEUES:-1}
 LAB_PORTS=${LAB_PORTS:-1}
+LAB_PMD=${LAB_PMD:-af_packet}   # or af_xdp
 MCBOX_ARGS=${MCBOX_ARGS:-}
 MCBOX_BIN=${MCBOX_BIN:-build/mcbox}
 
@@ -68,7 +70,11 @@ up() {
 	ip netns exec "$NS" ip link set lo up
 	ip netns exec "$NS" ip addr add "$CLI_IP/24" dev "$CLI_IF"
 	ip netns exec "$NS" ip link set "$CLI_IF" up
-	vdevs=(--vdev "net_af_packet0,iface=$SRV_IF,qpairs=$LAB_QUEUES")
+	if [ "$LAB_PMD" = af_xdp ]; then
+		vdevs=(--vdev "net_af_xdp0,iface=$SRV_IF,queue_count=$LAB_QUEUES")
+	else
+		vdevs=(--vdev "net_af_packet0,iface=$SRV_IF,qpairs=$LAB_QUEUES")
+	fi
 	if [ "$LAB_PORTS" -ge 2 ]; then
 		ip link add mcs1 type veth peer name mcc1 netns "$NS" || { down; return 1; }
 		sysctl -qw net.ipv6.conf.mcs1.disable_ipv6=1 2>/dev/null

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Side by side, same machine, same run, same client, same path: mcbox in the lab and stock
+# memcached -U (one worker thread, the same memory) in namespace mcbox-mcd behind an identical
+# veth pair from the client namespace. Driven by mcload (closed loop at saturation, then open
+# loop at a fixed rate for latency) and memcaslap -U. mcbox runs on af_packet and on af_xdp.
+# Appends results to build/bench/results.json (bench.sh calls this). Bounded in time.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-build/bench/results.json}
+machine=${2:-}
+NS=mcbox-client MNS=mcbox-mcd
+SECS=${E2E_SECONDS:-5}
+RATE=${E2E_RATE:-20000}
+tmp=$(mktemp -d)
+cleanup() {
+	[ -f "$tmp/mcd.pid" ] && kill "$(cat "$tmp/mcd.pid")" 2>/dev/null
+	ip netns del "$MNS" 2>/dev/null
+	ip netns exec "$NS" ip link del mcc2 2>/dev/null
+	bash scripts/lab.sh down >/dev/null 2>&1
+	rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+load() { # name target-ip extra-args...
+	local name=$1 ip=$2
+	shift 2
+	ip netns exec "$NS" timeout $((SECS + 30)) build/mcload -s "$ip:11211" -d "$SECS" -w 1 -k 100000 \
+		--json "$tmp/$name.json" "$@" | sed 's/^/  /'
+}
+caslap() { # name target-ip
+	ip netns exec "$NS" timeout $((SECS + 30)) memcaslap -s "$2:11211" -U -t "${SECS}s" -T 1 -c 16 -X 64 \
+		2>&1 | awk '/^Run time/ {for (i = 1; i <= NF; i++) if ($i == "TPS:") print $(i+1)}' > "$tmp/$1.tps"
+	echo "  memcaslap -U $2: $(cat "$tmp/$1.tps") TPS"
+}
+
+for pmd in af_packet af_xdp; do
+	echo "e2e: mcbox on $pmd"
+	if ! LAB_PMD=$pmd bash scripts/lab.sh up >/dev/null; then
+		echo "e2e: mcbox did not come up on $pmd; skipped"
+		continue
+	fi
+	if [ "$pmd" = af_packet ]; then
+		# memcached behind its own veth pair into the same client namespace.
+		ip netns add "$MNS"
+		ip link add mcd0 netns "$MNS" type veth peer name mcc2 netns "$NS"
+		ip netns exec "$MNS" ip link set lo up
+		ip netns exec "$MNS" ip addr add 198.18.2.1/24 dev mcd0
+		ip netns exec "$MNS" ip link set mcd0 up
+		ip netns exec "$NS" ip addr add 198.18.2.2/24 dev mcc2
+		ip netns exec "$NS" ip link set mcc2 up
+		ip netns exec "$MNS" memcached -u root -l 198.18.2.1 -p 0 -U 11211 -m 64 -t 1 &
+		echo $! > "$tmp/mcd.pid"
+		for i in $(seq 1 50); do ip netns exec "$NS" ping -c1 -W0.2 -q 198.18.2.1 >/dev/null 2>&1 && break; done
+		echo "e2e: memcached -U -t 1 -m 64 behind veth"
+		load mcd_closed 198.18.2.1 -c 32
+		load mcd_open 198.18.2.1 -r "$RATE"
+		caslap mcd_caslap 198.18.2.1
+	fi
+	echo "e2e: mcbox ($pmd)"
+	load "mcbox_${pmd}_closed" 198.18.0.1 -c 32
+	load "mcbox_${pmd}_open" 198.18.0.1 -r "$RATE"
+	caslap "mcbox_${pmd}_caslap" 198.18.0.1
+	bash scripts/lab.sh down >/dev/null
+done
+
+/usr/bin/python3 - "$out" "$tmp" "$machine" "$SECS" "$RATE" <<'PY'
+import json, os, sys
+out, tmp, machine, secs, rate = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+extra = json.loads("{" + machine + "}") if machine else {}
+def j(name):
+    p = os.path.join(tmp, name + ".json")
+    return json.load(open(p)) if os.path.exists(p) else None
+def tps(name):
+    p = os.path.join(tmp, name + ".tps")
+    try:
+        return float(open(p).read().strip())
+    except (OSError, ValueError):
+        return None
+res = []
+def add(name, unit, value, **params):
+    if value is None:
+        return
+    params.update(extra)
+    res.append({"name": name, "unit": unit, "value": value, "params": params})
+    print("  %-36s %12.3f %s" % (name, value, unit))
+common = {"client": "mcload, 1 thread, 100k keys, Zipf 0.99, 90% gets, ASCII", "seconds": float(secs),
+          "path": "client namespace -> veth -> server"}
+for pmd in ("af_packet", "af_xdp"):
+    c, o = j("mcbox_%s_closed" % pmd), j("mcbox_%s_open" % pmd)
+    suffix = "" if pmd == "af_packet" else "_af_xdp"
+    add("e2e_mcload_mrps_mcbox" + suffix, "Mreq/s", c and c["rps"] / 1e6, window=32, pmd=pmd, **common)
+    add("e2e_p50_us_mcbox" + suffix, "us", o and o["p50_us"], rate=float(rate), pmd=pmd, **common)
+    add("e2e_p99_us_mcbox" + suffix, "us", o and o["p99_us"], rate=float(rate), pmd=pmd, **common)
+    add("e2e_memcaslap_tps_mcbox" + suffix, "req/s", tps("mcbox_%s_caslap" % pmd), pmd=pmd, client="memcaslap -U -c 16")
+c, o = j("mcd_closed"), j("mcd_open")
+add("e2e_mcload_mrps_memcached", "Mreq/s", c and c["rps"] / 1e6, window=32, server="memcached -U -t 1 -m 64", **common)
+add("e2e_p50_us_memcached", "us", o and o["p50_us"], rate=float(rate), **common)
+add("e2e_p99_us_memcached", "us", o and o["p99_us"], rate=float(rate), **common)
+add("e2e_memcaslap_tps_memcached", "req/s", tps("mcd_caslap"), client="memcaslap -U -c 16")
+mc, md = j("mcbox_af_packet_closed"), j("mcd_closed")
+if mc and md and md["rps"] > 0:
+    add("e2e_mcload_ratio_mcbox_over_memcached", "ratio", mc["rps"] / md["rps"], **common)
+results = json.load(open(out)) if os.path.exists(out) else []
+json.dump(results + res, open(out, "w"), indent=1)
+PY
