@@ -13,6 +13,7 @@ PKGS=(
   python3 python3-scapy       # integration tests and pcap generation
   iproute2 iputils-ping ethtool procps
   clang libclang-rt-14-dev    # libFuzzer targets
+  gnuplot-nox                 # make bench: the latency CDF picture
 )
 
 missing=()

@@ -53,15 +53,33 @@ for pmd in af_packet af_xdp; do
 		for i in $(seq 1 50); do ip netns exec "$NS" ping -c1 -W0.2 -q 198.18.2.1 >/dev/null 2>&1 && break; done
 		echo "e2e: memcached -U -t 1 -m 64 behind veth"
 		load mcd_closed 198.18.2.1 -c 32
-		load mcd_open 198.18.2.1 -r "$RATE"
+		load mcd_open 198.18.2.1 -r "$RATE" --cdf "$tmp/mcd.cdf"
 		caslap mcd_caslap 198.18.2.1
 	fi
 	echo "e2e: mcbox ($pmd)"
 	load "mcbox_${pmd}_closed" 198.18.0.1 -c 32
-	load "mcbox_${pmd}_open" 198.18.0.1 -r "$RATE"
+	load "mcbox_${pmd}_open" 198.18.0.1 -r "$RATE" --cdf "$tmp/mcbox_$pmd.cdf"
 	caslap "mcbox_${pmd}_caslap" 198.18.0.1
 	bash scripts/lab.sh down >/dev/null
 done
+
+# The picture: latency CDFs at the fixed rate, mcbox vs memcached.
+png=$(dirname "$out")/latency.png
+if command -v gnuplot >/dev/null && [ -s "$tmp/mcd.cdf" ] && [ -s "$tmp/mcbox_af_packet.cdf" ]; then
+	plots="'$tmp/mcd.cdf' using 1:2 with lines lw 2 title 'memcached -U -t 1', '$tmp/mcbox_af_packet.cdf' using 1:2 with lines lw 2 title 'mcbox (af\\_packet)'"
+	[ -s "$tmp/mcbox_af_xdp.cdf" ] && plots="$plots, '$tmp/mcbox_af_xdp.cdf' using 1:2 with lines lw 2 title 'mcbox (af\\_xdp)'"
+	gnuplot <<GP && echo "e2e: latency CDF in $png"
+set terminal png size 900,540
+set output '$png'
+set title "UDP get/set latency at $RATE req/s through veth (mcload, Zipf 0.99, 90% gets)"
+set xlabel 'latency (microseconds, log scale)'
+set ylabel 'fraction of requests'
+set logscale x
+set key bottom right
+set grid
+plot $plots
+GP
+fi
 
 /usr/bin/python3 - "$out" "$tmp" "$machine" "$SECS" "$RATE" <<'PY'
 import json, os, sys

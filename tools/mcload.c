@@ -11,7 +11,7 @@
  *
  * mcload -s 198.18.0.1:11211 [-s HOST:PORT ...] [-T threads] [-d seconds] [-w warmup]
  *        [-c window | -r rate] [-k keys] [-z zipf_s] [-g get_ratio] [-m keys_per_get]
- *        [-p ascii|binary|meta] [--key-size N] [--value-size N] [--json FILE] */
+ *        [-p ascii|binary|meta] [--key-size N] [--value-size N] [--json FILE] [--cdf FILE] */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -173,6 +173,7 @@ static struct {
 	uint64_t max_requests;
 	double timeout;
 	const char *json;
+	const char *cdf; /* latency CDF: "microseconds fraction" lines, for gnuplot */
 } opt = {.threads = 1, .duration = 5, .warmup = 1, .window = 32, .keys = 100000, .zipf = 0.99,
 	 .get_ratio = 0.9, .mget = 1, .proto = P_ASCII, .key_size = 16, .value_size = 32,
 	 .max_requests = 100000000, .timeout = 1.0};
@@ -545,7 +546,7 @@ main(int argc, char **argv)
 		{"keys", 1, NULL, 'k'}, {"zipf", 1, NULL, 'z'}, {"get-ratio", 1, NULL, 'g'},
 		{"mget", 1, NULL, 'm'}, {"proto", 1, NULL, 'p'}, {"key-size", 1, NULL, 'K'},
 		{"value-size", 1, NULL, 'V'}, {"max-requests", 1, NULL, 'n'}, {"timeout", 1, NULL, 't'},
-		{"json", 1, NULL, 'j'}, {NULL, 0, NULL, 0}};
+		{"json", 1, NULL, 'j'}, {"cdf", 1, NULL, 'C'}, {NULL, 0, NULL, 0}};
 	struct hist all = {0};
 	uint64_t sent = 0, done = 0, timeouts = 0, reorders = 0, hits = 0;
 	double t0, elapsed;
@@ -582,6 +583,7 @@ main(int argc, char **argv)
 		case 'n': opt.max_requests = strtoull(optarg, NULL, 10); break;
 		case 't': opt.timeout = atof(optarg); break;
 		case 'j': opt.json = optarg; break;
+		case 'C': opt.cdf = optarg; break;
 		default: usage();
 		}
 	}
@@ -661,6 +663,21 @@ main(int argc, char **argv)
 	       elapsed, (double)done / elapsed, (unsigned long long)done, (unsigned long long)timeouts,
 	       (unsigned long long)reorders, percentile(&all, 0.5) / 1e3, percentile(&all, 0.9) / 1e3,
 	       percentile(&all, 0.99) / 1e3, percentile(&all, 0.999) / 1e3);
+	if (opt.cdf && all.n) {
+		FILE *f = fopen(opt.cdf, "w");
+		uint64_t acc = 0;
+		if (f == NULL) {
+			perror("mcload: cdf");
+			return 1;
+		}
+		for (unsigned int b = 0; b < HBUCKETS; b++) {
+			if (all.b[b] == 0)
+				continue;
+			acc += all.b[b];
+			fprintf(f, "%.3f %.6f\n", hvalue(b) / 1e3, (double)acc / (double)all.n);
+		}
+		fclose(f);
+	}
 	if (opt.json) {
 		FILE *f = fopen(opt.json, "w");
 		if (f == NULL) {
