@@ -11,7 +11,8 @@
  *
  * mcload -s 198.18.0.1:11211 [-s HOST:PORT ...] [-T threads] [-d seconds] [-w warmup]
  *        [-c window | -r rate] [-k keys] [-z zipf_s] [-g get_ratio] [-m keys_per_get]
- *        [-p ascii|binary|meta] [--key-size N] [--value-size N] [--json FILE] [--cdf FILE] */
+ *        [-p ascii|binary|meta] [--key-size N|MIN-MAX] [--value-size N|MIN-MAX]
+ *        [--json FILE] [--cdf FILE]; sizes given as MIN-MAX are uniform in the range. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -169,13 +170,15 @@ static struct {
 	double get_ratio;
 	unsigned int mget;
 	enum proto proto;
-	unsigned int key_size, value_size;
+	unsigned int key_size, value_size;    /* the largest of each range */
+	unsigned int key_min, value_min;      /* sizes are uniform in [min, size] */
 	uint64_t max_requests;
 	double timeout;
 	const char *json;
 	const char *cdf; /* latency CDF: "microseconds fraction" lines, for gnuplot */
 } opt = {.threads = 1, .duration = 5, .warmup = 1, .window = 32, .keys = 100000, .zipf = 0.99,
 	 .get_ratio = 0.9, .mget = 1, .proto = P_ASCII, .key_size = 16, .value_size = 32,
+	 .key_min = 16, .value_min = 32,
 	 .max_requests = 100000000, .timeout = 1.0};
 
 static double *zipf_cdf;
@@ -272,13 +275,23 @@ pick_key(struct worker *w)
 	return (lo * 0x9e3779b97f4a7c15ull) % opt.keys;
 }
 
+/* A key's size is a function of the key, so every client agrees on it. */
 static size_t
 key_text(char *k, uint64_t i)
 {
 	int n = snprintf(k, 251, "key:%llu", (unsigned long long)i);
-	while ((unsigned int)n < opt.key_size && n < 250)
+	unsigned int want = opt.key_min + (unsigned int)((i * 0x9e3779b97f4a7c15ull >> 40) %
+						       (opt.key_size - opt.key_min + 1));
+	while ((unsigned int)n < want && n < 250)
 		k[n++] = '0';
 	return (size_t)n;
+}
+
+static __thread uint64_t vseed = 88172645463325252ull;
+static unsigned int
+value_len(void)
+{
+	return opt.value_min + (unsigned int)(rnd(&vseed) % (opt.value_size - opt.value_min + 1));
 }
 
 /* Build one request for server s (keys already grouped); returns its length. */
@@ -288,9 +301,10 @@ build(uint8_t *b, uint16_t rid, bool get, char keys[][256], size_t *klen, unsign
 	size_t n = 8;
 	unsigned int i;
 	b[0] = (uint8_t)(rid >> 8); b[1] = (uint8_t)rid; b[2] = 0; b[3] = 0; b[4] = 0; b[5] = 1; b[6] = 0; b[7] = 0;
+	const unsigned int vlen = get ? 0 : value_len();
 	if (opt.proto == P_BINARY) {
 		for (i = 0; i < nk; i++) {
-			uint32_t bl = (uint32_t)klen[i] + (get ? 0 : 8 + opt.value_size);
+			uint32_t bl = (uint32_t)klen[i] + (get ? 0 : 8 + vlen);
 			uint8_t *h = b + n;
 			memset(h, 0, 24);
 			h[0] = 0x80;
@@ -306,17 +320,17 @@ build(uint8_t *b, uint16_t rid, bool get, char keys[][256], size_t *klen, unsign
 			memcpy(b + n, keys[i], klen[i]);
 			n += klen[i];
 			if (!get) {
-				memset(b + n, 'v', opt.value_size);
-				n += opt.value_size;
+				memset(b + n, 'v', vlen);
+				n += vlen;
 			}
 		}
 		return n;
 	}
 	if (!get) {
-		n += (size_t)(opt.proto == P_META ? sprintf((char *)b + n, "ms %.*s %u T0\r\n", (int)klen[0], keys[0], opt.value_size)
-						  : sprintf((char *)b + n, "set %.*s 0 0 %u\r\n", (int)klen[0], keys[0], opt.value_size));
-		memset(b + n, 'v', opt.value_size);
-		n += opt.value_size;
+		n += (size_t)(opt.proto == P_META ? sprintf((char *)b + n, "ms %.*s %u T0\r\n", (int)klen[0], keys[0], vlen)
+						  : sprintf((char *)b + n, "set %.*s 0 0 %u\r\n", (int)klen[0], keys[0], vlen));
+		memset(b + n, 'v', vlen);
+		n += vlen;
 		memcpy(b + n, "\r\n", 2);
 		return n + 2;
 	}
@@ -532,7 +546,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: mcload -s HOST:PORT [-s ...] [-T threads] [-d seconds] [-w warmup]\n"
 			"  [-c window | -r rate] [-k keys] [-z zipf_s (0 = uniform)] [-g get_ratio]\n"
-			"  [-m keys_per_get] [-p ascii|binary|meta] [--key-size N] [--value-size N]\n"
+			"  [-m keys_per_get] [-p ascii|binary|meta] [--key-size N|MIN-MAX] [--value-size N|MIN-MAX]\n"
 			"  [-n max_requests] [--timeout s] [--json FILE]\n");
 	exit(2);
 }
@@ -578,8 +592,23 @@ main(int argc, char **argv)
 		case 'g': opt.get_ratio = atof(optarg); break;
 		case 'm': opt.mget = (unsigned int)atoi(optarg); break;
 		case 'p': opt.proto = !strcmp(optarg, "binary") ? P_BINARY : !strcmp(optarg, "meta") ? P_META : P_ASCII; break;
-		case 'K': opt.key_size = (unsigned int)atoi(optarg); break;
-		case 'V': opt.value_size = (unsigned int)atoi(optarg); break;
+		case 'K':
+		case 'V': { /* N or MIN-MAX: uniform in the range */
+			unsigned int rlo, rhi;
+			char *dash = strchr(optarg, '-');
+			rlo = (unsigned int)atoi(optarg);
+			rhi = dash ? (unsigned int)atoi(dash + 1) : rlo;
+			if (rhi < rlo)
+				usage();
+			if (c == 'K') {
+				opt.key_min = rlo;
+				opt.key_size = rhi;
+			} else {
+				opt.value_min = rlo;
+				opt.value_size = rhi;
+			}
+			break;
+		}
 		case 'n': opt.max_requests = strtoull(optarg, NULL, 10); break;
 		case 't': opt.timeout = atof(optarg); break;
 		case 'j': opt.json = optarg; break;
@@ -589,6 +618,7 @@ main(int argc, char **argv)
 	}
 	if (opt.nservers == 0 || opt.threads == 0 || opt.threads > MAX_THREADS || opt.keys == 0 ||
 	    opt.mget == 0 || opt.mget > 16 || opt.value_size > 1300 || opt.key_size > 250 ||
+	    opt.key_min > opt.key_size || opt.value_min > opt.value_size ||
 	    opt.duration <= 0 || opt.duration > 3600 || opt.window == 0 || opt.window > 30000)
 		usage();
 	if (opt.zipf > 0) {

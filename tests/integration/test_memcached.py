@@ -194,5 +194,24 @@ def test_memcaslap_udp_runs_clean():
     assert stats["cmd_get"] > 0
 
 
+def test_mcload_drives_mcbox():
+    """The load generator against the lab for a second: answers come back, with timeouts (lost
+    datagrams) at most 1%, for each protocol, and the JSON report is complete."""
+    mcload = os.path.join(L.ROOT, "build", "mcload")
+    for proto in ("ascii", "binary", "meta"):
+        out = "/tmp/mcload-%d-%s.json" % (os.getpid(), proto)
+        r = subprocess.run([mcload, "-s", "%s:%d" % (L.SERVER_IP, L.MC_PORT), "-d", "1", "-w", "0.2",
+                            "-c", "8", "-k", "1000", "-p", proto, "--value-size", "16-200", "--json", out],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        import json
+        res = json.load(open(out))
+        os.unlink(out)
+        print("# mcload %s: %.0f req/s, p99 %.0f us, %d timeouts" % (proto, res["rps"], res["p99_us"], res["timeouts"]))
+        assert res["done"] > 100, res
+        assert res["timeouts"] <= res["done"] // 100, res
+        assert 0 < res["p50_us"] <= res["p99_us"] <= res["p999_us"], res
+
+
 if __name__ == "__main__":
     L.main(globals())
