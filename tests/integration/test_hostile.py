@@ -139,7 +139,9 @@ def test_garbage_payloads():
 
 
 def test_source_rate_limit():
-    """A source over its request rate is dropped and counted; others are not affected."""
+    """A source over its request rate is dropped and counted; once its flood has drained the
+    bucket refills and the source is served again."""
+    import time
     before = L.telemetry()["drop_ratelimit"]
     c = L.UdpClient()
     # Far more than --source-rps allows (this suite's lab runs with --source-rps 500).
@@ -147,15 +149,16 @@ def test_source_rate_limit():
         c.send_raw(b"get x\r\n")
     assert L.wait_counter("drop_ratelimit", before + 1) > before
     c.close()
-    # Buckets refill: after a bounded wait the source is served again.
-    import time
-    deadline = time.time() + 5
-    while time.time() < deadline:
-        try:
-            still_answers()
-            break
-        except (AssertionError, OSError):
-            time.sleep(0.1)
+    # Wait until the flood has drained: the drop counter holds still for 300 ms (bounded).
+    deadline = time.time() + 10
+    last, still_since = L.telemetry()["drop_ratelimit"], time.time()
+    while time.time() < deadline and time.time() - still_since < 0.3:
+        time.sleep(0.05)
+        now = L.telemetry()["drop_ratelimit"]
+        if now != last:
+            last, still_since = now, time.time()
+    # A bucket of 500/s refills a token every 2 ms: the source is served again.
+    still_answers()
     still_answers()
 
 
