@@ -2,7 +2,9 @@
 # make fuzz: build the libFuzzer targets (clang, ASan+UBSan) and run each for FUZZ_SECONDS
 # (default 60) from its seed corpus in tests/fuzz/corpus/<target>. New inputs go to
 # build/fuzz/corpus/<target>; crashes to build/fuzz/crash-*. FUZZ_REGRESSION=1 only replays the
-# seed corpora (every input once). Prints executions per target; exits non-zero on a crash.
+# seed corpora (every input once). FUZZ_RUNS=N runs N inputs per target from a fixed seed
+# instead of a time budget: the same inputs every time (CI uses this, so it stays
+# deterministic). Prints executions per target; exits non-zero on a crash.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 secs=${FUZZ_SECONDS:-60}
@@ -19,16 +21,27 @@ for t in ascii meta binary packet; do
 		fi
 		continue
 	fi
-	"$bin" -max_total_time="$secs" -max_len=2048 -timeout=10 -rss_limit_mb=2048 \
-		-artifact_prefix="build/fuzz/crash-$t-" "build/fuzz/corpus/$t" "tests/fuzz/corpus/$t" \
-		>"build/fuzz/$t.log" 2>&1
+	if [ -n "${FUZZ_RUNS:-}" ]; then
+		budget=(-runs="$FUZZ_RUNS" -seed=1)
+		corpora=("tests/fuzz/corpus/$t")
+		secs="(seed 1)"
+	else
+		budget=(-max_total_time="$secs")
+		corpora=("build/fuzz/corpus/$t" "tests/fuzz/corpus/$t")
+	fi
+	"$bin" "${budget[@]}" -max_len=2048 -timeout=10 -rss_limit_mb=2048 \
+		-artifact_prefix="build/fuzz/crash-$t-" "${corpora[@]}" >"build/fuzz/$t.log" 2>&1
 	rc=$?
 	execs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "build/fuzz/$t.log" | grep -oE '[0-9]+$' | tail -1)
 	[ -z "$execs" ] && execs=$(grep -oE '#[0-9]+' "build/fuzz/$t.log" | tail -1 | tr -d '#')
 	if [ $rc -ne 0 ]; then
 		echo "fuzz $t: CRASH after ${execs:-?} executions (log build/fuzz/$t.log)"; tail -40 "build/fuzz/$t.log"; fail=1
 	else
-		echo "fuzz $t: ${execs:-?} executions in ${secs}s, no crash"
+		if [ -n "${FUZZ_RUNS:-}" ]; then
+			echo "fuzz $t: ${execs:-?} executions from seed 1, no crash"
+		else
+			echo "fuzz $t: ${execs:-?} executions in ${secs}s, no crash"
+		fi
 	fi
 done
 rm -rf /var/run/dpdk/mcfuzz-* 2>/dev/null
