@@ -84,6 +84,12 @@ struct mc_worker {
 	struct mc_rl_slot *rl;   /* NULL when rate limits are off */
 	uint64_t rl_hz;          /* TSC ticks per second */
 	uint16_t tx_n;
+	uint16_t cur;            /* index in the burst of the frame being handled */
+	struct mc_prehash {      /* the burst pre-pass's first key per frame, for reuse */
+		const uint8_t *key;
+		uint32_t len;
+		uint64_t hash;
+	} pre[MC_BURST];
 	struct rte_mbuf *tx[MC_TX_BUF];
 	struct mc_dp_stats st;
 } __rte_cache_aligned;

@@ -62,7 +62,7 @@ emit_value(struct mc_proto_ctx *cx, struct mc_out *o, const struct mc_tok *key, 
 {
 	struct mc_key k;
 	struct mc_store_read r;
-	mc_key_init(&k, key->p, key->len);
+	mc_proto_key(cx, &k, key->p, key->len);
 	cx->sx.st.cmd_get++;
 	for (;;) {
 		size_t mark = mc_out_pos(o);

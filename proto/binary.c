@@ -124,7 +124,7 @@ do_get(struct mc_proto_ctx *cx, const struct breq *r, bool with_key, bool touch,
 {
 	struct mc_key k;
 	struct mc_store_read rd;
-	mc_key_init(&k, r->key, r->keylen);
+	mc_proto_key(cx, &k, r->key, r->keylen);
 	if (touch) {
 		int32_t e = (int32_t)be32_at(r->ext);
 		if (!cx->conf->udp_writes) {

@@ -212,7 +212,7 @@ cmd_mg(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 		line(o, err);
 		return;
 	}
-	mc_key_init(&k, t[1].p, t[1].len);
+	mc_proto_key(cx, &k, t[1].p, t[1].len);
 	locked = f.vivify || f.new_ttl || f.recache;
 	if (locked) {
 		struct mc_meta_args a = {.vivify = f.vivify, .viv_exptime = f.viv_exptime,

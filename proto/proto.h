@@ -123,11 +123,25 @@ typedef void (*mc_proto_stats_fn)(void *arg, struct mc_proto_ctx *cx, struct mc_
 
 struct mc_proto_ctx {
 	struct mc_store_ctx sx;
+	/* The transport may have hashed the request's first key already (burst pre-pass): reuse
+	 * that hash for this exact key view. */
+	const uint8_t *hint_key;
+	uint32_t hint_len;
+	uint64_t hint_hash;
 	const struct mc_proto_conf *conf;
 	struct mc_proto_stats st;
 	mc_proto_stats_fn stats_fn;
 	void *stats_arg;
 };
+
+/* A key for the store, taking the transport's hash when it is for this very view. */
+static inline void
+mc_proto_key(const struct mc_proto_ctx *cx, struct mc_key *k, const uint8_t *p, uint32_t len)
+{
+	k->p = p;
+	k->len = len;
+	k->hash = (p == cx->hint_key && len == cx->hint_len) ? cx->hint_hash : mc_store_hash(p, len);
+}
 
 void mc_proto_ctx_init(struct mc_proto_ctx *cx, struct mc_store *s, const struct mc_proto_conf *conf);
 

@@ -74,7 +74,7 @@ void mc_udp_serve(struct mc_worker *w, struct rte_mbuf *m, uint16_t l2, uint16_t
 /* Burst pre-pass: if m looks like a memcached get (ASCII get/gets, mg, binary GET family),
  * hash its first key and prefetch the key's index buckets. Reads only within the first
  * segment; validation proper happens later. */
-void mc_udp_prefetch(const struct mc_worker *w, const struct rte_mbuf *m);
+void mc_udp_prefetch(struct mc_worker *w, const struct rte_mbuf *m, unsigned int i);
 
 /* Housekeeping when the queue is idle (expiry sweep). */
 void mc_udp_idle(struct mc_worker *w);
