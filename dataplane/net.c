@@ -55,7 +55,10 @@ cksum_sum(const void *p, size_t len, uint64_t sum)
 static inline uint16_t
 udp_sum(const struct rte_mbuf *m, const struct rte_ipv4_hdr *ip, uint32_t off, uint32_t len)
 {
-	uint64_t sum = rte_ipv4_phdr_cksum(ip, 0);
+	/* Pseudo header in memory order, summed as native words (one's-complement sums do not
+	 * care how the words are grouped): addresses, zero and protocol, UDP length. */
+	uint64_t sum = (uint64_t)ip->src_addr + ip->dst_addr + RTE_BE16(IPPROTO_UDP) +
+		       rte_cpu_to_be_16((uint16_t)len);
 	uint32_t done = 0;
 	if (likely(m->nb_segs == 1))
 		return cksum_sum(rte_pktmbuf_mtod_offset(m, const uint8_t *, off), len, sum);
