@@ -129,17 +129,19 @@ def test_garbage_payloads():
     still_answers()
     # 65,000 bytes: fragmented on the wire; the lab's AF_PACKET fanout reassembles it into a
     # frame cut at 2 KiB whose IPv4 length is far past it: one drop_ip_len, and no reply.
+    c.close()  # the junk above was answered with ERRORs on that socket; use a fresh one
+    big = L.UdpClient()
     before = L.telemetry()["drop_ip_len"]
-    c.s.sendto(struct.pack("!HHHH", 1, 0, 1, 0) + os.urandom(65000), (L.SERVER_IP, L.MC_PORT))
+    big.s.sendto(struct.pack("!HHHH", 1, 0, 1, 0) + os.urandom(65000), (L.SERVER_IP, L.MC_PORT))
     assert L.wait_counter("drop_ip_len", before + 1) == before + 1
-    c.s.settimeout(0.3)
+    big.s.settimeout(0.3)
     try:
-        data, _ = c.s.recvfrom(65536)
+        data, _ = big.s.recvfrom(65536)
         raise AssertionError("a reply to a 65,000-byte datagram: %r" % data[:40])
     except socket.timeout:
         pass
+    big.close()
     still_answers()
-    c.close()
 
 
 def test_source_rate_limit():
