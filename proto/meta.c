@@ -175,10 +175,11 @@ put_key(struct mc_out *o, const struct mc_tok *key, bool binary)
 	}
 }
 
-/* Echo O and k flags (misses, md, ms and ma). Returns false if an opaque is too long. */
+/* Echo O, k and (when cas is given) c flags in request order: mg misses, ms, md, ma
+ * failures. Returns false if an opaque is too long. */
 static bool
 put_ok_flags(struct mc_out *o, const struct mc_tok *t, size_t nt, const struct mc_tok *key,
-	     bool binary, bool with_k)
+	     bool binary, const uint64_t *cas)
 {
 	size_t i;
 	for (i = 2; i < nt - 1; i++) {
@@ -187,8 +188,11 @@ put_ok_flags(struct mc_out *o, const struct mc_tok *t, size_t nt, const struct m
 				return false;
 			MC_OUT_STR(o, " ");
 			mc_out_put(o, t[i].p, t[i].len);
-		} else if (t[i].p[0] == 'k' && with_k) {
+		} else if (t[i].p[0] == 'k') {
 			put_key(o, key, binary);
+		} else if (t[i].p[0] == 'c' && cas != NULL) {
+			MC_OUT_STR(o, " c");
+			mc_out_u64(o, *cas);
 		}
 	}
 	return true;
@@ -231,7 +235,7 @@ cmd_mg(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 			if (f.no_reply)
 				return;
 			MC_OUT_STR(o, "EN");
-			if (!put_ok_flags(o, t, nt, &t[1], f.key_binary, true)) {
+			if (!put_ok_flags(o, t, nt, &t[1], f.key_binary, NULL)) {
 				mc_out_rewind(o, mark);
 				line(o, "CLIENT_ERROR opaque token too long");
 				return;
@@ -446,23 +450,9 @@ cmd_ms(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, const uint8_t *req,
 	case MC_NO_MEMORY: line(o, "SERVER_ERROR out of memory storing object"); return;
 	default: line(o, "SERVER_ERROR Unhandled storage type."); return;
 	}
-	for (i = 3; i < nt - 1; i++) {
-		switch (t[i].p[0]) {
-		case 'O':
-			MC_OUT_STR(o, " ");
-			mc_out_put(o, t[i].p, t[i].len);
-			break;
-		case 'k':
-			put_key(o, &t[1], f.key_binary);
-			break;
-		case 'c':
-			MC_OUT_STR(o, " c");
-			mc_out_u64(o, rc == MC_STORED ? cas : 0);
-			break;
-		default:
-			break;
-		}
-	}
+	if (rc != MC_STORED)
+		cas = 0; /* memcached: c is 0 unless stored */
+	put_ok_flags(o, t, nt, &t[1], f.key_binary, &cas); /* opaques were checked above */
 	MC_OUT_STR(o, "\r\n");
 	if (rc == MC_STORED && f.no_reply)
 		mc_out_rewind(o, mark);
@@ -501,7 +491,7 @@ cmd_md(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 		MC_OUT_STR(o, "EX");
 	else
 		MC_OUT_STR(o, "NF");
-	if (!put_ok_flags(o, t, nt, &t[1], f.key_binary, true)) {
+	if (!put_ok_flags(o, t, nt, &t[1], f.key_binary, NULL)) {
 		mc_out_rewind(o, mark);
 		line(o, "CLIENT_ERROR opaque token too long");
 		return;
@@ -611,7 +601,7 @@ cmd_ma(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 		MC_OUT_STR(o, "NF");
 		break;
 	}
-	put_ok_flags(o, t, nt, &t[1], f.key_binary, true);
+	put_ok_flags(o, t, nt, &t[1], f.key_binary, NULL);
 	MC_OUT_STR(o, "\r\n");
 }
 
