@@ -382,15 +382,21 @@ mc_dp_handle_burst(struct mc_worker *w, struct rte_mbuf **pkts, uint16_t n)
 {
 	uint16_t i;
 	w->st.rx_packets += n;
-	/* MICA-style batching: hash every get's key and prefetch its index buckets for the whole
-	 * burst before executing any of it, so the lookups' cache misses overlap. */
 	for (i = 0; i < n; i++)
 		w->pre[i].key = NULL;
 	if (w->svc != NULL && !w->no_batch_prefetch) {
+		/* MICA-style batching: every header, then every get's key hashed and its index
+		 * buckets prefetched, for the whole burst before executing any of it, so the
+		 * lookups' cache misses overlap. The headers are warm after this. */
 		for (i = 0; i < n; i++)
 			rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
 		for (i = 0; i < n; i++)
 			mc_udp_prefetch(w, pkts[i], i);
+		for (i = 0; i < n; i++) {
+			w->cur = i;
+			handle_one(w, pkts[i]);
+		}
+		return;
 	}
 	/* Prefetch the first packets, then j + OFFSET while handling j. */
 	for (i = 0; i < PREFETCH_OFFSET && i < n; i++)
