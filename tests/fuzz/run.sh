@@ -22,8 +22,12 @@ for t in ascii meta binary packet; do
 		continue
 	fi
 	if [ -n "${FUZZ_RUNS:-}" ]; then
+		# libFuzzer writes new inputs into its first corpus: an emptied scratch directory, so
+		# the committed seeds stay as they are and every round starts from the same state.
+		rm -rf "build/fuzz/seeded/$t"
+		mkdir -p "build/fuzz/seeded/$t"
 		budget=(-runs="$FUZZ_RUNS" -seed=1)
-		corpora=("tests/fuzz/corpus/$t")
+		corpora=("build/fuzz/seeded/$t" "tests/fuzz/corpus/$t")
 		secs="(seed 1)"
 	else
 		budget=(-max_total_time="$secs")
