@@ -55,6 +55,39 @@ admin_allowed(struct mc_proto_ctx *cx, struct mc_out *o, const char *what, size_
 	return false;
 }
 
+/* "VALUE <key> <flags> <bytes>[ <cas>]\r\n", sized first so one room check covers it. The
+ * numbers may be torn (the caller validates the read afterwards); any value prints. */
+static bool
+put_value_line(struct mc_out *o, const struct mc_tok *key, const struct mc_store_read *r,
+	       bool with_cas)
+{
+	const unsigned int nf = mc_u64_digits(r->flags), nv = mc_u64_digits(r->vlen),
+			   nc = with_cas ? mc_u64_digits(r->cas) : 0;
+	const size_t n = 6 + key->len + 1 + nf + 1 + nv + (with_cas ? 1 + nc : 0) + 2;
+	uint8_t *d = mc_out_room(o, n);
+	if (d == NULL)
+		return false;
+	memcpy(d, "VALUE ", 6);
+	d += 6;
+	memcpy(d, key->p, key->len);
+	d += key->len;
+	*d++ = ' ';
+	mc_put_u64(d, r->flags, nf);
+	d += nf;
+	*d++ = ' ';
+	mc_put_u64(d, r->vlen, nv);
+	d += nv;
+	if (with_cas) {
+		*d++ = ' ';
+		mc_put_u64(d, r->cas, nc);
+		d += nc;
+	}
+	d[0] = '\r';
+	d[1] = '\n';
+	o->len += n;
+	return true;
+}
+
 /* One hit of get/gets/gat/gats: VALUE line and data block, copied under the bucket's version.
  * Returns 1 on a hit, 0 on a miss, -1 when the reply is full. */
 static int
@@ -71,12 +104,7 @@ emit_value(struct mc_proto_ctx *cx, struct mc_out *o, const struct mc_tok *key, 
 			cx->sx.st.get_misses++;
 			return 0;
 		}
-		ok = MC_OUT_STR(o, "VALUE ") && mc_out_put(o, key->p, key->len) &&
-		     MC_OUT_STR(o, " ") && mc_out_u64(o, r.flags) && MC_OUT_STR(o, " ") &&
-		     mc_out_u64(o, r.vlen);
-		if (with_cas)
-			ok = ok && MC_OUT_STR(o, " ") && mc_out_u64(o, r.cas);
-		ok = ok && MC_OUT_STR(o, "\r\n");
+		ok = put_value_line(o, key, &r, with_cas);
 		if (!mc_store_read_check(&r)) {
 			mc_out_rewind(o, mark);
 			continue;
@@ -382,6 +410,42 @@ cmd_stats(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o
 	MC_OUT_STR(o, "END\r\n");
 }
 
+/* Does req[0..len) hold exactly "get <key>\r\n" or "gets <key>\r\n" with the hinted key,
+ * a key of only bytes above ' ' (so no space, NUL or newline a tokenizer would split at)?
+ * Then fill t as mc_tokenize would: command, key, terminator. */
+static inline bool
+hinted_get(const struct mc_proto_ctx *cx, const uint8_t *req, size_t len, struct mc_tok *t)
+{
+	const uint8_t *k = cx->hint_key;
+	const uint32_t kl = cx->hint_len;
+	uint32_t cl, i;
+	if (k == req + 4 && !memcmp(req, "get ", 4))
+		cl = 3;
+	else if (k == req + 5 && !memcmp(req, "gets ", 5))
+		cl = 4;
+	else
+		return false;
+	if (kl == 0 || kl > KEY_MAX || cl + 1 + kl + 2 != len || req[len - 2] != '\r' ||
+	    req[len - 1] != '\n')
+		return false;
+	for (i = 0; i + 8 <= kl; i += 8) {
+		uint64_t v;
+		memcpy(&v, k + i, 8);
+		if ((v - 0x2121212121212121ull) & ~v & 0x8080808080808080ull)
+			return false;
+	}
+	for (; i < kl; i++)
+		if (k[i] <= ' ')
+			return false;
+	t[0].p = req;
+	t[0].len = cl;
+	t[1].p = k;
+	t[1].len = kl;
+	t[2].p = NULL;
+	t[2].len = 0;
+	return true;
+}
+
 #define WANT(cond)                                                                             \
 	do {                                                                                   \
 		if (!(cond)) {                                                                 \
@@ -399,6 +463,13 @@ mc_ascii_command(struct mc_proto_ctx *cx, const uint8_t *req, size_t len, size_t
 	size_t llen, nt;
 	uint8_t c0;
 
+	if (*pos == 0 && cx->hint_key != NULL && hinted_get(cx, req, len, t)) {
+		/* The datagram is one get/gets of the key the transport hashed: the tokens the
+		 * general path below would find, without looking for them. */
+		*pos = len;
+		cx->st.cmd_get_fast++;
+		return cmd_get(cx, t, 3, t[0].len == 4, false, o);
+	}
 	nl = memchr(line, '\n', len - *pos);
 	if (nl == NULL) {
 		/* A partial line: memcached waits for the rest, which never comes over UDP. */

@@ -63,37 +63,20 @@ mc_out_room_slow(struct mc_out *o, size_t n)
 	return NULL;
 }
 
+const char mc_digit_pairs[201] = "00010203040506070809101112131415161718192021222324"
+				 "25262728293031323334353637383940414243444546474849"
+				 "50515253545556575859606162636465666768697071727374"
+				 "75767778798081828384858687888990919293949596979899";
+
 bool
 mc_out_u64(struct mc_out *o, uint64_t v)
 {
-	static const char pairs[201] = "00010203040506070809101112131415161718192021222324"
-				       "25262728293031323334353637383940414243444546474849"
-				       "50515253545556575859606162636465666768697071727374"
-				       "75767778798081828384858687888990919293949596979899";
-	size_t n = 1;
-	uint64_t t = v;
-	uint8_t *d;
-	while (t >= 10) {
-		t /= 10;
-		n++;
-	}
-	d = mc_out_room(o, n);
+	unsigned int n = mc_u64_digits(v);
+	uint8_t *d = mc_out_room(o, n);
 	if (d == NULL)
 		return false;
+	mc_put_u64(d, v, n);
 	o->len += n;
-	d += n;
-	while (v >= 100) {
-		unsigned int r = (unsigned int)(v % 100) * 2;
-		v /= 100;
-		*--d = (uint8_t)pairs[r + 1];
-		*--d = (uint8_t)pairs[r];
-	}
-	if (v >= 10) {
-		*--d = (uint8_t)pairs[v * 2 + 1];
-		*--d = (uint8_t)pairs[v * 2];
-	} else {
-		*--d = (uint8_t)('0' + v);
-	}
 	return true;
 }
 

@@ -100,7 +100,7 @@ int mc_out_value(struct mc_out *o, const struct mc_store_read *r);
 /* Counters kept per lcore; X(name). */
 #define MC_PROTO_COUNTERS(X)                                                                   \
 	X(cmd_ascii) X(cmd_meta) X(cmd_binary) X(proto_errors) X(proto_incomplete)             \
-	X(reply_cut) X(admin_refused) X(write_refused)
+	X(reply_cut) X(admin_refused) X(write_refused) X(cmd_get_fast)
 
 struct mc_proto_stats {
 #define X(n) uint64_t n;

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "proto/proto.h"
+#include "proto/proto_int.h"
 #include "store/store.h"
 
 #define T0 1700000000LL
@@ -461,6 +462,97 @@ test_base64_round_trip(void **state)
 	}
 }
 
+/* The transport's hint (first key, its hash) lets a lone get/gets skip the tokenizer. Every
+ * request must get the same bytes and counters with the hint as without, and only the exact
+ * one-key forms may take the short way. */
+static void
+test_hinted_get_matches_tokenizer(void **state)
+{
+	static const struct {
+		const char *req;
+		size_t key_off; /* where the transport would say the key starts */
+		size_t key_len;
+		int fast;
+	} c[] = {
+		{"get hk\r\n", 4, 2, 1},
+		{"gets hk\r\n", 5, 2, 1},
+		{"get hk\n", 4, 2, 0},
+		{"get hk \r\n", 4, 2, 0},
+		{"get hk hk\r\n", 4, 2, 0},
+		{"get hk\r\nget hk\r\n", 4, 2, 0},
+		{"get hk\r\r\n", 4, 2, 0},
+		{"get hk\tx\r\n", 4, 2, 0},
+		{"gat 0 hk\r\n", 6, 2, 0},
+		{"get hk\r\n", 5, 1, 0},  /* a hint for another view of the bytes */
+		{"get 0123456789abcdef0123\r\n", 4, 20, 1},
+		{"get 0123456789abcdef0123\r\n", 4, 19, 0},
+		{"get nokey\r\n", 4, 5, 1}, /* a miss */
+	};
+	size_t i;
+	(void)state;
+	fresh();
+	assert_string_equal(run("set hk 7 0 3\r\nabc\r\n"), "STORED\r\n");
+	assert_string_equal(run("set 0123456789abcdef0123 4294967295 0 0\r\n\r\n"), "STORED\r\n");
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		const uint8_t *req = (const uint8_t *)c[i].req;
+		size_t len = strlen(c[i].req), n1, n2;
+		char plain[4096];
+		struct mc_store_ctx_stats st0 = cx.sx.st, st1;
+		uint64_t fast;
+		{
+			const char *got = run_n(req, len, &n1, 0);
+			memcpy(plain, got, n1 + 1);
+		}
+		st1 = cx.sx.st;
+		fast = cx.st.cmd_get_fast;
+		cx.hint_key = req + c[i].key_off;
+		cx.hint_len = (uint32_t)c[i].key_len;
+		cx.hint_hash = mc_store_hash(cx.hint_key, cx.hint_len);
+		{
+			const char *hinted = run_n(req, len, &n2, 0);
+			cx.hint_key = NULL;
+			if (n1 != n2 || memcmp(plain, hinted, n1) != 0)
+				fail_msg("case %zu (%s): without hint %s, with hint %s", i, c[i].req,
+					 plain, hinted);
+		}
+#define X(n)                                                                                   \
+	if (st1.n - st0.n != cx.sx.st.n - st1.n)                                               \
+		fail_msg("case %zu (%s): %s moved by %llu, with the hint by %llu", i, c[i].req, #n, \
+			 (unsigned long long)(st1.n - st0.n), (unsigned long long)(cx.sx.st.n - st1.n));
+		MC_STORE_CTX_COUNTERS(X)
+#undef X
+		if (cx.st.cmd_get_fast - fast != (uint64_t)c[i].fast)
+			fail_msg("case %zu (%s): fast path %s", i, c[i].req,
+				 c[i].fast ? "not taken" : "taken");
+	}
+	/* A gets reply carries the CAS; the flags print in full. */
+	assert_non_null(strstr(run("get 0123456789abcdef0123\r\n"), " 4294967295 0\r\n"));
+}
+
+/* Digit counts around every power of ten, against printf. */
+static void
+test_decimal_digits(void **state)
+{
+	uint64_t p = 1;
+	int i;
+	(void)state;
+	assert_int_equal(mc_u64_digits(0), 1);
+	assert_int_equal(mc_u64_digits(UINT64_MAX), 20);
+	for (i = 0; i < 20; i++, p *= 10) {
+		uint64_t v[3] = {p - 1, p, p + 1};
+		int j;
+		for (j = 0; j < 3; j++) {
+			char want[32];
+			uint8_t got[32];
+			unsigned int n = mc_u64_digits(v[j]);
+			assert_int_equal(n, (unsigned int)snprintf(want, sizeof(want), "%llu",
+								  (unsigned long long)v[j]));
+			mc_put_u64(got, v[j], n);
+			assert_memory_equal(got, want, n);
+		}
+	}
+}
+
 int
 main(void)
 {
@@ -474,6 +566,8 @@ main(void)
 		cmocka_unit_test(test_reply_cap),
 		cmocka_unit_test(test_admin_and_writes_switches),
 		cmocka_unit_test(test_base64_round_trip),
+		cmocka_unit_test(test_hinted_get_matches_tokenizer),
+		cmocka_unit_test(test_decimal_digits),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	free(mem);
