@@ -82,7 +82,8 @@ struct mc_worker {
 	struct rte_mempool *pool;
 	struct mc_service *svc;
 	struct mc_rl_slot *rl;   /* NULL when rate limits are off */
-	uint64_t rl_hz;          /* TSC ticks per second */
+	double rl_sec_per_tick;  /* 1 / TSC ticks per second */
+	uint64_t now;            /* TSC when the burst being handled arrived */
 	uint16_t tx_n;
 	uint16_t cur;            /* index in the burst of the frame being handled */
 	struct mc_prehash {      /* the burst pre-pass's first key per frame, for reuse */
@@ -139,7 +140,8 @@ void mc_dp_stats_sum(const struct mc_worker *ws, unsigned int n, struct mc_dp_st
 /* Format a one-line summary (rx, tx, non-zero drops) into buf. */
 int mc_dp_stats_line(const struct mc_dp_stats *s, char *buf, size_t len);
 
-/* Rate limits: may src (network order) send a request now? Charge reply bytes after. */
+/* Rate limits: may src (network order) send a request at w->now (the burst's TSC)? Charge
+ * reply bytes after. */
 bool mc_dp_rl_admit(struct mc_worker *w, uint32_t src);
 void mc_dp_rl_charge(struct mc_worker *w, uint32_t src, uint32_t bytes);
 

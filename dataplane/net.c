@@ -229,12 +229,14 @@ rl_slot(struct mc_worker *w, uint32_t src)
 	return &w->rl[h >> (32 - 12)];
 }
 
-/* Refill a slot's buckets for the time since its last visit (a new source starts full). */
+/* Refill a slot's buckets for the time since its last visit (a new source starts full). The
+ * clock is the burst's arrival time, read once per burst: frames of one source in the same
+ * burst skip the arithmetic. */
 static inline struct mc_rl_slot *
 rl_refill(struct mc_worker *w, uint32_t src)
 {
 	struct mc_rl_slot *s = rl_slot(w, src);
-	uint64_t now = rte_rdtsc();
+	const uint64_t now = w->now;
 	const double rmax = w->cfg->src_rps, bmax = (double)w->cfg->src_kbps * 1024;
 	if (s->addr != src) {
 		s->addr = src;
@@ -243,8 +245,8 @@ rl_refill(struct mc_worker *w, uint32_t src)
 		s->last = now;
 		return s;
 	}
-	if (now != s->last) {
-		double dt = (double)(now - s->last) / (double)w->rl_hz;
+	if (now > s->last) {
+		double dt = (double)(now - s->last) * w->rl_sec_per_tick;
 		s->req_tokens = RTE_MIN(s->req_tokens + rmax * dt, rmax);
 		s->byte_tokens = RTE_MIN(s->byte_tokens + bmax * dt, bmax);
 		s->last = now;
@@ -293,8 +295,15 @@ handle_udp(struct mc_worker *w, struct rte_mbuf *m, struct rte_ether_hdr *eth,
 		DROP(w, m, drop_udp_port);
 	if (dlen < l4_len)
 		rte_pktmbuf_trim(m, l4_len - dlen);
-	if (udp->dgram_cksum != 0 && unlikely(udp_sum(m, ip, l2 + sizeof(*ip), dlen) != 0xffff))
-		DROP(w, m, drop_udp_cksum);
+	/* The NIC's verdict when it gave one (NONE: verified, just not rewritten), else ours. */
+	if (udp->dgram_cksum != 0) {
+		const uint64_t ck = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+		if (unlikely(ck == RTE_MBUF_F_RX_L4_CKSUM_BAD))
+			DROP(w, m, drop_udp_cksum);
+		if (ck == RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN &&
+		    unlikely(udp_sum(m, ip, l2 + sizeof(*ip), dlen) != 0xffff))
+			DROP(w, m, drop_udp_cksum);
+	}
 	if (unlikely(!mc_config_allowed(w->cfg, rte_be_to_cpu_32(ip->src_addr))))
 		DROP(w, m, drop_not_allowed);
 	if (unlikely(!mc_dp_rl_admit(w, ip->src_addr)))
@@ -365,8 +374,14 @@ handle_one(struct mc_worker *w, struct rte_mbuf *m)
 	frame_l3 = (uint16_t)(rte_pktmbuf_pkt_len(m) - l2);
 	if (unlikely(tot < sizeof(*ip) || tot > frame_l3))
 		DROP(w, m, drop_ip_len);
-	if (unlikely(cksum_sum(ip, sizeof(*ip), 0) != 0xffff))
-		DROP(w, m, drop_ip_cksum);
+	{
+		const uint64_t ck = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
+		if (unlikely(ck == RTE_MBUF_F_RX_IP_CKSUM_BAD))
+			DROP(w, m, drop_ip_cksum);
+		if (ck == RTE_MBUF_F_RX_IP_CKSUM_UNKNOWN &&
+		    unlikely(cksum_sum(ip, sizeof(*ip), 0) != 0xffff))
+			DROP(w, m, drop_ip_cksum);
+	}
 	if (unlikely((ip->fragment_offset & RTE_BE16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0))
 		DROP(w, m, drop_ip_frag);
 	if (unlikely(ip->dst_addr != w->ip_be))
@@ -397,6 +412,8 @@ mc_dp_handle_burst(struct mc_worker *w, struct rte_mbuf **pkts, uint16_t n)
 {
 	uint16_t i;
 	w->st.rx_packets += n;
+	if (w->rl != NULL)
+		w->now = rte_rdtsc();
 	for (i = 0; i < n; i++)
 		w->pre[i].key = NULL;
 	if (w->svc != NULL && !w->no_batch_prefetch) {

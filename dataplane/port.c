@@ -111,6 +111,12 @@ mc_dp_port_setup(const struct mc_config *cfg, uint16_t port_id, struct mc_port *
 	if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS)
 		port->tx_offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
 	conf.txmode.offloads = port->tx_offloads;
+	/* RX checksum verdicts in ol_flags spare the software check of every request. */
+	{
+		const uint64_t rx = RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
+		if ((info.rx_offload_capa & rx) == rx)
+			conf.rxmode.offloads |= rx;
+	}
 
 	ret = rte_eth_dev_configure(port->port_id, cfg->queues, cfg->queues, &conf);
 	if (ret != 0)
@@ -150,9 +156,10 @@ mc_dp_port_setup(const struct mc_config *cfg, uint16_t port_id, struct mc_port *
 	if (port->queues > 1)
 		flow_steer(cfg, port);
 	MC_LOG(NOTICE, "port %s (%u) up: MAC " RTE_ETHER_ADDR_PRT_FMT ", %u queue(s), %u+%u descriptors, "
-		       "%u mbufs, checksum offload %s\n",
+		       "%u mbufs, checksum offload TX %s, RX %s\n",
 	       port->name, port->port_id, RTE_ETHER_ADDR_BYTES(&port->mac), port->queues, nb_rxd,
-	       nb_txd, nb_mbufs, (port->tx_offloads & want) ? "on" : "off (software)");
+	       nb_txd, nb_mbufs, (port->tx_offloads & want) ? "on" : "off (software)",
+	       (conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_UDP_CKSUM) ? "on" : "off (software)");
 }
 
 int
@@ -212,7 +219,7 @@ mc_dp_worker_init(struct mc_worker *w, const struct mc_config *cfg, const struct
 	w->mac = port->mac;
 	w->cfg = cfg;
 	w->pool = port->pool;
-	w->rl_hz = rte_get_tsc_hz();
+	w->rl_sec_per_tick = 1.0 / (double)rte_get_tsc_hz();
 	if (cfg->src_rps || cfg->src_kbps) {
 		w->rl = rte_zmalloc_socket("mc_rl", sizeof(*w->rl) * MC_RL_SLOTS, RTE_CACHE_LINE_SIZE,
 					   port->socket);

@@ -235,6 +235,39 @@ test_bad_request_checksum_dropped(void **state)
 	assert_int_equal(ol, strlen("VALUE ck 0 1\r\nx\r\nEND\r\n"));
 }
 
+/* A NIC's checksum verdict in ol_flags is taken as given: GOOD (or NONE) spares the software
+ * check, BAD drops what would have passed it. */
+static void
+test_nic_checksum_verdicts(void **state)
+{
+	static uint8_t out[4096];
+	const uint64_t good = RTE_MBUF_F_RX_IP_CKSUM_GOOD | RTE_MBUF_F_RX_L4_CKSUM_GOOD;
+	uint64_t ipd = w.st.drop_ip_cksum, udpd = w.st.drop_udp_cksum;
+	struct rte_mbuf *m;
+	size_t ol;
+	(void)state;
+	put_item("nk", "y", 1, 0);
+	/* Checksums wrong in the bytes, but the NIC says it verified them. */
+	m = request("get nk\r\n", 8, 1);
+	rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, 14)->hdr_checksum ^= 0x0100;
+	rte_pktmbuf_mtod_offset(m, struct rte_udp_hdr *, 34)->dgram_cksum ^= 0x0100;
+	m->ol_flags |= good;
+	assert_int_equal(exchange(&m, 1, out, &ol), 1);
+	m = request("get nk\r\n", 8, 2);
+	rte_pktmbuf_mtod_offset(m, struct rte_udp_hdr *, 34)->dgram_cksum ^= 0x0100;
+	m->ol_flags |= RTE_MBUF_F_RX_IP_CKSUM_NONE | RTE_MBUF_F_RX_L4_CKSUM_NONE;
+	assert_int_equal(exchange(&m, 1, out, &ol), 1);
+	/* Right in the bytes, but the NIC says bad. */
+	m = request("get nk\r\n", 8, 3);
+	m->ol_flags |= RTE_MBUF_F_RX_IP_CKSUM_BAD | RTE_MBUF_F_RX_L4_CKSUM_GOOD;
+	assert_int_equal(exchange(&m, 1, out, &ol), 0);
+	m = request("get nk\r\n", 8, 4);
+	m->ol_flags |= RTE_MBUF_F_RX_IP_CKSUM_GOOD | RTE_MBUF_F_RX_L4_CKSUM_BAD;
+	assert_int_equal(exchange(&m, 1, out, &ol), 0);
+	assert_int_equal(w.st.drop_ip_cksum, ipd + 1);
+	assert_int_equal(w.st.drop_udp_cksum, udpd + 1);
+}
+
 static void
 assert_no_leaks(void)
 {
@@ -330,6 +363,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_checksums_at_every_length),
 		cmocka_unit_test(test_bad_request_checksum_dropped),
+		cmocka_unit_test(test_nic_checksum_verdicts),
 		cmocka_unit_test(test_zero_copy_and_its_copy_fallback),
 		cmocka_unit_test(test_out_of_mbufs_mid_reply),
 	};
