@@ -14,6 +14,10 @@
 #include <rte_prefetch.h>
 #include <rte_spinlock.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #define SLOTS 7
 #define NO_PAGE UINT32_MAX
 #define GUARD 4096          /* readers may read a racy key length past a chunk: stay mapped */
@@ -150,6 +154,56 @@ static inline struct mc_item *
 item_at(const struct part *p, uint64_t slot)
 {
 	return (struct mc_item *)(p->base + ((slot & 0xffffffffffffull) << 3));
+}
+
+/* The slots of b whose tag is tag, as bits 0..SLOTS-1. A filter only: the caller loads each
+ * candidate slot again and the bucket version tells whether the bucket changed meanwhile.
+ * With SSE2, one 16-bit compare per lane over the whole line: tags are each slot's top 16
+ * bits, lane 3 of its 64-bit word (word 0 is the version). */
+static inline uint32_t
+tag_matches(const struct bucket *b, uint16_t tag)
+{
+#ifdef __SSE2__
+	const __m128i t = _mm_set1_epi16((short)tag);
+	const __m128i *v = (const __m128i *)(const void *)b;
+	uint64_t m = (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi16(_mm_load_si128(v), t)) |
+		     (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi16(_mm_load_si128(v + 1), t)) << 16 |
+		     (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi16(_mm_load_si128(v + 2), t)) << 32 |
+		     (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi16(_mm_load_si128(v + 3), t)) << 48;
+	/* Bit 8w+7 says word w matched. Gather words 1..7 into bits 0..6 with one multiply:
+	 * bit 8w lands on 56 + w - 1 from the term 2^(55-7w), and no two terms meet. */
+	m = (m >> 7) & 0x0101010101010100ull;
+	return (uint32_t)((m * 0x0001020408102040ull) >> 56) & 0x7f;
+#else
+	uint32_t m = 0;
+	unsigned int i;
+	for (i = 0; i < SLOTS; i++)
+		if ((uint16_t)(__atomic_load_n(&b->slot[i], __ATOMIC_RELAXED) >> 48) == tag)
+			m |= 1u << i;
+	return m;
+#endif
+}
+
+void
+mc_store_prefetch_item(const struct mc_store *s, uint64_t hash)
+{
+	const struct part *p = s->parts[mc_store_part_of(s, hash)];
+	const uint16_t tag = tag_of(hash);
+	uint32_t bi[2];
+	unsigned int j;
+	buckets_of(p, hash, &bi[0], &bi[1]);
+	for (j = 0; j < 2; j++) {
+		const struct bucket *b = &p->buckets[bi[j]];
+		uint32_t m = tag_matches(b, tag);
+		while (m != 0) {
+			uint64_t e = __atomic_load_n(&b->slot[__builtin_ctz(m)], __ATOMIC_RELAXED);
+			/* Header and key share the first line; a range check is the reader's. */
+			const uint8_t *it = p->base + ((e & 0xffffffffffffull) << 3);
+			if (it < p->base + p->len)
+				rte_prefetch0(it);
+			m &= m - 1;
+		}
+	}
 }
 
 static inline uint64_t
@@ -1183,8 +1237,8 @@ mc_store_read_begin(struct mc_store_ctx *cx, const struct mc_key *k, struct mc_s
 	const struct mc_store *s = cx->s;
 	const struct part *p = s->parts[mc_store_part_of(s, k->hash)];
 	uint16_t tag = tag_of(k->hash);
-	uint32_t bi[2], v[2];
-	unsigned int j, i;
+	uint32_t bi[2], v[2], m;
+	unsigned int j;
 
 	buckets_of(p, k->hash, &bi[0], &bi[1]);
 retry:
@@ -1196,8 +1250,8 @@ retry:
 			rte_pause();
 			goto retry;
 		}
-		for (i = 0; i < SLOTS; i++) {
-			uint64_t e = __atomic_load_n(&b->slot[i], __ATOMIC_RELAXED);
+		for (m = tag_matches(b, tag); m != 0; m &= m - 1) {
+			uint64_t e = __atomic_load_n(&b->slot[__builtin_ctz(m)], __ATOMIC_RELAXED);
 			const struct mc_item *it;
 			uint32_t klen, vlen;
 			if (e == 0 || (uint16_t)(e >> 48) != tag)

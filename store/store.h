@@ -158,6 +158,8 @@ unsigned int mc_store_nparts(const struct mc_store *s);
 unsigned int mc_store_part_of(const struct mc_store *s, uint64_t hash);
 /* Prefetch the index buckets of a hash (call for a whole burst before executing it). */
 void mc_store_prefetch(const struct mc_store *s, uint64_t hash);
+/* Then, once the buckets are in: prefetch the items whose tag matches (a hint, no check). */
+void mc_store_prefetch_item(const struct mc_store *s, uint64_t hash);
 
 /* Clock: unix time now; call about once a second. Store-relative time starts near 62 as
  * memcached's does, so exptime 1 is already past. */
