@@ -30,6 +30,7 @@
 #include "../proto/proto.h"
 #include "../store/store.h"
 #include "../udp/udp.h"
+#include "../tests/unit/common/frame.h"
 
 #define MAX_RESULTS 64
 
@@ -328,7 +329,8 @@ static struct rte_ring *tx_ring;
 static struct mc_worker w;
 static struct mc_config cfg;
 static struct mc_proto_conf pconf = {.udp_admin = false, .udp_writes = true};
-static uint8_t tmpl_hdr[42];
+static uint8_t our_mac[6];
+static const uint8_t cli_mac[6] = {2, 0, 0, 0, 0, 2};
 
 static void
 dp_setup(void)
@@ -347,17 +349,10 @@ dp_setup(void)
 	w.no_batch_prefetch = (uint8_t)no_prefetch;
 	s = store_make(256u << 20, 1);
 	w.svc = mc_udp_service_create(s, &pconf, cfg.max_item_size, 0);
-	/* Ethernet + IPv4 + UDP from 198.18.0.2:40000 to 198.18.0.1:11211. */
-	{
-		struct rte_ether_hdr *e = (struct rte_ether_hdr *)tmpl_hdr;
-		memcpy(e->dst_addr.addr_bytes, port.mac.addr_bytes, 6);
-		e->src_addr.addr_bytes[0] = 2;
-		e->src_addr.addr_bytes[5] = 2;
-		e->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
-	}
+	memcpy(our_mac, port.mac.addr_bytes, 6);
 }
 
-/* Client addresses 198.18.0.2 .. 198.18.0.201. */
+/* From 198.18.0.2 .. 198.18.0.201, port 40000, to 198.18.0.1:11211. */
 #define NSRC 200
 
 /* Build one request frame (valid IPv4 and UDP checksums, as a kernel client sends). */
@@ -365,29 +360,11 @@ static struct rte_mbuf *
 frame(const uint8_t *payload, size_t plen, uint16_t rid)
 {
 	struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
-	uint8_t *p = m ? (uint8_t *)rte_pktmbuf_append(m, (uint16_t)(42 + 8 + plen)) : NULL;
-	struct rte_ipv4_hdr *ip;
-	struct rte_udp_hdr *udp;
+	uint8_t *p = m ? (uint8_t *)rte_pktmbuf_append(m, (uint16_t)(MC_FRAME_HDR_LEN + plen)) : NULL;
 	if (p == NULL)
 		rte_exit(EXIT_FAILURE, "bench: out of mbufs\n");
-	ip = (struct rte_ipv4_hdr *)(p + 14);
-	udp = (struct rte_udp_hdr *)(ip + 1);
-	memcpy(p, tmpl_hdr, 14);
-	memset(ip, 0, sizeof(*ip));
-	ip->version_ihl = 0x45;
-	ip->total_length = rte_cpu_to_be_16((uint16_t)(20 + 8 + 8 + plen));
-	ip->time_to_live = 64;
-	ip->next_proto_id = IPPROTO_UDP;
-	ip->src_addr = rte_cpu_to_be_32(0xc6120002u + rid % NSRC);
-	ip->dst_addr = rte_cpu_to_be_32(0xc6120001u);
-	ip->hdr_checksum = rte_ipv4_cksum(ip);
-	udp->src_port = rte_cpu_to_be_16(40000);
-	udp->dst_port = rte_cpu_to_be_16(11211);
-	udp->dgram_len = rte_cpu_to_be_16((uint16_t)(8 + 8 + plen));
-	udp->dgram_cksum = 0;
-	mc_udp_frame_write((uint8_t *)(udp + 1), rid, 0, 1);
-	memcpy((uint8_t *)(udp + 1) + 8, payload, plen);
-	udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+	mc_frame_request(p, our_mac, cli_mac, 0xc6120002u + rid % NSRC, 0xc6120001u, 40000, 11211, rid,
+			 payload, plen);
 	return m;
 }
 

@@ -16,27 +16,18 @@
 
 #include "dataplane/dataplane.h"
 #include "tests/unit/common/eal.h"
+#include "tests/unit/common/frame.h"
 
 static struct rte_mempool *pool;
 static struct rte_ring *tx_ring;
 static struct mc_config cfg;
 static struct mc_worker w;
-static const uint8_t our_mac[6] = {0x02, 0, 0, 0, 0, 1};
-static const uint8_t cli_mac[6] = {0x02, 0, 0, 0, 0, 2};
 
 static int
 setup(void **state)
 {
-	struct mc_port port;
-	struct rte_ether_addr mac;
 	(void)state;
-	memcpy(mac.addr_bytes, our_mac, 6);
-	pool = rte_pktmbuf_pool_create("ut_pool", 1023, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
-	assert_non_null(pool);
-	assert_int_equal(mc_dp_ring_port("ut_ring", pool, &mac, &port, &tx_ring), 0);
-	mc_config_defaults(&cfg);
-	cfg.ip = 0xc6120001u;
-	mc_dp_worker_init(&w, &cfg, &port, 0);
+	assert_int_equal(mc_test_ring_worker("ut", 1023, &cfg, &w, &pool, &tx_ring), 0);
 	return 0;
 }
 
@@ -64,8 +55,8 @@ run(struct rte_mbuf *m)
 static size_t
 eth_hdr(uint8_t *p, uint16_t type)
 {
-	memcpy(p, our_mac, 6);
-	memcpy(p + 6, cli_mac, 6);
+	memcpy(p, mc_test_our_mac, 6);
+	memcpy(p + 6, mc_test_cli_mac, 6);
 	p[12] = (uint8_t)(type >> 8);
 	p[13] = (uint8_t)type;
 	return 14;
@@ -102,11 +93,11 @@ test_arp_request_answered_in_place(void **state)
 	r = run(frame(f, 60));
 	assert_non_null(r);
 	const uint8_t *p = rte_pktmbuf_mtod(r, const uint8_t *);
-	assert_memory_equal(p, cli_mac, 6);
-	assert_memory_equal(p + 6, our_mac, 6);
+	assert_memory_equal(p, mc_test_cli_mac, 6);
+	assert_memory_equal(p + 6, mc_test_our_mac, 6);
 	assert_int_equal(p[21], 2); /* reply */
-	assert_memory_equal(p + 22, our_mac, 6);
-	assert_memory_equal(p + 32, cli_mac, 6);
+	assert_memory_equal(p + 22, mc_test_our_mac, 6);
+	assert_memory_equal(p + 32, mc_test_cli_mac, 6);
 	assert_int_equal(p[31], 1);
 	assert_int_equal(p[41], 2);
 	rte_pktmbuf_free(r);

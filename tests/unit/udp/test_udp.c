@@ -22,6 +22,7 @@
 #include "dataplane/dataplane.h"
 #include "store/store.h"
 #include "tests/unit/common/eal.h"
+#include "tests/unit/common/frame.h"
 #include "udp/udp.h"
 
 #define NB_MBUF 1023u
@@ -33,25 +34,14 @@ static struct mc_config cfg;
 static struct mc_worker w;
 static struct mc_store *store;
 static struct mc_proto_conf pconf = {.udp_admin = false, .udp_writes = true};
-static const uint8_t our_mac[6] = {0x02, 0, 0, 0, 0, 1};
-static const uint8_t cli_mac[6] = {0x02, 0, 0, 0, 0, 2};
 
 static int
 setup(void **state)
 {
-	struct mc_port port;
-	struct rte_ether_addr mac;
 	struct mc_store_settings set = {.mem_bytes = STORE_BYTES, .nparts = 1,
 					.max_item_size = 64 << 10, .factor = 1.25, .chunk_min = 48};
 	(void)state;
-	memcpy(mac.addr_bytes, our_mac, 6);
-	/* No per-lcore cache: the pool's free count is exact. */
-	pool = rte_pktmbuf_pool_create("udp_pool", NB_MBUF, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
-	assert_non_null(pool);
-	assert_int_equal(mc_dp_ring_port("udp_ring", pool, &mac, &port, &tx_ring), 0);
-	mc_config_defaults(&cfg);
-	cfg.ip = 0xc6120001u;
-	mc_dp_worker_init(&w, &cfg, &port, 0);
+	assert_int_equal(mc_test_ring_worker("udp", NB_MBUF, &cfg, &w, &pool, &tx_ring), 0);
 	store = mc_store_create(rte_malloc(NULL, STORE_BYTES, 64), STORE_BYTES, &set);
 	assert_non_null(store);
 	w.svc = mc_udp_service_create(store, &pconf, set.max_item_size, 0);
@@ -75,32 +65,11 @@ request(const void *payload, size_t plen, uint16_t rid)
 {
 	struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
 	uint8_t *p;
-	struct rte_ipv4_hdr *ip;
-	struct rte_udp_hdr *udp;
 	assert_non_null(m);
-	p = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)(42 + 8 + plen));
+	p = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)(MC_FRAME_HDR_LEN + plen));
 	assert_non_null(p);
-	memcpy(p, our_mac, 6);
-	memcpy(p + 6, cli_mac, 6);
-	p[12] = 0x08;
-	p[13] = 0x00;
-	ip = (struct rte_ipv4_hdr *)(p + 14);
-	udp = (struct rte_udp_hdr *)(ip + 1);
-	memset(ip, 0, sizeof(*ip));
-	ip->version_ihl = 0x45;
-	ip->total_length = rte_cpu_to_be_16((uint16_t)(20 + 8 + 8 + plen));
-	ip->time_to_live = 64;
-	ip->next_proto_id = IPPROTO_UDP;
-	ip->src_addr = rte_cpu_to_be_32(0xc6120002u);
-	ip->dst_addr = rte_cpu_to_be_32(0xc6120001u);
-	ip->hdr_checksum = rte_ipv4_cksum(ip);
-	udp->src_port = rte_cpu_to_be_16(40000);
-	udp->dst_port = rte_cpu_to_be_16(11211);
-	udp->dgram_len = rte_cpu_to_be_16((uint16_t)(8 + 8 + plen));
-	udp->dgram_cksum = 0;
-	mc_udp_frame_write((uint8_t *)(udp + 1), rid, 0, 1);
-	memcpy((uint8_t *)(udp + 1) + 8, payload, plen);
-	udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+	mc_frame_request(p, mc_test_our_mac, mc_test_cli_mac, 0xc6120002u, 0xc6120001u, 40000, 11211, rid, payload,
+			 plen);
 	return m;
 }
 
@@ -118,8 +87,8 @@ take_reply(struct rte_mbuf *m, uint16_t rid, uint16_t seq, uint16_t total, uint8
 	uint32_t sum;
 	assert_true(len <= sizeof(flat) && len >= 42 + 8);
 	p = rte_pktmbuf_read(m, 0, len, flat);
-	assert_memory_equal(p, cli_mac, 6);
-	assert_memory_equal(p + 6, our_mac, 6);
+	assert_memory_equal(p, mc_test_cli_mac, 6);
+	assert_memory_equal(p + 6, mc_test_our_mac, 6);
 	ip = (const struct rte_ipv4_hdr *)(p + 14);
 	udp = (const struct rte_udp_hdr *)(ip + 1);
 	assert_int_equal(rte_be_to_cpu_16(ip->total_length), len - 14);
