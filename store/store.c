@@ -196,11 +196,10 @@ mc_store_prefetch_item(const struct mc_store *s, uint64_t hash)
 		const struct bucket *b = &p->buckets[bi[j]];
 		uint32_t m = tag_matches(b, tag);
 		while (m != 0) {
-			uint64_t e = __atomic_load_n(&b->slot[__builtin_ctz(m)], __ATOMIC_RELAXED);
-			/* Header and key share the first line; a range check is the reader's. */
-			const uint8_t *it = p->base + ((e & 0xffffffffffffull) << 3);
-			if (it < p->base + p->len)
-				rte_prefetch0(it);
+			/* Writers store whole slots, so even a stale one holds an offset inside the
+			 * partition; header and key share the item's first line. */
+			rte_prefetch0(item_at(p, __atomic_load_n(&b->slot[__builtin_ctz(m)],
+								 __ATOMIC_RELAXED)));
 			m &= m - 1;
 		}
 	}
