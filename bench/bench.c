@@ -116,7 +116,7 @@ bench_store(void)
 	memset(v, 'v', sizeof(v));
 	t0 = rte_rdtsc();
 	for (i = 0; i < n; i++) {
-		mc_key_init(&key, keys + 16 * i, 16);
+		mc_key_init(&key, s, keys + 16 * i, 16);
 		mc_store_store(&cx, MC_SET, &key, 0, 0, v, 32, 0, NULL);
 	}
 	add("store_set_ns", "ns", (double)(rte_rdtsc() - t0) / tsc_ghz / (double)n,
@@ -124,7 +124,7 @@ bench_store(void)
 	    (unsigned long long)n);
 	t0 = rte_rdtsc();
 	for (i = 0; i < n; i++) {
-		mc_key_init(&key, keys + 16 * order[i], 16);
+		mc_key_init(&key, s, keys + 16 * order[i], 16);
 		if (mc_store_get(&cx, &key, out, sizeof(out), &vlen, NULL, NULL) != MC_OK)
 			rte_exit(EXIT_FAILURE, "bench: key %llu missing\n", (unsigned long long)order[i]);
 	}
@@ -133,7 +133,7 @@ bench_store(void)
 	    (unsigned long long)n);
 	t0 = rte_rdtsc();
 	for (i = 0; i < n; i++) {
-		mc_key_init(&key, keys + 16 * (n + order[i]), 16);
+		mc_key_init(&key, s, keys + 16 * (n + order[i]), 16);
 		mc_store_get(&cx, &key, out, sizeof(out), &vlen, NULL, NULL);
 	}
 	add("store_get_miss_ns", "ns", (double)(rte_rdtsc() - t0) / tsc_ghz / (double)n,
@@ -151,7 +151,7 @@ bench_store(void)
 		memset(v, 'v', sizeof(v));
 		for (i = 0; i < 3 * mem / 48; i++) {
 			key16(k, i);
-			mc_key_init(&key, k, 16);
+			mc_key_init(&key, s, k, 16);
 			mc_store_store(&cx, MC_SET, &key, 0, 0, v, 32, 0, NULL);
 		}
 		mc_store_part_stats(s, &ps);
@@ -254,7 +254,7 @@ bench_hit_ratio(int mc_port)
 		for (j = i; j < end; j++) {
 			struct mc_key key;
 			key16(k, trace[j]);
-			mc_key_init(&key, k, 16);
+			mc_key_init(&key, s, k, 16);
 			miss[j - i] = mc_store_get(&cx, &key, out, sizeof(out), &vlen, NULL, NULL) != MC_OK;
 			hits += !miss[j - i];
 		}
@@ -263,7 +263,7 @@ bench_hit_ratio(int mc_port)
 			if (!miss[j - i])
 				continue;
 			key16(k, trace[j]);
-			mc_key_init(&key, k, 16);
+			mc_key_init(&key, s, k, 16);
 			mc_store_store(&cx, MC_SET, &key, 0, 0, v, 32, 0, NULL);
 		}
 	}
@@ -412,20 +412,20 @@ dp_prefill(void)
 	for (i = 0; i < 10000; i++) {
 		struct mc_key key;
 		key16(k, i);
-		mc_key_init(&key, k, 16);
+		mc_key_init(&key, cx->s, k, 16);
 		mc_store_store(cx, MC_SET, &key, 0, 0, v, 32, 0, NULL);
 	}
 	for (i = 0; i < 1000; i++) {
 		struct mc_key key;
 		key16(k, 500000 + i);
-		mc_key_init(&key, k, 16);
+		mc_key_init(&key, cx->s, k, 16);
 		mc_store_store(cx, MC_SET, &key, 0, 0, v, 1024, 0, NULL);
 	}
 	/* A million more for the case that misses the CPU caches. */
 	for (i = 0; i < 1000000; i++) {
 		struct mc_key key;
 		key16(k, 2000000 + i);
-		mc_key_init(&key, k, 16);
+		mc_key_init(&key, cx->s, k, 16);
 		mc_store_store(cx, MC_SET, &key, 0, 0, v, 32, 0, NULL);
 	}
 }
@@ -518,7 +518,7 @@ bench_zero_copy(void)
 		for (i = 0; i < 256; i++) {
 			struct mc_key key;
 			int n = snprintf(k, sizeof(k), "zs%u:%u", zc_size, i);
-			mc_key_init(&key, k, (uint32_t)n);
+			mc_key_init(&key, cx->s, k, (uint32_t)n);
 			mc_store_store(cx, MC_SET, &key, 0, 0, v, zc_size, 0, NULL);
 		}
 		snprintf(what, sizeof(what), "ASCII get, %u B value, copied", zc_size);

@@ -155,7 +155,7 @@ cmd_get(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, bool with_cas, boo
 			}
 			if (touch) {
 				struct mc_key k;
-				mc_key_init(&k, kt->p, kt->len);
+				mc_proto_key(cx, &k, kt->p, kt->len);
 				mc_store_touch(&cx->sx, &k, exptime);
 			}
 			if (emit_value(cx, o, kt, with_cas) < 0) {
@@ -245,7 +245,7 @@ cmd_update(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, enum mc_store_m
 	if (mc_store_too_large(cx->sx.s, t[1].len, (uint32_t)vlen)) {
 		REPLY(o, noreply, "SERVER_ERROR object too large for cache");
 		if (mode == MC_SET) {
-			mc_key_init(&k, t[1].p, t[1].len);
+			mc_proto_key(cx, &k, t[1].p, t[1].len);
 			mc_store_delete(&cx->sx, &k, 0);
 		}
 		return true;
@@ -256,7 +256,7 @@ cmd_update(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, enum mc_store_m
 	}
 	if (!writes_allowed(cx, o, noreply))
 		return true;
-	mc_key_init(&k, t[1].p, t[1].len);
+	mc_proto_key(cx, &k, t[1].p, t[1].len);
 	rc = mc_store_store(&cx->sx, mode, &k, flags, mc_proto_exptime(cx, exptime), data,
 			    (uint32_t)vlen, cas, NULL);
 	s = store_reply(rc, &n);
@@ -281,7 +281,7 @@ cmd_arith(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, bool incr, struc
 	}
 	if (!writes_allowed(cx, o, noreply))
 		return;
-	mc_key_init(&k, t[1].p, t[1].len);
+	mc_proto_key(cx, &k, t[1].p, t[1].len);
 	switch (mc_store_delta(&cx->sx, &k, &a, &v, NULL)) {
 	case MC_OK:
 		if (!noreply) {
@@ -324,7 +324,7 @@ cmd_delete(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *
 	}
 	if (!writes_allowed(cx, o, noreply))
 		return;
-	mc_key_init(&k, t[1].p, t[1].len);
+	mc_proto_key(cx, &k, t[1].p, t[1].len);
 	if (mc_store_delete(&cx->sx, &k, 0) == MC_DELETED)
 		REPLY(o, noreply, "DELETED");
 	else
@@ -347,7 +347,7 @@ cmd_touch(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o
 	}
 	if (!writes_allowed(cx, o, noreply))
 		return;
-	mc_key_init(&k, t[1].p, t[1].len);
+	mc_proto_key(cx, &k, t[1].p, t[1].len);
 	if (mc_store_touch(&cx->sx, &k, mc_proto_exptime(cx, e)) == MC_TOUCHED)
 		REPLY(o, noreply, "TOUCHED");
 	else

@@ -190,7 +190,7 @@ do_update(struct mc_proto_ctx *cx, const struct breq *r, int mode, struct mc_out
 	enum mc_store_status rc;
 	uint16_t st;
 	bool has_ext = r->extlen == 8;
-	mc_key_init(&k, r->key, r->keylen);
+	mc_proto_key(cx, &k, r->key, r->keylen);
 	if (has_ext) {
 		flags = be32_at(r->ext);
 		exptime = mc_proto_exptime(cx, (int32_t)be32_at(r->ext + 4));
@@ -240,7 +240,7 @@ do_delete(struct mc_proto_ctx *cx, const struct breq *r, struct mc_out *o)
 		error(o, r, ST_AUTH_ERROR, status_text(ST_AUTH_ERROR));
 		return;
 	}
-	mc_key_init(&k, r->key, r->keylen);
+	mc_proto_key(cx, &k, r->key, r->keylen);
 	rc = mc_store_delete(&cx->sx, &k, r->cas);
 	if (rc == MC_DELETED) {
 		if (!is_quiet(r->op))
@@ -270,7 +270,7 @@ do_delta(struct mc_proto_ctx *cx, const struct breq *r, bool incr, struct mc_out
 	a.create = exp != 0xffffffffu;
 	a.exptime = a.create ? mc_store_realtime(cx->sx.s, exp) : 0;
 	a.cas_in = r->cas;
-	mc_key_init(&k, r->key, r->keylen);
+	mc_proto_key(cx, &k, r->key, r->keylen);
 	rc = mc_store_delta(&cx->sx, &k, &a, &v, &cas);
 	switch (rc) {
 	case MC_OK:

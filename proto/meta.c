@@ -410,7 +410,7 @@ cmd_ms(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, const uint8_t *req,
 		line(o, "CLIENT_ERROR invalid mode for ms M token");
 		return;
 	}
-	mc_key_init(&k, t[1].p, t[1].len);
+	mc_proto_key(cx, &k, t[1].p, t[1].len);
 	if (mc_store_too_large(cx->sx.s, k.len, (uint32_t)vlen)) {
 		line(o, "SERVER_ERROR object too large for cache");
 		mc_store_delete(&cx->sx, &k, 0);
@@ -479,7 +479,7 @@ cmd_md(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 		line(o, "CLIENT_ERROR writes not allowed");
 		return;
 	}
-	mc_key_init(&k, t[1].p, t[1].len);
+	mc_proto_key(cx, &k, t[1].p, t[1].len);
 	if (f.set_stale)
 		rc = mc_store_invalidate(&cx->sx, &k, f.has_cas ? f.cas : 0, f.new_ttl, f.exptime);
 	else
@@ -540,7 +540,7 @@ cmd_ma(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 	a.initial = f.initial;
 	a.exptime = f.viv_exptime;
 	a.cas_in = f.has_cas ? f.cas : 0;
-	mc_key_init(&k, t[1].p, t[1].len);
+	mc_proto_key(cx, &k, t[1].p, t[1].len);
 	rc = mc_store_delta(&cx->sx, &k, &a, &v, &cas);
 	if (rc == MC_OK && f.new_ttl)
 		mc_store_touch(&cx->sx, &k, f.exptime);
@@ -625,7 +625,7 @@ cmd_me(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 		key.p = kbuf;
 		key.len = (uint32_t)dl;
 	}
-	mc_key_init(&k, key.p, key.len);
+	mc_proto_key(cx, &k, key.p, key.len);
 	if (mc_store_read_begin(&cx->sx, &k, &r) != MC_OK) {
 		MC_OUT_STR(o, "EN\r\n");
 		return;

@@ -140,7 +140,8 @@ mc_proto_key(const struct mc_proto_ctx *cx, struct mc_key *k, const uint8_t *p, 
 {
 	k->p = p;
 	k->len = len;
-	k->hash = (p == cx->hint_key && len == cx->hint_len) ? cx->hint_hash : mc_store_hash(p, len);
+	k->hash = (p == cx->hint_key && len == cx->hint_len) ? cx->hint_hash
+								    : mc_store_hash(cx->sx.s, p, len);
 }
 
 void mc_proto_ctx_init(struct mc_proto_ctx *cx, struct mc_store *s, const struct mc_proto_conf *conf);

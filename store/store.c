@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <time.h>
+#include <sys/random.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,7 @@ struct part {
 	uint8_t *pages;
 	uint32_t *page_next;
 	uint32_t sweep_cls;
+	uint64_t seed[2];       /* the store's hash secret, for re-hashing resident keys */
 	struct slabclass cls[MC_STORE_MAX_CLASSES];
 	struct mc_store_part_stats st;
 } __rte_cache_aligned;
@@ -66,6 +68,7 @@ struct mc_store {
 	unsigned int nparts;
 	unsigned int nclasses;
 	uint32_t max_item_size;
+	uint64_t seed[2];       /* key hash secret */
 	volatile uint32_t now;
 	int64_t started;
 	size_t mem_len;
@@ -80,13 +83,18 @@ struct mc_store {
  * multiply-rotate pass, over the same 8-byte words in one loop, joined by a 64-bit finaliser.
  * CRC alone is linear over GF(2): keys that differ in a few digits get hashes that differ in a
  * few fixed patterns, which clusters buckets, and a second CRC with another seed adds no
- * entropy. Words are loaded with memcpy: keys sit at any alignment in the packet. */
-uint64_t
-mc_store_hash(const void *key, uint32_t len)
+ * entropy. Words are loaded with memcpy: keys sit at any alignment in the packet.
+ * Keyed against hash flooding: a 128-bit per-boot secret seeds both halves and the join. The
+ * multiply chain mixes the secret into every word before the multiply's carries spread it, so
+ * which keys collide depends on the secret (CRC's collisions do not, but the join hides them
+ * behind the keyed chain). Not a cryptographic PRF; SipHash would cost the GET path 30 to 40
+ * cycles a key. */
+static inline uint64_t
+hash_keyed(const uint64_t seed[2], const void *key, uint32_t len)
 {
 	const uint8_t *p = key;
-	uint64_t m = 0x9e3779b97f4a7c15ull ^ len, w;
-	uint32_t n = len, c = 0x85ebca6bu ^ len;
+	uint64_t m = seed[0] ^ len, w;
+	uint32_t n = len, c = (uint32_t)seed[1] ^ len;
 	while (n >= 8) {
 		memcpy(&w, p, 8);
 		c = rte_hash_crc_8byte(w, c);
@@ -102,13 +110,19 @@ mc_store_hash(const void *key, uint32_t len)
 		m = (m ^ w) * 0xff51afd7ed558ccdull;
 		m = (m << 31) | (m >> 33);
 	}
-	m ^= (uint64_t)c << 32 | c;
+	m ^= ((uint64_t)c << 32 | c) + seed[1];
 	m ^= m >> 33;
 	m *= 0xff51afd7ed558ccdull;
 	m ^= m >> 33;
 	m *= 0xc4ceb9fe1a85ec53ull;
 	m ^= m >> 33;
 	return m;
+}
+
+uint64_t
+mc_store_hash(const struct mc_store *s, const void *key, uint32_t len)
+{
+	return hash_keyed(s->seed, key, len);
 }
 
 unsigned int
@@ -293,6 +307,13 @@ mc_store_create(void *mem, size_t len, const struct mc_store_settings *set)
 		return NULL;
 	memset(s, 0, sizeof(*s));
 	s->nparts = set->nparts;
+	if (set->hash_seed[0] == 0 && set->hash_seed[1] == 0) {
+		if (getrandom(s->seed, sizeof(s->seed), 0) != (ssize_t)sizeof(s->seed))
+			return NULL;
+	} else {
+		s->seed[0] = set->hash_seed[0];
+		s->seed[1] = set->hash_seed[1];
+	}
 	s->max_item_size = set->max_item_size;
 	s->mem_len = len;
 	/* memcached's process_started: two seconds and one update interval in the past, so
@@ -324,6 +345,8 @@ mc_store_create(void *mem, size_t len, const struct mc_store_settings *set)
 		memset(p, 0, sizeof(*p));
 		rte_spinlock_init(&p->lock);
 		p->idx = i;
+		p->seed[0] = s->seed[0];
+		p->seed[1] = s->seed[1];
 		p->next_cas = i + 1;
 		p->base = cur;
 		p->len = part_len;
@@ -465,7 +488,7 @@ index_find(struct part *p, const struct mc_key *k, struct bucket **bo, unsigned 
 static bool
 index_find_item(struct part *p, const struct mc_item *it, struct bucket **bo, unsigned int *so)
 {
-	uint64_t h = mc_store_hash(it->data, mc_item_klen(it));
+	uint64_t h = hash_keyed(p->seed, it->data, mc_item_klen(it));
 	uint32_t bi[2];
 	uint64_t want = slot_for(p, it, tag_of(h));
 	unsigned int j, i;
@@ -798,7 +821,7 @@ index_link(struct part *p, struct mc_item *it, const struct mc_key *k, struct bu
 		struct bucket *b = &p->buckets[bi[j]];
 		for (i = 0; i < SLOTS; i++) {
 			const struct mc_item *r = item_at(p, b->slot[i]);
-			uint64_t h = mc_store_hash(r->data, mc_item_klen(r));
+			uint64_t h = hash_keyed(p->seed, r->data, mc_item_klen(r));
 			uint32_t a1, a2, alt;
 			unsigned int x;
 			buckets_of(p, h, &a1, &a2);

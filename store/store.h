@@ -111,6 +111,7 @@ struct mc_store_settings {
 	double factor;           /* slab growth factor */
 	uint32_t chunk_min;      /* smallest key+value space (memcached's -n, 48) */
 	int64_t unix_now;        /* start time; 0 = time(NULL) */
+	uint64_t hash_seed[2];   /* key hash secret; all zero = random (getrandom) at create */
 };
 
 /* A thread's handle: its counters. One per lcore (or test thread). */
@@ -146,13 +147,15 @@ struct mc_store *mc_store_create(void *mem, size_t len, const struct mc_store_se
 /* Nothing to free (the memory is the caller's); provided for symmetry. */
 void mc_store_destroy(struct mc_store *s);
 
-uint64_t mc_store_hash(const void *key, uint32_t len);
+/* The key hash, keyed by the store's per-boot secret: which bucket a key lands in cannot be
+ * computed from outside, so crafted keys cannot pile into one bucket (hash flooding). */
+uint64_t mc_store_hash(const struct mc_store *s, const void *key, uint32_t len);
 static inline void
-mc_key_init(struct mc_key *k, const void *p, uint32_t len)
+mc_key_init(struct mc_key *k, const struct mc_store *s, const void *p, uint32_t len)
 {
 	k->p = p;
 	k->len = len;
-	k->hash = mc_store_hash(p, len);
+	k->hash = mc_store_hash(s, p, len);
 }
 unsigned int mc_store_nparts(const struct mc_store *s);
 unsigned int mc_store_part_of(const struct mc_store *s, uint64_t hash);

@@ -391,7 +391,7 @@ mc_udp_prefetch(struct mc_worker *w, const struct rte_mbuf *m, unsigned int i)
 	if (key != NULL) {
 		w->pre[i].key = key;
 		w->pre[i].len = klen;
-		w->pre[i].hash = mc_store_hash(key, klen);
+		w->pre[i].hash = mc_store_hash(w->svc->px.sx.s, key, klen);
 		mc_store_prefetch(w->svc->px.sx.s, w->pre[i].hash);
 	}
 }

@@ -507,7 +507,7 @@ test_hinted_get_matches_tokenizer(void **state)
 		fast = cx.st.cmd_get_fast;
 		cx.hint_key = req + c[i].key_off;
 		cx.hint_len = (uint32_t)c[i].key_len;
-		cx.hint_hash = mc_store_hash(cx.hint_key, cx.hint_len);
+		cx.hint_hash = mc_store_hash(cx.sx.s, cx.hint_key, cx.hint_len);
 		{
 			const char *hinted = run_n(req, len, &n2, 0);
 			cx.hint_key = NULL;

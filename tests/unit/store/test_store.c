@@ -27,6 +27,7 @@ make(size_t mb, unsigned int parts, uint32_t max_item)
 	struct mc_store_settings set = {
 		.mem_bytes = mb << 20, .nparts = parts, .max_item_size = max_item,
 		.factor = 1.25, .chunk_min = 48, .unix_now = T0,
+		.hash_seed = {0x6d63626f78ull, 0x7465737473ull},
 	};
 	free(mem);
 	mem = aligned_alloc(64, mb << 20);
@@ -50,7 +51,7 @@ static struct mc_key
 K(const char *str)
 {
 	struct mc_key k;
-	mc_key_init(&k, str, (uint32_t)strlen(str));
+	mc_key_init(&k, s, str, (uint32_t)strlen(str));
 	return k;
 }
 
@@ -79,6 +80,36 @@ get(const char *key)
 		return NULL;
 	buf[vlen] = '\0';
 	return buf;
+}
+
+/* The key hash is keyed: the same secret gives the same hashes, another secret other ones, and
+ * a store created without one draws its own (hash flooding needs the secret to aim). */
+static void
+test_hash_is_keyed(void **state)
+{
+	static uint8_t m1[4 << 20] __attribute__((aligned(64))), m2[4 << 20] __attribute__((aligned(64)));
+	struct mc_store_settings set = {.nparts = 1, .max_item_size = 1024, .factor = 1.25,
+					.chunk_min = 48, .hash_seed = {1, 2}};
+	struct mc_store *a, *b;
+	unsigned int i, same = 0;
+	(void)state;
+	a = mc_store_create(m1, sizeof(m1), &set);
+	b = mc_store_create(m2, sizeof(m2), &set);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_int_equal(mc_store_hash(a, "key", 3), mc_store_hash(b, "key", 3));
+	set.hash_seed[1] = 3;
+	b = mc_store_create(m2, sizeof(m2), &set);
+	for (i = 0; i < 64; i++) {
+		char k[16];
+		int n = snprintf(k, sizeof(k), "key:%u", i);
+		same += mc_store_hash(a, k, (uint32_t)n) == mc_store_hash(b, k, (uint32_t)n);
+	}
+	assert_int_equal(same, 0);
+	set.hash_seed[0] = set.hash_seed[1] = 0;
+	a = mc_store_create(m1, sizeof(m1), &set);
+	b = mc_store_create(m2, sizeof(m2), &set);
+	assert_int_not_equal(mc_store_hash(a, "key", 3), mc_store_hash(b, "key", 3));
 }
 
 static void
@@ -128,9 +159,10 @@ test_set_get_modes(void **state)
 static void
 test_delete_touch(void **state)
 {
-	struct mc_key k = K("d");
+	struct mc_key k;
 	(void)state;
 	make(16, 1, 1 << 20);
+	k = K("d");
 	assert_int_equal(mc_store_delete(&cx, &k, 0), MC_MISS);
 	set("d", "v", 0, 0);
 	assert_int_equal(mc_store_delete(&cx, &k, 0), MC_DELETED);
@@ -151,10 +183,11 @@ test_delete_touch(void **state)
 static void
 test_cas(void **state)
 {
-	struct mc_key k = K("c");
+	struct mc_key k;
 	uint64_t c1, c2, c3;
 	(void)state;
 	make(16, 1, 1 << 20);
+	k = K("c");
 	assert_int_equal(mc_store_store(&cx, MC_CAS, &k, 0, 0, "x", 1, 1, NULL), MC_MISS);
 	assert_int_equal(mc_store_store(&cx, MC_SET, &k, 0, 0, "x", 1, 0, &c1), MC_STORED);
 	assert_int_equal(mc_store_store(&cx, MC_CAS, &k, 0, 0, "y", 1, c1 + 1, NULL), MC_EXISTS);
@@ -322,11 +355,12 @@ static void
 test_too_large_and_classes(void **state)
 {
 	char *big;
-	struct mc_key k = K("big");
+	struct mc_key k;
 	struct mc_store_class_info ci;
 	unsigned int c;
 	(void)state;
 	make(16, 1, 1 << 20);
+	k = K("big");
 	/* Classes grow by the factor and are 8-byte aligned; the first holds 24 + 48 bytes. */
 	mc_store_class_stats(s, 0, &ci);
 	assert_int_equal(ci.chunk_size, 72);
@@ -362,11 +396,12 @@ static void
 test_items_bigger_than_a_page(void **state)
 {
 	char *big = malloc(3 << 20);
-	struct mc_key k = K("huge");
+	struct mc_key k;
 	static char out[3 << 20];
 	uint32_t vlen, i;
 	(void)state;
 	make(32, 1, 4 << 20);
+	k = K("huge");
 	for (i = 0; i < (3u << 20); i++)
 		big[i] = (char)(i * 7);
 	assert_int_equal(mc_store_store(&cx, MC_SET, &k, 0, 0, big, 3 << 20, 0, NULL), MC_STORED);
@@ -423,11 +458,12 @@ test_eviction_under_full_memory(void **state)
 static void
 test_reference_survives_replacement(void **state)
 {
-	struct mc_key k = K("ref");
+	struct mc_key k;
 	struct mc_store_read r;
 	struct mc_store_part_stats ps;
 	(void)state;
 	make(16, 1, 1 << 20);
+	k = K("ref");
 	set("ref", "original", 0, 0);
 	assert_int_equal(mc_store_read_begin(&cx, &k, &r), MC_OK);
 	assert_true(mc_store_read_ref(&r));
@@ -518,7 +554,7 @@ writer(void *arg)
 		for (i = 0; i < NKEYS && !stop_flag; i++) {
 			struct mc_key k;
 			snprintf(key, sizeof(key), "s%u", i);
-			mc_key_init(&k, key, (uint32_t)strlen(key));
+			mc_key_init(&k, s, key, (uint32_t)strlen(key));
 			if (mc_store_part_of(s, k.hash) != wa->part)
 				continue;
 			fill(val, i, gen++, &len);
@@ -543,7 +579,7 @@ reader(void *arg)
 		uint32_t vlen;
 		i = (i * 1103515245u + 12345u) % NKEYS;
 		snprintf(key, sizeof(key), "s%u", i);
-		mc_key_init(&k, key, (uint32_t)strlen(key));
+		mc_key_init(&k, s, key, (uint32_t)strlen(key));
 		if (mc_store_get(&rcx, &k, val, sizeof(val), &vlen, NULL, NULL) == MC_OK) {
 			if (vlen > sizeof(val) || !check(val, vlen, i))
 				bad++;
@@ -612,6 +648,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_hash_is_keyed),
 		cmocka_unit_test(test_set_get_modes),
 		cmocka_unit_test(test_delete_touch),
 		cmocka_unit_test(test_cas),

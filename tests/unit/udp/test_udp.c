@@ -54,7 +54,7 @@ static void
 put_item(const char *key, const void *val, uint32_t vlen, uint32_t flags)
 {
 	struct mc_key k;
-	mc_key_init(&k, key, (uint32_t)strlen(key));
+	mc_key_init(&k, store, key, (uint32_t)strlen(key));
 	assert_int_equal(mc_store_store(&w.svc->px.sx, MC_SET, &k, flags, 0, val, vlen, 0, NULL),
 			 MC_STORED);
 }
