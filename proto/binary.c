@@ -274,6 +274,7 @@ do_delta(struct mc_proto_ctx *cx, const struct breq *r, bool incr, struct mc_out
 	rc = mc_store_delta(&cx->sx, &k, &a, &v, &cas);
 	switch (rc) {
 	case MC_OK:
+	case MC_STORED: /* created from the initial value */
 		if (is_quiet(r->op))
 			return;
 		if (hdr(o, r, ST_OK, 0, 0, 8, cas)) {

@@ -547,6 +547,7 @@ cmd_ma(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 	mark = mc_out_pos(o);
 	switch (rc) {
 	case MC_OK:
+	case MC_STORED:
 		nlen = snprintf(num, sizeof(num), "%" PRIu64, v);
 		if (f.value) {
 			MC_OUT_STR(o, "VA ");

@@ -959,8 +959,14 @@ mc_store_store(struct mc_store_ctx *cx, int mode_opts, const struct mc_key *k, u
 		rc = MC_NOT_STORED;
 		goto out;
 	}
-	if (mode == MC_APPEND || mode == MC_PREPEND)
+	if (mode == MC_APPEND || mode == MC_PREPEND) {
 		total_v += mc_item_vlen(old);
+		/* memcached: the joined item cannot be allocated, so NOT_STORED; the old stays. */
+		if (mc_store_too_large(s, k->len, total_v)) {
+			rc = MC_NOT_STORED;
+			goto out;
+		}
+	}
 	if (mc_store_too_large(s, k->len, total_v)) {
 		rc = MC_TOO_LARGE;
 		goto fail;
@@ -1125,6 +1131,7 @@ mc_store_delta(struct mc_store_ctx *cx, const struct mc_key *k, const struct mc_
 		*value = v;
 		if (cas_out)
 			*cas_out = it->cas;
+		rc = MC_STORED;
 		goto out;
 	}
 	if (a->cas_in != 0 && it->cas != a->cas_in) {

@@ -208,7 +208,8 @@ enum mc_store_status mc_store_touch(struct mc_store_ctx *cx, const struct mc_key
 
 /* incr/decr. memcached's rules: 64-bit unsigned, incr wraps, decr floors at 0, the value must
  * be a decimal number; a shorter result is padded with spaces in place, a longer one re-made.
- * With create set (meta N / binary initial), a miss stores `initial` with exptime/flags. */
+ * With create set (meta N / binary initial), a miss stores `initial` with exptime/flags and
+ * returns MC_STORED; a hit returns MC_OK. */
 struct mc_delta_args {
 	bool incr;
 	uint64_t delta;

@@ -344,7 +344,8 @@ test_incr_decr(void **state)
 		struct mc_key k = K("newc");
 		struct mc_delta_args a = {.incr = true, .delta = 3, .create = true, .initial = 42};
 		uint64_t v;
-		assert_int_equal(mc_store_delta(&cx, &k, &a, &v, NULL), MC_OK);
+		/* Created by the call: MC_STORED (meta ma answers HD for it even with q). */
+		assert_int_equal(mc_store_delta(&cx, &k, &a, &v, NULL), MC_STORED);
 		assert_int_equal(v, 42);
 		assert_int_equal(mc_store_delta(&cx, &k, &a, &v, NULL), MC_OK);
 		assert_int_equal(v, 45);
@@ -386,6 +387,11 @@ test_too_large_and_classes(void **state)
 		assert_int_equal(vlen, fit);
 		assert_memory_equal(out, big, fit);
 	}
+	/* Append or prepend past the limit: NOT_STORED as memcached answers (its allocation of the
+	 * joined item fails), and the old value stays. */
+	assert_int_equal(mc_store_store(&cx, MC_APPEND, &k, 0, 0, "xy", 2, 0, NULL), MC_NOT_STORED);
+	assert_int_equal(mc_store_store(&cx, MC_PREPEND, &k, 0, 0, "xy", 2, 0, NULL), MC_NOT_STORED);
+	assert_non_null(get("big"));
 	/* A failed set drops the old value (memcached). */
 	assert_int_equal(mc_store_store(&cx, MC_SET, &k, 0, 0, big, fit + 1, 0, NULL), MC_TOO_LARGE);
 	assert_null(get("big"));
