@@ -14,7 +14,7 @@ mc_out_rewind(struct mc_out *o, size_t mark)
 	while (o->nrefs > 0 && o->refs[o->nrefs - 1].lpos >= mark) {
 		struct mc_out_ref *r = &o->refs[--o->nrefs];
 		o->reflen -= r->len;
-		mc_store_item_put(r->it);
+		mc_store_ref_put(r->ref);
 	}
 	o->len = mark - o->reflen;
 }
@@ -24,11 +24,12 @@ mc_out_value(struct mc_out *o, const struct mc_store_read *r)
 {
 	if (o->zc_min != 0 && r->vlen >= o->zc_min && o->nrefs < MC_OUT_MAX_REFS &&
 	    mc_out_pos(o) + r->vlen <= o->limit) {
-		if (mc_store_read_ref(r)) {
+		uint8_t *ref = mc_store_read_ref(r);
+		if (ref != NULL) {
 			struct mc_out_ref *f = &o->refs[o->nrefs++];
 			f->lpos = mc_out_pos(o);
 			f->at = o->len;
-			f->it = r->it;
+			f->ref = ref;
 			f->p = r->value;
 			f->len = r->vlen;
 			o->reflen += r->vlen;

@@ -19,7 +19,7 @@ struct mc_item;
 struct mc_out_ref {
 	size_t lpos;
 	size_t at;
-	const struct mc_item *it;
+	uint8_t *ref;   /* from mc_store_read_ref */
 	const uint8_t *p;
 	uint32_t len;
 };

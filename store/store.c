@@ -22,7 +22,19 @@
 #define SLOTS 7
 #define NO_PAGE UINT32_MAX
 #define GUARD 4096          /* readers may read a racy key length past a chunk: stay mapped */
-#define REFCNT_MAX 60000
+
+/* What lock-free readers write lives beside the pages, never in item memory: a chunk may be
+ * freed and re-carved (even for another class) while a reader still holds its pointer, and a
+ * write through it would land in whatever lives there now. Every chunk is at least 72 bytes,
+ * so each 64-byte unit of page memory holds the start of at most one chunk; per unit there is
+ * a reference count (zero-copy replies in flight) and the use bits (CLOCK, fetched). A stale
+ * reader can thus only touch the counters of the unit, which are counters whatever the page
+ * holds now: its increment is undone when its version check fails, and use bits are hints. */
+#define UNIT_SHIFT 6
+#define UNITS_PER_PAGE (MC_PAGE_SIZE >> UNIT_SHIFT)
+#define REF_MAX 64          /* readers check before adding: at most one per lcore overshoots */
+#define USE_HOT 0x01        /* CLOCK: used since the hand last passed */
+#define USE_SEEN 0x02       /* fetched at least once */
 
 /* Index bucket: one cache line, a version counter (odd while a writer changes the bucket or an
  * item linked from it) and 7 slots of tag:16 | item offset in 8-byte units:48; 0 = empty. */
@@ -58,6 +70,8 @@ struct part {
 	uint32_t npages, pages_used;
 	uint8_t *pages;
 	uint32_t *page_next;
+	uint8_t *refs;          /* per 64-byte unit of pages: references held */
+	uint8_t *use;           /* per 64-byte unit of pages: USE_* bits */
 	uint32_t sweep_cls;
 	uint64_t seed[2];       /* the store's hash secret, for re-hashing resident keys */
 	struct slabclass cls[MC_STORE_MAX_CLASSES];
@@ -76,6 +90,16 @@ struct mc_store {
 	uint32_t class_size[MC_STORE_MAX_CLASSES];
 	struct part *parts[MC_STORE_MAX_PARTS];
 } __rte_cache_aligned;
+
+void (*mc_store_race_hook)(enum mc_store_race where, void *arg);
+void *mc_store_race_arg;
+
+static inline void
+race_point(enum mc_store_race where)
+{
+	if (unlikely(mc_store_race_hook != NULL))
+		mc_store_race_hook(where, mc_store_race_arg);
+}
 
 /* ---- hashing and placement ---- */
 
@@ -168,6 +192,37 @@ static inline struct mc_item *
 item_at(const struct part *p, uint64_t slot)
 {
 	return (struct mc_item *)(p->base + ((slot & 0xffffffffffffull) << 3));
+}
+
+/* The unit of page memory where it starts (see UNIT_SHIFT), or -1 outside the pages (only a
+ * torn read gives such a pointer). */
+static inline ptrdiff_t
+unit_of(const struct part *p, const void *it)
+{
+	const uint8_t *a = it;
+	if (unlikely(a < p->pages || a >= p->pages + (size_t)p->npages * MC_PAGE_SIZE))
+		return -1;
+	return (a - p->pages) >> UNIT_SHIFT;
+}
+
+static inline uint8_t *
+refs_of(const struct part *p, const struct mc_item *it)
+{
+	return p->refs + unit_of(p, it);
+}
+
+static inline uint8_t *
+use_of(const struct part *p, const struct mc_item *it)
+{
+	return p->use + unit_of(p, it);
+}
+
+/* Writers: is it referenced? seq_cst, and after the writer's unlink or odd version is
+ * visible, so a reader either shows here or fails its version check (see mc_store_read_ref). */
+static inline bool
+referenced(const struct part *p, const struct mc_item *it)
+{
+	return __atomic_load_n(refs_of(p, it), __ATOMIC_SEQ_CST) != 0;
 }
 
 /* The slots of b whose tag is tag, as bits 0..SLOTS-1. A filter only: the caller loads each
@@ -359,10 +414,15 @@ mc_store_create(void *mem, size_t len, const struct mc_store_settings *set)
 		cur += (size_t)p->nbuckets * sizeof(struct bucket);
 		s->index_bytes += (size_t)p->nbuckets * sizeof(struct bucket);
 		rest = end > cur + GUARD ? (size_t)(end - cur - GUARD) : 0;
-		/* Pages and their next links. */
-		p->npages = (uint32_t)(rest / (MC_PAGE_SIZE + sizeof(uint32_t)));
+		/* Pages, their next links, and the per-unit counters and use bits. */
+		p->npages = (uint32_t)(rest / (MC_PAGE_SIZE + sizeof(uint32_t) + 2 * UNITS_PER_PAGE + 128));
 		p->page_next = (uint32_t *)cur;
 		cur += RTE_ALIGN_CEIL(p->npages * sizeof(uint32_t), 64);
+		p->refs = cur;
+		cur += RTE_ALIGN_CEIL((size_t)p->npages * UNITS_PER_PAGE, 64);
+		p->use = cur;
+		cur += RTE_ALIGN_CEIL((size_t)p->npages * UNITS_PER_PAGE, 64);
+		memset(p->refs, 0, (size_t)(cur - p->refs));
 		p->pages = (uint8_t *)RTE_PTR_ALIGN_CEIL(cur, 64);
 		if (p->pages + (size_t)p->npages * MC_PAGE_SIZE > end - GUARD && p->npages > 0)
 			p->npages--;
@@ -529,9 +589,9 @@ static void
 item_release(struct part *p, struct mc_item *it)
 {
 	struct slabclass *c = &p->cls[it->cls];
-	/* Pairs with the reader's refcount increment then version check (both seq_cst). */
+	/* Pairs with the reader's reference increment then version check (both seq_cst). */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&it->refcnt, __ATOMIC_SEQ_CST) != 0) {
+	if (referenced(p, it)) {
 		__atomic_store_n(&it->state, MC_IT_ZOMBIE, __ATOMIC_RELAXED);
 		p->st.zombies++;
 		return;
@@ -606,20 +666,22 @@ clock_evict(const struct mc_store *s, struct part *p, struct slabclass *c)
 		st = __atomic_load_n(&it->state, __ATOMIC_RELAXED);
 		if (st & MC_IT_LINKED) {
 			int dead = item_dead(s, p, it->cas, it->exptime);
-			if (__atomic_load_n(&it->refcnt, __ATOMIC_ACQUIRE) != 0)
+			uint8_t *use = use_of(p, it);
+			const uint8_t u = __atomic_load_n(use, __ATOMIC_RELAXED);
+			if (referenced(p, it))
 				continue;
-			if (!dead && (st & MC_IT_CLOCK)) {
-				__atomic_fetch_and(&it->state, (uint8_t)~MC_IT_CLOCK, __ATOMIC_RELAXED);
+			if (!dead && (u & USE_HOT)) {
+				__atomic_fetch_and(use, (uint8_t)~USE_HOT, __ATOMIC_RELAXED);
 				continue;
 			}
 			if (dead) {
 				p->st.reclaimed++;
-				if (dead == 1 && !(st & MC_IT_FETCHED))
+				if (dead == 1 && !(u & USE_SEEN))
 					p->st.expired_unfetched++;
 			} else {
 				p->st.evictions++;
 				c->evictions++;
-				if (!(st & MC_IT_FETCHED))
+				if (!(u & USE_SEEN))
 					p->st.evicted_unfetched++;
 			}
 			item_unlink(p, it);
@@ -629,7 +691,7 @@ clock_evict(const struct mc_store *s, struct part *p, struct slabclass *c)
 				c->used++;
 				return it;
 			}
-		} else if ((st & MC_IT_ZOMBIE) && __atomic_load_n(&it->refcnt, __ATOMIC_ACQUIRE) == 0) {
+		} else if ((st & MC_IT_ZOMBIE) && !referenced(p, it)) {
 			p->st.zombies--;
 			__atomic_store_n(&it->state, 0, __ATOMIC_RELAXED);
 			return it;
@@ -639,9 +701,11 @@ clock_evict(const struct mc_store *s, struct part *p, struct slabclass *c)
 }
 
 /* Page reassignment (memcached's slab_reassign): move the oldest page of the class holding the
- * most pages to class dst, which has nothing to give. Every item on the page is evicted; a page
- * with a referenced chunk is not taken. Readers holding a stale pointer fail their version
- * check, as with any reuse. Returns true when dst got a page to carve. */
+ * most pages to class dst, which has nothing to give. Every item on the page is unlinked first;
+ * only then are the page's reference counts read (seq_cst, after the unlinks' version bumps), so
+ * a reader that took a reference before its item went is seen here, and one that comes after
+ * fails its version check and drops it again. A referenced page stays where it is (its items
+ * are gone; the free chunks serve the victim class). Returns true when dst got a page. */
 static bool
 page_steal(const struct mc_store *s, struct part *p, struct slabclass *dst)
 {
@@ -657,22 +721,27 @@ page_steal(const struct mc_store *s, struct part *p, struct slabclass *dst)
 	if (v == NULL)
 		return false;
 	page = v->head;
-	for (i = 0; i < v->perslab; i++)
-		if (__atomic_load_n(&chunk_at(p, v, page, i)->refcnt, __ATOMIC_ACQUIRE) != 0)
-			return false;
+	race_point(MC_RACE_STEAL);
 	for (i = 0; i < v->perslab; i++) {
 		struct mc_item *it = chunk_at(p, v, page, i);
 		uint8_t st = __atomic_load_n(&it->state, __ATOMIC_RELAXED);
 		if (st & MC_IT_LINKED) {
 			p->st.evictions++;
 			v->evictions++;
-			if (!(st & MC_IT_FETCHED))
+			if (!(__atomic_load_n(use_of(p, it), __ATOMIC_RELAXED) & USE_SEEN))
 				p->st.evicted_unfetched++;
 			item_unlink(p, it);
-		} else if (st & MC_IT_ZOMBIE) {
+		} else if ((st & MC_IT_ZOMBIE) && !referenced(p, it)) {
 			p->st.zombies--;
 			item_release(p, it);
 		}
+	}
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	{
+		const uint8_t *r = p->refs + (size_t)page * UNITS_PER_PAGE;
+		for (i = 0; i < v->slab_pages * UNITS_PER_PAGE; i++)
+			if (__atomic_load_n(&r[i], __ATOMIC_SEQ_CST) != 0)
+				return false;
 	}
 	/* Every chunk of the page is free now: take them off the victim's free list. */
 	{
@@ -727,14 +796,12 @@ item_alloc(const struct mc_store *s, struct part *p, uint32_t total)
 	} else if (c->carve_left > 0 || slab_grow(p, c)) {
 		it = chunk_at(p, c, c->tail, c->perslab - c->carve_left);
 		c->carve_left--;
-		it->refcnt = 0;
 		c->used++;
 	} else {
 		it = clock_evict(s, p, c);
 		if (it == NULL && page_steal(s, p, c)) {
 			it = chunk_at(p, c, c->tail, 0);
 			c->carve_left--;
-			it->refcnt = 0;
 			c->used++;
 		}
 		if (it == NULL) {
@@ -783,6 +850,7 @@ index_link(struct part *p, struct mc_item *it, const struct mc_key *k, struct bu
 	uint32_t bi[2];
 	unsigned int j, i;
 	__atomic_store_n(&it->state, MC_IT_LINKED, __ATOMIC_RELAXED);
+	__atomic_store_n(use_of(p, it), 0, __ATOMIC_RELAXED);
 	p->st.curr_items++;
 	p->st.total_items++;
 	p->st.bytes += MC_ITEM_HDR + k->len + mc_item_vlen(it);
@@ -847,7 +915,7 @@ index_link(struct part *p, struct mc_item *it, const struct mc_key *k, struct bu
 		unsigned int vs = 0;
 		struct mc_item *victim;
 		for (i = 0; i < SLOTS; i++) {
-			if (__atomic_load_n(&item_at(p, b->slot[i])->refcnt, __ATOMIC_ACQUIRE) == 0) {
+			if (!referenced(p, item_at(p, b->slot[i]))) {
 				vs = i;
 				break;
 			}
@@ -877,7 +945,7 @@ find_live(const struct mc_store *s, struct part *p, const struct mc_key *k, stru
 	dead = item_dead(s, p, it->cas, it->exptime);
 	if (dead) {
 		p->st.reclaimed++;
-		if (dead == 1 && !(it->state & MC_IT_FETCHED))
+		if (dead == 1 && !(__atomic_load_n(use_of(p, it), __ATOMIC_RELAXED) & USE_SEEN))
 			p->st.expired_unfetched++;
 		item_unlink(p, it);
 		*b = NULL;
@@ -895,18 +963,19 @@ part_lock(struct mc_store_ctx *cx, const struct mc_key *k)
 	return p;
 }
 
+/* Keep it from being evicted or moved while the writer allocates (lock held). */
 static inline void
-pin(struct mc_item *it)
+pin(const struct part *p, const struct mc_item *it)
 {
 	if (it)
-		__atomic_fetch_add(&it->refcnt, 1, __ATOMIC_ACQ_REL);
+		__atomic_fetch_add(refs_of(p, it), 1, __ATOMIC_ACQ_REL);
 }
 
 static inline void
-unpin(struct mc_item *it)
+unpin(const struct part *p, const struct mc_item *it)
 {
 	if (it)
-		__atomic_fetch_sub(&it->refcnt, 1, __ATOMIC_ACQ_REL);
+		__atomic_fetch_sub(refs_of(p, it), 1, __ATOMIC_ACQ_REL);
 }
 
 enum mc_store_status
@@ -951,7 +1020,7 @@ mc_store_store(struct mc_store_ctx *cx, int mode_opts, const struct mc_key *k, u
 	}
 	if (mode == MC_ADD && old != NULL) {
 		/* memcached bumps the existing item on a failed add. */
-		__atomic_fetch_or(&old->state, MC_IT_CLOCK, __ATOMIC_RELAXED);
+		__atomic_fetch_or(use_of(p, old), USE_HOT, __ATOMIC_RELAXED);
 		rc = MC_NOT_STORED;
 		goto out;
 	}
@@ -971,18 +1040,25 @@ mc_store_store(struct mc_store_ctx *cx, int mode_opts, const struct mc_key *k, u
 		rc = MC_TOO_LARGE;
 		goto fail;
 	}
-	pin(old);
+	pin(p, old);
 	it = item_alloc(s, p, MC_ITEM_HDR + k->len + total_v);
-	unpin(old);
+	unpin(p, old);
+	race_point(MC_RACE_STORE_ALLOC);
 	if (it == NULL) {
 		rc = MC_NO_MEMORY;
 		goto fail;
 	}
-	/* The allocation may have evicted and re-used neighbours; look old up again. */
+	/* The allocation may have evicted neighbours, and the old item may have expired or been
+	 * flushed meanwhile: look it up again. A mode that needs it finds it gone. */
 	old = find_live(s, p, k, &ob, &os);
-	if ((mode == MC_APPEND || mode == MC_PREPEND) && old == NULL) {
+	if (old == NULL && mode != MC_SET && mode != MC_ADD) {
 		item_release(p, it);
 		rc = MC_NOT_STORED;
+		if (mode == MC_CAS) {
+			cx->st.cas_hits--;
+			cx->st.cas_misses++;
+			rc = MC_MISS;
+		}
 		goto out;
 	}
 	it->cas = next_cas(s, p);
@@ -1064,7 +1140,7 @@ mc_store_touch(struct mc_store_ctx *cx, const struct mc_key *k, uint32_t exptime
 		bucket_write_begin(b);
 		it->exptime = exptime;
 		bucket_write_end(b);
-		__atomic_fetch_or(&it->state, MC_IT_CLOCK, __ATOMIC_RELAXED);
+		__atomic_fetch_or(use_of(p, it), USE_HOT, __ATOMIC_RELAXED);
 		cx->st.touch_hits++;
 		rc = MC_TOUCHED;
 	} else {
@@ -1110,6 +1186,7 @@ mc_store_delta(struct mc_store_ctx *cx, const struct mc_key *k, const struct mc_
 	uint64_t v;
 	char buf[24];
 	int res;
+	bool in_place = false;
 
 	if (it == NULL) {
 		if (a->incr)
@@ -1150,19 +1227,28 @@ mc_store_delta(struct mc_store_ctx *cx, const struct mc_key *k, const struct mc_
 		cx->st.decr_hits++;
 	}
 	res = snprintf(buf, sizeof(buf), "%" PRIu64, v);
-	if ((uint32_t)res <= mc_item_vlen(it) && __atomic_load_n(&it->refcnt, __ATOMIC_ACQUIRE) == 0) {
-		/* In place, padded with spaces, new CAS: exactly memcached's behaviour. */
+	if ((uint32_t)res <= mc_item_vlen(it)) {
+		/* In place, padded with spaces, new CAS: exactly memcached's behaviour, unless a
+		 * reply in flight references the value. The odd version is published before the
+		 * references are read (the order item_release relies on): a reader that takes one
+		 * later fails its version check; one that took it earlier shows here. */
+		race_point(MC_RACE_DELTA_INPLACE);
 		bucket_write_begin(b);
-		it->cas = next_cas(s, p);
-		memcpy((uint8_t *)mc_item_value(it), buf, (size_t)res);
-		memset((uint8_t *)mc_item_value(it) + res, ' ', mc_item_vlen(it) - (uint32_t)res);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (!referenced(p, it)) {
+			it->cas = next_cas(s, p);
+			memcpy((uint8_t *)mc_item_value(it), buf, (size_t)res);
+			memset((uint8_t *)mc_item_value(it) + res, ' ', mc_item_vlen(it) - (uint32_t)res);
+			in_place = true;
+		}
 		bucket_write_end(b);
-	} else {
+	}
+	if (!in_place) {
 		struct mc_item *nit;
 		const uint32_t fl = it->flags, ex = it->exptime;
-		pin(it);
+		pin(p, it);
 		nit = item_new(s, p, k, buf, (uint32_t)res, fl, ex);
-		unpin(it);
+		unpin(p, it);
 		if (nit == NULL) {
 			rc = MC_NO_MEMORY;
 			goto out;
@@ -1283,6 +1369,7 @@ retry:
 			uint64_t e = __atomic_load_n(&b->slot[__builtin_ctz(m)], __ATOMIC_RELAXED);
 			const struct mc_item *it;
 			uint32_t klen, vlen;
+			ptrdiff_t u;
 			if (e == 0 || (uint16_t)(e >> 48) != tag)
 				continue;
 			it = item_at(p, e);
@@ -1291,7 +1378,8 @@ retry:
 				continue;
 			vlen = mc_item_vlen(it);
 			/* A racing writer may have changed the item: keep reads inside the partition. */
-			if ((const uint8_t *)it->data + klen + vlen > p->base + p->len)
+			u = unit_of(p, it);
+			if (u < 0 || (const uint8_t *)it->data + klen + vlen > p->base + p->len)
 				goto changed;
 			r->it = it;
 			r->ver = &b->ver;
@@ -1302,7 +1390,9 @@ retry:
 			r->cas = it->cas;
 			r->value = it->data + klen;
 			r->state = __atomic_load_n(&it->state, __ATOMIC_RELAXED);
-			r->fetched = (r->state & MC_IT_FETCHED) != 0;
+			r->ref = p->refs + u;
+			r->use = p->use + u;
+			r->fetched = (__atomic_load_n(r->use, __ATOMIC_RELAXED) & USE_SEEN) != 0;
 			if (!mc_store_read_check(r))
 				goto changed;
 			if (item_dead(s, p, r->cas, r->exptime)) {
@@ -1335,28 +1425,32 @@ mc_store_read_check(const struct mc_store_read *r)
 void
 mc_store_read_touch(const struct mc_store_read *r)
 {
-	struct mc_item *it = (struct mc_item *)(uintptr_t)r->it;
-	uint8_t st = __atomic_load_n(&it->state, __ATOMIC_RELAXED);
-	if ((st & (MC_IT_CLOCK | MC_IT_FETCHED)) != (MC_IT_CLOCK | MC_IT_FETCHED))
-		__atomic_fetch_or(&it->state, MC_IT_CLOCK | MC_IT_FETCHED, __ATOMIC_RELAXED);
+	/* The unit's use bits, never the item: it may be reused by now (see UNIT_SHIFT). */
+	if ((__atomic_load_n(r->use, __ATOMIC_RELAXED) & (USE_HOT | USE_SEEN)) != (USE_HOT | USE_SEEN))
+		__atomic_fetch_or(r->use, USE_HOT | USE_SEEN, __ATOMIC_RELAXED);
 }
 
-bool
+uint8_t *
 mc_store_read_ref(const struct mc_store_read *r)
 {
-	struct mc_item *it = (struct mc_item *)(uintptr_t)r->it;
-	uint16_t old = __atomic_fetch_add(&it->refcnt, 1, __ATOMIC_SEQ_CST);
-	if (old >= REFCNT_MAX || __atomic_load_n(r->ver, __ATOMIC_SEQ_CST) != r->v) {
-		__atomic_fetch_sub(&it->refcnt, 1, __ATOMIC_SEQ_CST);
-		return false;
+	/* Count first, then check the version (both seq_cst); writers unlink or publish an odd
+	 * version first, then read the count. Either they see this reference or this check sees
+	 * their change. Checked before adding, so at most one transient add per thread passes
+	 * REF_MAX and the 8-bit count never wraps. */
+	if (__atomic_load_n(r->ref, __ATOMIC_RELAXED) >= REF_MAX)
+		return NULL;
+	__atomic_fetch_add(r->ref, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(r->ver, __ATOMIC_SEQ_CST) != r->v) {
+		__atomic_fetch_sub(r->ref, 1, __ATOMIC_SEQ_CST);
+		return NULL;
 	}
-	return true;
+	return r->ref;
 }
 
 void
-mc_store_item_put(const struct mc_item *it)
+mc_store_ref_put(uint8_t *ref)
 {
-	__atomic_fetch_sub(&((struct mc_item *)(uintptr_t)it)->refcnt, 1, __ATOMIC_RELEASE);
+	__atomic_fetch_sub(ref, 1, __ATOMIC_RELEASE);
 }
 
 enum mc_store_status
@@ -1412,12 +1506,12 @@ mc_store_sweep(struct mc_store *s, unsigned int pi, unsigned int budget)
 				dead = item_dead(s, p, it->cas, it->exptime);
 				if (dead) {
 					p->st.reclaimed++;
-					if (dead == 1 && !(st & MC_IT_FETCHED))
+					if (dead == 1 &&
+					    !(__atomic_load_n(use_of(p, it), __ATOMIC_RELAXED) & USE_SEEN))
 						p->st.expired_unfetched++;
 					item_unlink(p, it);
 				}
-			} else if ((st & MC_IT_ZOMBIE) &&
-				   __atomic_load_n(&it->refcnt, __ATOMIC_ACQUIRE) == 0) {
+			} else if ((st & MC_IT_ZOMBIE) && !referenced(p, it)) {
 				p->st.zombies--;
 				item_release(p, it);
 			}

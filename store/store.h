@@ -45,17 +45,19 @@ enum mc_store_mode { MC_SET, MC_ADD, MC_REPLACE, MC_APPEND, MC_PREPEND, MC_CAS }
  *
  *  0               8       12      16      20      22  23  24
  *  +---------------+-------+-------+-------+-------+---+---+---- klen ----+---- vlen ----+
- *  | cas           |exptime| flags | vk    |refcnt |cls|st | key          | value        |
+ *  | cas           |exptime| flags | vk    | rsv   |cls|st | key          | value        |
  *  +---------------+-------+-------+-------+-------+---+---+--------------+--------------+
  *  vk = vlen << 8 | klen (vlen < 16 MiB); exptime in store-relative seconds, 0 = never;
- *  st: LINKED, ZOMBIE (unlinked, still referenced), CLOCK (recently used), FETCHED.
+ *  st: LINKED, ZOMBIE (unlinked, still referenced), meta's STALE, TOKEN, KEYBIN. Only writers
+ *  (under the partition lock) write item memory; what readers write (references, CLOCK and
+ *  fetched bits) lives beside the pages, per 64-byte unit (store.c, UNIT_SHIFT).
  */
 struct mc_item {
 	uint64_t cas;
 	uint32_t exptime;
 	uint32_t flags;
 	uint32_t vk;
-	uint16_t refcnt;
+	uint16_t rsv;
 	uint8_t cls;
 	uint8_t state;
 	uint8_t data[];
@@ -63,8 +65,6 @@ struct mc_item {
 
 #define MC_IT_LINKED 0x01
 #define MC_IT_ZOMBIE 0x02
-#define MC_IT_CLOCK 0x04
-#define MC_IT_FETCHED 0x08
 #define MC_IT_STALE 0x10  /* meta: invalidated, served with X */
 #define MC_IT_TOKEN 0x20  /* meta: a recache win (W) was handed out */
 #define MC_IT_KEYBIN 0x40 /* meta: stored with a base64 (binary) key */
@@ -139,6 +139,8 @@ struct mc_store_read {
 	const uint8_t *value;
 	bool fetched;       /* had been read before */
 	uint8_t state;      /* MC_IT_* bits at the snapshot */
+	uint8_t *ref;       /* the item's reference count (mc_store_read_ref) */
+	uint8_t *use;       /* the item's use bits (mc_store_read_touch) */
 };
 
 /* Lay the store out in mem (len bytes, 64-byte aligned). Returns NULL if mem is too small
@@ -181,13 +183,16 @@ bool mc_store_too_large(const struct mc_store *s, uint32_t klen, uint32_t vlen);
 enum mc_store_status mc_store_read_begin(struct mc_store_ctx *cx, const struct mc_key *k,
 					 struct mc_store_read *r);
 bool mc_store_read_check(const struct mc_store_read *r);
-/* Mark a validated hit as used (CLOCK and fetched bits; writes only when not yet set). */
+/* Mark a validated hit as used (CLOCK and fetched bits; writes only when not yet set). Safe
+ * even if the item was replaced since: it writes nothing into item memory. */
 void mc_store_read_touch(const struct mc_store_read *r);
-/* Take a reference on a validated hit so its memory outlives replacement; false if the item
- * changed meanwhile (start over) or its refcount is saturated (copy instead). */
-bool mc_store_read_ref(const struct mc_store_read *r);
+/* Take a reference on a validated hit so its memory outlives replacement, deletion and page
+ * moves (zero-copy replies). Returns the reference for mc_store_ref_put, or NULL if the item
+ * changed meanwhile (mc_store_read_check fails: start over) or is referenced too often (the
+ * check passes: copy instead). */
+uint8_t *mc_store_read_ref(const struct mc_store_read *r);
 /* Drop a reference taken with mc_store_read_ref. Any thread. */
-void mc_store_item_put(const struct mc_item *it);
+void mc_store_ref_put(uint8_t *ref);
 
 /* Convenience: copy out value (at most cap bytes) with retries; for tests and tools. */
 enum mc_store_status mc_store_get(struct mc_store_ctx *cx, const struct mc_key *k, void *buf,
@@ -251,6 +256,17 @@ void mc_store_flush(struct mc_store *s, uint32_t delay);
 /* Bounded background work on one partition: reclaim expired/flushed items and released
  * zombies among at most `budget` chunks. Returns chunks visited. */
 unsigned int mc_store_sweep(struct mc_store *s, unsigned int part, unsigned int budget);
+
+/* Test seam for interleavings no single thread can otherwise produce: when set, called at
+ * these points with the partition lock held, so a test can act there as a lock-free reader or
+ * move the clock. NULL in production; it is read on cold paths only. */
+enum mc_store_race {
+	MC_RACE_STEAL,          /* page_steal chose a victim page, before unlinking its items */
+	MC_RACE_DELTA_INPLACE,  /* incr/decr is about to rewrite a value in place */
+	MC_RACE_STORE_ALLOC,    /* a store allocated the new item, before re-finding the old */
+};
+extern void (*mc_store_race_hook)(enum mc_store_race where, void *arg);
+extern void *mc_store_race_arg;
 
 /* Statistics. */
 void mc_store_part_stats(const struct mc_store *s, struct mc_store_part_stats *sum);

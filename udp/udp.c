@@ -11,7 +11,7 @@
  * reference it holds until the last mbuf attached to it is freed (by TX, any lcore). */
 struct mc_zc {
 	struct rte_mbuf_ext_shared_info sh;
-	const struct mc_item *it;
+	uint8_t *ref;
 	struct rte_mempool *mp;
 };
 
@@ -20,7 +20,7 @@ zc_free(void *addr, void *opaque)
 {
 	struct mc_zc *z = opaque;
 	(void)addr;
-	mc_store_item_put(z->it);
+	mc_store_ref_put(z->ref);
 	rte_mempool_put(z->mp, z);
 }
 #include <rte_ip.h>
@@ -104,7 +104,7 @@ flatten(struct mc_service *svc, struct mc_out *o)
 		size_t dst_text = r->lpos + r->len;
 		memmove(svc->scratch + dst_text, svc->scratch + r->at, t - r->at);
 		memcpy(svc->scratch + r->lpos, r->p, r->len);
-		mc_store_item_put(r->it);
+		mc_store_ref_put(r->ref);
 		t = r->at;
 	}
 	o->nrefs = 0;
@@ -132,7 +132,7 @@ send_chained(struct mc_worker *w, struct mc_service *svc, const uint8_t *tmpl, u
 	if (n > RTE_DIM(built) || rte_mempool_get_bulk(svc->zc_pool, (void **)zc, o->nrefs) != 0)
 		return 0;
 	for (i = 0; i < o->nrefs; i++) {
-		zc[i]->it = o->refs[i].it;
+		zc[i]->ref = o->refs[i].ref;
 		zc[i]->mp = svc->zc_pool;
 		zc[i]->sh.free_cb = zc_free;
 		zc[i]->sh.fcb_opaque = zc[i];

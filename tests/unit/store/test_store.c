@@ -467,24 +467,181 @@ test_reference_survives_replacement(void **state)
 	struct mc_key k;
 	struct mc_store_read r;
 	struct mc_store_part_stats ps;
+	uint8_t *ref;
 	(void)state;
 	make(16, 1, 1 << 20);
 	k = K("ref");
 	set("ref", "original", 0, 0);
 	assert_int_equal(mc_store_read_begin(&cx, &k, &r), MC_OK);
-	assert_true(mc_store_read_ref(&r));
+	ref = mc_store_read_ref(&r);
+	assert_non_null(ref);
 	/* Replace and delete: the held item stays readable and is not reused. */
 	set("ref", "second", 0, 0);
 	set("ref", "third!!!", 0, 0);
 	assert_memory_equal(r.value, "original", 8);
 	mc_store_part_stats(s, &ps);
 	assert_int_equal(ps.zombies, 1);
-	mc_store_item_put(r.it);
+	mc_store_ref_put(ref);
 	/* The sweep reclaims it once released. */
 	mc_store_sweep(s, 0, 100000);
 	mc_store_part_stats(s, &ps);
 	assert_int_equal(ps.zombies, 0);
 	assert_string_equal(get("ref"), "third!!!");
+}
+
+/* ---- interleavings with lock-free readers, through the store's race seam ---- */
+
+static struct mc_store_read race_r;
+static uint8_t *race_ref;
+static bool race_ref_taken;
+static const char *race_key;
+static int64_t race_clock;
+
+/* At the seam: a reader on another lcore validates race_key and takes a zero-copy reference
+ * (what a reply does before its mbufs go to TX), or the clock moves on. */
+static void
+race_reader(enum mc_store_race where, void *arg)
+{
+	struct mc_store_ctx rcx = {.s = s};
+	struct mc_key k;
+	(void)arg;
+	if (race_clock != 0) {
+		mc_store_clock_set(s, race_clock);
+		return;
+	}
+	if (race_key == NULL || race_ref_taken)
+		return;
+	(void)where;
+	k = K(race_key);
+	if (mc_store_read_begin(&rcx, &k, &race_r) == MC_OK &&
+	    (race_ref = mc_store_read_ref(&race_r)) != NULL)
+		race_ref_taken = true;
+}
+
+static void
+race_reset(void)
+{
+	mc_store_race_hook = NULL;
+	race_ref_taken = false;
+	race_key = NULL;
+	race_clock = 0;
+}
+
+/* A page move must not re-carve memory under a reference taken while it runs: the reply in
+ * flight would send another item's bytes, and its put would corrupt the new item's count. */
+static void
+test_page_move_against_reference(void **state)
+{
+	char val[101], key[32], *mid = calloc(1, 4000);
+	struct mc_store_part_stats ps;
+	struct mc_key k;
+	int i;
+	(void)state;
+	make(16, 1, 1 << 20);
+	memset(val, 'F', 100);
+	val[100] = '\0';
+	/* "first" sits on the oldest page of its class; keep it hot while memory fills up. */
+	assert_int_equal(set("first", val, 0, 0), MC_STORED);
+	memset(val, 'v', 100);
+	for (i = 0;; i++) {
+		snprintf(key, sizeof(key), "fill:%d", i);
+		assert_int_equal(set(key, val, 0, 0), MC_STORED);
+		assert_non_null(get("first"));
+		mc_store_part_stats(s, &ps);
+		if (ps.evictions > 0)
+			break;
+	}
+	/* A 4000-byte value has no page: one moves from the 100-byte class, and a reader takes
+	 * a reference on "first" just as the move starts. */
+	race_key = "first";
+	mc_store_race_hook = race_reader;
+	k = K("mid");
+	mc_store_store(&cx, MC_SET, &k, 0, 0, mid, 4000, 0, NULL);
+	assert_true(race_ref_taken);
+	memset(val, 'F', 100);
+	assert_memory_equal(race_r.value, val, 100);
+	mc_store_ref_put(race_ref);
+	race_reset();
+	/* Released: the move goes through now, and nothing is left pinned. */
+	assert_int_equal(mc_store_store(&cx, MC_SET, &k, 0, 0, mid, 4000, 0, NULL), MC_STORED);
+	mc_store_sweep(s, 0, 1u << 30);
+	mc_store_part_stats(s, &ps);
+	assert_int_equal(ps.zombies, 0);
+	assert_true(ps.slabs_moved >= 1);
+	free(mid);
+}
+
+/* meta's `ms <k> <n> I C<older>`: the item expires (or a delayed flush comes due) while the
+ * new item is allocated. The store finds nothing to mark stale: NOT_FOUND, not a crash. */
+static void
+test_stale_store_when_item_dies_meanwhile(void **state)
+{
+	struct mc_key k;
+	uint64_t c1;
+	int round;
+	(void)state;
+	for (round = 0; round < 2; round++) {
+		make(16, 1, 1 << 20);
+		k = K("st");
+		assert_int_equal(mc_store_store(&cx, MC_SET, &k, 0, mc_store_realtime(s, 10), "a", 1,
+						0, &c1), MC_STORED);
+		assert_int_equal(mc_store_store(&cx, MC_SET, &k, 0, mc_store_realtime(s, 10), "b", 1,
+						0, NULL), MC_STORED);
+		if (round == 1)
+			mc_store_flush(s, 5);
+		race_clock = T0 + (round == 0 ? 20 : 6);
+		mc_store_race_hook = race_reader;
+		assert_int_equal(mc_store_store(&cx, MC_CAS | MC_MODE_STALE_OK, &k, 0, 0, "c", 1, c1,
+						NULL), MC_MISS);
+		race_reset();
+		assert_null(get("st"));
+	}
+}
+
+/* A reader whose snapshot went stale (its item deleted, the chunk reused) and who then takes
+ * a reference or marks the hit used must write nothing into the chunk's new item. */
+static void
+test_stale_reader_writes_nothing(void **state)
+{
+	struct mc_key ka, kb;
+	struct mc_store_read ra, rb;
+	uint8_t before[64];
+	(void)state;
+	make(16, 1, 1 << 20);
+	ka = K("a");
+	kb = K("b");
+	set("a", "value-a", 0, 0);
+	assert_int_equal(mc_store_read_begin(&cx, &ka, &ra), MC_OK);
+	assert_true(mc_store_read_check(&ra));
+	/* The writer side moves on: a goes, b takes its chunk. */
+	assert_int_equal(mc_store_delete(&cx, &ka, 0), MC_DELETED);
+	set("b", "value-b", 0, 0);
+	assert_int_equal(mc_store_read_begin(&cx, &kb, &rb), MC_OK);
+	assert_ptr_equal(rb.it, ra.it);
+	memcpy(before, rb.it, sizeof(before));
+	assert_null(mc_store_read_ref(&ra));
+	mc_store_read_touch(&ra);
+	assert_memory_equal(rb.it, before, sizeof(before));
+}
+
+/* incr rewrites a value in place only when no reference holds it, and a reference taken just
+ * before the rewrite is seen: the bytes a reply in flight sends never change under it. */
+static void
+test_incr_in_place_against_reference(void **state)
+{
+	enum mc_store_status rc;
+	(void)state;
+	make(16, 1, 1 << 20);
+	set("n", "100", 0, 0);
+	race_key = "n";
+	mc_store_race_hook = race_reader;
+	assert_int_equal(delta("n", true, 1, &rc), 101);
+	assert_int_equal(rc, MC_OK);
+	assert_true(race_ref_taken);
+	assert_memory_equal(race_r.value, "100", 3);
+	mc_store_ref_put(race_ref);
+	race_reset();
+	assert_string_equal(get("n"), "101");
 }
 
 static void
@@ -595,10 +752,12 @@ reader(void *arg)
 		/* And zero-copy readers: hold a reference while checking. */
 		{
 			struct mc_store_read r;
-			if (mc_store_read_begin(&rcx, &k, &r) == MC_OK && mc_store_read_ref(&r)) {
+			uint8_t *ref;
+			if (mc_store_read_begin(&rcx, &k, &r) == MC_OK &&
+			    (ref = mc_store_read_ref(&r)) != NULL) {
 				if (!check((const char *)r.value, r.vlen, i))
 					bad++;
-				mc_store_item_put(r.it);
+				mc_store_ref_put(ref);
 			}
 		}
 	}
@@ -666,6 +825,10 @@ main(void)
 		cmocka_unit_test(test_items_bigger_than_a_page),
 		cmocka_unit_test(test_eviction_under_full_memory),
 		cmocka_unit_test(test_reference_survives_replacement),
+		cmocka_unit_test(test_page_move_against_reference),
+		cmocka_unit_test(test_stale_store_when_item_dies_meanwhile),
+		cmocka_unit_test(test_stale_reader_writes_nothing),
+		cmocka_unit_test(test_incr_in_place_against_reference),
 		cmocka_unit_test(test_sweep_reclaims_expired),
 		cmocka_unit_test(test_concurrent_readers_never_see_torn_values),
 	};
