@@ -84,7 +84,8 @@ struct mc_store {
 	uint32_t max_item_size;
 	uint64_t seed[2];       /* key hash secret */
 	volatile uint32_t now;
-	int64_t started;
+	int64_t started;        /* memcached's process_started: wall time of relative 0 at start */
+	int64_t wall_base;      /* wall time of relative 0 now (moves with the wall clock) */
 	size_t mem_len;
 	size_t index_bytes;
 	uint32_t class_size[MC_STORE_MAX_CLASSES];
@@ -282,15 +283,34 @@ slot_for(const struct part *p, const struct mc_item *it, uint16_t tag)
 
 /* ---- time ---- */
 
-void
-mc_store_clock_set(struct mc_store *s, int64_t unix_now)
+static inline uint32_t
+clamp_rel(int64_t rel)
 {
-	int64_t rel = unix_now - s->started;
 	if (rel < 2)
 		rel = 2;
 	if (rel > UINT32_MAX - MC_REALTIME_MAXDELTA)
 		rel = UINT32_MAX - MC_REALTIME_MAXDELTA;
-	__atomic_store_n(&s->now, (uint32_t)rel, __ATOMIC_RELEASE);
+	return (uint32_t)rel;
+}
+
+void
+mc_store_clock_set(struct mc_store *s, int64_t unix_now)
+{
+	__atomic_store_n(&s->now, clamp_rel(unix_now - s->started), __ATOMIC_RELEASE);
+	__atomic_store_n(&s->wall_base, s->started, __ATOMIC_RELEASE);
+}
+
+void
+mc_store_clock_tick(struct mc_store *s, uint64_t mono_secs, int64_t unix_now)
+{
+	uint32_t rel = clamp_rel(62 + (int64_t)RTE_MIN(mono_secs, (uint64_t)UINT32_MAX));
+	uint32_t cur = __atomic_load_n(&s->now, __ATOMIC_ACQUIRE);
+	/* Several lcores tick the same clock: it only moves forward. */
+	while (rel > cur && !__atomic_compare_exchange_n(&s->now, &cur, rel, false,
+							 __ATOMIC_RELEASE, __ATOMIC_ACQUIRE))
+		;
+	if (rel >= cur)
+		__atomic_store_n(&s->wall_base, unix_now - (int64_t)rel, __ATOMIC_RELEASE);
 }
 
 uint32_t
@@ -313,11 +333,13 @@ mc_store_realtime(const struct mc_store *s, int64_t exptime)
 	if (exptime < 0)
 		return 1; /* memcached: already expired */
 	if (exptime > MC_REALTIME_MAXDELTA) {
-		if (exptime <= s->started)
+		/* An absolute time means the wall clock's reading, whatever it did since start. */
+		const int64_t base = __atomic_load_n(&s->wall_base, __ATOMIC_ACQUIRE);
+		if (exptime <= base)
 			return 1;
-		if (exptime - s->started > UINT32_MAX)
+		if (exptime - base > UINT32_MAX)
 			return UINT32_MAX;
-		return (uint32_t)(exptime - s->started);
+		return (uint32_t)(exptime - base);
 	}
 	return (uint32_t)(exptime + mc_store_now(s));
 }
@@ -375,6 +397,7 @@ mc_store_create(void *mem, size_t len, const struct mc_store_settings *set)
 	 * relative time starts at 62 and exptime 1 is already over. */
 	s->started = (set->unix_now ? set->unix_now : (int64_t)time(NULL)) - 62;
 	s->now = 62;
+	s->wall_base = s->started;
 
 	/* Slab classes: header + chunk_min first, growing by factor, the last = max item size. */
 	sz = MC_ITEM_HDR + (set->chunk_min ? set->chunk_min : 48);

@@ -166,8 +166,12 @@ void mc_store_prefetch(const struct mc_store *s, uint64_t hash);
 /* Then, once the buckets are in: prefetch the items whose tag matches (a hint, no check). */
 void mc_store_prefetch_item(const struct mc_store *s, uint64_t hash);
 
-/* Clock: unix time now; call about once a second. Store-relative time starts near 62 as
- * memcached's does, so exptime 1 is already past. */
+/* Clock. Store-relative time starts at 62 as memcached's does, so exptime 1 is already past.
+ * tick: the production clock, from a monotonic source: whole seconds since the store started,
+ * and the wall time now (absolute expiry times keep their wall-clock meaning; TTLs do not
+ * jump when the wall clock is stepped). Any lcore may tick; time only moves forward.
+ * set: relative time from the wall clock alone (tests and tools). */
+void mc_store_clock_tick(struct mc_store *s, uint64_t mono_secs, int64_t unix_now);
 void mc_store_clock_set(struct mc_store *s, int64_t unix_now);
 uint32_t mc_store_now(const struct mc_store *s);
 int64_t mc_store_started(const struct mc_store *s);

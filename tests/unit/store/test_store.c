@@ -644,6 +644,33 @@ test_incr_in_place_against_reference(void **state)
 	assert_string_equal(get("n"), "101");
 }
 
+/* The production clock: TTLs run on monotonic seconds, whatever the wall clock does, and an
+ * absolute expiry time keeps its wall-clock meaning after the wall clock is stepped. */
+static void
+test_clock_monotonic_ttl_wall_absolute(void **state)
+{
+	(void)state;
+	make(16, 1, 1 << 20);
+	mc_store_clock_tick(s, 0, T0);
+	set("rel", "v", 0, mc_store_realtime(s, 10));
+	/* The wall clock jumps an hour ahead: a 10-second TTL does not expire. */
+	mc_store_clock_tick(s, 1, T0 + 3600);
+	assert_non_null(get("rel"));
+	/* An absolute time an hour and five seconds after start is five seconds away now. */
+	set("abs", "v", 0, mc_store_realtime(s, T0 + 3605));
+	mc_store_clock_tick(s, 5, T0 + 3604);
+	assert_non_null(get("abs"));
+	mc_store_clock_tick(s, 6, T0 + 3605);
+	assert_null(get("abs"));
+	/* Ten monotonic seconds after the set, the TTL is over; time never runs backwards. */
+	mc_store_clock_tick(s, 9, T0 + 3608);
+	assert_non_null(get("rel"));
+	mc_store_clock_tick(s, 10, T0 + 3609);
+	assert_null(get("rel"));
+	mc_store_clock_tick(s, 3, T0 + 3610);
+	assert_int_equal(mc_store_now(s), 62 + 10);
+}
+
 static void
 test_sweep_reclaims_expired(void **state)
 {
@@ -829,6 +856,7 @@ main(void)
 		cmocka_unit_test(test_stale_store_when_item_dies_meanwhile),
 		cmocka_unit_test(test_stale_reader_writes_nothing),
 		cmocka_unit_test(test_incr_in_place_against_reference),
+		cmocka_unit_test(test_clock_monotonic_ttl_wall_absolute),
 		cmocka_unit_test(test_sweep_reclaims_expired),
 		cmocka_unit_test(test_concurrent_readers_never_see_torn_values),
 	};
