@@ -33,6 +33,7 @@ static struct mc_worker *workers; /* one per queue of each port: port p queue q 
 static unsigned int nworkers;
 static unsigned int queue_of_lcore[RTE_MAX_LCORE];
 static struct mc_store *store;
+static struct mc_rl *rate_limiter;
 static struct mc_proto_conf proto_conf;
 static time_t started;
 
@@ -142,14 +143,13 @@ check_link(void)
 	}
 }
 
-/* Called by the main lcore's worker about ten times a second. */
+/* Called by the main lcore's worker ten times a second, however busy its queue. */
 static void
 main_tick(void *arg)
 {
 	static uint64_t next, next_link;
 	uint64_t now = rte_get_tsc_cycles();
 	(void)arg;
-	mc_store_clock_set(store, (int64_t)time(NULL));
 	if (now >= next_link) {
 		next_link = now + rte_get_tsc_hz();
 		check_link();
@@ -222,8 +222,11 @@ lcore_main(void *arg)
 		/* An lcore with no queue: nothing to poll. */
 		return 0;
 	}
-	MC_LOG(INFO, "lcore %u polls port %u queue %u\n", lcore, workers[q].port_id, q);
-	mc_dp_worker_loop(&workers[q], &force_quit, is_main ? main_tick : NULL, NULL);
+	MC_LOG(INFO, "lcore %u polls port %u queue %u (partition %u)\n", lcore, workers[q].port_id,
+	       workers[q].queue_id, workers[q].part);
+	if (is_main)
+		workers[q].tick = main_tick;
+	mc_dp_worker_loop(&workers[q], &force_quit);
 	return 0;
 }
 
@@ -232,6 +235,7 @@ main(int argc, char **argv)
 {
 	char err[512];
 	unsigned int lcore, q;
+	uint64_t clock_tsc0;
 	int ret;
 
 	ret = rte_eal_init(argc, argv);
@@ -270,7 +274,8 @@ main(int argc, char **argv)
 		signal(SIGINT, on_signal);
 		signal(SIGTERM, on_signal);
 		for (i = 0; i < nports; i++)
-			mc_dp_port_setup(&cfg, ids[i], &ports[i]);
+			mc_dp_port_setup(&cfg, ids[i], (uint16_t)(i * cfg.queues),
+					 (uint16_t)nworkers, &ports[i]);
 	}
 	workers = rte_zmalloc_socket("mc_workers", sizeof(*workers) * nworkers,
 				     RTE_CACHE_LINE_SIZE, ports[0].socket);
@@ -312,13 +317,19 @@ main(int argc, char **argv)
 		if (q < nworkers)
 			queue_of_lcore[lcore] = q++;
 	}
+	/* One rate limiter for every queue of every port: a source has one budget. */
+	rate_limiter = mc_dp_rl_create(&cfg, rte_get_tsc_hz(), ports[0].socket);
+	clock_tsc0 = rte_rdtsc();
 	for (lcore = 0; lcore < RTE_MAX_LCORE; lcore++) {
 		const struct mc_port *port;
 		q = queue_of_lcore[lcore];
 		if (q == UINT32_MAX)
 			continue;
+		/* Worker q: port q / queues, its queue q % queues, and store partition q. */
 		port = &ports[q / cfg.queues];
-		mc_dp_worker_init(&workers[q], &cfg, port, (uint16_t)(q % cfg.queues));
+		mc_dp_worker_init(&workers[q], &cfg, port, (uint16_t)(q % cfg.queues), (uint16_t)q,
+				  rate_limiter, clock_tsc0);
+		workers[q].store = store;
 		workers[q].lcore_id = lcore;
 		workers[q].svc = mc_udp_service_create(store, &proto_conf, cfg.max_item_size,
 						       port->socket);
@@ -355,6 +366,7 @@ main(int argc, char **argv)
 		mc_dp_worker_fini(&workers[q]);
 	}
 	rte_memzone_free(rte_memzone_lookup("mc_store"));
+	mc_dp_rl_destroy(rate_limiter);
 	rte_free(workers);
 	ret = rte_eal_cleanup();
 	if (ret != 0)

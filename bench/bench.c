@@ -345,7 +345,8 @@ dp_setup(void)
 	cfg.ip = 0xc6120001u;
 	/* Defaults as a user runs them, per-source rate limits included: the requests come from
 	 * NSRC client addresses, each well inside its limits. */
-	mc_dp_worker_init(&w, &cfg, &port, 0);
+	mc_dp_worker_init(&w, &cfg, &port, 0, 0, mc_dp_rl_create(&cfg, rte_get_tsc_hz(), 0),
+			  rte_rdtsc());
 	w.no_batch_prefetch = (uint8_t)no_prefetch;
 	s = store_make(256u << 20, 1);
 	w.svc = mc_udp_service_create(s, &pconf, cfg.max_item_size, 0);

@@ -35,7 +35,9 @@ enum mc_opt_kind { K_IP, K_U16, K_U32, K_SIZE, K_DOUBLE, K_STR, K_BOOL, K_CIDRS,
 	X("max-reply-ratio", 0, "max_reply_ratio", K_U32, max_reply_ratio, 0, 1000000, "reply bytes per request byte over UDP, 0 = unlimited (default 0)") \
 	X("zero-copy-min", 0, "zero_copy_min", K_U32, zc_min, 0, 16777216, "values of at least this many bytes go out from item memory, 0 = always copy (default 0; see README)") \
 	X("source-rps", 0, "src_rps", K_U32, src_rps, 0, 100000000, "requests per second from one source address, 0 = unlimited (default 200000)") \
-	X("source-kbps", 0, "src_kbps", K_U32, src_kbps, 0, 100000000, "reply kilobytes per second to one source address, 0 = unlimited (default 100000)")
+	X("source-kbps", 0, "src_kbps", K_U32, src_kbps, 0, 100000000, "reply kilobytes per second to one source address, 0 = unlimited (default 100000)") \
+	X("source-burst-ms", 0, "src_burst_ms", K_U32, src_burst_ms, 1, 1000, "a source's burst: this many milliseconds of each rate, from the first request on (default 5)") \
+	X("udp-reply-max", 0, "udp_reply_max", K_SIZE, udp_reply_max, 1400, 1048576, "reply bytes one UDP request may draw; a larger reply becomes SERVER_ERROR, fetch over TCP (default 64k)")
 
 void
 mc_config_defaults(struct mc_config *cfg)
@@ -53,6 +55,8 @@ mc_config_defaults(struct mc_config *cfg)
 	cfg->zc_min = 0;
 	cfg->src_rps = 200000;
 	cfg->src_kbps = 100000;
+	cfg->src_burst_ms = 5;
+	cfg->udp_reply_max = 64 * 1024;
 }
 
 void

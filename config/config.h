@@ -41,6 +41,8 @@ struct mc_config {
 	uint32_t zc_min;        /* values at least this long are sent zero-copy; 0 = always copy */
 	uint32_t src_rps;       /* requests per second per source address, 0 = unlimited */
 	uint32_t src_kbps;      /* reply kilobytes per second per source address, 0 = unlimited */
+	uint32_t src_burst_ms;  /* a source's burst: this many milliseconds of each rate */
+	uint32_t udp_reply_max; /* reply bytes one UDP request may draw (amplification cap) */
 	char config_file[256];
 };
 

@@ -15,13 +15,18 @@
 
 #define MC_BURST 32
 #define MC_MAX_PORTS 8
-#define MC_TX_BUF 256
+/* Reply frames a worker holds for its TX queue. A reply goes in whole or not at all: what the
+ * queue does not take at once waits here for the next poll, so a multi-datagram reply is
+ * never cut. Twice the datagrams of the largest UDP reply (1 MiB cap). */
+#define MC_TX_BACKLOG 2048
+#define MC_TX_FLUSH_AT 64   /* hand frames to the queue once this many wait */
 
 /* Per-lcore counters; X(name, help). Drop reasons start with drop_. */
 #define MC_DP_COUNTERS(X)                                                                      \
 	X(rx_packets, "frames received")                                                       \
 	X(tx_packets, "frames sent")                                                           \
-	X(tx_full, "frames the TX queue refused (freed)")                                      \
+	X(tx_deferred, "reply frames the TX queue took on a later poll, not at once")           \
+	X(drop_tx_backlog, "replies refused whole: no room in the TX backlog for all of them")     \
 	X(arp_replies, "ARP replies sent")                                                     \
 	X(icmp_replies, "ICMP echo replies sent")                                              \
 	X(udp_requests, "memcached datagrams handled")                                         \
@@ -37,14 +42,16 @@
 	X(drop_ip_cksum, "bad IPv4 header checksum")                                           \
 	X(drop_ip_frag, "IPv4 fragment (no reassembly)")                                       \
 	X(drop_ip_dst, "IPv4 destination is not our address")                                  \
-	X(drop_ip_src, "IPv4 source is zero, broadcast, multicast or loopback")                \
+	X(drop_ip_src, "IPv4 source zero, broadcast, multicast, loopback, ours, or our subnet's " \
+		       "network or broadcast address")                                         \
 	X(drop_ip_proto, "IPv4 protocol other than ICMP and UDP")                              \
 	X(drop_icmp, "ICMP other than a valid echo request")                                   \
 	X(drop_udp_len, "UDP length disagrees with the IPv4 length")                           \
 	X(drop_udp_cksum, "bad UDP checksum")                                                  \
 	X(drop_udp_port, "UDP to a port other than memcached's")                               \
-	X(drop_not_allowed, "source not in the allow list")                                    \
-	X(drop_ratelimit, "source over its request or reply-byte rate")                        \
+	X(drop_src_port, "UDP from a well-known service port (reflection loops)")               \
+	X(drop_not_allowed, "source (IPv4, ICMP or ARP sender) not in the allow list")          \
+	X(drop_ratelimit, "source over its request or reply-byte budget")                      \
 	X(drop_frame, "memcached frame header short or multi-datagram request")                \
 	X(drop_nombuf, "no mbuf for a reply datagram")
 
@@ -56,34 +63,59 @@ struct mc_dp_stats {
 
 struct mc_service; /* the memcached service (udp/), opaque here */
 
-/* Per-source token buckets: a small direct-mapped table per lcore; a new source takes the
- * slot of whatever hashed there before (bounded memory whatever the number of sources). */
-#define MC_RL_SLOTS 4096
+/* Per-source budgets, one table shared by every worker of every port (RSS spreads one source
+ * over all queues; it still has one budget). Each budget is a GCRA: the theoretical arrival
+ * time (TSC) of the source's next request or byte; a charge moves it on by the cost and is
+ * refused if that would put it more than the burst window ahead of now. A new source starts
+ * with the burst, not a second's worth. Slots are chosen by a keyed multiply-shift hash and
+ * hold no address: sources that collide share one budget, so alternating two colliding
+ * sources earns nothing, and an attacker cannot aim at a victim's slot without the secret. */
+#define MC_RL_SLOTS 65536
 struct mc_rl_slot {
-	uint32_t addr;      /* network order; 0 = empty */
-	double req_tokens;  /* fractions accumulate: a slow rate still refills under load */
-	double byte_tokens;
-	uint64_t last;      /* TSC of the last refill */
+	uint64_t req_tat;
+	uint64_t byte_tat;
+};
+struct mc_rl {
+	struct mc_rl_slot *slot;
+	uint64_t k0, k1;         /* hash secret (k1 odd) */
+	uint64_t req_cost;       /* TSC ticks a request costs; 0 = no request limit */
+	uint64_t req_window;     /* burst: how far ahead of now the arrival time may run */
+	uint64_t byte_cost_fp;   /* TSC ticks a reply byte costs, << 16; 0 = no byte limit */
+	uint64_t byte_window;
 };
 
-/* One worker: one lcore, one RX/TX queue pair. */
+struct mc_store;
+
+/* One worker: one lcore, one RX/TX queue pair, one store partition. */
 struct mc_worker {
 	uint16_t port_id;
 	uint16_t queue_id;
+	uint16_t part;         /* the store partition this worker owns: its sweep, its steering */
 	unsigned int lcore_id;
 	uint32_t ip_be;        /* our address, network order */
+	uint32_t mask_be;      /* our netmask, network order */
 	uint16_t udp_port_be;  /* memcached port, network order */
 	uint16_t udp_port;     /* host order: the first of nports served ports */
-	uint16_t nports;       /* ports udp_port .. udp_port + nports - 1 (one per queue) */
+	uint16_t nports;       /* ports udp_port .. udp_port + nports - 1 (one per partition) */
 	uint8_t tx_cksum_offload; /* port offers IPv4+UDP checksum offload */
 	uint8_t no_batch_prefetch; /* measurement only: skip the burst-wide bucket prefetch */
 	struct rte_ether_addr mac;
 	const struct mc_config *cfg;
 	struct rte_mempool *pool;
 	struct mc_service *svc;
-	struct mc_rl_slot *rl;   /* NULL when rate limits are off */
-	double rl_sec_per_tick;  /* 1 / TSC ticks per second */
+	struct mc_rl *rl;        /* shared; NULL when rate limits are off */
 	uint64_t now;            /* TSC when the burst being handled arrived */
+	/* Housekeeping (mc_dp_poll), on time however busy the queue: the store's clock, a
+	 * bounded sweep of this worker's partition, and the tick callback. */
+	struct mc_store *store;
+	void (*tick)(void *);    /* the main lcore's: stats line, link check */
+	void *tick_arg;
+	uint64_t tsc_hz;
+	uint64_t clock_tsc0;     /* TSC when the store's clock started (the same for all) */
+	uint64_t hk_next;        /* TSC of the next housekeeping step */
+	uint64_t tick_next;
+	uint64_t clock_secs;     /* monotonic seconds last given to the store */
+	uint16_t tx_head;        /* TX backlog: a ring of tx_n frames from tx_head */
 	uint16_t tx_n;
 	uint16_t cur;            /* index in the burst of the frame being handled */
 	struct mc_prehash {      /* the burst pre-pass's first key per frame, for reuse */
@@ -91,7 +123,7 @@ struct mc_worker {
 		uint32_t len;
 		uint64_t hash;
 	} pre[MC_BURST];
-	struct rte_mbuf *tx[MC_TX_BUF];
+	struct rte_mbuf *tx[MC_TX_BACKLOG];
 	struct mc_dp_stats st;
 } __rte_cache_aligned;
 
@@ -102,48 +134,64 @@ struct mc_port {
 	uint64_t tx_offloads;
 	struct rte_ether_addr mac;
 	struct rte_mempool *pool;
-	bool flow_steering;     /* rte_flow rules steer port udp_port + q to queue q */
+	uint16_t first_part;    /* the store partition of queue 0 (queue q owns first_part + q) */
+	uint16_t nparts;        /* partitions of the whole box: UDP ports udp_port + 0..nparts-1 */
+	bool flow_steering;     /* rte_flow rules steer udp_port + first_part + q to queue q */
 	char name[64];
 };
 
 /* The ports to drive: the one named by --port, else every probed port. Returns how many. */
 unsigned int mc_dp_ports_find(const struct mc_config *cfg, uint16_t *ids, unsigned int max);
-/* Configure port_id, its queues and mempool, and start it. rte_exit on failure. */
-void mc_dp_port_setup(const struct mc_config *cfg, uint16_t port_id, struct mc_port *port);
+/* Configure port_id, its queues and mempool, and start it; its queues own store partitions
+ * first_part.. of nparts in all. rte_exit on failure. */
+void mc_dp_port_setup(const struct mc_config *cfg, uint16_t port_id, uint16_t first_part,
+		      uint16_t nparts, struct mc_port *port);
 /* A started one-queue port on rings (DPDK's net_ring): what it sends lands in *tx, for tests,
  * fuzzing and the in-process benchmark. Fills port (id, pool, mac). Returns 0 or -1. */
 int mc_dp_ring_port(const char *name, struct rte_mempool *pool, const struct rte_ether_addr *mac,
 		    struct mc_port *port, struct rte_ring **tx);
 /* Stop and close the port. */
 void mc_dp_port_teardown(struct mc_port *port);
-/* Prepare worker w for queue q of port. */
+/* Prepare worker w for queue q of port; it owns store partition part and shares the rate
+ * limiter rl (NULL: none). Housekeeping starts from clock_tsc0. */
 void mc_dp_worker_init(struct mc_worker *w, const struct mc_config *cfg,
-		       const struct mc_port *port, uint16_t q);
+		       const struct mc_port *port, uint16_t q, uint16_t part, struct mc_rl *rl,
+		       uint64_t clock_tsc0);
 
-/* Release what mc_dp_worker_init allocated. */
+/* Release what the worker still holds (frames waiting in its TX backlog). */
 void mc_dp_worker_fini(struct mc_worker *w);
 
-/* Handle one burst of received frames: replies are queued on w->tx (flushed to the queue when
- * it fills) and everything else is freed and counted. The production per-burst function. */
+/* Handle one burst of received frames: replies are queued on w's TX backlog and everything
+ * else is freed and counted. The production per-burst function. */
 void mc_dp_handle_burst(struct mc_worker *w, struct rte_mbuf **pkts, uint16_t n);
-/* Send what is queued on w->tx; free and count what the queue refuses. */
+/* Hand the TX backlog to the queue; what it does not take waits for the next call. */
 void mc_dp_tx_flush(struct mc_worker *w);
-/* Queue one reply frame for TX. */
+/* Room for n more reply frames in the TX backlog (flushing first if need be)? A reply that
+ * gets false is refused whole by its caller (counted as drop_tx_backlog). */
+bool mc_dp_tx_reserve(struct mc_worker *w, unsigned int n);
+/* Queue one reply frame for TX (room reserved before). */
 void mc_dp_tx_push(struct mc_worker *w, struct rte_mbuf *m);
 
-/* The worker loop: polls until *quit is set; when idle, calls tick(arg) about 10 times a
- * second (the main lcore prints stats from it). */
-void mc_dp_worker_loop(struct mc_worker *w, volatile bool *quit, void (*tick)(void *), void *arg);
+/* One poll at TSC now: a burst from the RX queue, the TX backlog flushed, and housekeeping
+ * when it is due (every millisecond, however busy the queue). Returns the frames received. */
+unsigned int mc_dp_poll(struct mc_worker *w, uint64_t now);
+/* The worker loop: mc_dp_poll until *quit is set, napping when idle if configured. */
+void mc_dp_worker_loop(struct mc_worker *w, volatile bool *quit);
 
 /* Sum the counters of n workers into out. */
 void mc_dp_stats_sum(const struct mc_worker *ws, unsigned int n, struct mc_dp_stats *out);
 /* Format a one-line summary (rx, tx, non-zero drops) into buf. */
 int mc_dp_stats_line(const struct mc_dp_stats *s, char *buf, size_t len);
 
-/* Rate limits: may src (network order) send a request at w->now (the burst's TSC)? Charge
- * reply bytes after. */
+/* The shared rate limiter for cfg's source_rps, source_kbps and source_burst_ms; NULL when
+ * both rates are 0. rte_exit when memory is short. */
+struct mc_rl *mc_dp_rl_create(const struct mc_config *cfg, uint64_t tsc_hz, int socket);
+void mc_dp_rl_destroy(struct mc_rl *rl);
+/* Rate limits at w->now (the burst's TSC): may src (network order) send a request (its
+ * request budget is charged, and its byte budget must not be spent)? Then, before a reply
+ * leaves, charge its bytes: false means the budget cannot pay and the reply is dropped. */
 bool mc_dp_rl_admit(struct mc_worker *w, uint32_t src);
-void mc_dp_rl_charge(struct mc_worker *w, uint32_t src, uint32_t bytes);
+bool mc_dp_rl_charge(struct mc_worker *w, uint32_t src, uint32_t bytes);
 
 /* Fill IPv4/UDP lengths and checksums of a reply whose L2..L4 headers were swapped in place.
  * l2_len is the Ethernet header length (14 or 18), payload_len the UDP payload length. */

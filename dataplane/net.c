@@ -11,6 +11,9 @@
 #include <rte_ip.h>
 #include <rte_prefetch.h>
 #include <rte_udp.h>
+#include <rte_malloc.h>
+
+#include <sys/random.h>
 
 /* a + b with the carry out added back in (end-around carry): one add and one adc. */
 static inline uint64_t
@@ -105,25 +108,42 @@ udp_sum(const struct rte_mbuf *m, const struct rte_ipv4_hdr *ip, uint32_t off, u
 void
 mc_dp_tx_flush(struct mc_worker *w)
 {
-	uint16_t sent;
-	if (w->tx_n == 0)
-		return;
-	sent = rte_eth_tx_burst(w->port_id, w->queue_id, w->tx, w->tx_n);
-	w->st.tx_packets += sent;
-	if (unlikely(sent < w->tx_n)) {
-		/* Free any unsent packets. */
-		w->st.tx_full += w->tx_n - sent;
-		rte_pktmbuf_free_bulk(&w->tx[sent], w->tx_n - sent);
+	/* The backlog is a ring: at most two contiguous runs. Keep what the queue refuses. */
+	while (w->tx_n != 0) {
+		uint16_t run = (uint16_t)RTE_MIN(w->tx_n, MC_TX_BACKLOG - w->tx_head);
+		uint16_t sent = rte_eth_tx_burst(w->port_id, w->queue_id, &w->tx[w->tx_head], run);
+		w->st.tx_packets += sent;
+		w->tx_head = (uint16_t)((w->tx_head + sent) % MC_TX_BACKLOG);
+		w->tx_n = (uint16_t)(w->tx_n - sent);
+		if (unlikely(sent < run)) {
+			w->st.tx_deferred += w->tx_n;
+			return;
+		}
 	}
-	w->tx_n = 0;
+	w->tx_head = 0;
+}
+
+bool
+mc_dp_tx_reserve(struct mc_worker *w, unsigned int n)
+{
+	if (likely(w->tx_n + n <= MC_TX_BACKLOG))
+		return true;
+	mc_dp_tx_flush(w);
+	return w->tx_n + n <= MC_TX_BACKLOG;
 }
 
 void
 mc_dp_tx_push(struct mc_worker *w, struct rte_mbuf *m)
 {
-	if (unlikely(w->tx_n == MC_TX_BUF))
+	if (unlikely(w->tx_n == MC_TX_BACKLOG)) {
+		/* Only a caller that skipped mc_dp_tx_reserve gets here. */
+		w->st.drop_tx_backlog++;
+		rte_pktmbuf_free(m);
+		return;
+	}
+	w->tx[(w->tx_head + w->tx_n) % MC_TX_BACKLOG] = m;
+	if (++w->tx_n >= MC_TX_FLUSH_AT)
 		mc_dp_tx_flush(w);
-	w->tx[w->tx_n++] = m;
 }
 
 static inline void
@@ -131,6 +151,40 @@ swap_macs(struct rte_ether_hdr *eth, const struct rte_ether_addr *ours)
 {
 	rte_ether_addr_copy(&eth->src_addr, &eth->dst_addr);
 	rte_ether_addr_copy(ours, &eth->src_addr);
+}
+
+/* A source no request can honestly come from: zero, broadcast, multicast, loopback, our own
+ * address, or our subnet's network or broadcast address (a reply to those would go to us, or
+ * to the whole subnet). */
+static inline bool
+bad_source_ip(const struct mc_worker *w, uint32_t a_be)
+{
+	const uint32_t a = rte_be_to_cpu_32(a_be), mask = rte_be_to_cpu_32(w->mask_be);
+	if (a == 0 || a == 0xffffffffu || (a >> 28) == 0xe || (a >> 24) == 127 || a_be == w->ip_be)
+		return true;
+	/* Inside our subnet (of /30 or wider: /31 and /32 have no such addresses). */
+	return ((a_be ^ w->ip_be) & w->mask_be) == 0 && (~mask >> 1) != 0 &&
+	       ((a & ~mask) == 0 || (a | mask) == 0xffffffffu);
+}
+
+/* Allowed and within its budget (request now, reply bytes charged up front: the reply is the
+ * same size as the request for ARP and ICMP echo). Counts the drop reason itself. */
+static inline bool
+admit_echo(struct mc_worker *w, uint32_t src_be, uint32_t reply_bytes)
+{
+	if (unlikely(!mc_config_allowed(w->cfg, rte_be_to_cpu_32(src_be)))) {
+		w->st.drop_not_allowed++;
+		return false;
+	}
+	if (unlikely(!mc_dp_rl_admit(w, src_be) || !mc_dp_rl_charge(w, src_be, reply_bytes))) {
+		w->st.drop_ratelimit++;
+		return false;
+	}
+	if (unlikely(!mc_dp_tx_reserve(w, 1))) {
+		w->st.drop_tx_backlog++;
+		return false;
+	}
+	return true;
 }
 
 static void
@@ -146,8 +200,13 @@ handle_arp(struct mc_worker *w, struct rte_mbuf *m, struct rte_ether_hdr *eth, u
 	    arp->arp_data.arp_tip != w->ip_be)
 		DROP(w, m, drop_arp);
 	if (rte_is_multicast_ether_addr(&arp->arp_data.arp_sha) ||
-	    rte_is_zero_ether_addr(&arp->arp_data.arp_sha))
+	    rte_is_zero_ether_addr(&arp->arp_data.arp_sha) ||
+	    bad_source_ip(w, arp->arp_data.arp_sip))
 		DROP(w, m, drop_arp);
+	if (!admit_echo(w, arp->arp_data.arp_sip, rte_pktmbuf_pkt_len(m))) {
+		rte_pktmbuf_free(m);
+		return;
+	}
 	/* Turn the request into the reply in place. */
 	arp->arp_opcode = RTE_BE16(RTE_ARP_OP_REPLY);
 	arp->arp_data.arp_tha = arp->arp_data.arp_sha;
@@ -185,6 +244,10 @@ handle_icmp(struct mc_worker *w, struct rte_mbuf *m, struct rte_ether_hdr *eth,
 		DROP(w, m, drop_icmp);
 	if (rte_raw_cksum_mbuf(m, l2 + sizeof(*ip), l4_len, &ck) != 0 || ck != 0xffff)
 		DROP(w, m, drop_icmp);
+	if (!admit_echo(w, ip->src_addr, rte_pktmbuf_pkt_len(m))) {
+		rte_pktmbuf_free(m);
+		return;
+	}
 	icmp->icmp_type = RTE_IP_ICMP_ECHO_REPLY;
 	icmp->icmp_cksum = 0;
 	rte_raw_cksum_mbuf(m, l2 + sizeof(*ip), l4_len, &ck);
@@ -223,59 +286,100 @@ mc_dp_udp_finish(const struct mc_worker *w, struct rte_mbuf *m, uint16_t l2_len,
 }
 
 static inline struct mc_rl_slot *
-rl_slot(struct mc_worker *w, uint32_t src)
+rl_slot(const struct mc_rl *rl, uint32_t src)
 {
-	uint32_t h = src * 0x9e3779b1u;
-	return &w->rl[h >> (32 - 12)];
+	/* Multiply-shift with a secret: 2-universal, so no two sources collide by design. */
+	return &rl->slot[((src ^ rl->k0) * rl->k1) >> (64 - 16)];
 }
 
-/* Refill a slot's buckets for the time since its last visit (a new source starts full). The
- * clock is the burst's arrival time, read once per burst: frames of one source in the same
- * burst skip the arithmetic. */
-static inline struct mc_rl_slot *
-rl_refill(struct mc_worker *w, uint32_t src)
+/* GCRA: move *tat on by cost unless that puts it more than window ahead of now. Lock-free:
+ * workers on other queues may charge the same slot. */
+static inline bool
+gcra_take(uint64_t *tat, uint64_t now, uint64_t cost, uint64_t window)
 {
-	struct mc_rl_slot *s = rl_slot(w, src);
-	const uint64_t now = w->now;
-	const double rmax = w->cfg->src_rps, bmax = (double)w->cfg->src_kbps * 1024;
-	if (s->addr != src) {
-		s->addr = src;
-		s->req_tokens = rmax;
-		s->byte_tokens = bmax;
-		s->last = now;
-		return s;
+	uint64_t t = __atomic_load_n(tat, __ATOMIC_RELAXED), n;
+	do {
+		n = (t > now ? t : now) + cost;
+		if (n - now > window)
+			return false;
+	} while (!__atomic_compare_exchange_n(tat, &t, n, true, __ATOMIC_RELAXED,
+					      __ATOMIC_RELAXED));
+	return true;
+}
+
+struct mc_rl *
+mc_dp_rl_create(const struct mc_config *cfg, uint64_t tsc_hz, int socket)
+{
+	struct mc_rl *rl;
+	uint64_t k[2];
+	if (cfg->src_rps == 0 && cfg->src_kbps == 0)
+		return NULL;
+	rl = rte_zmalloc_socket("mc_rl", sizeof(*rl), RTE_CACHE_LINE_SIZE, socket);
+	if (rl != NULL)
+		rl->slot = rte_zmalloc_socket("mc_rl_slots", sizeof(*rl->slot) * MC_RL_SLOTS,
+					      RTE_CACHE_LINE_SIZE, socket);
+	if (rl == NULL || rl->slot == NULL || getrandom(k, sizeof(k), 0) != (ssize_t)sizeof(k))
+		rte_exit(EXIT_FAILURE, "cannot set up the per-source rate limiter\n");
+	rl->k0 = k[0];
+	rl->k1 = k[1] | 1;
+	if (cfg->src_rps != 0) {
+		rl->req_cost = RTE_MAX(tsc_hz / cfg->src_rps, (uint64_t)1);
+		rl->req_window = RTE_MAX(tsc_hz / 1000 * cfg->src_burst_ms, rl->req_cost);
 	}
-	if (now > s->last) {
-		double dt = (double)(now - s->last) * w->rl_sec_per_tick;
-		s->req_tokens = RTE_MIN(s->req_tokens + rmax * dt, rmax);
-		s->byte_tokens = RTE_MIN(s->byte_tokens + bmax * dt, bmax);
-		s->last = now;
+	if (cfg->src_kbps != 0) {
+		const uint64_t bps = (uint64_t)cfg->src_kbps * 1024;
+		/* The burst holds at least one reply of the largest size with its headers. */
+		const uint64_t burst = RTE_MAX(bps / 1000 * cfg->src_burst_ms,
+					       (uint64_t)cfg->udp_reply_max * 2);
+		rl->byte_cost_fp = RTE_MAX((tsc_hz << 16) / bps, (uint64_t)1);
+		rl->byte_window = (burst * rl->byte_cost_fp) >> 16;
 	}
-	return s;
+	return rl;
+}
+
+void
+mc_dp_rl_destroy(struct mc_rl *rl)
+{
+	if (rl == NULL)
+		return;
+	rte_free(rl->slot);
+	rte_free(rl);
 }
 
 bool
 mc_dp_rl_admit(struct mc_worker *w, uint32_t src)
 {
+	const struct mc_rl *rl = w->rl;
 	struct mc_rl_slot *s;
-	if (w->rl == NULL)
+	if (rl == NULL)
 		return true;
-	s = rl_refill(w, src);
-	if ((w->cfg->src_rps && s->req_tokens < 1.0) || (w->cfg->src_kbps && s->byte_tokens <= 0))
+	s = rl_slot(rl, src);
+	/* A source whose byte budget is spent gets no more requests in either. */
+	if (rl->byte_cost_fp != 0 &&
+	    __atomic_load_n(&s->byte_tat, __ATOMIC_RELAXED) >= w->now + rl->byte_window)
 		return false;
-	s->req_tokens -= 1.0;
-	return true;
+	return rl->req_cost == 0 || gcra_take(&s->req_tat, w->now, rl->req_cost, rl->req_window);
 }
 
-void
+bool
 mc_dp_rl_charge(struct mc_worker *w, uint32_t src, uint32_t bytes)
 {
-	struct mc_rl_slot *s;
-	if (w->rl == NULL)
-		return;
-	s = rl_slot(w, src);
-	if (s->addr == src)
-		s->byte_tokens -= bytes;
+	const struct mc_rl *rl = w->rl;
+	if (rl == NULL || rl->byte_cost_fp == 0)
+		return true;
+	return gcra_take(&rl_slot(rl, src)->byte_tat, w->now, (bytes * rl->byte_cost_fp) >> 16,
+			 rl->byte_window);
+}
+
+/* Source ports of UDP services that answer whatever reaches them: a reply to one would start
+ * a loop between two reflectors (CVE-2024-2169). Every privileged port, SSDP, mDNS, memcached,
+ * and the ports this box serves. */
+static inline bool
+reflector_port(const struct mc_worker *w, uint16_t sport_be)
+{
+	const uint16_t p = rte_be_to_cpu_16(sport_be);
+	return p < 1024 || p == 1900 || p == 5353 || p == 11211 ||
+	       (uint16_t)(p - w->udp_port) < w->nports;
 }
 
 static void
@@ -304,8 +408,8 @@ handle_udp(struct mc_worker *w, struct rte_mbuf *m, struct rte_ether_hdr *eth,
 		    unlikely(udp_sum(m, ip, l2 + sizeof(*ip), dlen) != 0xffff))
 			DROP(w, m, drop_udp_cksum);
 	}
-	if (unlikely(!mc_config_allowed(w->cfg, rte_be_to_cpu_32(ip->src_addr))))
-		DROP(w, m, drop_not_allowed);
+	if (unlikely(reflector_port(w, udp->src_port)))
+		DROP(w, m, drop_src_port);
 	if (unlikely(!mc_dp_rl_admit(w, ip->src_addr)))
 		DROP(w, m, drop_ratelimit);
 	ip_reply(ip);
@@ -318,13 +422,6 @@ handle_udp(struct mc_worker *w, struct rte_mbuf *m, struct rte_ether_hdr *eth,
 	swap_macs(eth, &w->mac);
 	w->st.udp_requests++;
 	mc_udp_serve(w, m, l2, (uint16_t)(dlen - sizeof(*udp)));
-}
-
-static inline int
-bad_source_ip(uint32_t a_be)
-{
-	uint32_t a = rte_be_to_cpu_32(a_be);
-	return a == 0 || a == 0xffffffffu || (a >> 28) == 0xe || (a >> 24) == 127;
 }
 
 static void
@@ -386,8 +483,10 @@ handle_one(struct mc_worker *w, struct rte_mbuf *m)
 		DROP(w, m, drop_ip_frag);
 	if (unlikely(ip->dst_addr != w->ip_be))
 		DROP(w, m, drop_ip_dst);
-	if (unlikely(bad_source_ip(ip->src_addr)))
+	if (unlikely(bad_source_ip(w, ip->src_addr)))
 		DROP(w, m, drop_ip_src);
+	if (unlikely(!mc_config_allowed(w->cfg, rte_be_to_cpu_32(ip->src_addr))))
+		DROP(w, m, drop_not_allowed);
 	/* Ethernet pads short frames: cut the padding so lengths below are the IP ones. */
 	if (tot < frame_l3)
 		rte_pktmbuf_trim(m, frame_l3 - tot);
@@ -472,7 +571,7 @@ mc_dp_stats_line(const struct mc_dp_stats *s, char *buf, size_t len)
 			   s->rx_packets, s->tx_packets, s->udp_requests, s->arp_replies,
 			   s->icmp_replies);
 #define X(name, help)                                                                          \
-	if (s->name != 0 && (!strncmp(#name, "drop_", 5) || !strcmp(#name, "tx_full")) &&       \
+	if (s->name != 0 && (!strncmp(#name, "drop_", 5) || !strcmp(#name, "tx_deferred")) &&   \
 	    off >= 0 && (size_t)off < len)                                                     \
 		off += snprintf(buf + off, len - (size_t)off, " %s=%" PRIu64, #name, s->name);
 	MC_DP_COUNTERS(X)

@@ -2,13 +2,15 @@
 #include "dataplane.h"
 
 #include <rte_cycles.h>
-#include "../udp/udp.h"
+#include "../store/store.h"
 #include <rte_eth_ring.h>
 #include <rte_ethdev.h>
 #include <rte_flow.h>
 #include <rte_ring.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
+
+#include <time.h>
 
 #define RX_DESC 1024
 #define TX_DESC 1024
@@ -28,9 +30,9 @@ mc_dp_ports_find(const struct mc_config *cfg, uint16_t *ids, unsigned int max)
 	return n;
 }
 
-/* Client steering: with N queues, UDP port udp_port + q goes to queue q (which owns store
- * partition q), so a client that picks the port from the key's partition reaches the owner
- * without a cross-core hop. Validated first; without support, RSS spreads requests and any
+/* Client steering: UDP port udp_port + p goes to the queue that owns store partition p (on this
+ * port, queue q owns partition first_part + q), so a client that picks the port from the key's
+ * partition reaches the owner without a cross-core hop. Validated first; without support, RSS spreads requests and any
  * queue serves any key. */
 static void
 flow_steer(const struct mc_config *cfg, struct mc_port *port)
@@ -43,7 +45,8 @@ flow_steer(const struct mc_config *cfg, struct mc_port *port)
 		struct rte_flow_attr attr = {.ingress = 1};
 		struct rte_flow_item_ipv4 ip = {.hdr.dst_addr = rte_cpu_to_be_32(cfg->ip)};
 		struct rte_flow_item_ipv4 ipm = {.hdr.dst_addr = RTE_BE32(0xffffffff)};
-		struct rte_flow_item_udp udp = {.hdr.dst_port = rte_cpu_to_be_16((uint16_t)(cfg->udp_port + q))};
+		struct rte_flow_item_udp udp = {
+			.hdr.dst_port = rte_cpu_to_be_16((uint16_t)(cfg->udp_port + port->first_part + q))};
 		struct rte_flow_item_udp udpm = {.hdr.dst_port = RTE_BE16(0xffff)};
 		struct rte_flow_item pattern[] = {
 			{.type = RTE_FLOW_ITEM_TYPE_ETH},
@@ -68,11 +71,13 @@ flow_steer(const struct mc_config *cfg, struct mc_port *port)
 	}
 	port->flow_steering = true;
 	MC_LOG(NOTICE, "port %s: rte_flow steers UDP ports %u-%u to queues 0-%u\n", port->name,
-	       cfg->udp_port, cfg->udp_port + port->queues - 1, port->queues - 1);
+	       cfg->udp_port + port->first_part, cfg->udp_port + port->first_part + port->queues - 1,
+	       port->queues - 1);
 }
 
 void
-mc_dp_port_setup(const struct mc_config *cfg, uint16_t port_id, struct mc_port *port)
+mc_dp_port_setup(const struct mc_config *cfg, uint16_t port_id, uint16_t first_part,
+		 uint16_t nparts, struct mc_port *port)
 {
 	struct rte_eth_conf conf;
 	struct rte_eth_dev_info info;
@@ -83,6 +88,8 @@ mc_dp_port_setup(const struct mc_config *cfg, uint16_t port_id, struct mc_port *
 	memset(port, 0, sizeof(*port));
 	memset(&conf, 0, sizeof(conf));
 	port->port_id = port_id;
+	port->first_part = first_part;
+	port->nparts = nparts;
 	rte_eth_dev_get_name_by_port(port->port_id, port->name);
 	ret = rte_eth_dev_info_get(port->port_id, &info);
 	if (ret != 0)
@@ -126,7 +133,7 @@ mc_dp_port_setup(const struct mc_config *cfg, uint16_t port_id, struct mc_port *
 		rte_exit(EXIT_FAILURE, "cannot adjust descriptors of port %s: err=%d\n", port->name, ret);
 
 	/* RX rings full, TX rings full, bursts in flight, per-lcore caches, and reply datagrams. */
-	nb_mbufs = cfg->queues * (nb_rxd + nb_txd + MC_TX_BUF + 2 * MC_BURST + POOL_CACHE) + 4096;
+	nb_mbufs = cfg->queues * (nb_rxd + nb_txd + MC_TX_BACKLOG + 2 * MC_BURST + POOL_CACHE) + 4096;
 	nb_mbufs = rte_align32pow2(nb_mbufs) - 1;
 	char pname[RTE_MEMPOOL_NAMESIZE];
 	snprintf(pname, sizeof(pname), "mc_pool_%u", port->port_id);
@@ -186,6 +193,7 @@ mc_dp_ring_port(const char *name, struct rte_mempool *pool, const struct rte_eth
 	memset(port, 0, sizeof(*port));
 	port->port_id = (uint16_t)pid;
 	port->queues = 1;
+	port->nparts = 1;
 	port->pool = pool;
 	port->mac = *mac;
 	snprintf(port->name, sizeof(port->name), "%s", name);
@@ -206,61 +214,93 @@ mc_dp_port_teardown(struct mc_port *port)
 
 void
 mc_dp_worker_init(struct mc_worker *w, const struct mc_config *cfg, const struct mc_port *port,
-		  uint16_t q)
+		  uint16_t q, uint16_t part, struct mc_rl *rl, uint64_t clock_tsc0)
 {
 	memset(w, 0, sizeof(*w));
 	w->port_id = port->port_id;
 	w->queue_id = q;
+	w->part = part;
 	w->ip_be = rte_cpu_to_be_32(cfg->ip);
+	w->mask_be = rte_cpu_to_be_32(cfg->netmask);
 	w->udp_port_be = rte_cpu_to_be_16(cfg->udp_port);
 	w->udp_port = cfg->udp_port;
-	w->nports = port->queues > 1 ? port->queues : 1;
+	w->nports = port->nparts > 1 ? port->nparts : 1;
 	w->tx_cksum_offload = (port->tx_offloads & RTE_ETH_TX_OFFLOAD_UDP_CKSUM) != 0;
 	w->mac = port->mac;
 	w->cfg = cfg;
 	w->pool = port->pool;
-	w->rl_sec_per_tick = 1.0 / (double)rte_get_tsc_hz();
-	if (cfg->src_rps || cfg->src_kbps) {
-		w->rl = rte_zmalloc_socket("mc_rl", sizeof(*w->rl) * MC_RL_SLOTS, RTE_CACHE_LINE_SIZE,
-					   port->socket);
-		if (w->rl == NULL)
-			rte_exit(EXIT_FAILURE, "cannot allocate rate-limit table of queue %u\n", q);
-	}
+	w->rl = rl;
+	w->tsc_hz = rte_get_tsc_hz();
+	w->clock_tsc0 = clock_tsc0;
+	w->hk_next = clock_tsc0;
+	w->tick_next = clock_tsc0;
 }
 
 void
 mc_dp_worker_fini(struct mc_worker *w)
 {
-	rte_free(w->rl);
-	w->rl = NULL;
+	while (w->tx_n != 0) {
+		rte_pktmbuf_free(w->tx[w->tx_head]);
+		w->tx_head = (uint16_t)((w->tx_head + 1) % MC_TX_BACKLOG);
+		w->tx_n--;
+	}
+}
+
+#define HK_PER_SEC 1000     /* housekeeping steps a second */
+#define HK_SWEEP 64         /* chunks swept a step: 64,000 a second, bounded per step */
+#define HK_IDLE_SWEEP 256   /* and more when the queue is idle */
+#define TICKS_PER_SEC 10    /* tick callbacks a second */
+
+/* One housekeeping step: bounded work, whatever the load. */
+static void
+housekeep(struct mc_worker *w, uint64_t now)
+{
+	uint64_t secs;
+	w->hk_next = now + w->tsc_hz / HK_PER_SEC;
+	if (w->store == NULL)
+		return;
+	/* The store's clock: monotonic seconds from the TSC (every worker ticks the same clock;
+	 * whichever is first moves it), the wall clock read once a second for absolute times. */
+	secs = (now - w->clock_tsc0) / w->tsc_hz;
+	if (secs != w->clock_secs) {
+		w->clock_secs = secs;
+		mc_store_clock_tick(w->store, secs, (int64_t)time(NULL));
+	}
+	mc_store_sweep(w->store, w->part, HK_SWEEP);
+	if (w->tick != NULL && now >= w->tick_next) {
+		w->tick_next = now + w->tsc_hz / TICKS_PER_SEC;
+		w->tick(w->tick_arg);
+	}
+}
+
+unsigned int
+mc_dp_poll(struct mc_worker *w, uint64_t now)
+{
+	struct rte_mbuf *pkts[MC_BURST];
+	uint16_t n = rte_eth_rx_burst(w->port_id, w->queue_id, pkts, MC_BURST);
+	if (n != 0)
+		mc_dp_handle_burst(w, pkts, n);
+	mc_dp_tx_flush(w);
+	if (unlikely(now >= w->hk_next))
+		housekeep(w, now);
+	return n;
 }
 
 void
-mc_dp_worker_loop(struct mc_worker *w, volatile bool *quit, void (*tick)(void *), void *arg)
+mc_dp_worker_loop(struct mc_worker *w, volatile bool *quit)
 {
-	struct rte_mbuf *pkts[MC_BURST];
-	const uint64_t tick_every = rte_get_tsc_hz() / 10;
-	uint64_t next_tick = rte_rdtsc() + tick_every;
 	unsigned int idle = 0;
 
 	while (!*quit) {
-		uint16_t n = rte_eth_rx_burst(w->port_id, w->queue_id, pkts, MC_BURST);
-		if (n != 0) {
-			mc_dp_handle_burst(w, pkts, n);
-			mc_dp_tx_flush(w);
+		if (mc_dp_poll(w, rte_rdtsc()) != 0 || w->tx_n != 0) {
 			idle = 0;
 			continue;
 		}
-		/* Idle: housekeeping, the main lcore's tick, and an optional nap. */
+		/* Idle: a longer sweep, and an optional nap. */
 		if (++idle == 1024) {
-			uint64_t now = rte_rdtsc();
 			idle = 0;
-			mc_udp_idle(w);
-			if (now >= next_tick) {
-				next_tick = now + tick_every;
-				if (tick)
-					tick(arg);
-			}
+			if (w->store != NULL)
+				mc_store_sweep(w->store, w->part, HK_IDLE_SWEEP);
 			if (w->cfg->idle_sleep_us)
 				rte_delay_us_sleep(w->cfg->idle_sleep_us);
 		}

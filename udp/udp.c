@@ -53,36 +53,35 @@ mc_udp_frame_write(uint8_t *buf, uint16_t req_id, uint16_t seq, uint16_t total)
 	buf[7] = 0;
 }
 
-/* Split a reply held in src into datagrams: the first reuses m, the rest are new mbufs with a
- * copy of m's (already swapped) headers. All mbufs are taken before any is built. */
+/* Split a reply held in src into datagrams, each a new mbuf with a copy of m's (already
+ * swapped) headers; m is freed. Every mbuf is taken before any datagram is queued,
+ * so the reply goes whole or not at all (the caller reserved TX room for all of them). */
 static void
 send_split(struct mc_worker *w, struct mc_service *svc, struct rte_mbuf *m, uint16_t hlen,
 	   uint16_t l2, uint16_t req_id, const uint8_t *src, size_t len)
 {
-	uint16_t n = mc_udp_dgram_count(len), i;
-	struct rte_mbuf *ms[256];
+	const uint16_t n = mc_udp_dgram_count(len);
+	struct rte_mbuf *ms[MC_TX_BACKLOG];
 	uint8_t tmpl[128];
 	size_t off = 0;
+	uint16_t i;
 
+	if (unlikely(n > RTE_DIM(ms) || rte_pktmbuf_alloc_bulk(w->pool, ms, n) != 0)) {
+		w->st.drop_nombuf++;
+		rte_pktmbuf_free(m);
+		return;
+	}
 	memcpy(tmpl, rte_pktmbuf_mtod(m, uint8_t *), hlen);
-	for (i = 0; i < n; i += 256) {
-		uint16_t batch = (uint16_t)RTE_MIN(256, n - i), j;
-		if (rte_pktmbuf_alloc_bulk(w->pool, ms, batch) != 0) {
-			w->st.drop_nombuf++;
-			rte_pktmbuf_free(m);
-			return;
-		}
-		for (j = 0; j < batch; j++) {
-			struct rte_mbuf *d = ms[j];
-			size_t chunk = RTE_MIN((size_t)MC_UDP_MAX_PAYLOAD, len - off);
-			uint8_t *p = (uint8_t *)rte_pktmbuf_append(d, (uint16_t)(hlen + MC_UDP_HDR_LEN + chunk));
-			memcpy(p, tmpl, hlen);
-			mc_udp_frame_write(p + hlen, req_id, (uint16_t)(i + j), n);
-			memcpy(p + hlen + MC_UDP_HDR_LEN, src + off, chunk);
-			off += chunk;
-			mc_dp_udp_finish(w, d, l2, (uint16_t)(MC_UDP_HDR_LEN + chunk));
-			mc_dp_tx_push(w, d);
-		}
+	for (i = 0; i < n; i++) {
+		struct rte_mbuf *d = ms[i];
+		size_t chunk = RTE_MIN((size_t)MC_UDP_MAX_PAYLOAD, len - off);
+		uint8_t *p = (uint8_t *)rte_pktmbuf_append(d, (uint16_t)(hlen + MC_UDP_HDR_LEN + chunk));
+		memcpy(p, tmpl, hlen);
+		mc_udp_frame_write(p + hlen, req_id, i, n);
+		memcpy(p + hlen + MC_UDP_HDR_LEN, src + off, chunk);
+		off += chunk;
+		mc_dp_udp_finish(w, d, l2, (uint16_t)(MC_UDP_HDR_LEN + chunk));
+		mc_dp_tx_push(w, d);
 	}
 	svc->dgrams_out += n;
 	svc->replies_split++;
@@ -241,8 +240,8 @@ mc_udp_serve(struct mc_worker *w, struct rte_mbuf *m, uint16_t l2, uint16_t payl
 	struct mc_udp_frame f;
 	struct mc_out out;
 	uint8_t *base = m->buf_addr;
-	uint16_t reply_off = 0;
-	size_t room = 0, limit;
+	uint16_t reply_off = 0, n;
+	size_t room = 0, limit, total;
 	/* The reply's destination: headers were already swapped. */
 	const uint32_t src = rte_pktmbuf_mtod_offset(m, const struct rte_ipv4_hdr *, l2)->dst_addr;
 
@@ -262,7 +261,8 @@ mc_udp_serve(struct mc_worker *w, struct rte_mbuf *m, uint16_t l2, uint16_t payl
 			room = RTE_MIN((size_t)MC_UDP_MAX_PAYLOAD,
 				       (size_t)(m->buf_len - reply_off - hlen - MC_UDP_HDR_LEN));
 	}
-	limit = svc->scratch_cap;
+	/* The amplification cap: all the datagrams one request draws. */
+	limit = RTE_MIN(svc->scratch_cap, (size_t)w->cfg->udp_reply_max);
 	if (w->cfg->max_reply_ratio != 0)
 		limit = RTE_MIN(limit, (size_t)w->cfg->max_reply_ratio * payload_len);
 	mc_out_init(&out, room ? base + reply_off + hlen + MC_UDP_HDR_LEN : svc->scratch,
@@ -277,10 +277,25 @@ mc_udp_serve(struct mc_worker *w, struct rte_mbuf *m, uint16_t l2, uint16_t payl
 	svc->px.hint_key = NULL;
 	if (out.full)
 		svc->px.st.reply_cut++;
+	total = mc_out_pos(&out);
+	if (total == 0) {
+		rte_pktmbuf_free(m);
+		return;
+	}
+	/* The whole reply or nothing: room for every datagram on the TX backlog, and the
+	 * source's byte budget charged for all of them before any leaves. */
+	n = mc_udp_dgram_count(total);
+	if (unlikely(!mc_dp_tx_reserve(w, n))) {
+		w->st.drop_tx_backlog++;
+		goto drop;
+	}
+	if (unlikely(!mc_dp_rl_charge(w, src, (uint32_t)(total + n * (hlen + MC_UDP_HDR_LEN))))) {
+		w->st.drop_ratelimit++;
+		goto drop;
+	}
 	if (unlikely(out.nrefs != 0)) {
 		uint8_t tmpl[128];
 		memcpy(tmpl, rte_pktmbuf_mtod(m, uint8_t *), hlen);
-		mc_dp_rl_charge(w, src, (uint32_t)mc_out_pos(&out));
 		switch (send_chained(w, svc, tmpl, hlen, l2, f.req_id, &out)) {
 		case 1:
 			rte_pktmbuf_free(m);
@@ -299,10 +314,6 @@ mc_udp_serve(struct mc_worker *w, struct rte_mbuf *m, uint16_t l2, uint16_t payl
 		send_split(w, svc, m, hlen, l2, f.req_id, out.buf, out.len);
 		return;
 	}
-	if (out.len == 0) {
-		rte_pktmbuf_free(m);
-		return;
-	}
 	if (!out.spilled) {
 		/* One datagram, built where it lies: move the headers in front of it. */
 		uint8_t *h = base + reply_off;
@@ -312,13 +323,15 @@ mc_udp_serve(struct mc_worker *w, struct rte_mbuf *m, uint16_t l2, uint16_t payl
 		m->data_len = (uint16_t)(hlen + MC_UDP_HDR_LEN + out.len);
 		m->pkt_len = m->data_len;
 		mc_dp_udp_finish(w, m, l2, (uint16_t)(MC_UDP_HDR_LEN + out.len));
-		mc_dp_rl_charge(w, src, (uint32_t)out.len);
 		svc->dgrams_out++;
 		mc_dp_tx_push(w, m);
 		return;
 	}
-	mc_dp_rl_charge(w, src, (uint32_t)out.len);
 	send_split(w, svc, m, hlen, l2, f.req_id, out.buf, out.len);
+	return;
+drop:
+	mc_out_rewind(&out, 0);
+	rte_pktmbuf_free(m);
 }
 
 /* The first key of a get-like request in p[0..len), or NULL. */
@@ -394,16 +407,6 @@ mc_udp_prefetch(struct mc_worker *w, const struct rte_mbuf *m, unsigned int i)
 		w->pre[i].hash = mc_store_hash(w->svc->px.sx.s, key, klen);
 		mc_store_prefetch(w->svc->px.sx.s, w->pre[i].hash);
 	}
-}
-
-void
-mc_udp_idle(struct mc_worker *w)
-{
-	struct mc_service *svc = w->svc;
-	if (svc == NULL)
-		return;
-	/* Each lcore sweeps its own partition: expired items and released zombies. */
-	mc_store_sweep(svc->px.sx.s, w->queue_id % mc_store_nparts(svc->px.sx.s), 256);
 }
 
 struct mc_service *

@@ -41,7 +41,6 @@ struct mc_service {
 	uint8_t *scratch;
 	size_t scratch_cap;
 	uint8_t *lin;           /* a chained request is linearised here */
-	unsigned int sweep_part;
 	uint32_t zc_min;        /* values this long go zero-copy; 0 = off */
 	struct rte_mempool *zc_pool; /* zero-copy holders (shared info + item reference) */
 	uint64_t zc_values;     /* values sent from item memory */
@@ -75,8 +74,5 @@ void mc_udp_serve(struct mc_worker *w, struct rte_mbuf *m, uint16_t l2, uint16_t
  * hash its first key and prefetch the key's index buckets. Reads only within the first
  * segment; validation proper happens later. */
 void mc_udp_prefetch(struct mc_worker *w, const struct rte_mbuf *m, unsigned int i);
-
-/* Housekeeping when the queue is idle (expiry sweep). */
-void mc_udp_idle(struct mc_worker *w);
 
 #endif

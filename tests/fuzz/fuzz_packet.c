@@ -54,7 +54,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	cfg.ip = 0xc6120001u;
 	cfg.src_rps = 0;
 	cfg.src_kbps = 0;
-	mc_dp_worker_init(&w, &cfg, &port, 0);
+	mc_dp_worker_init(&w, &cfg, &port, 0, 0, NULL, 0);
 	store = mc_store_create(aligned_alloc(64, 16u << 20), 16u << 20, &set);
 	w.svc = mc_udp_service_create(store, &conf, set.max_item_size, 0);
 	/* Zero-copy from 64 bytes, so chained replies are fuzzed too. */

@@ -1,7 +1,8 @@
 """Hostile input from the client namespace: every case either moves its drop counter or gets
 memcached's exact error, and a valid request right after it is still answered. Runs with the
-safe defaults (no --udp-admin) and a low per-source request rate for the rate-limit case."""
-# lab: MCBOX_ARGS=--source-rps=500
+safe defaults (no --udp-admin) and a low per-source request rate (500/s, with a 100 ms burst of
+50 requests) for the rate-limit case."""
+# lab: MCBOX_ARGS="--source-rps=500 --source-burst-ms=100"
 import os
 import random
 import socket
@@ -141,6 +142,46 @@ def test_garbage_payloads():
     except socket.timeout:
         pass
     big.close()
+    still_answers()
+
+
+def counters_after(send, moved, still):
+    """Run send(); wait until every counter in moved has moved; return the telemetry after."""
+    before = L.telemetry()
+    send()
+    for name in moved:
+        assert L.wait_counter(name, before[name] + 1) >= before[name] + 1, name + " did not move"
+    after = L.telemetry()
+    for name in still:
+        assert after[name] == before[name], "%s moved: %d -> %d" % (name, before[name], after[name])
+    return after
+
+
+def test_reflection_loops_draw_nothing():
+    """Datagrams from the ports of services that answer anything (the CVE-2024-2169 class: two
+    reflectors ping-pong one spoofed datagram forever) are counted drops, not answered."""
+    for sport in (11211, 53, 19, 123, 1900):
+        counters_after(lambda: sendp(eth() / Raw(ipv4(udp(frame(b"ERROR\r\n"), sport=sport)))),
+                       ["drop_src_port"], ["udp_requests"])
+    still_answers()
+
+
+def test_forged_sources_draw_nothing():
+    """A source outside the allow list gets nothing reflected to it: no memcached reply, no
+    ICMP echo reply, no ARP reply."""
+    from scapy.all import ARP, ICMP
+    forged = "198.19.0.9"
+    counters_after(lambda: sendp(eth() / Raw(ipv4(udp(frame(b"version\r\n")), src=forged))),
+                   ["drop_not_allowed"], ["udp_requests"])
+    counters_after(lambda: sendp(eth() / IP(src=forged, dst=L.SERVER_IP) / ICMP()),
+                   ["drop_not_allowed"], ["icmp_replies"])
+    counters_after(lambda: sendp(Ether(dst="ff:ff:ff:ff:ff:ff", src=MY_MAC) /
+                                 ARP(op=1, hwsrc=MY_MAC, psrc=forged, pdst=L.SERVER_IP)),
+                   ["drop_not_allowed"], ["arp_replies"])
+    # Our own address and our subnet's broadcast as sources: dropped too.
+    for src in (L.SERVER_IP, "198.18.0.255", "198.18.0.0"):
+        counters_after(lambda: sendp(eth() / IP(src=src, dst=L.SERVER_IP) / ICMP()),
+                       ["drop_ip_src"], ["icmp_replies"])
     still_answers()
 
 

@@ -20,8 +20,9 @@
 static const uint8_t mc_test_our_mac[6] = {0x02, 0, 0, 0, 0, 1};
 static const uint8_t mc_test_cli_mac[6] = {0x02, 0, 0, 0, 0, 2};
 
-/* A worker on a ring port (198.18.0.1, default options) whose TX lands in *tx, over a pool of
- * n mbufs without a per-lcore cache (its free count is exact). Returns 0 or -1. */
+/* A worker on a ring port (198.18.0.1, default options, no rate limiter: tests that want one
+ * set w->rl) whose TX lands in *tx, over a pool of n mbufs without a per-lcore cache (its free
+ * count is exact). It owns store partition 0. Returns 0 or -1. */
 static inline int
 mc_test_ring_worker(const char *name, unsigned int n, struct mc_config *cfg, struct mc_worker *w,
 		    struct rte_mempool **pool, struct rte_ring **tx)
@@ -36,7 +37,7 @@ mc_test_ring_worker(const char *name, unsigned int n, struct mc_config *cfg, str
 		return -1;
 	mc_config_defaults(cfg);
 	cfg->ip = 0xc6120001u;
-	mc_dp_worker_init(w, cfg, &port, 0);
+	mc_dp_worker_init(w, cfg, &port, 0, 0, NULL, rte_rdtsc());
 	return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <rte_eth_ring.h>
 #include <rte_ethdev.h>
 #include <rte_ip.h>
+#include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
@@ -23,11 +24,20 @@ static struct rte_ring *tx_ring;
 static struct mc_config cfg;
 static struct mc_worker w;
 
+static struct mc_proto_conf pconf = {.udp_admin = false, .udp_writes = true};
+
 static int
 setup(void **state)
 {
+	struct mc_store_settings set = {.nparts = 1, .max_item_size = 64 << 10, .factor = 1.25,
+					.chunk_min = 48};
+	struct mc_store *store;
 	(void)state;
 	assert_int_equal(mc_test_ring_worker("ut", 1023, &cfg, &w, &pool, &tx_ring), 0);
+	store = mc_store_create(rte_malloc(NULL, 8 << 20, 64), 8 << 20, &set);
+	assert_non_null(store);
+	w.svc = mc_udp_service_create(store, &pconf, set.max_item_size, 0);
+	assert_non_null(w.svc);
 	return 0;
 }
 
@@ -191,34 +201,66 @@ test_wrong_destination_mac_dropped(void **state)
 	assert_int_equal(w.st.drop_l2_dst, before + 1);
 }
 
+/* A rate limiter with fixed secrets (so slots are known) for cfg's rates. */
+static struct mc_rl *
+limiter(uint32_t rps, uint32_t kbps, uint32_t burst_ms)
+{
+	struct mc_config c = cfg;
+	struct mc_rl *rl;
+	c.src_rps = rps;
+	c.src_kbps = kbps;
+	c.src_burst_ms = burst_ms;
+	c.udp_reply_max = 1400;
+	rl = mc_dp_rl_create(&c, rte_get_tsc_hz(), 0);
+	assert_non_null(rl);
+	rl->k0 = 0x5bd1e9955bd1e995ull;
+	rl->k1 = 0x9e3779b97f4a7c15ull;
+	return rl;
+}
+
+static unsigned int
+slot_of(const struct mc_rl *rl, uint32_t src_be)
+{
+	return (unsigned int)(((src_be ^ rl->k0) * rl->k1) >> 48);
+}
+
+/* Budgets: a new source gets a small burst (5 ms of its rate), not a second's worth; refills
+ * at the rate under steady traffic; reply bytes are charged before the reply leaves; the
+ * budget holds across workers; sources that share a slot share a budget. */
 static void
 test_rate_limits_per_source(void **state)
 {
 	const uint32_t a = rte_cpu_to_be_32(0xc6120002u), b = rte_cpu_to_be_32(0xc6120003u);
+	struct mc_worker w2;
+	struct mc_rl *rl = limiter(1000, 1, 5);
 	int i;
 	(void)state;
-	assert_non_null(w.rl);
+	assert_int_not_equal(slot_of(rl, a), slot_of(rl, b));
+	w.rl = rl;
 	w.now = rte_rdtsc();
-	cfg.src_rps = 5;
-	cfg.src_kbps = 1;
+	/* 1000 requests a second, 5 ms of burst: five at once, then the sixth is refused. */
 	for (i = 0; i < 5; i++)
 		assert_true(mc_dp_rl_admit(&w, a));
-	/* The sixth request at the same instant is over the rate. */
 	assert_false(mc_dp_rl_admit(&w, a));
-	/* Another source has its own buckets. */
+	/* Another worker (another queue RSS sent a to) sees the same budget. */
+	w2 = w;
+	w2.queue_id = 1;
+	assert_false(mc_dp_rl_admit(&w2, a));
+	/* Another source has its own. Reply bytes are charged before the reply is sent: 1 KiB a
+	 * second, with a burst of two 1400-byte replies; what the budget cannot pay is refused,
+	 * and a source with its byte budget spent gets no more requests in. */
 	assert_true(mc_dp_rl_admit(&w, b));
-	/* Reply bytes: a kilobyte a second; 2 KiB of replies puts b in debt. */
-	mc_dp_rl_charge(&w, b, 2048);
+	assert_true(mc_dp_rl_charge(&w, b, 2800));
+	assert_false(mc_dp_rl_charge(&w, b, 100));
 	assert_false(mc_dp_rl_admit(&w, b));
-	/* Under steady traffic a slow rate still refills: at 1000/s, a request every 1 ms of
-	 * the burst clock is served, and every other one when they come each 0.5 ms. The
-	 * clock is set here, not read, so the test does not depend on how fast it runs. */
+	mc_dp_rl_destroy(rl);
+	/* Steady traffic refills at the rate: at 1000/s a request every 1 ms is served, and
+	 * every other one when they come each 0.5 ms. The clock is set here, not read. */
 	{
 		const uint32_t c3 = rte_cpu_to_be_32(0xc6120004u);
 		const uint64_t ms = rte_get_tsc_hz() / 1000 + 1;
 		unsigned int served = 0, k;
-		cfg.src_rps = 1000;
-		cfg.src_kbps = 0;
+		w.rl = rl = limiter(1000, 0, 5);
 		while (mc_dp_rl_admit(&w, c3))
 			;
 		for (k = 0; k < 50; k++) {
@@ -234,9 +276,136 @@ test_rate_limits_per_source(void **state)
 		assert_int_equal(served, 50);
 		/* Time that stands still refills nothing. */
 		assert_false(mc_dp_rl_admit(&w, c3));
+		mc_dp_rl_destroy(rl);
 	}
-	cfg.src_rps = 200000;
-	cfg.src_kbps = 100000;
+	/* Two sources in one slot alternate: together they get one source's burst, not two. */
+	{
+		const uint32_t c = rte_cpu_to_be_32(0xc6120010u);
+		uint32_t d = 0;
+		unsigned int served = 0, x;
+		w.rl = rl = limiter(1000, 0, 5);
+		for (x = 0x0a000001u; d == 0; x++)
+			if (x != 0xc6120010u && slot_of(rl, rte_cpu_to_be_32(x)) == slot_of(rl, c))
+				d = rte_cpu_to_be_32(x);
+		for (i = 0; i < 10; i++)
+			served += mc_dp_rl_admit(&w, (i & 1) ? d : c);
+		assert_int_equal(served, 5);
+		mc_dp_rl_destroy(rl);
+	}
+	w.rl = NULL;
+}
+
+/* An ICMP echo request from src (host order) with a valid checksum. */
+static struct rte_mbuf *
+echo_request(uint32_t src)
+{
+	uint8_t f[14 + 20 + 8 + 16];
+	size_t n = eth_hdr(f, 0x0800);
+	uint16_t ck;
+	n += ip_hdr(f + n, 0x45, 20 + 8 + 16, 0, IPPROTO_ICMP, src);
+	memset(f + n, 0, 24);
+	f[n] = 8;
+	ck = (uint16_t)~rte_raw_cksum(f + n, 24);
+	memcpy(f + n + 2, &ck, 2);
+	return frame(f, sizeof(f));
+}
+
+/* An ARP request for our address from sender address sip (host order). */
+static struct rte_mbuf *
+arp_request(uint32_t sip)
+{
+	uint8_t f[60] = {0};
+	size_t n = eth_hdr(f, 0x0806);
+	const uint8_t arp[] = {0, 1, 8, 0, 6, 4, 0, 1, 2, 0, 0, 0, 0, 2, (uint8_t)(sip >> 24),
+			       (uint8_t)(sip >> 16), (uint8_t)(sip >> 8), (uint8_t)sip,
+			       0, 0, 0, 0, 0, 0, 198, 18, 0, 1};
+	memset(f, 0xff, 6);
+	memcpy(f + n, arp, sizeof(arp));
+	return frame(f, sizeof(f));
+}
+
+/* A memcached "version" request from src:sport (host order). */
+static struct rte_mbuf *
+udp_request(uint32_t src, uint16_t sport)
+{
+	uint8_t f[MC_FRAME_HDR_LEN + 9];
+	mc_frame_request(f, mc_test_our_mac, mc_test_cli_mac, src, 0xc6120001u, sport, 11211, 1,
+			 "version\r\n", 9);
+	return frame(f, sizeof(f));
+}
+
+static void
+expect_drop(struct rte_mbuf *m, const uint64_t *counter, const char *what)
+{
+	const uint64_t before = *counter;
+	struct rte_mbuf *r = run(m);
+	if (r != NULL) {
+		rte_pktmbuf_free(r);
+		fail_msg("%s: answered", what);
+	}
+	if (*counter != before + 1)
+		fail_msg("%s: counter did not move", what);
+}
+
+/* ICMP echo and ARP obey the allow list and the per-source budget, as memcached requests do:
+ * a forged source gets nothing reflected to it. */
+static void
+test_icmp_and_arp_obey_allow_list_and_budget(void **state)
+{
+	struct rte_mbuf *r;
+	int i, answered = 0;
+	(void)state;
+	/* 198.19.0.9: outside the default allow list (our /24). */
+	expect_drop(echo_request(0xc6130009u), &w.st.drop_not_allowed, "ICMP from outside");
+	expect_drop(arp_request(0xc6130009u), &w.st.drop_not_allowed, "ARP from outside");
+	/* Inside it, answered, within a budget: 1000/s with 5 ms of burst. */
+	w.rl = limiter(1000, 0, 5);
+	w.now = rte_rdtsc();
+	for (i = 0; i < 8; i++) {
+		r = run(i & 1 ? arp_request(0xc6120002u) : echo_request(0xc6120002u));
+		if (r != NULL) {
+			answered++;
+			rte_pktmbuf_free(r);
+		}
+	}
+	assert_int_equal(answered, 5);
+	assert_int_equal(w.st.drop_ratelimit, 3);
+	mc_dp_rl_destroy(w.rl);
+	w.rl = NULL;
+}
+
+/* Sources nothing honest sends from: our own address, and our subnet's network and broadcast
+ * addresses (a reply would go to us, or to the whole subnet). ARP likewise. */
+static void
+test_sources_that_cannot_be_answered(void **state)
+{
+	(void)state;
+	expect_drop(udp_request(0xc6120001u, 40000), &w.st.drop_ip_src, "UDP from ourselves");
+	expect_drop(udp_request(0xc6120000u, 40000), &w.st.drop_ip_src, "UDP from the network");
+	expect_drop(udp_request(0xc61200ffu, 40000), &w.st.drop_ip_src, "UDP from broadcast");
+	expect_drop(echo_request(0xc61200ffu), &w.st.drop_ip_src, "ICMP from broadcast");
+	expect_drop(arp_request(0xc6120001u), &w.st.drop_arp, "ARP from ourselves");
+	expect_drop(arp_request(0xc61200ffu), &w.st.drop_arp, "ARP from broadcast");
+}
+
+/* Datagrams from the ports of services that answer anything (echo, chargen, DNS, NTP, SSDP,
+ * mDNS, memcached, ...) would start a reflection loop: counted drops. */
+static void
+test_reflection_loops_refused(void **state)
+{
+	static const uint16_t ports[] = {0, 7, 13, 17, 19, 37, 53, 69, 111, 123, 137, 161, 389,
+					 1023, 1900, 5353, 11211};
+	struct rte_mbuf *r;
+	size_t i;
+	(void)state;
+	for (i = 0; i < RTE_DIM(ports); i++) {
+		char what[32];
+		snprintf(what, sizeof(what), "source port %u", ports[i]);
+		expect_drop(udp_request(0xc6120002u, ports[i]), &w.st.drop_src_port, what);
+	}
+	r = run(udp_request(0xc6120002u, 40000));
+	assert_non_null(r);
+	rte_pktmbuf_free(r);
 }
 
 int
@@ -248,6 +417,9 @@ main(void)
 		cmocka_unit_test(test_malformed_frames_dropped_with_reason),
 		cmocka_unit_test(test_wrong_destination_mac_dropped),
 		cmocka_unit_test(test_rate_limits_per_source),
+		cmocka_unit_test(test_icmp_and_arp_obey_allow_list_and_budget),
+		cmocka_unit_test(test_sources_that_cannot_be_answered),
+		cmocka_unit_test(test_reflection_loops_refused),
 	};
 	int rc;
 	mc_test_eal_init(NULL);

@@ -19,6 +19,8 @@
 #include <rte_ring.h>
 #include <rte_udp.h>
 
+#include <time.h>
+
 #include "dataplane/dataplane.h"
 #include "store/store.h"
 #include "tests/unit/common/eal.h"
@@ -326,6 +328,223 @@ test_out_of_mbufs_mid_reply(void **state)
 	assert_no_leaks();
 }
 
+/* ---- the TX backlog and housekeeping ---- */
+
+static void *const SENTINEL = (void *)(uintptr_t)0x40;
+
+/* Leave only `room` free slots in the ring port's TX ring (sentinels stand in for frames a NIC
+ * has not sent yet). */
+static void
+tx_ring_leave(struct rte_ring *r, unsigned int room)
+{
+	while (rte_ring_free_count(r) > room)
+		assert_int_equal(rte_ring_enqueue(r, SENTINEL), 0);
+}
+
+/* Take what the ring port sent, sentinels dropped; check and collect each reply datagram. */
+static unsigned int
+tx_ring_take(struct rte_ring *r, uint8_t *out, size_t *outlen, uint16_t *seq)
+{
+	void *p;
+	unsigned int got = 0;
+	while (rte_ring_dequeue(r, &p) == 0) {
+		struct rte_mbuf *m = p;
+		const uint8_t *fh;
+		uint16_t total;
+		if (p == SENTINEL)
+			continue;
+		fh = rte_pktmbuf_mtod_offset(m, const uint8_t *, 42);
+		total = (uint16_t)(fh[4] << 8 | fh[5]);
+		*outlen += take_reply(m, (uint16_t)(fh[0] << 8 | fh[1]), *seq, total, out + *outlen);
+		*seq = (uint16_t)(*seq + 1 == total ? 0 : *seq + 1);
+		got++;
+	}
+	return got;
+}
+
+/* A reply of four datagrams meets a TX queue with room for two: the other two wait in the
+ * backlog and leave on the next flush. The client gets the whole reply, never half of it. */
+static void
+test_multi_datagram_reply_paced_not_cut(void **state)
+{
+	static uint8_t out[8192], v[5000];
+	static char want[8192];
+	struct rte_mbuf *m;
+	uint64_t deferred = w.st.tx_deferred;
+	size_t wl, ol = 0;
+	uint16_t seq = 0;
+	(void)state;
+	memset(v, 'p', sizeof(v));
+	put_item("pace", v, sizeof(v), 0);
+	wl = value_reply(want, "pace", 0, v, sizeof(v));
+	tx_ring_leave(tx_ring, 2);
+	m = request("get pace\r\n", 10, 9);
+	mc_dp_handle_burst(&w, &m, 1);
+	mc_dp_tx_flush(&w);
+	assert_int_equal(tx_ring_take(tx_ring, out, &ol, &seq), 2);
+	assert_int_equal(w.st.tx_deferred, deferred + 2);
+	mc_dp_tx_flush(&w);
+	assert_int_equal(tx_ring_take(tx_ring, out, &ol, &seq), 2);
+	assert_int_equal(ol, wl);
+	assert_memory_equal(out, want, wl);
+	assert_int_equal(w.tx_n, 0);
+	assert_no_leaks();
+}
+
+/* A TX queue that takes nothing: replies wait until the backlog cannot hold another whole
+ * one; later replies are refused whole (counted), and every reply that leaves is complete. */
+static void
+test_full_backlog_refuses_whole_replies(void **state)
+{
+	static uint8_t out[1 << 22], v[60000];
+	struct mc_config c2;
+	struct mc_worker w2;
+	struct rte_mempool *pool2;
+	struct rte_ring *tx2;
+	unsigned int i, dgrams, fit;
+	size_t ol = 0;
+	uint16_t seq = 0;
+	(void)state;
+	assert_int_equal(mc_test_ring_worker("udp2", 4095, &c2, &w2, &pool2, &tx2), 0);
+	w2.svc = mc_udp_service_create(store, &pconf, 64 << 10, 0); /* copies: one mbuf a datagram */
+	assert_non_null(w2.svc);
+	memset(v, 'b', sizeof(v));
+	put_item("huge", v, sizeof(v), 0);
+	dgrams = mc_udp_dgram_count(sizeof(v) + 30);
+	fit = MC_TX_BACKLOG / dgrams;
+	tx_ring_leave(tx2, 0);
+	for (i = 0; i < fit + 3; i++) {
+		uint8_t f[MC_FRAME_HDR_LEN + 10];
+		struct rte_mbuf *m = rte_pktmbuf_alloc(pool2);
+		assert_non_null(m);
+		mc_frame_request(f, mc_test_our_mac, mc_test_cli_mac, 0xc6120002u, 0xc6120001u,
+				 40000, 11211, (uint16_t)i, "get huge\r\n", 10);
+		memcpy(rte_pktmbuf_append(m, sizeof(f)), f, sizeof(f));
+		mc_dp_handle_burst(&w2, &m, 1);
+	}
+	assert_int_equal(w2.st.drop_tx_backlog, 3);
+	assert_int_equal(w2.tx_n, fit * dgrams);
+	/* The queue drains: every reply queued leaves whole. */
+	while (w2.tx_n != 0) {
+		size_t before = ol;
+		void *p;
+		while (rte_ring_dequeue(tx2, &p) == 0)
+			if (p != SENTINEL)
+				rte_pktmbuf_free(p);
+		mc_dp_tx_flush(&w2);
+		tx_ring_take(tx2, out, &ol, &seq);
+		assert_true(ol > before);
+		ol = 0;
+	}
+	assert_int_equal(seq, 0); /* ended on a reply's last datagram */
+	mc_dp_worker_fini(&w2);
+	mc_udp_service_destroy(w2.svc);
+	assert_int_equal(rte_mempool_avail_count(pool2), 4095);
+}
+
+/* A poll with the RX ring never empty: housekeeping still runs every millisecond of (fake)
+ * TSC time, so a 2-second TTL expires on time, and a delayed flush_all comes due. */
+static void
+test_ttl_expires_on_time_under_load(void **state)
+{
+	static uint8_t out[1 << 16];
+	struct rte_ring *rx = rte_ring_lookup("udp_rx");
+	const uint64_t hz = rte_get_tsc_hz(), t0 = rte_rdtsc();
+	unsigned int step, first_miss = 0;
+	int round;
+	(void)state;
+	assert_non_null(rx);
+	w.store = store;
+	for (round = 0; round < 2; round++) {
+		const char *key = round == 0 ? "ttl2" : "flushed";
+		char req[32];
+		size_t rl = (size_t)snprintf(req, sizeof(req), "get %s\r\n", key);
+		struct mc_key k;
+		/* One timeline: round r starts 3 s after round r - 1. */
+		const uint64_t base = t0 + 3 * hz * (uint64_t)round;
+		w.clock_tsc0 = t0;
+		w.hk_next = base;
+		w.clock_secs = 3 * (uint64_t)round;
+		mc_store_clock_tick(store, w.clock_secs, time(NULL));
+		mc_key_init(&k, store, key, (uint32_t)strlen(key));
+		assert_int_equal(mc_store_store(&w.svc->px.sx, MC_SET, &k, 0,
+						round == 0 ? mc_store_realtime(store, 2) : 0, "v", 1,
+						0, NULL), MC_STORED);
+		if (round == 1)
+			mc_store_flush(store, 2);
+		first_miss = 0;
+		/* 10 ms a poll, 3 seconds; the ring holds two bursts before every poll. */
+		for (step = 0; step < 300; step++) {
+			const uint64_t now = base + hz / 100 * step;
+			size_t ol = 0;
+			uint16_t seq = 0;
+			while (rte_ring_count(rx) < 2 * MC_BURST) {
+				struct rte_mbuf *m = request(req, rl, (uint16_t)step);
+				assert_int_equal(rte_ring_enqueue(rx, m), 0);
+			}
+			assert_int_equal(mc_dp_poll(&w, now), MC_BURST);
+			assert_true(rte_ring_count(rx) > 0);
+			assert_int_equal(tx_ring_take(tx_ring, out, &ol, &seq), MC_BURST);
+			if (first_miss == 0 && memcmp(out, "END\r\n", 5) == 0) {
+				first_miss = step;
+			}
+			if (first_miss != 0)
+				assert_memory_equal(out, "END\r\n", 5);
+		}
+		/* Due at 2 s: the step at 2.00 s, or the next when the 10 ms steps round down. */
+		if (first_miss < 200 || first_miss > 201)
+			fail_msg("round %d: first miss at step %u, not at 2 s", round, first_miss);
+		while (rte_ring_count(rx) > 0) {
+			void *p = NULL;
+			assert_int_equal(rte_ring_dequeue(rx, &p), 0);
+			rte_pktmbuf_free(p);
+		}
+	}
+	w.store = NULL;
+	assert_no_leaks();
+}
+
+/* Each worker sweeps its own partition, whichever port and queue it serves: expired items in
+ * every partition are reclaimed (with several ports, only the first port's were). */
+static void
+test_each_worker_sweeps_its_partition(void **state)
+{
+	static uint8_t mem2[16 << 20] __attribute__((aligned(64)));
+	struct mc_store_settings set = {.nparts = 2, .max_item_size = 64 << 10, .factor = 1.25,
+					.chunk_min = 48};
+	struct mc_store *s2 = mc_store_create(mem2, sizeof(mem2), &set);
+	struct mc_store_ctx cx = {.s = s2};
+	struct mc_store_part_stats ps;
+	struct mc_worker w1 = w, w2 = w;
+	const uint64_t hz = rte_get_tsc_hz(), t0 = rte_rdtsc();
+	unsigned int i, step;
+	(void)state;
+	assert_non_null(s2);
+	mc_store_clock_tick(s2, 0, time(NULL));
+	for (i = 0; i < 200; i++) {
+		char key[16];
+		struct mc_key k;
+		mc_key_init(&k, s2, key, (uint32_t)snprintf(key, sizeof(key), "sw%u", i));
+		mc_store_store(&cx, MC_SET, &k, 0, mc_store_realtime(s2, 1), "v", 1, 0, NULL);
+	}
+	/* Port 0 queue 0 owns partition 0; port 1 queue 0 owns partition 1. */
+	w1.part = 0;
+	w2.part = 1;
+	w1.store = w2.store = s2;
+	w1.tick = w2.tick = NULL;
+	w1.clock_tsc0 = w2.clock_tsc0 = w1.hk_next = w2.hk_next = t0;
+	w1.clock_secs = w2.clock_secs = 0;
+	for (step = 0; step < 300; step++) {
+		const uint64_t now = t0 + hz / 100 * step;
+		/* The ring port stands in for both ports: nothing arrives, housekeeping runs. */
+		assert_int_equal(mc_dp_poll(&w1, now), 0);
+		assert_int_equal(mc_dp_poll(&w2, now), 0);
+	}
+	mc_store_part_stats(s2, &ps);
+	assert_int_equal(ps.curr_items, 0);
+	assert_int_equal(ps.reclaimed, 200);
+}
+
 int
 main(void)
 {
@@ -335,6 +554,10 @@ main(void)
 		cmocka_unit_test(test_nic_checksum_verdicts),
 		cmocka_unit_test(test_zero_copy_and_its_copy_fallback),
 		cmocka_unit_test(test_out_of_mbufs_mid_reply),
+		cmocka_unit_test(test_multi_datagram_reply_paced_not_cut),
+		cmocka_unit_test(test_full_backlog_refuses_whole_replies),
+		cmocka_unit_test(test_ttl_expires_on_time_under_load),
+		cmocka_unit_test(test_each_worker_sweeps_its_partition),
 	};
 	int rc;
 	mc_test_eal_init(NULL);
