@@ -35,9 +35,8 @@ noreply_of(const struct mc_tok *t, size_t nt)
 static bool
 writes_allowed(struct mc_proto_ctx *cx, struct mc_out *o, bool noreply)
 {
-	if (cx->conf->udp_writes)
+	if (mc_proto_writes_ok(cx))
 		return true;
-	cx->st.write_refused++;
 	REPLY(o, noreply, "CLIENT_ERROR writes not allowed");
 	return false;
 }
@@ -142,6 +141,9 @@ cmd_get(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, bool with_cas, boo
 			return true;
 		}
 		exptime = mc_proto_exptime(cx, e);
+		/* gat/gats set a new exptime: a write. */
+		if (!writes_allowed(cx, o, false))
+			return true;
 		kt++;
 	}
 	for (;;) {
@@ -242,6 +244,10 @@ cmd_update(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, enum mc_store_m
 	}
 	data = req + *pos;
 	*pos += (size_t)vlen + 2;
+	/* Before the size check: an oversize set deletes the old item, which a read-only box
+	 * must not do either. */
+	if (!writes_allowed(cx, o, noreply))
+		return true;
 	if (mc_store_too_large(cx->sx.s, t[1].len, (uint32_t)vlen)) {
 		REPLY(o, noreply, "SERVER_ERROR object too large for cache");
 		if (mode == MC_SET) {
@@ -254,8 +260,6 @@ cmd_update(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, enum mc_store_m
 		REPLY(o, noreply, "CLIENT_ERROR bad data chunk");
 		return true;
 	}
-	if (!writes_allowed(cx, o, noreply))
-		return true;
 	mc_proto_key(cx, &k, t[1].p, t[1].len);
 	rc = mc_store_store(&cx->sx, mode, &k, flags, mc_proto_exptime(cx, exptime), data,
 			    (uint32_t)vlen, cas, NULL);
@@ -359,7 +363,6 @@ cmd_flush_all(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_ou
 {
 	bool noreply = noreply_of(t, nt);
 	int32_t e = 0;
-	uint32_t now, new_oldest;
 	if (!cx->conf->udp_admin) {
 		cx->st.admin_refused++;
 		REPLY(o, noreply, "CLIENT_ERROR flush_all not allowed");
@@ -369,11 +372,7 @@ cmd_flush_all(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_ou
 		REPLY(o, noreply, "CLIENT_ERROR invalid exptime argument");
 		return;
 	}
-	/* memcached: oldest_live = realtime(exptime) - 1; items at or before it are gone once
-	 * the clock reaches it. */
-	now = mc_store_now(cx->sx.s);
-	new_oldest = e > 0 ? mc_store_realtime(cx->sx.s, e) : now;
-	mc_store_flush(cx->sx.s, new_oldest - 1 > now ? new_oldest - 1 - now : 0);
+	mc_proto_flush_all(cx, e);
 	REPLY(o, noreply, "OK");
 }
 

@@ -88,6 +88,16 @@ status_text(uint16_t st)
 	}
 }
 
+/* The read-only gate, answered as memcached answers a refused command: Auth failure. */
+static bool
+writes_ok(struct mc_proto_ctx *cx, const struct breq *r, struct mc_out *o)
+{
+	if (mc_proto_writes_ok(cx))
+		return true;
+	error(o, r, ST_AUTH_ERROR, status_text(ST_AUTH_ERROR));
+	return false;
+}
+
 static inline uint32_t
 be32_at(const uint8_t *p)
 {
@@ -127,11 +137,8 @@ do_get(struct mc_proto_ctx *cx, const struct breq *r, bool with_key, bool touch,
 	mc_proto_key(cx, &k, r->key, r->keylen);
 	if (touch) {
 		int32_t e = (int32_t)be32_at(r->ext);
-		if (!cx->conf->udp_writes) {
-			cx->st.write_refused++;
-			error(o, r, ST_AUTH_ERROR, status_text(ST_AUTH_ERROR));
+		if (!writes_ok(cx, r, o))
 			return;
-		}
 		mc_store_touch(&cx->sx, &k, mc_proto_exptime(cx, e));
 	}
 	cx->sx.st.cmd_get++;
@@ -195,11 +202,8 @@ do_update(struct mc_proto_ctx *cx, const struct breq *r, int mode, struct mc_out
 		flags = be32_at(r->ext);
 		exptime = mc_proto_exptime(cx, (int32_t)be32_at(r->ext + 4));
 	}
-	if (!cx->conf->udp_writes) {
-		cx->st.write_refused++;
-		error(o, r, ST_AUTH_ERROR, status_text(ST_AUTH_ERROR));
+	if (!writes_ok(cx, r, o))
 		return;
-	}
 	if (mc_store_too_large(cx->sx.s, r->keylen, r->vlen)) {
 		error(o, r, ST_E2BIG, status_text(ST_E2BIG));
 		if (mode == MC_SET)
@@ -235,11 +239,8 @@ do_delete(struct mc_proto_ctx *cx, const struct breq *r, struct mc_out *o)
 {
 	struct mc_key k;
 	enum mc_store_status rc;
-	if (!cx->conf->udp_writes) {
-		cx->st.write_refused++;
-		error(o, r, ST_AUTH_ERROR, status_text(ST_AUTH_ERROR));
+	if (!writes_ok(cx, r, o))
 		return;
-	}
 	mc_proto_key(cx, &k, r->key, r->keylen);
 	rc = mc_store_delete(&cx->sx, &k, r->cas);
 	if (rc == MC_DELETED) {
@@ -260,11 +261,8 @@ do_delta(struct mc_proto_ctx *cx, const struct breq *r, bool incr, struct mc_out
 	uint32_t exp = be32_at(r->ext + 16);
 	uint64_t v = 0, cas = 0, be;
 	enum mc_store_status rc;
-	if (!cx->conf->udp_writes) {
-		cx->st.write_refused++;
-		error(o, r, ST_AUTH_ERROR, status_text(ST_AUTH_ERROR));
+	if (!writes_ok(cx, r, o))
 		return;
-	}
 	a.delta = be64_at(r->ext);
 	a.initial = be64_at(r->ext + 8);
 	a.create = exp != 0xffffffffu;
@@ -462,12 +460,7 @@ mc_binary_execute(struct mc_proto_ctx *cx, const uint8_t *req, size_t len, struc
 				error(o, &r, ST_AUTH_ERROR, status_text(ST_AUTH_ERROR));
 				break;
 			}
-			{
-				int32_t e = r.extlen ? (int32_t)be32_at(r.ext) : 0;
-				uint32_t now = mc_store_now(cx->sx.s);
-				uint32_t oldest = e > 0 ? mc_store_realtime(cx->sx.s, e) : now;
-				mc_store_flush(cx->sx.s, oldest - 1 > now ? oldest - 1 - now : 0);
-			}
+			mc_proto_flush_all(cx, r.extlen ? (int32_t)be32_at(r.ext) : 0);
 			if (r.op == OP_FLUSH)
 				hdr(o, &r, ST_OK, 0, 0, 0, 0);
 			break;

@@ -25,6 +25,16 @@ line(struct mc_out *o, const char *s)
 	MC_OUT_STR(o, "\r\n");
 }
 
+/* The read-only gate, answered as memcached answers meta errors: whatever q says. */
+static bool
+writes_ok(struct mc_proto_ctx *cx, struct mc_out *o)
+{
+	if (mc_proto_writes_ok(cx))
+		return true;
+	line(o, "CLIENT_ERROR writes not allowed");
+	return false;
+}
+
 /* The checks every meta command starts with, in memcached's order. Returns false when it has
  * already answered. too_many is the command's own wording for too many flags (NULL: skip). */
 static bool
@@ -218,12 +228,13 @@ cmd_mg(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 	}
 	mc_proto_key(cx, &k, t[1].p, t[1].len);
 	locked = f.vivify || f.new_ttl || f.recache;
+	/* N creates the item, T sets its TTL, R may hand out the recache token: all writes. */
+	if (locked && !writes_ok(cx, o))
+		return;
 	if (locked) {
 		struct mc_meta_args a = {.vivify = f.vivify, .viv_exptime = f.viv_exptime,
 					 .set_ttl = f.new_ttl, .ttl = f.exptime,
 					 .recache = f.recache, .recache_time = f.recache_time};
-		if (f.new_ttl && !cx->conf->udp_writes)
-			a.set_ttl = false;
 		mc_store_meta_prep(&cx->sx, &k, &a, &mr);
 	}
 	cx->sx.st.cmd_get++;
@@ -410,6 +421,9 @@ cmd_ms(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, const uint8_t *req,
 		line(o, "CLIENT_ERROR invalid mode for ms M token");
 		return;
 	}
+	/* Before the size check: an oversize ms deletes the old item. */
+	if (!writes_ok(cx, o))
+		return;
 	mc_proto_key(cx, &k, t[1].p, t[1].len);
 	if (mc_store_too_large(cx->sx.s, k.len, (uint32_t)vlen)) {
 		line(o, "SERVER_ERROR object too large for cache");
@@ -418,11 +432,6 @@ cmd_ms(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, const uint8_t *req,
 	}
 	if (data[vlen] != '\r' || data[vlen + 1] != '\n') {
 		line(o, "CLIENT_ERROR bad data chunk");
-		return;
-	}
-	if (!cx->conf->udp_writes) {
-		cx->st.write_refused++;
-		line(o, "CLIENT_ERROR writes not allowed");
 		return;
 	}
 	if (f.set_stale && mode == MC_CAS)
@@ -474,11 +483,8 @@ cmd_md(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 		line(o, "CLIENT_ERROR invalid or duplicate flag");
 		return;
 	}
-	if (!cx->conf->udp_writes) {
-		cx->st.write_refused++;
-		line(o, "CLIENT_ERROR writes not allowed");
+	if (!writes_ok(cx, o))
 		return;
-	}
 	mc_proto_key(cx, &k, t[1].p, t[1].len);
 	if (f.set_stale)
 		rc = mc_store_invalidate(&cx->sx, &k, f.has_cas ? f.cas : 0, f.new_ttl, f.exptime);
@@ -530,11 +536,8 @@ cmd_ma(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 		line(o, "CLIENT_ERROR invalid mode for ma M token");
 		return;
 	}
-	if (!cx->conf->udp_writes) {
-		cx->st.write_refused++;
-		line(o, "CLIENT_ERROR writes not allowed");
+	if (!writes_ok(cx, o))
 		return;
-	}
 	a.delta = f.delta;
 	a.create = f.vivify;
 	a.initial = f.initial;

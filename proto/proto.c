@@ -234,6 +234,25 @@ mc_proto_exptime(const struct mc_proto_ctx *cx, int32_t exptime)
 	return mc_store_realtime(cx->sx.s, e);
 }
 
+bool
+mc_proto_writes_ok(struct mc_proto_ctx *cx)
+{
+	if (cx->conf->udp_writes)
+		return true;
+	cx->st.write_refused++;
+	return false;
+}
+
+void
+mc_proto_flush_all(struct mc_proto_ctx *cx, int64_t exptime)
+{
+	/* memcached: oldest_live = realtime(exptime) - 1 (current_time for 0, as realtime(0) - 1
+	 * would wrap); items at or before it are gone once the clock reaches it. */
+	uint32_t now = mc_store_now(cx->sx.s);
+	uint32_t new_oldest = exptime > 0 ? mc_store_realtime(cx->sx.s, exptime) : now;
+	mc_store_flush(cx->sx.s, new_oldest - 1 > now ? new_oldest - 1 - now : 0);
+}
+
 void
 mc_proto_ctx_init(struct mc_proto_ctx *cx, struct mc_store *s, const struct mc_proto_conf *conf)
 {

@@ -432,6 +432,98 @@ test_admin_and_writes_switches(void **state)
 	assert_non_null(strstr(run("stats settings\r\n"), "STAT item_size_max 1048576\r\n"));
 }
 
+/* A request of `head` followed by a value of vlen 'v' bytes and `tail` (malloc'd; free it). */
+static char *
+with_value(const char *head, size_t vlen, const char *tail, size_t *len)
+{
+	size_t hl = strlen(head), tl = strlen(tail);
+	char *p = malloc(hl + vlen + tl + 1);
+	memcpy(p, head, hl);
+	memset(p + hl, 'v', vlen);
+	memcpy(p + hl + vlen, tail, tl + 1);
+	*len = hl + vlen + tl;
+	return p;
+}
+
+/* Read-only UDP (udp_writes off) changes nothing in the store, whatever the command: gat and
+ * gats would touch, mg N/T/R vivify, retime or hand out a recache token, and an oversize set
+ * or ms would delete the old item (memcached's "avoid stale data" rule). */
+static void
+test_read_only_refuses_writes(void **state)
+{
+	static const char refused[] = "CLIENT_ERROR writes not allowed\r\n";
+	uint8_t breqbuf[64];
+	const uint8_t *r;
+	const uint8_t ext8[8] = {0};
+	const uint8_t ext4[4] = {0, 0, 0, 100};
+	char *big;
+	size_t n, len;
+	uint64_t before;
+	(void)state;
+	fresh();
+	assert_string_equal(run("set g 0 0 1\r\na\r\nms m 1 T0\r\nb\r\nms r 1 T10\r\nc\r\n"),
+			    "STORED\r\nHD\r\nHD\r\n");
+	conf.udp_writes = false;
+	before = cx.st.write_refused;
+
+	assert_string_equal(run("gat 100 g\r\n"), refused);
+	assert_string_equal(run("gats 100 g\r\n"), refused);
+	assert_string_equal(run("gat -1 g\r\n"), refused);
+	assert_string_equal(run("gat abc g\r\n"), "CLIENT_ERROR invalid exptime argument\r\n");
+	assert_string_equal(run("mg g T30\r\n"), refused);
+	assert_string_equal(run("mg nokey N30 v\r\n"), refused);
+	assert_string_equal(run("mg r R30 v\r\n"), refused);
+	assert_string_equal(run("mg g v q N30\r\n"), refused);
+	assert_string_equal(run("ma g N0\r\nmd g\r\nms g 1 MA\r\nx\r\n"),
+			    "CLIENT_ERROR writes not allowed\r\nCLIENT_ERROR writes not allowed\r\n"
+			    "CLIENT_ERROR writes not allowed\r\n");
+	assert_string_equal(run("touch g 1\r\ntouch g 1 noreply\r\nincr g 1\r\ndelete g\r\n"),
+			    "CLIENT_ERROR writes not allowed\r\nCLIENT_ERROR writes not allowed\r\n"
+			    "CLIENT_ERROR writes not allowed\r\n");
+
+	/* Oversize stores: refused before the size check, so the old item stays. */
+	big = with_value("set g 0 0 1048577\r\n", 1048577, "\r\n", &len);
+	assert_string_equal(run_n(big, len, &n, 0), refused);
+	free(big);
+	big = with_value("set g 0 0 1048577 noreply\r\n", 1048577, "\r\n", &len);
+	run_n(big, len, &n, 0);
+	assert_int_equal(n, 0);
+	free(big);
+	big = with_value("ms g 1048577\r\n", 1048577, "\r\n", &len);
+	assert_string_equal(run_n(big, len, &n, 0), refused);
+	free(big);
+	{
+		uint8_t *b = malloc(24 + 8 + 1 + 1048577);
+		len = breq(b, 0x01, "g", ext8, 8, NULL, 0, 0);
+		b[8] = 0; /* body: extras, key and a 1 MiB + 1 value */
+		b[9] = 0x10;
+		b[10] = 0;
+		b[11] = 0x0a;
+		memset(b + len, 'v', 1048577);
+		r = (const uint8_t *)run_n(b, len + 1048577, &n, 0);
+		assert_int_equal(status_of(r), 0x20);
+		free(b);
+	}
+	/* Binary GAT, GATQ and TOUCH: Auth failure. */
+	len = breq(breqbuf, 0x1d, "g", ext4, 4, NULL, 0, 0);
+	r = (const uint8_t *)run_n(breqbuf, len, &n, 0);
+	assert_int_equal(status_of(r), 0x20);
+	len = breq(breqbuf, 0x1e, "g", ext4, 4, NULL, 0, 0);
+	r = (const uint8_t *)run_n(breqbuf, len, &n, 0);
+	assert_int_equal(status_of(r), 0x20);
+	len = breq(breqbuf, 0x1c, "g", ext4, 4, NULL, 0, 0);
+	r = (const uint8_t *)run_n(breqbuf, len, &n, 0);
+	assert_int_equal(status_of(r), 0x20);
+	/* Each refusal counted once (the noreply one too). */
+	assert_int_equal(cx.st.write_refused - before, 21);
+
+	/* Nothing changed: the items, their TTLs, no vivified key, no recache token. */
+	assert_string_equal(run("get g\r\nmg g t v\r\nmg m t v\r\nmg nokey v\r\n"),
+			    "VALUE g 0 1\r\na\r\nEND\r\nVA 1 t-1\r\na\r\nVA 1 t-1\r\nb\r\nEN\r\n");
+	conf.udp_writes = true;
+	assert_string_equal(run("mg r R30 v\r\n"), "VA 1 W\r\nc\r\n");
+}
+
 /* Binary keys: stored with ms b, echoed base64-encoded by mg b k, for lengths 1..39 (every
  * padding case). */
 static void
@@ -565,6 +657,7 @@ main(void)
 		cmocka_unit_test(test_binary_lengths_that_lie),
 		cmocka_unit_test(test_reply_cap),
 		cmocka_unit_test(test_admin_and_writes_switches),
+		cmocka_unit_test(test_read_only_refuses_writes),
 		cmocka_unit_test(test_base64_round_trip),
 		cmocka_unit_test(test_hinted_get_matches_tokenizer),
 		cmocka_unit_test(test_decimal_digits),
