@@ -114,6 +114,15 @@ be64_at(const uint8_t *p)
 	return rte_be_to_cpu_64(v);
 }
 
+/* An exptime from the extras: uint32 on the wire and unsigned in memcached (proto_bin.c,
+ * realtime(ntohl(expiration)) with no EXPTIME_TO_POSITIVE_TIME), so 2^31 and above are far
+ * future, not the ASCII protocol's negative "already expired". */
+static uint32_t
+bin_exptime(const struct mc_proto_ctx *cx, const uint8_t *p)
+{
+	return mc_store_realtime(cx->sx.s, (int64_t)be32_at(p));
+}
+
 static bool
 is_quiet(uint8_t op)
 {
@@ -136,10 +145,9 @@ do_get(struct mc_proto_ctx *cx, const struct breq *r, bool with_key, bool touch,
 	struct mc_store_read rd;
 	mc_proto_key(cx, &k, r->key, r->keylen);
 	if (touch) {
-		int32_t e = (int32_t)be32_at(r->ext);
 		if (!writes_ok(cx, r, o))
 			return;
-		mc_store_touch(&cx->sx, &k, mc_proto_exptime(cx, e));
+		mc_store_touch(&cx->sx, &k, bin_exptime(cx, r->ext));
 	}
 	cx->sx.st.cmd_get++;
 	for (;;) {
@@ -200,7 +208,7 @@ do_update(struct mc_proto_ctx *cx, const struct breq *r, int mode, struct mc_out
 	mc_proto_key(cx, &k, r->key, r->keylen);
 	if (has_ext) {
 		flags = be32_at(r->ext);
-		exptime = mc_proto_exptime(cx, (int32_t)be32_at(r->ext + 4));
+		exptime = bin_exptime(cx, r->ext + 4);
 	}
 	if (!writes_ok(cx, r, o))
 		return;
@@ -266,7 +274,7 @@ do_delta(struct mc_proto_ctx *cx, const struct breq *r, bool incr, struct mc_out
 	a.delta = be64_at(r->ext);
 	a.initial = be64_at(r->ext + 8);
 	a.create = exp != 0xffffffffu;
-	a.exptime = a.create ? mc_store_realtime(cx->sx.s, exp) : 0;
+	a.exptime = a.create ? bin_exptime(cx, r->ext + 16) : 0;
 	a.cas_in = r->cas;
 	mc_proto_key(cx, &k, r->key, r->keylen);
 	rc = mc_store_delta(&cx->sx, &k, &a, &v, &cas);
@@ -460,7 +468,8 @@ mc_binary_execute(struct mc_proto_ctx *cx, const uint8_t *req, size_t len, struc
 				error(o, &r, ST_AUTH_ERROR, status_text(ST_AUTH_ERROR));
 				break;
 			}
-			mc_proto_flush_all(cx, r.extlen ? (int32_t)be32_at(r.ext) : 0);
+			/* Unsigned, as the exptimes: memcached reads it into a time_t. */
+			mc_proto_flush_all(cx, r.extlen ? (int64_t)be32_at(r.ext) : 0);
 			if (r.op == OP_FLUSH)
 				hdr(o, &r, ST_OK, 0, 0, 0, 0);
 			break;

@@ -357,6 +357,72 @@ test_binary(void **state)
 	assert_int_equal(n, 0);
 }
 
+static void
+be32_put(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+/* Binary GET of key: its status (0 hit, 1 miss). */
+static uint16_t
+bget(const char *key)
+{
+	uint8_t req[300];
+	size_t n, len = breq(req, 0x00, key, NULL, 0, NULL, 0, 0);
+	return status_of((const uint8_t *)run_n(req, len, &n, 0));
+}
+
+/* Binary exptimes and flush delays are uint32 on the wire and memcached takes them unsigned
+ * (realtime(ntohl(...)), no EXPTIME_TO_POSITIVE_TIME): 2^31 and above are far future, not
+ * "already expired". */
+static void
+test_binary_exptime_unsigned(void **state)
+{
+	uint8_t req[256], ext8[8] = {0}, ext4[4];
+	const uint8_t *r;
+	size_t n, len;
+	(void)state;
+	fresh();
+	be32_put(ext8 + 4, 0x80000000u);
+	len = breq(req, 0x01, "s1", ext8, 8, "v", 1, 0);
+	len += breq(req + len, 0x02, "a1", ext8, 8, "v", 1, 0);
+	len += breq(req + len, 0x11, "r1", ext8, 8, "v", 1, 0);
+	len += breq(req + len, 0x13, "r1", ext8, 8, "w", 1, 0); /* REPLACEQ */
+	r = (const uint8_t *)run_n(req, len, &n, 0);
+	assert_int_equal(n, 48);
+	assert_int_equal(status_of(r), 0);
+	assert_int_equal(status_of(r + 24), 0);
+	assert_int_equal(bget("s1"), 0);
+	assert_int_equal(bget("a1"), 0);
+	assert_int_equal(bget("r1"), 0);
+
+	/* GAT and TOUCH: 0xfffffff0 is about 2106, so the item stays. */
+	assert_string_equal(run("set t1 0 0 1\r\nx\r\nset t2 0 0 1\r\ny\r\n"),
+			    "STORED\r\nSTORED\r\n");
+	be32_put(ext4, 0xfffffff0u);
+	len = breq(req, 0x1d, "t1", ext4, 4, NULL, 0, 0);
+	r = (const uint8_t *)run_n(req, len, &n, 0);
+	assert_int_equal(status_of(r), 0);
+	assert_int_equal(n, 24 + 4 + 1);
+	assert_int_equal(bget("t1"), 0);
+	len = breq(req, 0x1c, "t2", ext4, 4, NULL, 0, 0);
+	r = (const uint8_t *)run_n(req, len, &n, 0);
+	assert_int_equal(status_of(r), 0);
+	assert_int_equal(bget("t2"), 0);
+
+	/* FLUSH with a delay of 2^31 seconds: nothing goes now. */
+	be32_put(ext4, 0x80000000u);
+	len = breq(req, 0x08, NULL, ext4, 4, NULL, 0, 0);
+	r = (const uint8_t *)run_n(req, len, &n, 0);
+	assert_int_equal(n, 24);
+	assert_int_equal(status_of(r), 0);
+	assert_int_equal(bget("t1"), 0);
+	assert_string_equal(run("get s1\r\n"), "VALUE s1 0 1\r\nv\r\nEND\r\n");
+}
+
 /* Every truncation of a valid binary pipeline and random length fields: never a read past
  * the datagram (ASan watches: the copy below is exactly the datagram), never a crash. */
 static void
@@ -654,6 +720,7 @@ main(void)
 		cmocka_unit_test(test_incomplete_and_cut_short),
 		cmocka_unit_test(test_meta),
 		cmocka_unit_test(test_binary),
+		cmocka_unit_test(test_binary_exptime_unsigned),
 		cmocka_unit_test(test_binary_lengths_that_lie),
 		cmocka_unit_test(test_reply_cap),
 		cmocka_unit_test(test_admin_and_writes_switches),
