@@ -90,16 +90,15 @@ put_value_line(struct mc_out *o, const struct mc_tok *key, const struct mc_store
 /* One hit of get/gets/gat/gats: VALUE line and data block, copied under the bucket's version.
  * Returns 1 on a hit, 0 on a miss, -1 when the reply is full. */
 static int
-emit_value(struct mc_proto_ctx *cx, struct mc_out *o, const struct mc_tok *key, bool with_cas)
+emit_value(struct mc_proto_ctx *cx, struct mc_out *o, const struct mc_tok *key,
+	   const struct mc_key *k, bool with_cas)
 {
-	struct mc_key k;
 	struct mc_store_read r;
-	mc_proto_key(cx, &k, key->p, key->len);
 	cx->sx.st.cmd_get++;
 	for (;;) {
 		size_t mark = mc_out_pos(o);
 		bool ok;
-		if (mc_store_read_begin(&cx->sx, &k, &r) != MC_OK) {
+		if (mc_store_read_begin(&cx->sx, k, &r) != MC_OK) {
 			cx->sx.st.get_misses++;
 			return 0;
 		}
@@ -132,8 +131,10 @@ cmd_get(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, bool with_cas, boo
 	struct mc_out *o)
 {
 	struct mc_tok *kt = &t[1];
+	struct mc_key k;
 	uint32_t exptime = 0;
 	int32_t e;
+	int hit;
 	(void)nt;
 	if (touch) {
 		if (!mc_strtol32(&t[1], &e)) {
@@ -155,18 +156,21 @@ cmd_get(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, bool with_cas, boo
 				REPLY(o, false, "CLIENT_ERROR bad command line format");
 				return true;
 			}
-			if (touch) {
-				struct mc_key k;
-				mc_proto_key(cx, &k, kt->p, kt->len);
-				mc_store_touch(&cx->sx, &k, exptime);
-			}
-			if (emit_value(cx, o, kt, with_cas) < 0) {
+			mc_proto_key(cx, &k, kt->p, kt->len);
+			hit = emit_value(cx, o, kt, &k, with_cas);
+			if (hit < 0) {
 				cx->st.reply_cut++;
 				o->full = false;
 				REPLY(o, false, "SERVER_ERROR out of memory writing get response");
 				o->full = true;
 				return false;
 			}
+			/* memcached's item_touch fetches, then sets the time: the value goes out
+			 * even when the new exptime is already past. */
+			if (touch && hit)
+				mc_store_touch(&cx->sx, &k, exptime);
+			else if (touch)
+				mc_proto_touch_missed(cx);
 			kt++;
 		}
 		if (kt->p == NULL)

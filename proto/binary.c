@@ -144,11 +144,8 @@ do_get(struct mc_proto_ctx *cx, const struct breq *r, bool with_key, bool touch,
 	struct mc_key k;
 	struct mc_store_read rd;
 	mc_proto_key(cx, &k, r->key, r->keylen);
-	if (touch) {
-		if (!writes_ok(cx, r, o))
-			return;
-		mc_store_touch(&cx->sx, &k, bin_exptime(cx, r->ext));
-	}
+	if (touch && !writes_ok(cx, r, o))
+		return;
 	cx->sx.st.cmd_get++;
 	for (;;) {
 		size_t mark = mc_out_pos(o);
@@ -156,6 +153,8 @@ do_get(struct mc_proto_ctx *cx, const struct breq *r, bool with_key, bool touch,
 		uint32_t vl;
 		if (mc_store_read_begin(&cx->sx, &k, &rd) != MC_OK) {
 			cx->sx.st.get_misses++;
+			if (touch)
+				mc_proto_touch_missed(cx);
 			if (is_quiet(r->op))
 				return;
 			if (with_key) {
@@ -194,6 +193,10 @@ do_get(struct mc_proto_ctx *cx, const struct breq *r, bool with_key, bool touch,
 	}
 	mc_store_read_touch(&rd);
 	cx->sx.st.get_hits++;
+	/* memcached's item_touch fetches, then sets the time: the hit is answered even when
+	 * the new exptime is already past. */
+	if (touch)
+		mc_store_touch(&cx->sx, &k, bin_exptime(cx, r->ext));
 }
 
 static void

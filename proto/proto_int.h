@@ -75,6 +75,14 @@ uint32_t mc_proto_exptime(const struct mc_proto_ctx *cx, int32_t exptime);
  * anything is changed, deletes included. */
 bool mc_proto_writes_ok(struct mc_proto_ctx *cx);
 
+/* A gat/touch that found nothing to touch: counted as mc_store_touch counts a miss. */
+static inline void
+mc_proto_touch_missed(struct mc_proto_ctx *cx)
+{
+	cx->sx.st.cmd_touch++;
+	cx->sx.st.touch_misses++;
+}
+
 /* flush_all with memcached's delay rule: exptime <= 0 is now, else realtime(exptime). */
 void mc_proto_flush_all(struct mc_proto_ctx *cx, int64_t exptime);
 

@@ -423,6 +423,60 @@ test_binary_exptime_unsigned(void **state)
 	assert_string_equal(run("get s1\r\n"), "VALUE s1 0 1\r\nv\r\nEND\r\n");
 }
 
+/* gat/gats and binary GAT/TOUCH fetch the item and then set its exptime (memcached's
+ * item_touch is a get then a store of the time), so a past or negative exptime still
+ * returns the value; the item is gone for the next command. */
+static void
+test_gat_reads_before_touch(void **state)
+{
+	uint8_t req[256], ext4[4];
+	const uint8_t *r;
+	char want[128];
+	size_t n, len;
+	uint64_t hits, misses;
+	(void)state;
+	fresh();
+	assert_string_equal(run("set g 0 0 1\r\na\r\ngat -1 g\r\nget g\r\n"),
+			    "STORED\r\nVALUE g 0 1\r\na\r\nEND\r\nEND\r\n");
+	assert_string_equal(run("set g 5 0 1\r\na\r\ngat -1 g nokey g\r\nget g\r\n"),
+			    "STORED\r\nVALUE g 5 1\r\na\r\nEND\r\nEND\r\n");
+	assert_string_equal(run("set g 0 0 1\r\na\r\ngat 1000000000 g\r\nget g\r\n"),
+			    "STORED\r\nVALUE g 0 1\r\na\r\nEND\r\nEND\r\n");
+	assert_string_equal(run("set g 0 0 1\r\na\r\n"), "STORED\r\n");
+	snprintf(want, sizeof(want), "%s", run("gets g\r\n"));
+	assert_string_equal(run("gats -5 g\r\n"), want);
+	assert_string_equal(run("get g\r\n"), "END\r\n");
+	/* The touch counters move as before: one hit, one miss. */
+	assert_string_equal(run("set g 0 0 1\r\na\r\n"), "STORED\r\n");
+	hits = cx.sx.st.touch_hits;
+	misses = cx.sx.st.touch_misses;
+	assert_string_equal(run("gat 100 g nokey\r\n"), "VALUE g 0 1\r\na\r\nEND\r\n");
+	assert_int_equal(cx.sx.st.touch_hits - hits, 1);
+	assert_int_equal(cx.sx.st.touch_misses - misses, 1);
+
+	/* Binary: 0x40000000 is 2004, before the store started, so already past. */
+	be32_put(ext4, 0x40000000u);
+	assert_string_equal(run("set t1 3 0 1\r\nx\r\nset t2 3 0 1\r\ny\r\nset t3 3 0 1\r\nz\r\n"),
+			    "STORED\r\nSTORED\r\nSTORED\r\n");
+	len = breq(req, 0x1d, "t1", ext4, 4, NULL, 0, 0);
+	r = (const uint8_t *)run_n(req, len, &n, 0);
+	assert_int_equal(status_of(r), 0);
+	assert_int_equal(n, 24 + 4 + 1);
+	assert_memory_equal(r + 24, "\0\0\0\3x", 5);
+	assert_int_equal(bget("t1"), 1);
+	len = breq(req, 0x1c, "t2", ext4, 4, NULL, 0, 0); /* TOUCH: flags, no value */
+	r = (const uint8_t *)run_n(req, len, &n, 0);
+	assert_int_equal(status_of(r), 0);
+	assert_int_equal(n, 24 + 4);
+	assert_memory_equal(r + 24, "\0\0\0\3", 4);
+	assert_int_equal(bget("t2"), 1);
+	len = breq(req, 0x24, "t3", ext4, 4, NULL, 0, 0); /* GATKQ */
+	r = (const uint8_t *)run_n(req, len, &n, 0);
+	assert_int_equal(n, 24 + 4 + 2 + 1);
+	assert_memory_equal(r + 24, "\0\0\0\3t3z", 7);
+	assert_int_equal(bget("t3"), 1);
+}
+
 /* Every truncation of a valid binary pipeline and random length fields: never a read past
  * the datagram (ASan watches: the copy below is exactly the datagram), never a crash. */
 static void
@@ -721,6 +775,7 @@ main(void)
 		cmocka_unit_test(test_meta),
 		cmocka_unit_test(test_binary),
 		cmocka_unit_test(test_binary_exptime_unsigned),
+		cmocka_unit_test(test_gat_reads_before_touch),
 		cmocka_unit_test(test_binary_lengths_that_lie),
 		cmocka_unit_test(test_reply_cap),
 		cmocka_unit_test(test_admin_and_writes_switches),
