@@ -23,11 +23,12 @@ static struct mc_proto_conf conf = {.udp_admin = true, .udp_writes = true};
 static struct mc_proto_ctx cx;
 static uint8_t outbuf[1 << 16], spill[4 << 20];
 
+/* A fresh store with memcached's -I of max_item bytes. */
 static void
-fresh(void)
+fresh_sized(uint32_t max_item)
 {
 	struct mc_store_settings set = {.mem_bytes = 16 << 20, .nparts = 1,
-					.max_item_size = 1 << 20, .factor = 1.25,
+					.max_item_size = max_item, .factor = 1.25,
 					.chunk_min = 48, .unix_now = T0};
 	free(mem);
 	mem = aligned_alloc(64, 16 << 20);
@@ -36,6 +37,12 @@ fresh(void)
 	conf.udp_admin = true;
 	conf.udp_writes = true;
 	mc_proto_ctx_init(&cx, s, &conf);
+}
+
+static void
+fresh(void)
+{
+	fresh_sized(1 << 20);
 }
 
 /* Run one datagram payload; return the reply (NUL-terminated copy) and its length. */
@@ -57,6 +64,19 @@ run(const char *req)
 {
 	size_t n;
 	return run_n(req, strlen(req), &n, 0);
+}
+
+/* A request of `head` followed by a value of vlen 'v' bytes and `tail` (malloc'd; free it). */
+static char *
+with_value(const char *head, size_t vlen, const char *tail, size_t *len)
+{
+	size_t hl = strlen(head), tl = strlen(tail);
+	char *p = malloc(hl + vlen + tl + 1);
+	memcpy(p, head, hl);
+	memset(p + hl, 'v', vlen);
+	memcpy(p + hl + vlen, tail, tl + 1);
+	*len = hl + vlen + tl;
+	return p;
 }
 
 struct ascii_case {
@@ -477,6 +497,60 @@ test_gat_reads_before_touch(void **state)
 	assert_int_equal(bget("t3"), 1);
 }
 
+/* An append or prepend that would grow the item past -I is NOT_STORED in memcached (the
+ * joined item cannot be allocated; the old value stays): ASCII NOT_STORED, meta NS, binary
+ * 0x0005 "Not stored.", quiet forms included. Oracle: memcached -I 64k. */
+static void
+test_append_past_item_max(void **state)
+{
+	static const uint8_t ops[] = {0x0e, 0x0f, 0x19, 0x1a};
+	uint8_t *b;
+	const uint8_t *r;
+	char *req;
+	size_t n, len, i;
+	(void)state;
+	fresh_sized(64 << 10);
+	req = with_value("set ap 0 0 40000\r\n", 40000, "\r\n", &len);
+	assert_string_equal(run_n(req, len, &n, 0), "STORED\r\n");
+	free(req);
+	req = with_value("append ap 0 0 40000\r\n", 40000, "\r\n", &len);
+	assert_string_equal(run_n(req, len, &n, 0), "NOT_STORED\r\n");
+	free(req);
+	req = with_value("prepend ap 0 0 40000 noreply\r\n", 40000, "\r\nmn\r\n", &len);
+	assert_string_equal(run_n(req, len, &n, 0), "MN\r\n");
+	free(req);
+	req = with_value("ms ap 40000 MA\r\n", 40000, "\r\n", &len);
+	assert_string_equal(run_n(req, len, &n, 0), "NS\r\n");
+	free(req);
+	req = with_value("ms ap 40000 MP q\r\n", 40000, "\r\nmn\r\n", &len);
+	assert_string_equal(run_n(req, len, &n, 0), "NS\r\nMN\r\n");
+	free(req);
+	req = with_value("ms ap 40000 MA O123 k\r\n", 40000, "\r\n", &len);
+	assert_string_equal(run_n(req, len, &n, 0), "NS O123 kap\r\n");
+	free(req);
+	req = with_value("ms ap 40000 MA N0 c\r\n", 40000, "\r\n", &len);
+	assert_string_equal(run_n(req, len, &n, 0), "NS c0\r\n");
+	free(req);
+	assert_string_equal(run("mg ap s\r\n"), "HD s40000\r\n");
+
+	b = malloc(24 + 2 + 40000);
+	for (i = 0; i < sizeof(ops); i++) { /* APPEND, PREPEND, APPENDQ, PREPENDQ */
+		const uint8_t op = ops[i];
+		len = breq(b, op, "ap", NULL, 0, NULL, 0, 0);
+		b[9] = (uint8_t)((2 + 40000) >> 16);
+		b[10] = (uint8_t)((2 + 40000) >> 8);
+		b[11] = (uint8_t)(2 + 40000);
+		memset(b + len, 'w', 40000);
+		r = (const uint8_t *)run_n(b, len + 40000, &n, 0);
+		assert_int_equal(n, 24 + 11);
+		assert_int_equal(r[1], op);
+		assert_int_equal(status_of(r), 0x05);
+		assert_memory_equal(r + 24, "Not stored.", 11);
+	}
+	free(b);
+	assert_string_equal(run("mg ap s\r\n"), "HD s40000\r\n");
+}
+
 /* Every truncation of a valid binary pipeline and random length fields: never a read past
  * the datagram (ASan watches: the copy below is exactly the datagram), never a crash. */
 static void
@@ -550,19 +624,6 @@ test_admin_and_writes_switches(void **state)
 	assert_true(strlen(st) > 5 && strcmp(st + strlen(st) - 5, "END\r\n") == 0);
 	assert_string_equal(run("stats nosuchgroup\r\n"), "ERROR\r\n");
 	assert_non_null(strstr(run("stats settings\r\n"), "STAT item_size_max 1048576\r\n"));
-}
-
-/* A request of `head` followed by a value of vlen 'v' bytes and `tail` (malloc'd; free it). */
-static char *
-with_value(const char *head, size_t vlen, const char *tail, size_t *len)
-{
-	size_t hl = strlen(head), tl = strlen(tail);
-	char *p = malloc(hl + vlen + tl + 1);
-	memcpy(p, head, hl);
-	memset(p + hl, 'v', vlen);
-	memcpy(p + hl + vlen, tail, tl + 1);
-	*len = hl + vlen + tl;
-	return p;
 }
 
 /* Read-only UDP (udp_writes off) changes nothing in the store, whatever the command: gat and
@@ -776,6 +837,7 @@ main(void)
 		cmocka_unit_test(test_binary),
 		cmocka_unit_test(test_binary_exptime_unsigned),
 		cmocka_unit_test(test_gat_reads_before_touch),
+		cmocka_unit_test(test_append_past_item_max),
 		cmocka_unit_test(test_binary_lengths_that_lie),
 		cmocka_unit_test(test_reply_cap),
 		cmocka_unit_test(test_admin_and_writes_switches),
