@@ -384,12 +384,14 @@ static void
 cmd_verbosity(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 {
 	bool noreply = noreply_of(t, nt);
-	uint64_t level = 0;
+	uint32_t level;
 	if (!admin_allowed(cx, o, "verbosity", 9))
 		return;
-	/* memcached takes strtoul's answer whatever the text. */
-	if (!mc_strtoull(&t[1], &level))
-		level = 0;
+	/* memcached: safe_strtoul into an unsigned int, capped at MAX_VERBOSITY_LEVEL. */
+	if (!mc_strtoul32(&t[1], &level)) {
+		REPLY(o, noreply, "CLIENT_ERROR bad command line format");
+		return;
+	}
 	((struct mc_proto_conf *)(uintptr_t)cx->conf)->verbosity = level > 2 ? 2 : (int)level;
 	REPLY(o, noreply, "OK");
 }

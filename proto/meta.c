@@ -185,6 +185,17 @@ put_key(struct mc_out *o, const struct mc_tok *key, bool binary)
 	}
 }
 
+/* Is any O flag longer than memcached's MFLAG_MAX_OPAQUE_LENGTH (the O counted)? */
+static bool
+opaque_too_long(const struct mc_tok *t, size_t nt, size_t start)
+{
+	size_t i;
+	for (i = start; i < nt - 1; i++)
+		if (t[i].p[0] == 'O' && t[i].len > MAX_OPAQUE)
+			return true;
+	return false;
+}
+
 /* Echo O, k and (when cas is given) c flags in request order: mg misses, ms, md, ma
  * failures. Returns false if an opaque is too long. */
 static bool
@@ -356,12 +367,13 @@ cmd_mg(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 static int
 store_mode(char m, bool has_cas, int *mode)
 {
+	/* Upper case only, as memcached's mode switch. */
 	switch (m) {
-	case 0: case 'S': case 's': *mode = MC_SET; break;
-	case 'E': case 'e': *mode = MC_ADD; break;
-	case 'A': case 'a': *mode = MC_APPEND; break;
-	case 'P': case 'p': *mode = MC_PREPEND; break;
-	case 'R': case 'r': *mode = MC_REPLACE; break;
+	case 0: case 'S': *mode = MC_SET; break;
+	case 'E': *mode = MC_ADD; break;
+	case 'A': *mode = MC_APPEND; break;
+	case 'P': *mode = MC_PREPEND; break;
+	case 'R': *mode = MC_REPLACE; break;
 	default: return -1;
 	}
 	if (has_cas && (*mode == MC_SET || *mode == MC_REPLACE))
@@ -382,7 +394,7 @@ cmd_ms(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, const uint8_t *req,
 	struct mc_key k;
 	enum mc_store_status rc;
 	uint64_t cas = 0;
-	size_t i, mark;
+	size_t mark;
 
 	if (!meta_head(o, t, nt, NULL))
 		return;
@@ -411,11 +423,9 @@ cmd_ms(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, const uint8_t *req,
 		line(o, err);
 		return;
 	}
-	for (i = 3; i < nt - 1; i++) {
-		if (t[i].p[0] == 'O' && t[i].len > MAX_OPAQUE) {
-			line(o, "CLIENT_ERROR opaque token too long");
-			return;
-		}
+	if (opaque_too_long(t, nt, 3)) {
+		line(o, "CLIENT_ERROR opaque token too long");
+		return;
 	}
 	if (store_mode(f.mode, f.has_cas, &mode) != 0) {
 		line(o, "CLIENT_ERROR invalid mode for ms M token");
@@ -529,9 +539,9 @@ cmd_ma(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 		return;
 	}
 	memset(&a, 0, sizeof(a));
-	switch (f.mode) {
-	case 0: case 'I': case 'i': case '+': a.incr = true; break;
-	case 'D': case 'd': case '-': a.incr = false; break;
+	switch (f.mode) { /* upper case only, as memcached's */
+	case 0: case 'I': case '+': a.incr = true; break;
+	case 'D': case '-': a.incr = false; break;
 	default:
 		line(o, "CLIENT_ERROR invalid mode for ma M token");
 		return;
@@ -547,6 +557,12 @@ cmd_ma(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 	rc = mc_store_delta(&cx->sx, &k, &a, &v, &cas);
 	if (rc == MC_OK && f.new_ttl)
 		mc_store_touch(&cx->sx, &k, f.exptime);
+	/* memcached checks the opaque while it writes the reply, after the delta: the change
+	 * stands, hit, miss or creation, and only the error is answered, q or not. */
+	if (rc != MC_NON_NUMERIC && rc != MC_NO_MEMORY && opaque_too_long(t, nt, 2)) {
+		line(o, "CLIENT_ERROR opaque token too long");
+		return;
+	}
 	mark = mc_out_pos(o);
 	switch (rc) {
 	case MC_OK:
@@ -589,7 +605,9 @@ cmd_ma(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 			mc_out_put(o, num, (size_t)nlen);
 			MC_OUT_STR(o, "\r\n");
 		}
-		if (f.no_reply) /* q hides a success, value or not */
+		/* q hides a hit, value or not, but not a creation: memcached skips the reply
+		 * only on do_add_delta's OK (oracle: "ma new N0 q" answers HD). */
+		if (f.no_reply && rc == MC_OK)
 			mc_out_rewind(o, mark);
 		return;
 	case MC_NON_NUMERIC:
@@ -605,7 +623,7 @@ cmd_ma(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 		MC_OUT_STR(o, "NF");
 		break;
 	}
-	put_ok_flags(o, t, nt, &t[1], f.key_binary, NULL);
+	put_ok_flags(o, t, nt, &t[1], f.key_binary, NULL); /* opaques were checked above */
 	MC_OUT_STR(o, "\r\n");
 }
 

@@ -253,6 +253,84 @@ test_meta(void **state)
 			    "HD\r\nHD\r\nVA 1 X W\r\nx\r\nVA 1 Z X\r\nx\r\n");
 }
 
+/* memcached's safe_strtol is strtol and a plain store into int32_t (no range check) and
+ * safe_strtoul a store into 32 bits; strtol/strtoul's own ERANGE still fails. Each reply
+ * below is memcached 1.6.18's over UDP. */
+static void
+test_number_rules(void **state)
+{
+	static const struct ascii_case c[] = {
+		{"set k 0 0 4294967297\r\nx\r\nget k\r\n", "STORED\r\nVALUE k 0 1\r\nx\r\nEND\r\n"},
+		{"set k 0 0 -4294967295\r\ny\r\nget k\r\n", "STORED\r\nVALUE k 0 1\r\ny\r\nEND\r\n"},
+		{"set k 0 0 2147483648\r\nx\r\n", "CLIENT_ERROR bad command line format\r\nERROR\r\n"},
+		{"set k 4294967297 0 1\r\nx\r\nget k\r\n", "STORED\r\nVALUE k 1 1\r\nx\r\nEND\r\n"},
+		{"set k 0 4294967297 1\r\nx\r\nmg k t v\r\n", "STORED\r\nVA 1 t1\r\nx\r\n"},
+		{"set k 0 100 1\r\nx\r\ntouch k 4294967296\r\nmg k t\r\n",
+		 "STORED\r\nTOUCHED\r\nHD t-1\r\n"},
+		{"ms k 4294967297 T4294967306 F4294967298\r\nx\r\nmg k t f v\r\n",
+		 "HD\r\nVA 1 t10 f2\r\nx\r\n"},
+		{"set k 0 0 1\r\nx\r\nflush_all 4294967297\r\nget k\r\n", "STORED\r\nOK\r\nEND\r\n"},
+		{"set k 0 0 1\r\nx\r\nincr k 18446744073709551616\r\nincr k -1\r\n",
+		 "STORED\r\nCLIENT_ERROR invalid numeric delta argument\r\n"
+		 "CLIENT_ERROR invalid numeric delta argument\r\n"},
+		{"verbosity abc\r\nverbosity abc noreply\r\nverbosity 4294967297\r\n",
+		 "CLIENT_ERROR bad command line format\r\nOK\r\n"},
+		{"verbosity -1\r\nverbosity 1x\r\nverbosity 18446744073709551616\r\n",
+		 "CLIENT_ERROR bad command line format\r\nCLIENT_ERROR bad command line format\r\n"
+		 "CLIENT_ERROR bad command line format\r\n"},
+	};
+	(void)state;
+	fresh();
+	check_table(c, sizeof(c) / sizeof(c[0]));
+	assert_int_equal(conf.verbosity, 1);
+}
+
+/* Meta mode letters are upper case only (ms: S E A P R; ma: I + D -), an ma opaque over 32
+ * bytes is an error whether the delta hit, missed or created, and q hides an ma hit but not
+ * its creation (memcached skips the reply only on do_add_delta's OK). Oracle-checked. */
+static void
+test_meta_modes_and_ma_quirks(void **state)
+{
+	static const struct ascii_case c[] = {
+		{"ms k 1 Ms\r\nx\r\n", "CLIENT_ERROR invalid mode for ms M token\r\n"},
+		{"ms k 1 Me\r\nx\r\n", "CLIENT_ERROR invalid mode for ms M token\r\n"},
+		{"ms k 1 Ma\r\nx\r\n", "CLIENT_ERROR invalid mode for ms M token\r\n"},
+		{"ms k 1 Mp\r\nx\r\n", "CLIENT_ERROR invalid mode for ms M token\r\n"},
+		{"ms k 1 Mr\r\nx\r\n", "CLIENT_ERROR invalid mode for ms M token\r\n"},
+		{"ms k 1 MI\r\nx\r\n", "CLIENT_ERROR invalid mode for ms M token\r\n"},
+		{"ms k 1 M+\r\nx\r\n", "CLIENT_ERROR invalid mode for ms M token\r\n"},
+		{"ms k 1 MS\r\nx\r\nms k 1 MA\r\ny\r\nms k 1 MP\r\nz\r\nms k 1 MR\r\nw\r\n"
+		 "ms k 1 ME\r\nq\r\nmg k v\r\n",
+		 "HD\r\nHD\r\nHD\r\nHD\r\nNS\r\nVA 1\r\nw\r\n"},
+		{"set c 0 0 1\r\n5\r\nma c Mi\r\nma c Md\r\n",
+		 "STORED\r\nCLIENT_ERROR invalid mode for ma M token\r\n"
+		 "CLIENT_ERROR invalid mode for ma M token\r\n"},
+		{"ma c MI v\r\nma c M+ v\r\nma c MD v\r\nma c M- v\r\n",
+		 "VA 1\r\n6\r\nVA 1\r\n7\r\nVA 1\r\n6\r\nVA 1\r\n5\r\n"},
+		{"ma c MA\r\nma c MP\r\nma c MR\r\nma c MS\r\nma c ME\r\n",
+		 "CLIENT_ERROR invalid mode for ma M token\r\nCLIENT_ERROR invalid mode for ma M token\r\n"
+		 "CLIENT_ERROR invalid mode for ma M token\r\nCLIENT_ERROR invalid mode for ma M token\r\n"
+		 "CLIENT_ERROR invalid mode for ma M token\r\n"},
+		{"ma newkey q\r\nmn\r\n", "NF\r\nMN\r\n"},
+		{"ma newkey2 N0 q\r\nmn\r\n", "HD\r\nMN\r\n"},
+		{"ma newkey3 N0 q v O1\r\nmn\r\n", "VA 1 O1\r\n0\r\nMN\r\n"},
+		{"set nk 0 0 1\r\n1\r\nma nk q\r\nmn\r\n", "STORED\r\nMN\r\n"},
+		{"ma nk q Oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\nmg nk v\r\n",
+		 "CLIENT_ERROR opaque token too long\r\nVA 1\r\n3\r\n"},
+		{"ma nk v Oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx k\r\nmg nk v\r\n",
+		 "CLIENT_ERROR opaque token too long\r\nVA 1\r\n4\r\n"},
+		{"ma nokey Oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n", "CLIENT_ERROR opaque token too long\r\n"},
+		{"ma nokey k Oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n", "CLIENT_ERROR opaque token too long\r\n"},
+		{"ma nokey q Oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n", "CLIENT_ERROR opaque token too long\r\n"},
+		{"ma viv N0 Oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\nmg viv v\r\n",
+		 "CLIENT_ERROR opaque token too long\r\nVA 1\r\n0\r\n"},
+		{"ma nokey Oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n", "NF Oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n"},
+	};
+	(void)state;
+	fresh();
+	check_table(c, sizeof(c) / sizeof(c[0]));
+}
+
 /* ---- binary ---- */
 
 static size_t
@@ -834,6 +912,8 @@ main(void)
 		cmocka_unit_test(test_ascii_keys),
 		cmocka_unit_test(test_incomplete_and_cut_short),
 		cmocka_unit_test(test_meta),
+		cmocka_unit_test(test_number_rules),
+		cmocka_unit_test(test_meta_modes_and_ma_quirks),
 		cmocka_unit_test(test_binary),
 		cmocka_unit_test(test_binary_exptime_unsigned),
 		cmocka_unit_test(test_gat_reads_before_touch),
