@@ -356,9 +356,12 @@ mc_binary_execute(struct mc_proto_ctx *cx, const uint8_t *req, size_t len, struc
 			cx->st.proto_errors++;
 			return;
 		}
+		/* memcached parses a request once its header, extras and key are in; until then it
+		 * waits, and over UDP the rest never comes. Waiting to parse flushes the replies
+		 * so far (oracle: a NOOP, SET or GET miss before a short request is answered), so
+		 * they stand; the short request gets nothing. */
 		if (len - pos < HDR) {
 			cx->st.proto_incomplete++;
-			mc_out_rewind(o, 0);
 			return;
 		}
 		r.op = h[1];
@@ -367,8 +370,21 @@ mc_binary_execute(struct mc_proto_ctx *cx, const uint8_t *req, size_t len, struc
 		r.bodylen = be32_at(h + 8);
 		memcpy(&r.opaque, h + 12, 4);
 		r.cas = be64_at(h + 16);
+		if ((size_t)r.keylen + r.extlen > len - pos - HDR) {
+			cx->st.proto_incomplete++;
+			return;
+		}
+		if ((uint32_t)r.keylen + r.extlen > r.bodylen) {
+			(*ncmd)++;
+			cx->st.cmd_binary++;
+			cx->st.proto_errors++;
+			error(o, &r, ST_UNKNOWN, status_text(ST_UNKNOWN));
+			return;
+		}
 		if ((uint64_t)r.bodylen > len - pos - HDR) {
-			/* The body is not all here: memcached would wait and answer nothing. */
+			/* The value is not all here: memcached reads on for it (no parse, so
+			 * no flush) and sends nothing more. Dropping every earlier reply is its
+			 * answer unless one of them flushed (a NOOP, an error reply): untracked. */
 			cx->st.proto_incomplete++;
 			mc_out_rewind(o, 0);
 			return;
@@ -378,11 +394,6 @@ mc_binary_execute(struct mc_proto_ctx *cx, const uint8_t *req, size_t len, struc
 		pos += HDR + r.bodylen;
 		(*ncmd)++;
 		cx->st.cmd_binary++;
-		if ((uint32_t)r.keylen + r.extlen > r.bodylen) {
-			cx->st.proto_errors++;
-			error(o, &r, ST_UNKNOWN, status_text(ST_UNKNOWN));
-			return;
-		}
 		r.val = r.key + r.keylen;
 		r.vlen = r.bodylen - r.keylen - r.extlen;
 		if (r.keylen > MC_KEY_MAX) {
