@@ -555,18 +555,21 @@ cmd_ma(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 	a.cas_in = f.has_cas ? f.cas : 0;
 	mc_proto_key(cx, &k, t[1].p, t[1].len);
 	rc = mc_store_delta(&cx->sx, &k, &a, &v, &cas);
-	if (rc == MC_OK && f.new_ttl)
-		mc_store_touch(&cx->sx, &k, f.exptime);
-	/* memcached checks the opaque while it writes the reply, after the delta: the change
-	 * stands, hit, miss or creation, and only the error is answered, q or not. */
-	if (rc != MC_NON_NUMERIC && rc != MC_NO_MEMORY && opaque_too_long(t, nt, 2)) {
-		line(o, "CLIENT_ERROR opaque token too long");
-		return;
-	}
 	mark = mc_out_pos(o);
 	switch (rc) {
 	case MC_OK:
-	case MC_STORED:
+	case MC_STORED: {
+		/* memcached's final loop walks the flags in request order: t prints the exptime
+		 * as it stands there, T sets it, N sets it on an item just made (created with
+		 * none), and a too-long opaque ends the walk with an error, keeping what was done
+		 * before it. The new exptime is written once, after the walk. */
+		uint32_t exp = 0;
+		bool retime = false, opaque_long = false;
+		if (rc == MC_OK) {
+			struct mc_store_read r;
+			if (mc_store_read_begin(&cx->sx, &k, &r) == MC_OK)
+				exp = r.exptime;
+		}
 		nlen = snprintf(num, sizeof(num), "%" PRIu64, v);
 		if (f.value) {
 			MC_OUT_STR(o, "VA ");
@@ -574,24 +577,36 @@ cmd_ma(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 		} else {
 			MC_OUT_STR(o, "HD");
 		}
-		for (i = 2; i < nt - 1; i++) {
+		for (i = 2; i < nt - 1 && !opaque_long; i++) {
 			switch (t[i].p[0]) {
 			case 'O':
+				if (t[i].len > MAX_OPAQUE) {
+					opaque_long = true;
+					break;
+				}
 				MC_OUT_STR(o, " ");
 				mc_out_put(o, t[i].p, t[i].len);
 				break;
 			case 'k':
 				put_key(o, &t[1], f.key_binary);
 				break;
-			case 't': {
-				struct mc_store_read r;
+			case 't':
 				MC_OUT_STR(o, " t");
-				if (mc_store_read_begin(&cx->sx, &k, &r) == MC_OK && r.exptime != 0)
-					mc_out_i64(o, (int64_t)r.exptime - mc_store_now(cx->sx.s));
+				if (exp != 0)
+					mc_out_i64(o, (int64_t)exp - mc_store_now(cx->sx.s));
 				else
 					MC_OUT_STR(o, "-1");
 				break;
-			}
+			case 'T':
+				exp = f.exptime;
+				retime = true;
+				break;
+			case 'N':
+				if (rc == MC_STORED) {
+					exp = f.viv_exptime;
+					retime = true;
+				}
+				break;
 			case 'c':
 				MC_OUT_STR(o, " c");
 				mc_out_u64(o, cas);
@@ -599,6 +614,13 @@ cmd_ma(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 			default:
 				break;
 			}
+		}
+		if (retime)
+			mc_store_touch(&cx->sx, &k, exp);
+		if (opaque_long) { /* answered whatever q says */
+			mc_out_rewind(o, mark);
+			line(o, "CLIENT_ERROR opaque token too long");
+			return;
 		}
 		MC_OUT_STR(o, "\r\n");
 		if (f.value) {
@@ -610,6 +632,7 @@ cmd_ma(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 		if (f.no_reply && rc == MC_OK)
 			mc_out_rewind(o, mark);
 		return;
+	}
 	case MC_NON_NUMERIC:
 		line(o, "CLIENT_ERROR cannot increment or decrement non-numeric value");
 		return;
@@ -623,7 +646,11 @@ cmd_ma(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 		MC_OUT_STR(o, "NF");
 		break;
 	}
-	put_ok_flags(o, t, nt, &t[1], f.key_binary, NULL); /* opaques were checked above */
+	if (!put_ok_flags(o, t, nt, &t[1], f.key_binary, NULL)) {
+		mc_out_rewind(o, mark);
+		line(o, "CLIENT_ERROR opaque token too long");
+		return;
+	}
 	MC_OUT_STR(o, "\r\n");
 }
 

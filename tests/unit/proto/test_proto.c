@@ -331,6 +331,30 @@ test_meta_modes_and_ma_quirks(void **state)
 	check_table(c, sizeof(c) / sizeof(c[0]));
 }
 
+/* ma walks its flags in request order once the delta is done (memcached's final loop): t
+ * prints the exptime as it stands there, T sets it, N sets it on an item just created, and a
+ * too-long opaque stops the walk, so a T after it is not applied. Oracle-checked. */
+static void
+test_ma_flags_in_token_order(void **state)
+{
+	static const struct ascii_case c[] = {
+		{"ma new N0 T30 t\r\nmg new t\r\n", "HD t30\r\nHD t30\r\n"},
+		{"ma new2 N30 t\r\nmg new2 t\r\n", "HD t30\r\nHD t30\r\n"},
+		{"ma new3 t N30\r\nmg new3 t\r\n", "HD t-1\r\nHD t30\r\n"},
+		{"ma new4 T30 N0 t\r\nmg new4 t\r\n", "HD t-1\r\nHD t-1\r\n"},
+		{"set k 0 100 1\r\n1\r\nma k t T30 v\r\nmg k t\r\n", "STORED\r\nVA 1 t100\r\n2\r\nHD t30\r\n"},
+		{"set k 0 0 1\r\n1\r\nma k Oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx T30\r\nmg k t v\r\n",
+		 "STORED\r\nCLIENT_ERROR opaque token too long\r\nVA 1 t-1\r\n2\r\n"},
+		{"ma k T30 Oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\nmg k t v\r\n",
+		 "CLIENT_ERROR opaque token too long\r\nVA 1 t30\r\n3\r\n"},
+		{"set k 0 0 1\r\n1\r\nma k T30 q\r\nmg k t\r\n", "STORED\r\nHD t30\r\n"},
+		{"ma nokey T30 t\r\n", "NF\r\n"},
+	};
+	(void)state;
+	fresh();
+	check_table(c, sizeof(c) / sizeof(c[0]));
+}
+
 /* ---- binary ---- */
 
 static size_t
@@ -971,6 +995,7 @@ main(void)
 		cmocka_unit_test(test_meta),
 		cmocka_unit_test(test_number_rules),
 		cmocka_unit_test(test_meta_modes_and_ma_quirks),
+		cmocka_unit_test(test_ma_flags_in_token_order),
 		cmocka_unit_test(test_binary),
 		cmocka_unit_test(test_binary_exptime_unsigned),
 		cmocka_unit_test(test_gat_reads_before_touch),
