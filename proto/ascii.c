@@ -35,9 +35,8 @@ noreply_of(const struct mc_tok *t, size_t nt)
 static bool
 writes_allowed(struct mc_proto_ctx *cx, struct mc_out *o, bool noreply)
 {
-	if (cx->conf->udp_writes)
+	if (mc_proto_writes_ok(cx))
 		return true;
-	cx->st.write_refused++;
 	REPLY(o, noreply, "CLIENT_ERROR writes not allowed");
 	return false;
 }
@@ -91,16 +90,15 @@ put_value_line(struct mc_out *o, const struct mc_tok *key, const struct mc_store
 /* One hit of get/gets/gat/gats: VALUE line and data block, copied under the bucket's version.
  * Returns 1 on a hit, 0 on a miss, -1 when the reply is full. */
 static int
-emit_value(struct mc_proto_ctx *cx, struct mc_out *o, const struct mc_tok *key, bool with_cas)
+emit_value(struct mc_proto_ctx *cx, struct mc_out *o, const struct mc_tok *key,
+	   const struct mc_key *k, bool with_cas)
 {
-	struct mc_key k;
 	struct mc_store_read r;
-	mc_proto_key(cx, &k, key->p, key->len);
 	cx->sx.st.cmd_get++;
 	for (;;) {
 		size_t mark = mc_out_pos(o);
 		bool ok;
-		if (mc_store_read_begin(&cx->sx, &k, &r) != MC_OK) {
+		if (mc_store_read_begin(&cx->sx, k, &r) != MC_OK) {
 			cx->sx.st.get_misses++;
 			return 0;
 		}
@@ -133,8 +131,10 @@ cmd_get(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, bool with_cas, boo
 	struct mc_out *o)
 {
 	struct mc_tok *kt = &t[1];
+	struct mc_key k;
 	uint32_t exptime = 0;
 	int32_t e;
+	int hit;
 	(void)nt;
 	if (touch) {
 		if (!mc_strtol32(&t[1], &e)) {
@@ -142,6 +142,9 @@ cmd_get(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, bool with_cas, boo
 			return true;
 		}
 		exptime = mc_proto_exptime(cx, e);
+		/* gat/gats set a new exptime: a write. */
+		if (!writes_allowed(cx, o, false))
+			return true;
 		kt++;
 	}
 	for (;;) {
@@ -153,18 +156,21 @@ cmd_get(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, bool with_cas, boo
 				REPLY(o, false, "CLIENT_ERROR bad command line format");
 				return true;
 			}
-			if (touch) {
-				struct mc_key k;
-				mc_proto_key(cx, &k, kt->p, kt->len);
-				mc_store_touch(&cx->sx, &k, exptime);
-			}
-			if (emit_value(cx, o, kt, with_cas) < 0) {
+			mc_proto_key(cx, &k, kt->p, kt->len);
+			hit = emit_value(cx, o, kt, &k, with_cas);
+			if (hit < 0) {
 				cx->st.reply_cut++;
 				o->full = false;
 				REPLY(o, false, "SERVER_ERROR out of memory writing get response");
 				o->full = true;
 				return false;
 			}
+			/* memcached's item_touch fetches, then sets the time: the value goes out
+			 * even when the new exptime is already past. */
+			if (touch && hit)
+				mc_store_touch(&cx->sx, &k, exptime);
+			else if (touch)
+				mc_proto_touch_missed(cx);
 			kt++;
 		}
 		if (kt->p == NULL)
@@ -242,6 +248,10 @@ cmd_update(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, enum mc_store_m
 	}
 	data = req + *pos;
 	*pos += (size_t)vlen + 2;
+	/* Before the size check: an oversize set deletes the old item, which a read-only box
+	 * must not do either. */
+	if (!writes_allowed(cx, o, noreply))
+		return true;
 	if (mc_store_too_large(cx->sx.s, t[1].len, (uint32_t)vlen)) {
 		REPLY(o, noreply, "SERVER_ERROR object too large for cache");
 		if (mode == MC_SET) {
@@ -254,8 +264,6 @@ cmd_update(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, enum mc_store_m
 		REPLY(o, noreply, "CLIENT_ERROR bad data chunk");
 		return true;
 	}
-	if (!writes_allowed(cx, o, noreply))
-		return true;
 	mc_proto_key(cx, &k, t[1].p, t[1].len);
 	rc = mc_store_store(&cx->sx, mode, &k, flags, mc_proto_exptime(cx, exptime), data,
 			    (uint32_t)vlen, cas, NULL);
@@ -359,7 +367,6 @@ cmd_flush_all(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_ou
 {
 	bool noreply = noreply_of(t, nt);
 	int32_t e = 0;
-	uint32_t now, new_oldest;
 	if (!cx->conf->udp_admin) {
 		cx->st.admin_refused++;
 		REPLY(o, noreply, "CLIENT_ERROR flush_all not allowed");
@@ -369,11 +376,7 @@ cmd_flush_all(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_ou
 		REPLY(o, noreply, "CLIENT_ERROR invalid exptime argument");
 		return;
 	}
-	/* memcached: oldest_live = realtime(exptime) - 1; items at or before it are gone once
-	 * the clock reaches it. */
-	now = mc_store_now(cx->sx.s);
-	new_oldest = e > 0 ? mc_store_realtime(cx->sx.s, e) : now;
-	mc_store_flush(cx->sx.s, new_oldest - 1 > now ? new_oldest - 1 - now : 0);
+	mc_proto_flush_all(cx, e);
 	REPLY(o, noreply, "OK");
 }
 
@@ -381,12 +384,14 @@ static void
 cmd_verbosity(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 {
 	bool noreply = noreply_of(t, nt);
-	uint64_t level = 0;
+	uint32_t level;
 	if (!admin_allowed(cx, o, "verbosity", 9))
 		return;
-	/* memcached takes strtoul's answer whatever the text. */
-	if (!mc_strtoull(&t[1], &level))
-		level = 0;
+	/* memcached: safe_strtoul into an unsigned int, capped at MAX_VERBOSITY_LEVEL. */
+	if (!mc_strtoul32(&t[1], &level)) {
+		REPLY(o, noreply, "CLIENT_ERROR bad command line format");
+		return;
+	}
 	((struct mc_proto_conf *)(uintptr_t)cx->conf)->verbosity = level > 2 ? 2 : (int)level;
 	REPLY(o, noreply, "OK");
 }

@@ -88,6 +88,16 @@ status_text(uint16_t st)
 	}
 }
 
+/* The read-only gate, answered as memcached answers a refused command: Auth failure. */
+static bool
+writes_ok(struct mc_proto_ctx *cx, const struct breq *r, struct mc_out *o)
+{
+	if (mc_proto_writes_ok(cx))
+		return true;
+	error(o, r, ST_AUTH_ERROR, status_text(ST_AUTH_ERROR));
+	return false;
+}
+
 static inline uint32_t
 be32_at(const uint8_t *p)
 {
@@ -102,6 +112,15 @@ be64_at(const uint8_t *p)
 	uint64_t v;
 	memcpy(&v, p, 8);
 	return rte_be_to_cpu_64(v);
+}
+
+/* An exptime from the extras: uint32 on the wire and unsigned in memcached (proto_bin.c,
+ * realtime(ntohl(expiration)) with no EXPTIME_TO_POSITIVE_TIME), so 2^31 and above are far
+ * future, not the ASCII protocol's negative "already expired". */
+static uint32_t
+bin_exptime(const struct mc_proto_ctx *cx, const uint8_t *p)
+{
+	return mc_store_realtime(cx->sx.s, (int64_t)be32_at(p));
 }
 
 static bool
@@ -125,15 +144,8 @@ do_get(struct mc_proto_ctx *cx, const struct breq *r, bool with_key, bool touch,
 	struct mc_key k;
 	struct mc_store_read rd;
 	mc_proto_key(cx, &k, r->key, r->keylen);
-	if (touch) {
-		int32_t e = (int32_t)be32_at(r->ext);
-		if (!cx->conf->udp_writes) {
-			cx->st.write_refused++;
-			error(o, r, ST_AUTH_ERROR, status_text(ST_AUTH_ERROR));
-			return;
-		}
-		mc_store_touch(&cx->sx, &k, mc_proto_exptime(cx, e));
-	}
+	if (touch && !writes_ok(cx, r, o))
+		return;
 	cx->sx.st.cmd_get++;
 	for (;;) {
 		size_t mark = mc_out_pos(o);
@@ -141,6 +153,8 @@ do_get(struct mc_proto_ctx *cx, const struct breq *r, bool with_key, bool touch,
 		uint32_t vl;
 		if (mc_store_read_begin(&cx->sx, &k, &rd) != MC_OK) {
 			cx->sx.st.get_misses++;
+			if (touch)
+				mc_proto_touch_missed(cx);
 			if (is_quiet(r->op))
 				return;
 			if (with_key) {
@@ -179,6 +193,10 @@ do_get(struct mc_proto_ctx *cx, const struct breq *r, bool with_key, bool touch,
 	}
 	mc_store_read_touch(&rd);
 	cx->sx.st.get_hits++;
+	/* memcached's item_touch fetches, then sets the time: the hit is answered even when
+	 * the new exptime is already past. */
+	if (touch)
+		mc_store_touch(&cx->sx, &k, bin_exptime(cx, r->ext));
 }
 
 static void
@@ -193,13 +211,10 @@ do_update(struct mc_proto_ctx *cx, const struct breq *r, int mode, struct mc_out
 	mc_proto_key(cx, &k, r->key, r->keylen);
 	if (has_ext) {
 		flags = be32_at(r->ext);
-		exptime = mc_proto_exptime(cx, (int32_t)be32_at(r->ext + 4));
+		exptime = bin_exptime(cx, r->ext + 4);
 	}
-	if (!cx->conf->udp_writes) {
-		cx->st.write_refused++;
-		error(o, r, ST_AUTH_ERROR, status_text(ST_AUTH_ERROR));
+	if (!writes_ok(cx, r, o))
 		return;
-	}
 	if (mc_store_too_large(cx->sx.s, r->keylen, r->vlen)) {
 		error(o, r, ST_E2BIG, status_text(ST_E2BIG));
 		if (mode == MC_SET)
@@ -235,11 +250,8 @@ do_delete(struct mc_proto_ctx *cx, const struct breq *r, struct mc_out *o)
 {
 	struct mc_key k;
 	enum mc_store_status rc;
-	if (!cx->conf->udp_writes) {
-		cx->st.write_refused++;
-		error(o, r, ST_AUTH_ERROR, status_text(ST_AUTH_ERROR));
+	if (!writes_ok(cx, r, o))
 		return;
-	}
 	mc_proto_key(cx, &k, r->key, r->keylen);
 	rc = mc_store_delete(&cx->sx, &k, r->cas);
 	if (rc == MC_DELETED) {
@@ -260,15 +272,12 @@ do_delta(struct mc_proto_ctx *cx, const struct breq *r, bool incr, struct mc_out
 	uint32_t exp = be32_at(r->ext + 16);
 	uint64_t v = 0, cas = 0, be;
 	enum mc_store_status rc;
-	if (!cx->conf->udp_writes) {
-		cx->st.write_refused++;
-		error(o, r, ST_AUTH_ERROR, status_text(ST_AUTH_ERROR));
+	if (!writes_ok(cx, r, o))
 		return;
-	}
 	a.delta = be64_at(r->ext);
 	a.initial = be64_at(r->ext + 8);
 	a.create = exp != 0xffffffffu;
-	a.exptime = a.create ? mc_store_realtime(cx->sx.s, exp) : 0;
+	a.exptime = a.create ? bin_exptime(cx, r->ext + 16) : 0;
 	a.cas_in = r->cas;
 	mc_proto_key(cx, &k, r->key, r->keylen);
 	rc = mc_store_delta(&cx->sx, &k, &a, &v, &cas);
@@ -347,9 +356,12 @@ mc_binary_execute(struct mc_proto_ctx *cx, const uint8_t *req, size_t len, struc
 			cx->st.proto_errors++;
 			return;
 		}
+		/* memcached parses a request once its header, extras and key are in; until then it
+		 * waits, and over UDP the rest never comes. Waiting to parse flushes the replies
+		 * so far (oracle: a NOOP, SET or GET miss before a short request is answered), so
+		 * they stand; the short request gets nothing. */
 		if (len - pos < HDR) {
 			cx->st.proto_incomplete++;
-			mc_out_rewind(o, 0);
 			return;
 		}
 		r.op = h[1];
@@ -358,8 +370,21 @@ mc_binary_execute(struct mc_proto_ctx *cx, const uint8_t *req, size_t len, struc
 		r.bodylen = be32_at(h + 8);
 		memcpy(&r.opaque, h + 12, 4);
 		r.cas = be64_at(h + 16);
+		if ((size_t)r.keylen + r.extlen > len - pos - HDR) {
+			cx->st.proto_incomplete++;
+			return;
+		}
+		if ((uint32_t)r.keylen + r.extlen > r.bodylen) {
+			(*ncmd)++;
+			cx->st.cmd_binary++;
+			cx->st.proto_errors++;
+			error(o, &r, ST_UNKNOWN, status_text(ST_UNKNOWN));
+			return;
+		}
 		if ((uint64_t)r.bodylen > len - pos - HDR) {
-			/* The body is not all here: memcached would wait and answer nothing. */
+			/* The value is not all here: memcached reads on for it (no parse, so
+			 * no flush) and sends nothing more. Dropping every earlier reply is its
+			 * answer unless one of them flushed (a NOOP, an error reply): untracked. */
 			cx->st.proto_incomplete++;
 			mc_out_rewind(o, 0);
 			return;
@@ -369,11 +394,6 @@ mc_binary_execute(struct mc_proto_ctx *cx, const uint8_t *req, size_t len, struc
 		pos += HDR + r.bodylen;
 		(*ncmd)++;
 		cx->st.cmd_binary++;
-		if ((uint32_t)r.keylen + r.extlen > r.bodylen) {
-			cx->st.proto_errors++;
-			error(o, &r, ST_UNKNOWN, status_text(ST_UNKNOWN));
-			return;
-		}
 		r.val = r.key + r.keylen;
 		r.vlen = r.bodylen - r.keylen - r.extlen;
 		if (r.keylen > MC_KEY_MAX) {
@@ -462,12 +482,8 @@ mc_binary_execute(struct mc_proto_ctx *cx, const uint8_t *req, size_t len, struc
 				error(o, &r, ST_AUTH_ERROR, status_text(ST_AUTH_ERROR));
 				break;
 			}
-			{
-				int32_t e = r.extlen ? (int32_t)be32_at(r.ext) : 0;
-				uint32_t now = mc_store_now(cx->sx.s);
-				uint32_t oldest = e > 0 ? mc_store_realtime(cx->sx.s, e) : now;
-				mc_store_flush(cx->sx.s, oldest - 1 > now ? oldest - 1 - now : 0);
-			}
+			/* Unsigned, as the exptimes: memcached reads it into a time_t. */
+			mc_proto_flush_all(cx, r.extlen ? (int64_t)be32_at(r.ext) : 0);
 			if (r.op == OP_FLUSH)
 				hdr(o, &r, ST_OK, 0, 0, 0, 0);
 			break;

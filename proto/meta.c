@@ -25,6 +25,16 @@ line(struct mc_out *o, const char *s)
 	MC_OUT_STR(o, "\r\n");
 }
 
+/* The read-only gate, answered as memcached answers meta errors: whatever q says. */
+static bool
+writes_ok(struct mc_proto_ctx *cx, struct mc_out *o)
+{
+	if (mc_proto_writes_ok(cx))
+		return true;
+	line(o, "CLIENT_ERROR writes not allowed");
+	return false;
+}
+
 /* The checks every meta command starts with, in memcached's order. Returns false when it has
  * already answered. too_many is the command's own wording for too many flags (NULL: skip). */
 static bool
@@ -175,6 +185,17 @@ put_key(struct mc_out *o, const struct mc_tok *key, bool binary)
 	}
 }
 
+/* Is any O flag longer than memcached's MFLAG_MAX_OPAQUE_LENGTH (the O counted)? */
+static bool
+opaque_too_long(const struct mc_tok *t, size_t nt, size_t start)
+{
+	size_t i;
+	for (i = start; i < nt - 1; i++)
+		if (t[i].p[0] == 'O' && t[i].len > MAX_OPAQUE)
+			return true;
+	return false;
+}
+
 /* Echo O, k and (when cas is given) c flags in request order: mg misses, ms, md, ma
  * failures. Returns false if an opaque is too long. */
 static bool
@@ -218,12 +239,13 @@ cmd_mg(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 	}
 	mc_proto_key(cx, &k, t[1].p, t[1].len);
 	locked = f.vivify || f.new_ttl || f.recache;
+	/* N creates the item, T sets its TTL, R may hand out the recache token: all writes. */
+	if (locked && !writes_ok(cx, o))
+		return;
 	if (locked) {
 		struct mc_meta_args a = {.vivify = f.vivify, .viv_exptime = f.viv_exptime,
 					 .set_ttl = f.new_ttl, .ttl = f.exptime,
 					 .recache = f.recache, .recache_time = f.recache_time};
-		if (f.new_ttl && !cx->conf->udp_writes)
-			a.set_ttl = false;
 		mc_store_meta_prep(&cx->sx, &k, &a, &mr);
 	}
 	cx->sx.st.cmd_get++;
@@ -345,12 +367,13 @@ cmd_mg(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 static int
 store_mode(char m, bool has_cas, int *mode)
 {
+	/* Upper case only, as memcached's mode switch. */
 	switch (m) {
-	case 0: case 'S': case 's': *mode = MC_SET; break;
-	case 'E': case 'e': *mode = MC_ADD; break;
-	case 'A': case 'a': *mode = MC_APPEND; break;
-	case 'P': case 'p': *mode = MC_PREPEND; break;
-	case 'R': case 'r': *mode = MC_REPLACE; break;
+	case 0: case 'S': *mode = MC_SET; break;
+	case 'E': *mode = MC_ADD; break;
+	case 'A': *mode = MC_APPEND; break;
+	case 'P': *mode = MC_PREPEND; break;
+	case 'R': *mode = MC_REPLACE; break;
 	default: return -1;
 	}
 	if (has_cas && (*mode == MC_SET || *mode == MC_REPLACE))
@@ -371,7 +394,7 @@ cmd_ms(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, const uint8_t *req,
 	struct mc_key k;
 	enum mc_store_status rc;
 	uint64_t cas = 0;
-	size_t i, mark;
+	size_t mark;
 
 	if (!meta_head(o, t, nt, NULL))
 		return;
@@ -400,16 +423,17 @@ cmd_ms(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, const uint8_t *req,
 		line(o, err);
 		return;
 	}
-	for (i = 3; i < nt - 1; i++) {
-		if (t[i].p[0] == 'O' && t[i].len > MAX_OPAQUE) {
-			line(o, "CLIENT_ERROR opaque token too long");
-			return;
-		}
+	if (opaque_too_long(t, nt, 3)) {
+		line(o, "CLIENT_ERROR opaque token too long");
+		return;
 	}
 	if (store_mode(f.mode, f.has_cas, &mode) != 0) {
 		line(o, "CLIENT_ERROR invalid mode for ms M token");
 		return;
 	}
+	/* Before the size check: an oversize ms deletes the old item. */
+	if (!writes_ok(cx, o))
+		return;
 	mc_proto_key(cx, &k, t[1].p, t[1].len);
 	if (mc_store_too_large(cx->sx.s, k.len, (uint32_t)vlen)) {
 		line(o, "SERVER_ERROR object too large for cache");
@@ -418,11 +442,6 @@ cmd_ms(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, const uint8_t *req,
 	}
 	if (data[vlen] != '\r' || data[vlen + 1] != '\n') {
 		line(o, "CLIENT_ERROR bad data chunk");
-		return;
-	}
-	if (!cx->conf->udp_writes) {
-		cx->st.write_refused++;
-		line(o, "CLIENT_ERROR writes not allowed");
 		return;
 	}
 	if (f.set_stale && mode == MC_CAS)
@@ -474,11 +493,8 @@ cmd_md(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 		line(o, "CLIENT_ERROR invalid or duplicate flag");
 		return;
 	}
-	if (!cx->conf->udp_writes) {
-		cx->st.write_refused++;
-		line(o, "CLIENT_ERROR writes not allowed");
+	if (!writes_ok(cx, o))
 		return;
-	}
 	mc_proto_key(cx, &k, t[1].p, t[1].len);
 	if (f.set_stale)
 		rc = mc_store_invalidate(&cx->sx, &k, f.has_cas ? f.cas : 0, f.new_ttl, f.exptime);
@@ -523,18 +539,15 @@ cmd_ma(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 		return;
 	}
 	memset(&a, 0, sizeof(a));
-	switch (f.mode) {
-	case 0: case 'I': case 'i': case '+': a.incr = true; break;
-	case 'D': case 'd': case '-': a.incr = false; break;
+	switch (f.mode) { /* upper case only, as memcached's */
+	case 0: case 'I': case '+': a.incr = true; break;
+	case 'D': case '-': a.incr = false; break;
 	default:
 		line(o, "CLIENT_ERROR invalid mode for ma M token");
 		return;
 	}
-	if (!cx->conf->udp_writes) {
-		cx->st.write_refused++;
-		line(o, "CLIENT_ERROR writes not allowed");
+	if (!writes_ok(cx, o))
 		return;
-	}
 	a.delta = f.delta;
 	a.create = f.vivify;
 	a.initial = f.initial;
@@ -542,12 +555,21 @@ cmd_ma(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 	a.cas_in = f.has_cas ? f.cas : 0;
 	mc_proto_key(cx, &k, t[1].p, t[1].len);
 	rc = mc_store_delta(&cx->sx, &k, &a, &v, &cas);
-	if (rc == MC_OK && f.new_ttl)
-		mc_store_touch(&cx->sx, &k, f.exptime);
 	mark = mc_out_pos(o);
 	switch (rc) {
 	case MC_OK:
-	case MC_STORED:
+	case MC_STORED: {
+		/* memcached's final loop walks the flags in request order: t prints the exptime
+		 * as it stands there, T sets it, N sets it on an item just made (created with
+		 * none), and a too-long opaque ends the walk with an error, keeping what was done
+		 * before it. The new exptime is written once, after the walk. */
+		uint32_t exp = 0;
+		bool retime = false, opaque_long = false;
+		if (rc == MC_OK) {
+			struct mc_store_read r;
+			if (mc_store_read_begin(&cx->sx, &k, &r) == MC_OK)
+				exp = r.exptime;
+		}
 		nlen = snprintf(num, sizeof(num), "%" PRIu64, v);
 		if (f.value) {
 			MC_OUT_STR(o, "VA ");
@@ -555,24 +577,36 @@ cmd_ma(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 		} else {
 			MC_OUT_STR(o, "HD");
 		}
-		for (i = 2; i < nt - 1; i++) {
+		for (i = 2; i < nt - 1 && !opaque_long; i++) {
 			switch (t[i].p[0]) {
 			case 'O':
+				if (t[i].len > MAX_OPAQUE) {
+					opaque_long = true;
+					break;
+				}
 				MC_OUT_STR(o, " ");
 				mc_out_put(o, t[i].p, t[i].len);
 				break;
 			case 'k':
 				put_key(o, &t[1], f.key_binary);
 				break;
-			case 't': {
-				struct mc_store_read r;
+			case 't':
 				MC_OUT_STR(o, " t");
-				if (mc_store_read_begin(&cx->sx, &k, &r) == MC_OK && r.exptime != 0)
-					mc_out_i64(o, (int64_t)r.exptime - mc_store_now(cx->sx.s));
+				if (exp != 0)
+					mc_out_i64(o, (int64_t)exp - mc_store_now(cx->sx.s));
 				else
 					MC_OUT_STR(o, "-1");
 				break;
-			}
+			case 'T':
+				exp = f.exptime;
+				retime = true;
+				break;
+			case 'N':
+				if (rc == MC_STORED) {
+					exp = f.viv_exptime;
+					retime = true;
+				}
+				break;
 			case 'c':
 				MC_OUT_STR(o, " c");
 				mc_out_u64(o, cas);
@@ -581,14 +615,24 @@ cmd_ma(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 				break;
 			}
 		}
+		if (retime)
+			mc_store_touch(&cx->sx, &k, exp);
+		if (opaque_long) { /* answered whatever q says */
+			mc_out_rewind(o, mark);
+			line(o, "CLIENT_ERROR opaque token too long");
+			return;
+		}
 		MC_OUT_STR(o, "\r\n");
 		if (f.value) {
 			mc_out_put(o, num, (size_t)nlen);
 			MC_OUT_STR(o, "\r\n");
 		}
-		if (f.no_reply) /* q hides a success, value or not */
+		/* q hides a hit, value or not, but not a creation: memcached skips the reply
+		 * only on do_add_delta's OK (oracle: "ma new N0 q" answers HD). */
+		if (f.no_reply && rc == MC_OK)
 			mc_out_rewind(o, mark);
 		return;
+	}
 	case MC_NON_NUMERIC:
 		line(o, "CLIENT_ERROR cannot increment or decrement non-numeric value");
 		return;
@@ -602,7 +646,11 @@ cmd_ma(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 		MC_OUT_STR(o, "NF");
 		break;
 	}
-	put_ok_flags(o, t, nt, &t[1], f.key_binary, NULL);
+	if (!put_ok_flags(o, t, nt, &t[1], f.key_binary, NULL)) {
+		mc_out_rewind(o, mark);
+		line(o, "CLIENT_ERROR opaque token too long");
+		return;
+	}
 	MC_OUT_STR(o, "\r\n");
 }
 

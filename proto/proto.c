@@ -154,6 +154,8 @@ cstr(const uint8_t *p, size_t len, char *buf, size_t cap)
 	return true;
 }
 
+/* memcached's safe_strtol: strtol's rules, then a plain store into an int32_t. There is no
+ * range check, so "4294967297" is 1 (util.c, 1.6.18; a set with that length stores 1 byte). */
 bool
 mc_strtol32_raw(const uint8_t *p, size_t len, int32_t *out)
 {
@@ -163,15 +165,17 @@ mc_strtol32_raw(const uint8_t *p, size_t len, int32_t *out)
 		return false;
 	errno = 0;
 	l = strtol(buf, &end, 10);
-	if (errno == ERANGE || end == buf || l > INT32_MAX || l < INT32_MIN)
+	if (errno == ERANGE || end == buf)
 		return false;
-	if (isspace((unsigned char)*end) || (*end == '\0' && end != buf)) {
+	if (isspace((unsigned char)*end) || *end == '\0') {
 		*out = (int32_t)l;
 		return true;
 	}
 	return false;
 }
 
+/* memcached's safe_strtoull, and safe_strtoul too: on LP64 strtoul is strtoull, and both
+ * refuse a '-' anywhere in the token when the value would be negative as a signed one. */
 bool
 mc_strtoull_raw(const uint8_t *p, size_t len, uint64_t *out)
 {
@@ -183,7 +187,7 @@ mc_strtoull_raw(const uint8_t *p, size_t len, uint64_t *out)
 	ull = strtoull(buf, &end, 10);
 	if (errno == ERANGE || end == buf)
 		return false;
-	if (isspace((unsigned char)*end) || (*end == '\0' && end != buf)) {
+	if (isspace((unsigned char)*end) || *end == '\0') {
 		if ((long long)ull < 0 && strchr(buf, '-') != NULL)
 			return false;
 		*out = ull;
@@ -207,24 +211,12 @@ mc_strtoull(const struct mc_tok *t, uint64_t *out)
 bool
 mc_strtoul32(const struct mc_tok *t, uint32_t *out)
 {
-	/* memcached's safe_strtoflags: strtoul semantics, then stored in 32 bits. */
+	/* safe_strtoul: the unsigned long stored into 32 bits, no range check. */
 	uint64_t v;
-	char buf[256], *end;
-	unsigned long l;
-	if (t->p == NULL || !cstr(t->p, t->len, buf, sizeof(buf)))
+	if (!mc_strtoull(t, &v))
 		return false;
-	errno = 0;
-	l = strtoul(buf, &end, 10);
-	if (errno == ERANGE || end == buf)
-		return false;
-	if (isspace((unsigned char)*end) || (*end == '\0' && end != buf)) {
-		if ((long)l < 0 && memchr(buf, '-', (size_t)(end - buf)) != NULL)
-			return false;
-		v = l;
-		*out = (uint32_t)v;
-		return true;
-	}
-	return false;
+	*out = (uint32_t)v;
+	return true;
 }
 
 uint32_t
@@ -233,6 +225,25 @@ mc_proto_exptime(const struct mc_proto_ctx *cx, int32_t exptime)
 	/* EXPTIME_TO_POSITIVE_TIME: negative means REALTIME_MAXDELTA + 1, i.e. long past. */
 	int64_t e = exptime < 0 ? MC_REALTIME_MAXDELTA + 1 : exptime;
 	return mc_store_realtime(cx->sx.s, e);
+}
+
+bool
+mc_proto_writes_ok(struct mc_proto_ctx *cx)
+{
+	if (cx->conf->udp_writes)
+		return true;
+	cx->st.write_refused++;
+	return false;
+}
+
+void
+mc_proto_flush_all(struct mc_proto_ctx *cx, int64_t exptime)
+{
+	/* memcached: oldest_live = realtime(exptime) - 1 (current_time for 0, as realtime(0) - 1
+	 * would wrap); items at or before it are gone once the clock reaches it. */
+	uint32_t now = mc_store_now(cx->sx.s);
+	uint32_t new_oldest = exptime > 0 ? mc_store_realtime(cx->sx.s, exptime) : now;
+	mc_store_flush(cx->sx.s, new_oldest - 1 > now ? new_oldest - 1 - now : 0);
 }
 
 void

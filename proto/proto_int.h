@@ -70,6 +70,22 @@ bool mc_out_i64(struct mc_out *o, int64_t v);
 /* memcached's EXPTIME_TO_POSITIVE_TIME + realtime(). */
 uint32_t mc_proto_exptime(const struct mc_proto_ctx *cx, int32_t exptime);
 
+/* The read-only gate (conf->udp_writes), for every command that would change the store; a
+ * refusal is counted here and answered by the caller in its codec's words. Call it before
+ * anything is changed, deletes included. */
+bool mc_proto_writes_ok(struct mc_proto_ctx *cx);
+
+/* A gat/touch that found nothing to touch: counted as mc_store_touch counts a miss. */
+static inline void
+mc_proto_touch_missed(struct mc_proto_ctx *cx)
+{
+	cx->sx.st.cmd_touch++;
+	cx->sx.st.touch_misses++;
+}
+
+/* flush_all with memcached's delay rule: exptime <= 0 is now, else realtime(exptime). */
+void mc_proto_flush_all(struct mc_proto_ctx *cx, int64_t exptime);
+
 /* Commands. Each consumes its line (and data block) from *pos within req[0..len). Returns
  * false to stop processing the datagram (quit, or a reply that cannot be completed). */
 bool mc_ascii_command(struct mc_proto_ctx *cx, const uint8_t *req, size_t len, size_t *pos,

@@ -23,11 +23,12 @@ static struct mc_proto_conf conf = {.udp_admin = true, .udp_writes = true};
 static struct mc_proto_ctx cx;
 static uint8_t outbuf[1 << 16], spill[4 << 20];
 
+/* A fresh store with memcached's -I of max_item bytes. */
 static void
-fresh(void)
+fresh_sized(uint32_t max_item)
 {
 	struct mc_store_settings set = {.mem_bytes = 16 << 20, .nparts = 1,
-					.max_item_size = 1 << 20, .factor = 1.25,
+					.max_item_size = max_item, .factor = 1.25,
 					.chunk_min = 48, .unix_now = T0};
 	free(mem);
 	mem = aligned_alloc(64, 16 << 20);
@@ -36,6 +37,12 @@ fresh(void)
 	conf.udp_admin = true;
 	conf.udp_writes = true;
 	mc_proto_ctx_init(&cx, s, &conf);
+}
+
+static void
+fresh(void)
+{
+	fresh_sized(1 << 20);
 }
 
 /* Run one datagram payload; return the reply (NUL-terminated copy) and its length. */
@@ -57,6 +64,19 @@ run(const char *req)
 {
 	size_t n;
 	return run_n(req, strlen(req), &n, 0);
+}
+
+/* A request of `head` followed by a value of vlen 'v' bytes and `tail` (malloc'd; free it). */
+static char *
+with_value(const char *head, size_t vlen, const char *tail, size_t *len)
+{
+	size_t hl = strlen(head), tl = strlen(tail);
+	char *p = malloc(hl + vlen + tl + 1);
+	memcpy(p, head, hl);
+	memset(p + hl, 'v', vlen);
+	memcpy(p + hl + vlen, tail, tl + 1);
+	*len = hl + vlen + tl;
+	return p;
 }
 
 struct ascii_case {
@@ -233,6 +253,108 @@ test_meta(void **state)
 			    "HD\r\nHD\r\nVA 1 X W\r\nx\r\nVA 1 Z X\r\nx\r\n");
 }
 
+/* memcached's safe_strtol is strtol and a plain store into int32_t (no range check) and
+ * safe_strtoul a store into 32 bits; strtol/strtoul's own ERANGE still fails. Each reply
+ * below is memcached 1.6.18's over UDP. */
+static void
+test_number_rules(void **state)
+{
+	static const struct ascii_case c[] = {
+		{"set k 0 0 4294967297\r\nx\r\nget k\r\n", "STORED\r\nVALUE k 0 1\r\nx\r\nEND\r\n"},
+		{"set k 0 0 -4294967295\r\ny\r\nget k\r\n", "STORED\r\nVALUE k 0 1\r\ny\r\nEND\r\n"},
+		{"set k 0 0 2147483648\r\nx\r\n", "CLIENT_ERROR bad command line format\r\nERROR\r\n"},
+		{"set k 4294967297 0 1\r\nx\r\nget k\r\n", "STORED\r\nVALUE k 1 1\r\nx\r\nEND\r\n"},
+		{"set k 0 4294967297 1\r\nx\r\nmg k t v\r\n", "STORED\r\nVA 1 t1\r\nx\r\n"},
+		{"set k 0 100 1\r\nx\r\ntouch k 4294967296\r\nmg k t\r\n",
+		 "STORED\r\nTOUCHED\r\nHD t-1\r\n"},
+		{"ms k 4294967297 T4294967306 F4294967298\r\nx\r\nmg k t f v\r\n",
+		 "HD\r\nVA 1 t10 f2\r\nx\r\n"},
+		{"set k 0 0 1\r\nx\r\nflush_all 4294967297\r\nget k\r\n", "STORED\r\nOK\r\nEND\r\n"},
+		{"set k 0 0 1\r\nx\r\nincr k 18446744073709551616\r\nincr k -1\r\n",
+		 "STORED\r\nCLIENT_ERROR invalid numeric delta argument\r\n"
+		 "CLIENT_ERROR invalid numeric delta argument\r\n"},
+		{"verbosity abc\r\nverbosity abc noreply\r\nverbosity 4294967297\r\n",
+		 "CLIENT_ERROR bad command line format\r\nOK\r\n"},
+		{"verbosity -1\r\nverbosity 1x\r\nverbosity 18446744073709551616\r\n",
+		 "CLIENT_ERROR bad command line format\r\nCLIENT_ERROR bad command line format\r\n"
+		 "CLIENT_ERROR bad command line format\r\n"},
+	};
+	(void)state;
+	fresh();
+	check_table(c, sizeof(c) / sizeof(c[0]));
+	assert_int_equal(conf.verbosity, 1);
+}
+
+/* Meta mode letters are upper case only (ms: S E A P R; ma: I + D -), an ma opaque over 32
+ * bytes is an error whether the delta hit, missed or created, and q hides an ma hit but not
+ * its creation (memcached skips the reply only on do_add_delta's OK). Oracle-checked. */
+static void
+test_meta_modes_and_ma_quirks(void **state)
+{
+	static const struct ascii_case c[] = {
+		{"ms k 1 Ms\r\nx\r\n", "CLIENT_ERROR invalid mode for ms M token\r\n"},
+		{"ms k 1 Me\r\nx\r\n", "CLIENT_ERROR invalid mode for ms M token\r\n"},
+		{"ms k 1 Ma\r\nx\r\n", "CLIENT_ERROR invalid mode for ms M token\r\n"},
+		{"ms k 1 Mp\r\nx\r\n", "CLIENT_ERROR invalid mode for ms M token\r\n"},
+		{"ms k 1 Mr\r\nx\r\n", "CLIENT_ERROR invalid mode for ms M token\r\n"},
+		{"ms k 1 MI\r\nx\r\n", "CLIENT_ERROR invalid mode for ms M token\r\n"},
+		{"ms k 1 M+\r\nx\r\n", "CLIENT_ERROR invalid mode for ms M token\r\n"},
+		{"ms k 1 MS\r\nx\r\nms k 1 MA\r\ny\r\nms k 1 MP\r\nz\r\nms k 1 MR\r\nw\r\n"
+		 "ms k 1 ME\r\nq\r\nmg k v\r\n",
+		 "HD\r\nHD\r\nHD\r\nHD\r\nNS\r\nVA 1\r\nw\r\n"},
+		{"set c 0 0 1\r\n5\r\nma c Mi\r\nma c Md\r\n",
+		 "STORED\r\nCLIENT_ERROR invalid mode for ma M token\r\n"
+		 "CLIENT_ERROR invalid mode for ma M token\r\n"},
+		{"ma c MI v\r\nma c M+ v\r\nma c MD v\r\nma c M- v\r\n",
+		 "VA 1\r\n6\r\nVA 1\r\n7\r\nVA 1\r\n6\r\nVA 1\r\n5\r\n"},
+		{"ma c MA\r\nma c MP\r\nma c MR\r\nma c MS\r\nma c ME\r\n",
+		 "CLIENT_ERROR invalid mode for ma M token\r\nCLIENT_ERROR invalid mode for ma M token\r\n"
+		 "CLIENT_ERROR invalid mode for ma M token\r\nCLIENT_ERROR invalid mode for ma M token\r\n"
+		 "CLIENT_ERROR invalid mode for ma M token\r\n"},
+		{"ma newkey q\r\nmn\r\n", "NF\r\nMN\r\n"},
+		{"ma newkey2 N0 q\r\nmn\r\n", "HD\r\nMN\r\n"},
+		{"ma newkey3 N0 q v O1\r\nmn\r\n", "VA 1 O1\r\n0\r\nMN\r\n"},
+		{"set nk 0 0 1\r\n1\r\nma nk q\r\nmn\r\n", "STORED\r\nMN\r\n"},
+		{"ma nk q Oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\nmg nk v\r\n",
+		 "CLIENT_ERROR opaque token too long\r\nVA 1\r\n3\r\n"},
+		{"ma nk v Oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx k\r\nmg nk v\r\n",
+		 "CLIENT_ERROR opaque token too long\r\nVA 1\r\n4\r\n"},
+		{"ma nokey Oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n", "CLIENT_ERROR opaque token too long\r\n"},
+		{"ma nokey k Oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n", "CLIENT_ERROR opaque token too long\r\n"},
+		{"ma nokey q Oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n", "CLIENT_ERROR opaque token too long\r\n"},
+		{"ma viv N0 Oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\nmg viv v\r\n",
+		 "CLIENT_ERROR opaque token too long\r\nVA 1\r\n0\r\n"},
+		{"ma nokey Oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n", "NF Oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n"},
+	};
+	(void)state;
+	fresh();
+	check_table(c, sizeof(c) / sizeof(c[0]));
+}
+
+/* ma walks its flags in request order once the delta is done (memcached's final loop): t
+ * prints the exptime as it stands there, T sets it, N sets it on an item just created, and a
+ * too-long opaque stops the walk, so a T after it is not applied. Oracle-checked. */
+static void
+test_ma_flags_in_token_order(void **state)
+{
+	static const struct ascii_case c[] = {
+		{"ma new N0 T30 t\r\nmg new t\r\n", "HD t30\r\nHD t30\r\n"},
+		{"ma new2 N30 t\r\nmg new2 t\r\n", "HD t30\r\nHD t30\r\n"},
+		{"ma new3 t N30\r\nmg new3 t\r\n", "HD t-1\r\nHD t30\r\n"},
+		{"ma new4 T30 N0 t\r\nmg new4 t\r\n", "HD t-1\r\nHD t-1\r\n"},
+		{"set k 0 100 1\r\n1\r\nma k t T30 v\r\nmg k t\r\n", "STORED\r\nVA 1 t100\r\n2\r\nHD t30\r\n"},
+		{"set k 0 0 1\r\n1\r\nma k Oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx T30\r\nmg k t v\r\n",
+		 "STORED\r\nCLIENT_ERROR opaque token too long\r\nVA 1 t-1\r\n2\r\n"},
+		{"ma k T30 Oxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\nmg k t v\r\n",
+		 "CLIENT_ERROR opaque token too long\r\nVA 1 t30\r\n3\r\n"},
+		{"set k 0 0 1\r\n1\r\nma k T30 q\r\nmg k t\r\n", "STORED\r\nHD t30\r\n"},
+		{"ma nokey T30 t\r\n", "NF\r\n"},
+	};
+	(void)state;
+	fresh();
+	check_table(c, sizeof(c) / sizeof(c[0]));
+}
+
 /* ---- binary ---- */
 
 static size_t
@@ -357,6 +479,237 @@ test_binary(void **state)
 	assert_int_equal(n, 0);
 }
 
+static void
+be32_put(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+/* Binary GET of key: its status (0 hit, 1 miss). */
+static uint16_t
+bget(const char *key)
+{
+	uint8_t req[300];
+	size_t n, len = breq(req, 0x00, key, NULL, 0, NULL, 0, 0);
+	return status_of((const uint8_t *)run_n(req, len, &n, 0));
+}
+
+/* Binary exptimes and flush delays are uint32 on the wire and memcached takes them unsigned
+ * (realtime(ntohl(...)), no EXPTIME_TO_POSITIVE_TIME): 2^31 and above are far future, not
+ * "already expired". */
+static void
+test_binary_exptime_unsigned(void **state)
+{
+	uint8_t req[256], ext8[8] = {0}, ext4[4];
+	const uint8_t *r;
+	size_t n, len;
+	(void)state;
+	fresh();
+	be32_put(ext8 + 4, 0x80000000u);
+	len = breq(req, 0x01, "s1", ext8, 8, "v", 1, 0);
+	len += breq(req + len, 0x02, "a1", ext8, 8, "v", 1, 0);
+	len += breq(req + len, 0x11, "r1", ext8, 8, "v", 1, 0);
+	len += breq(req + len, 0x13, "r1", ext8, 8, "w", 1, 0); /* REPLACEQ */
+	r = (const uint8_t *)run_n(req, len, &n, 0);
+	assert_int_equal(n, 48);
+	assert_int_equal(status_of(r), 0);
+	assert_int_equal(status_of(r + 24), 0);
+	assert_int_equal(bget("s1"), 0);
+	assert_int_equal(bget("a1"), 0);
+	assert_int_equal(bget("r1"), 0);
+
+	/* GAT and TOUCH: 0xfffffff0 is about 2106, so the item stays. */
+	assert_string_equal(run("set t1 0 0 1\r\nx\r\nset t2 0 0 1\r\ny\r\n"),
+			    "STORED\r\nSTORED\r\n");
+	be32_put(ext4, 0xfffffff0u);
+	len = breq(req, 0x1d, "t1", ext4, 4, NULL, 0, 0);
+	r = (const uint8_t *)run_n(req, len, &n, 0);
+	assert_int_equal(status_of(r), 0);
+	assert_int_equal(n, 24 + 4 + 1);
+	assert_int_equal(bget("t1"), 0);
+	len = breq(req, 0x1c, "t2", ext4, 4, NULL, 0, 0);
+	r = (const uint8_t *)run_n(req, len, &n, 0);
+	assert_int_equal(status_of(r), 0);
+	assert_int_equal(bget("t2"), 0);
+
+	/* FLUSH with a delay of 2^31 seconds: nothing goes now. */
+	be32_put(ext4, 0x80000000u);
+	len = breq(req, 0x08, NULL, ext4, 4, NULL, 0, 0);
+	r = (const uint8_t *)run_n(req, len, &n, 0);
+	assert_int_equal(n, 24);
+	assert_int_equal(status_of(r), 0);
+	assert_int_equal(bget("t1"), 0);
+	assert_string_equal(run("get s1\r\n"), "VALUE s1 0 1\r\nv\r\nEND\r\n");
+}
+
+/* gat/gats and binary GAT/TOUCH fetch the item and then set its exptime (memcached's
+ * item_touch is a get then a store of the time), so a past or negative exptime still
+ * returns the value; the item is gone for the next command. */
+static void
+test_gat_reads_before_touch(void **state)
+{
+	uint8_t req[256], ext4[4];
+	const uint8_t *r;
+	char want[128];
+	size_t n, len;
+	uint64_t hits, misses;
+	(void)state;
+	fresh();
+	assert_string_equal(run("set g 0 0 1\r\na\r\ngat -1 g\r\nget g\r\n"),
+			    "STORED\r\nVALUE g 0 1\r\na\r\nEND\r\nEND\r\n");
+	assert_string_equal(run("set g 5 0 1\r\na\r\ngat -1 g nokey g\r\nget g\r\n"),
+			    "STORED\r\nVALUE g 5 1\r\na\r\nEND\r\nEND\r\n");
+	assert_string_equal(run("set g 0 0 1\r\na\r\ngat 1000000000 g\r\nget g\r\n"),
+			    "STORED\r\nVALUE g 0 1\r\na\r\nEND\r\nEND\r\n");
+	assert_string_equal(run("set g 0 0 1\r\na\r\n"), "STORED\r\n");
+	snprintf(want, sizeof(want), "%s", run("gets g\r\n"));
+	assert_string_equal(run("gats -5 g\r\n"), want);
+	assert_string_equal(run("get g\r\n"), "END\r\n");
+	/* The touch counters move as before: one hit, one miss. */
+	assert_string_equal(run("set g 0 0 1\r\na\r\n"), "STORED\r\n");
+	hits = cx.sx.st.touch_hits;
+	misses = cx.sx.st.touch_misses;
+	assert_string_equal(run("gat 100 g nokey\r\n"), "VALUE g 0 1\r\na\r\nEND\r\n");
+	assert_int_equal(cx.sx.st.touch_hits - hits, 1);
+	assert_int_equal(cx.sx.st.touch_misses - misses, 1);
+
+	/* Binary: 0x40000000 is 2004, before the store started, so already past. */
+	be32_put(ext4, 0x40000000u);
+	assert_string_equal(run("set t1 3 0 1\r\nx\r\nset t2 3 0 1\r\ny\r\nset t3 3 0 1\r\nz\r\n"),
+			    "STORED\r\nSTORED\r\nSTORED\r\n");
+	len = breq(req, 0x1d, "t1", ext4, 4, NULL, 0, 0);
+	r = (const uint8_t *)run_n(req, len, &n, 0);
+	assert_int_equal(status_of(r), 0);
+	assert_int_equal(n, 24 + 4 + 1);
+	assert_memory_equal(r + 24, "\0\0\0\3x", 5);
+	assert_int_equal(bget("t1"), 1);
+	len = breq(req, 0x1c, "t2", ext4, 4, NULL, 0, 0); /* TOUCH: flags, no value */
+	r = (const uint8_t *)run_n(req, len, &n, 0);
+	assert_int_equal(status_of(r), 0);
+	assert_int_equal(n, 24 + 4);
+	assert_memory_equal(r + 24, "\0\0\0\3", 4);
+	assert_int_equal(bget("t2"), 1);
+	len = breq(req, 0x24, "t3", ext4, 4, NULL, 0, 0); /* GATKQ */
+	r = (const uint8_t *)run_n(req, len, &n, 0);
+	assert_int_equal(n, 24 + 4 + 2 + 1);
+	assert_memory_equal(r + 24, "\0\0\0\3t3z", 7);
+	assert_int_equal(bget("t3"), 1);
+}
+
+/* An append or prepend that would grow the item past -I is NOT_STORED in memcached (the
+ * joined item cannot be allocated; the old value stays): ASCII NOT_STORED, meta NS, binary
+ * 0x0005 "Not stored.", quiet forms included. Oracle: memcached -I 64k. */
+static void
+test_append_past_item_max(void **state)
+{
+	static const uint8_t ops[] = {0x0e, 0x0f, 0x19, 0x1a};
+	uint8_t *b;
+	const uint8_t *r;
+	char *req;
+	size_t n, len, i;
+	(void)state;
+	fresh_sized(64 << 10);
+	req = with_value("set ap 0 0 40000\r\n", 40000, "\r\n", &len);
+	assert_string_equal(run_n(req, len, &n, 0), "STORED\r\n");
+	free(req);
+	req = with_value("append ap 0 0 40000\r\n", 40000, "\r\n", &len);
+	assert_string_equal(run_n(req, len, &n, 0), "NOT_STORED\r\n");
+	free(req);
+	req = with_value("prepend ap 0 0 40000 noreply\r\n", 40000, "\r\nmn\r\n", &len);
+	assert_string_equal(run_n(req, len, &n, 0), "MN\r\n");
+	free(req);
+	req = with_value("ms ap 40000 MA\r\n", 40000, "\r\n", &len);
+	assert_string_equal(run_n(req, len, &n, 0), "NS\r\n");
+	free(req);
+	req = with_value("ms ap 40000 MP q\r\n", 40000, "\r\nmn\r\n", &len);
+	assert_string_equal(run_n(req, len, &n, 0), "NS\r\nMN\r\n");
+	free(req);
+	req = with_value("ms ap 40000 MA O123 k\r\n", 40000, "\r\n", &len);
+	assert_string_equal(run_n(req, len, &n, 0), "NS O123 kap\r\n");
+	free(req);
+	req = with_value("ms ap 40000 MA N0 c\r\n", 40000, "\r\n", &len);
+	assert_string_equal(run_n(req, len, &n, 0), "NS c0\r\n");
+	free(req);
+	assert_string_equal(run("mg ap s\r\n"), "HD s40000\r\n");
+
+	b = malloc(24 + 2 + 40000);
+	for (i = 0; i < sizeof(ops); i++) { /* APPEND, PREPEND, APPENDQ, PREPENDQ */
+		const uint8_t op = ops[i];
+		len = breq(b, op, "ap", NULL, 0, NULL, 0, 0);
+		b[9] = (uint8_t)((2 + 40000) >> 16);
+		b[10] = (uint8_t)((2 + 40000) >> 8);
+		b[11] = (uint8_t)(2 + 40000);
+		memset(b + len, 'w', 40000);
+		r = (const uint8_t *)run_n(b, len + 40000, &n, 0);
+		assert_int_equal(n, 24 + 11);
+		assert_int_equal(r[1], op);
+		assert_int_equal(status_of(r), 0x05);
+		assert_memory_equal(r + 24, "Not stored.", 11);
+	}
+	free(b);
+	assert_string_equal(run("mg ap s\r\n"), "HD s40000\r\n");
+}
+
+/* memcached reads a binary request once its header, extras and key are in; over UDP the rest
+ * never comes, so a request whose key and extras run past the datagram gets no reply, while
+ * one whose key and extras only overrun its own body length is "Unknown command". The parser
+ * waiting for more flushes what was answered before it: those replies stand. Oracle-checked. */
+static void
+test_binary_key_past_datagram(void **state)
+{
+	uint8_t req[256];
+	const uint8_t ext8[8] = {0};
+	const uint8_t *r;
+	size_t n, len, first;
+	uint64_t inc;
+	(void)state;
+	fresh();
+	/* keylen 10, body 5, and exactly 5 bytes: silent. */
+	inc = cx.st.proto_incomplete;
+	len = breq(req, 0x00, "xxxxxxxxxx", NULL, 0, NULL, 0, 0);
+	req[11] = 5;
+	run_n(req, 24 + 5, &n, 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(cx.st.proto_incomplete - inc, 1);
+	/* The same with 10 bytes there: the key fits, the body does not hold it. */
+	r = (const uint8_t *)run_n(req, len, &n, 0);
+	assert_int_equal(n, 24 + 15);
+	assert_int_equal(status_of(r), 0x81);
+	/* keylen 2, extras 4, body 5 and 5 bytes: silent too. */
+	len = breq(req, 0x00, "xx", "eeee", 4, NULL, 0, 0);
+	req[11] = 5;
+	run_n(req, 24 + 5, &n, 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(cx.st.proto_incomplete - inc, 2);
+
+	/* Earlier replies stand: NOOP, a SET, a GET miss, then the short request. */
+	len = breq(req, 0x0a, NULL, NULL, 0, NULL, 0, 0);
+	len += breq(req + len, 0x01, "kk", ext8, 8, "v", 1, 0);
+	len += breq(req + len, 0x00, "zz", NULL, 0, NULL, 0, 0);
+	first = len;
+	len += breq(req + len, 0x00, "xxxxxxxxxx", NULL, 0, NULL, 0, 0);
+	req[first + 11] = 5;
+	r = (const uint8_t *)run_n(req, first + 24 + 5, &n, 0);
+	assert_int_equal(n, 24 + 24 + 24 + 9);
+	assert_int_equal(r[1], 0x0a);
+	assert_int_equal(r[24 + 1], 0x01);
+	assert_int_equal(status_of(r + 48), 1);
+	assert_int_equal(cx.st.proto_incomplete - inc, 3);
+	/* A header cut short after them: the same. */
+	r = (const uint8_t *)run_n(req, first + 2, &n, 0);
+	assert_int_equal(n, 24 + 24 + 24 + 9);
+	assert_int_equal(cx.st.proto_incomplete - inc, 4);
+	/* A value cut short is another matter: memcached is reading the value, not parsing, and
+	 * sends nothing more (oracle: SET then a SET whose value is short: no reply at all). */
+	len = breq(req, 0x01, "kk", ext8, 8, "v", 1, 0);
+	len += breq(req + len, 0x01, "kk", ext8, 8, "vvvvv", 5, 0);
+	run_n(req, len - 4, &n, 0);
+	assert_int_equal(n, 0);
+}
+
 /* Every truncation of a valid binary pipeline and random length fields: never a read past
  * the datagram (ASan watches: the copy below is exactly the datagram), never a crash. */
 static void
@@ -430,6 +783,85 @@ test_admin_and_writes_switches(void **state)
 	assert_true(strlen(st) > 5 && strcmp(st + strlen(st) - 5, "END\r\n") == 0);
 	assert_string_equal(run("stats nosuchgroup\r\n"), "ERROR\r\n");
 	assert_non_null(strstr(run("stats settings\r\n"), "STAT item_size_max 1048576\r\n"));
+}
+
+/* Read-only UDP (udp_writes off) changes nothing in the store, whatever the command: gat and
+ * gats would touch, mg N/T/R vivify, retime or hand out a recache token, and an oversize set
+ * or ms would delete the old item (memcached's "avoid stale data" rule). */
+static void
+test_read_only_refuses_writes(void **state)
+{
+	static const char refused[] = "CLIENT_ERROR writes not allowed\r\n";
+	uint8_t breqbuf[64];
+	const uint8_t *r;
+	const uint8_t ext8[8] = {0};
+	const uint8_t ext4[4] = {0, 0, 0, 100};
+	char *big;
+	size_t n, len;
+	uint64_t before;
+	(void)state;
+	fresh();
+	assert_string_equal(run("set g 0 0 1\r\na\r\nms m 1 T0\r\nb\r\nms r 1 T10\r\nc\r\n"),
+			    "STORED\r\nHD\r\nHD\r\n");
+	conf.udp_writes = false;
+	before = cx.st.write_refused;
+
+	assert_string_equal(run("gat 100 g\r\n"), refused);
+	assert_string_equal(run("gats 100 g\r\n"), refused);
+	assert_string_equal(run("gat -1 g\r\n"), refused);
+	assert_string_equal(run("gat abc g\r\n"), "CLIENT_ERROR invalid exptime argument\r\n");
+	assert_string_equal(run("mg g T30\r\n"), refused);
+	assert_string_equal(run("mg nokey N30 v\r\n"), refused);
+	assert_string_equal(run("mg r R30 v\r\n"), refused);
+	assert_string_equal(run("mg g v q N30\r\n"), refused);
+	assert_string_equal(run("ma g N0\r\nmd g\r\nms g 1 MA\r\nx\r\n"),
+			    "CLIENT_ERROR writes not allowed\r\nCLIENT_ERROR writes not allowed\r\n"
+			    "CLIENT_ERROR writes not allowed\r\n");
+	assert_string_equal(run("touch g 1\r\ntouch g 1 noreply\r\nincr g 1\r\ndelete g\r\n"),
+			    "CLIENT_ERROR writes not allowed\r\nCLIENT_ERROR writes not allowed\r\n"
+			    "CLIENT_ERROR writes not allowed\r\n");
+
+	/* Oversize stores: refused before the size check, so the old item stays. */
+	big = with_value("set g 0 0 1048577\r\n", 1048577, "\r\n", &len);
+	assert_string_equal(run_n(big, len, &n, 0), refused);
+	free(big);
+	big = with_value("set g 0 0 1048577 noreply\r\n", 1048577, "\r\n", &len);
+	run_n(big, len, &n, 0);
+	assert_int_equal(n, 0);
+	free(big);
+	big = with_value("ms g 1048577\r\n", 1048577, "\r\n", &len);
+	assert_string_equal(run_n(big, len, &n, 0), refused);
+	free(big);
+	{
+		uint8_t *b = malloc(24 + 8 + 1 + 1048577);
+		len = breq(b, 0x01, "g", ext8, 8, NULL, 0, 0);
+		b[8] = 0; /* body: extras, key and a 1 MiB + 1 value */
+		b[9] = 0x10;
+		b[10] = 0;
+		b[11] = 0x0a;
+		memset(b + len, 'v', 1048577);
+		r = (const uint8_t *)run_n(b, len + 1048577, &n, 0);
+		assert_int_equal(status_of(r), 0x20);
+		free(b);
+	}
+	/* Binary GAT, GATQ and TOUCH: Auth failure. */
+	len = breq(breqbuf, 0x1d, "g", ext4, 4, NULL, 0, 0);
+	r = (const uint8_t *)run_n(breqbuf, len, &n, 0);
+	assert_int_equal(status_of(r), 0x20);
+	len = breq(breqbuf, 0x1e, "g", ext4, 4, NULL, 0, 0);
+	r = (const uint8_t *)run_n(breqbuf, len, &n, 0);
+	assert_int_equal(status_of(r), 0x20);
+	len = breq(breqbuf, 0x1c, "g", ext4, 4, NULL, 0, 0);
+	r = (const uint8_t *)run_n(breqbuf, len, &n, 0);
+	assert_int_equal(status_of(r), 0x20);
+	/* Each refusal counted once (the noreply one too). */
+	assert_int_equal(cx.st.write_refused - before, 21);
+
+	/* Nothing changed: the items, their TTLs, no vivified key, no recache token. */
+	assert_string_equal(run("get g\r\nmg g t v\r\nmg m t v\r\nmg nokey v\r\n"),
+			    "VALUE g 0 1\r\na\r\nEND\r\nVA 1 t-1\r\na\r\nVA 1 t-1\r\nb\r\nEN\r\n");
+	conf.udp_writes = true;
+	assert_string_equal(run("mg r R30 v\r\n"), "VA 1 W\r\nc\r\n");
 }
 
 /* Binary keys: stored with ms b, echoed base64-encoded by mg b k, for lengths 1..39 (every
@@ -561,10 +993,18 @@ main(void)
 		cmocka_unit_test(test_ascii_keys),
 		cmocka_unit_test(test_incomplete_and_cut_short),
 		cmocka_unit_test(test_meta),
+		cmocka_unit_test(test_number_rules),
+		cmocka_unit_test(test_meta_modes_and_ma_quirks),
+		cmocka_unit_test(test_ma_flags_in_token_order),
 		cmocka_unit_test(test_binary),
+		cmocka_unit_test(test_binary_exptime_unsigned),
+		cmocka_unit_test(test_gat_reads_before_touch),
+		cmocka_unit_test(test_append_past_item_max),
+		cmocka_unit_test(test_binary_key_past_datagram),
 		cmocka_unit_test(test_binary_lengths_that_lie),
 		cmocka_unit_test(test_reply_cap),
 		cmocka_unit_test(test_admin_and_writes_switches),
+		cmocka_unit_test(test_read_only_refuses_writes),
 		cmocka_unit_test(test_base64_round_trip),
 		cmocka_unit_test(test_hinted_get_matches_tokenizer),
 		cmocka_unit_test(test_decimal_digits),
