@@ -159,10 +159,7 @@ cmd_get(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, bool with_cas, boo
 			mc_proto_key(cx, &k, kt->p, kt->len);
 			hit = emit_value(cx, o, kt, &k, with_cas);
 			if (hit < 0) {
-				cx->st.reply_cut++;
-				o->full = false;
-				REPLY(o, false, "SERVER_ERROR out of memory writing get response");
-				o->full = true;
+				mc_proto_cut_line(cx, o, mc_out_pos(o));
 				return false;
 			}
 			/* memcached's item_touch fetches, then sets the time: the value goes out
@@ -376,6 +373,9 @@ cmd_flush_all(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_ou
 		REPLY(o, noreply, "CLIENT_ERROR invalid exptime argument");
 		return;
 	}
+	/* Read-only empties nothing either. */
+	if (!writes_allowed(cx, o, noreply))
+		return;
 	mc_proto_flush_all(cx, e);
 	REPLY(o, noreply, "OK");
 }

@@ -182,10 +182,10 @@ do_get(struct mc_proto_ctx *cx, const struct breq *r, bool with_key, bool touch,
 			continue;
 		}
 		if (o->full) {
-			mc_out_rewind(o, mark);
-			cx->st.reply_cut++;
-			o->full = false;
-			error(o, r, ST_ENOMEM, "Out of memory writing get response");
+			if (mc_proto_cut(cx, o, mark))
+				error(o, r, ST_E2BIG, "Too large for UDP; retry over TCP");
+			else
+				error(o, r, ST_ENOMEM, "Out of memory writing get response");
 			o->full = true;
 			return;
 		}
@@ -482,6 +482,8 @@ mc_binary_execute(struct mc_proto_ctx *cx, const uint8_t *req, size_t len, struc
 				error(o, &r, ST_AUTH_ERROR, status_text(ST_AUTH_ERROR));
 				break;
 			}
+			if (!writes_ok(cx, &r, o))
+				break;
 			/* Unsigned, as the exptimes: memcached reads it into a time_t. */
 			mc_proto_flush_all(cx, r.extlen ? (int64_t)be32_at(r.ext) : 0);
 			if (r.op == OP_FLUSH)

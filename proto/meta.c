@@ -266,8 +266,10 @@ cmd_mg(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 			return;
 		}
 		if (!locked) {
-			if ((r.state & MC_IT_STALE) && !(r.state & MC_IT_TOKEN)) {
-				/* A stale item hands out one win: claim it under the lock. */
+			if ((r.state & MC_IT_STALE) && !(r.state & MC_IT_TOKEN) &&
+			    cx->conf->udp_writes) {
+				/* A stale item hands out one win: claim it under the lock. Read-only,
+				 * nothing is claimed (a claim marks the item): X without W. */
 				struct mc_meta_args none = {0};
 				mc_store_meta_prep(&cx->sx, &k, &none, &mr);
 				locked = true;
@@ -350,11 +352,7 @@ cmd_mg(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 			ok = v > 0 && MC_OUT_STR(o, "\r\n");
 		}
 		if (!ok || o->full) {
-			mc_out_rewind(o, mark);
-			cx->st.reply_cut++;
-			o->full = false;
-			line(o, "SERVER_ERROR out of memory writing get response");
-			o->full = true;
+			mc_proto_cut_line(cx, o, mark);
 			return;
 		}
 		break;

@@ -44,6 +44,30 @@ mc_out_value(struct mc_out *o, const struct mc_store_read *r)
 	return mc_store_read_check(r) ? 1 : 0;
 }
 
+bool
+mc_proto_cut(struct mc_proto_ctx *cx, struct mc_out *o, size_t mark)
+{
+	mc_out_rewind(o, mark);
+	o->full = false;
+	o->limit = o->hard_limit;
+	if (o->udp) {
+		cx->st.reply_too_large_udp++;
+		return true;
+	}
+	cx->st.reply_cut++;
+	return false;
+}
+
+void
+mc_proto_cut_line(struct mc_proto_ctx *cx, struct mc_out *o, size_t mark)
+{
+	if (mc_proto_cut(cx, o, mark))
+		MC_OUT_STR(o, MC_TOO_LARGE_UDP "\r\n");
+	else
+		MC_OUT_STR(o, "SERVER_ERROR out of memory writing get response\r\n");
+	o->full = true;
+}
+
 uint8_t *
 mc_out_room_slow(struct mc_out *o, size_t n)
 {

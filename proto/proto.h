@@ -27,17 +27,21 @@ struct mc_out_ref {
 
 /* Reply bytes. Text goes to buf; when it fills, everything so far moves to spill (once) and
  * writing continues there. Values of at least zc_min bytes may instead be referenced (refs);
- * the reply stream is the text with each ref's bytes spliced in before its `at`. limit caps
- * the whole reply, text and references (amplification defence). */
+ * the reply stream is the text with each ref's bytes spliced in before its `at`. The limit
+ * caps the whole reply, text and references (amplification defence); MC_OUT_RESERVE bytes of
+ * it are kept for the line that stands in for a reply that did not fit (mc_proto_cut). */
+#define MC_OUT_RESERVE 64
 struct mc_out {
 	uint8_t *buf;
 	size_t len;
 	size_t cap;
 	uint8_t *spill;
 	size_t spill_cap;
-	size_t limit;
+	size_t limit;       /* what replies may use: the hard limit less the reserve */
+	size_t hard_limit;
 	bool full;      /* a write did not fit: the reply was cut */
 	bool spilled;
+	bool udp;       /* a cut reply says: too large for UDP, retry over TCP */
 	uint32_t zc_min; /* 0 = always copy */
 	uint16_t nrefs;
 	size_t reflen;
@@ -53,9 +57,11 @@ mc_out_init(struct mc_out *o, uint8_t *buf, size_t cap, uint8_t *spill, size_t s
 	o->cap = cap;
 	o->spill = spill;
 	o->spill_cap = spill_cap;
-	o->limit = limit;
+	o->hard_limit = limit;
+	o->limit = limit > 2 * MC_OUT_RESERVE ? limit - MC_OUT_RESERVE : limit;
 	o->full = false;
 	o->spilled = false;
+	o->udp = false;
 	o->zc_min = 0;
 	o->nrefs = 0;
 	o->reflen = 0;
@@ -100,7 +106,7 @@ int mc_out_value(struct mc_out *o, const struct mc_store_read *r);
 /* Counters kept per lcore; X(name). */
 #define MC_PROTO_COUNTERS(X)                                                                   \
 	X(cmd_ascii) X(cmd_meta) X(cmd_binary) X(proto_errors) X(proto_incomplete)             \
-	X(reply_cut) X(admin_refused) X(write_refused) X(cmd_get_fast)
+	X(reply_cut) X(reply_too_large_udp) X(admin_refused) X(write_refused) X(cmd_get_fast)
 
 struct mc_proto_stats {
 #define X(n) uint64_t n;

@@ -75,6 +75,15 @@ uint32_t mc_proto_exptime(const struct mc_proto_ctx *cx, int32_t exptime);
  * anything is changed, deletes included. */
 bool mc_proto_writes_ok(struct mc_proto_ctx *cx);
 
+/* A reply that did not fit under the limit: rewind to mark, count it, and open the reserve for
+ * the line that stands in for it. Returns true when the limit was the UDP cap (the answer is
+ * "fetch it over TCP"), false when memory ran out (memcached's out-of-memory answer). The
+ * caller writes its codec's line and sets o->full. */
+bool mc_proto_cut(struct mc_proto_ctx *cx, struct mc_out *o, size_t mark);
+/* The ASCII and meta line for mc_proto_cut. */
+void mc_proto_cut_line(struct mc_proto_ctx *cx, struct mc_out *o, size_t mark);
+#define MC_TOO_LARGE_UDP "SERVER_ERROR response too large for UDP; retry over TCP"
+
 /* A gat/touch that found nothing to touch: counted as mc_store_touch counts a miss. */
 static inline void
 mc_proto_touch_missed(struct mc_proto_ctx *cx)

@@ -269,14 +269,13 @@ mc_udp_serve(struct mc_worker *w, struct rte_mbuf *m, uint16_t l2, uint16_t payl
 		    room ? room : svc->scratch_cap, svc->scratch, svc->scratch_cap, limit);
 	if (!room)
 		out.spilled = true;
+	out.udp = true;
 	out.zc_min = svc->zc_min;
 	svc->px.hint_key = w->pre[w->cur].key;
 	svc->px.hint_len = w->pre[w->cur].len;
 	svc->px.hint_hash = w->pre[w->cur].hash;
 	mc_proto_execute(&svc->px, payload + MC_UDP_HDR_LEN, payload_len - MC_UDP_HDR_LEN, &out);
 	svc->px.hint_key = NULL;
-	if (out.full)
-		svc->px.st.reply_cut++;
 	total = mc_out_pos(&out);
 	if (total == 0) {
 		rte_pktmbuf_free(m);

@@ -46,12 +46,15 @@ fresh(void)
 }
 
 /* Run one datagram payload; return the reply (NUL-terminated copy) and its length. */
+static bool out_udp; /* run as the UDP transport does: a cut reply says retry over TCP */
+
 static const char *
 run_n(const void *req, size_t len, size_t *outlen, size_t limit)
 {
 	static char copy[(4 << 20) + 1];
 	struct mc_out o;
 	mc_out_init(&o, outbuf, 1400, spill, sizeof(spill), limit ? limit : sizeof(spill));
+	o.udp = out_udp;
 	mc_proto_execute(&cx, req, len, &o);
 	memcpy(copy, o.buf, o.len);
 	copy[o.len] = '\0';
@@ -763,6 +766,44 @@ test_reply_cap(void **state)
 	assert_int_equal(n, strlen("VALUE b 0 2000\r\n") + 2000 + 2 + 5);
 }
 
+/* The UDP cap: a reply that would pass it is one short line telling the client to fetch it
+ * over TCP, in each codec; what fitted before it stands; the whole stays under the cap. */
+static void
+test_udp_cap_says_retry_over_tcp(void **state)
+{
+	static const char line[] = MC_TOO_LARGE_UDP "\r\n";
+	static char req[8192], want[8192];
+	char big[3000];
+	const uint8_t *r;
+	size_t n, wl;
+	uint64_t before;
+	(void)state;
+	fresh();
+	memset(big, 'v', sizeof(big));
+	snprintf(req, sizeof(req), "set b 0 0 2000\r\n%.2000s\r\n", big);
+	assert_string_equal(run(req), "STORED\r\n");
+	out_udp = true;
+	before = cx.st.reply_too_large_udp;
+	assert_string_equal(run_n("get b\r\n", 7, &n, 1000), line);
+	assert_string_equal(run_n("mg b v\r\n", 8, &n, 1000), line);
+	/* Two values fit under 4500 bytes, the third does not: it becomes the line. */
+	wl = (size_t)snprintf(want, sizeof(want), "VALUE b 0 2000\r\n%.2000s\r\n"
+				  "VALUE b 0 2000\r\n%.2000s\r\n%s", big, big, line);
+	assert_string_equal(run_n("get b b b\r\n", 11, &n, 4500), want);
+	assert_int_equal(n, wl);
+	assert_true(n <= 4500);
+	/* Binary GETK: status 0x0003 (too large) with the same advice. */
+	memcpy(req, "\x80\x0c\x00\x01\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x09"
+		    "\x00\x00\x00\x00\x00\x00\x00\x00" "b", 25);
+	r = (const uint8_t *)run_n(req, 25, &n, 1000);
+	assert_int_equal(n, 24 + strlen("Too large for UDP; retry over TCP"));
+	assert_int_equal(r[0], 0x81);
+	assert_int_equal(r[7], 0x03);
+	assert_memory_equal(r + 24, "Too large for UDP; retry over TCP", n - 24);
+	assert_int_equal(cx.st.reply_too_large_udp, before + 4);
+	out_udp = false;
+}
+
 static void
 test_admin_and_writes_switches(void **state)
 {
@@ -801,8 +842,9 @@ test_read_only_refuses_writes(void **state)
 	uint64_t before;
 	(void)state;
 	fresh();
-	assert_string_equal(run("set g 0 0 1\r\na\r\nms m 1 T0\r\nb\r\nms r 1 T10\r\nc\r\n"),
-			    "STORED\r\nHD\r\nHD\r\n");
+	assert_string_equal(run("set g 0 0 1\r\na\r\nms m 1 T0\r\nb\r\nms r 1 T10\r\nc\r\n"
+				"ms st 1\r\nd\r\nmd st I\r\n"),
+			    "STORED\r\nHD\r\nHD\r\nHD\r\nHD\r\n");
 	conf.udp_writes = false;
 	before = cx.st.write_refused;
 
@@ -854,14 +896,22 @@ test_read_only_refuses_writes(void **state)
 	len = breq(breqbuf, 0x1c, "g", ext4, 4, NULL, 0, 0);
 	r = (const uint8_t *)run_n(breqbuf, len, &n, 0);
 	assert_int_equal(status_of(r), 0x20);
+	/* flush_all empties nothing (admin is on in these tests), ASCII or binary. */
+	assert_string_equal(run("flush_all\r\n"), refused);
+	len = breq(breqbuf, 0x08, "", NULL, 0, NULL, 0, 0);
+	r = (const uint8_t *)run_n(breqbuf, len, &n, 0);
+	assert_int_equal(status_of(r), 0x20);
+	/* A stale item's one win is not claimed (claiming marks the item): X, no W. */
+	assert_string_equal(run("mg st v\r\n"), "VA 1 X\r\nd\r\n");
 	/* Each refusal counted once (the noreply one too). */
-	assert_int_equal(cx.st.write_refused - before, 21);
+	assert_int_equal(cx.st.write_refused - before, 23);
 
 	/* Nothing changed: the items, their TTLs, no vivified key, no recache token. */
 	assert_string_equal(run("get g\r\nmg g t v\r\nmg m t v\r\nmg nokey v\r\n"),
 			    "VALUE g 0 1\r\na\r\nEND\r\nVA 1 t-1\r\na\r\nVA 1 t-1\r\nb\r\nEN\r\n");
 	conf.udp_writes = true;
 	assert_string_equal(run("mg r R30 v\r\n"), "VA 1 W\r\nc\r\n");
+	assert_string_equal(run("mg st v\r\n"), "VA 1 X W\r\nd\r\n");
 }
 
 /* Binary keys: stored with ms b, echoed base64-encoded by mg b k, for lengths 1..39 (every
@@ -1003,6 +1053,7 @@ main(void)
 		cmocka_unit_test(test_binary_key_past_datagram),
 		cmocka_unit_test(test_binary_lengths_that_lie),
 		cmocka_unit_test(test_reply_cap),
+		cmocka_unit_test(test_udp_cap_says_retry_over_tcp),
 		cmocka_unit_test(test_admin_and_writes_switches),
 		cmocka_unit_test(test_read_only_refuses_writes),
 		cmocka_unit_test(test_base64_round_trip),
