@@ -117,6 +117,28 @@ class UdpClient:
         return self.recv_reply(rid, idle=idle)
 
 
+class SentinelClient(UdpClient):
+    """Sends a request datagram, then an "mn" sentinel datagram: every reply datagram of the
+    request arrives before the sentinel's MN (both servers answer datagrams in order)."""
+
+    def exchange_raw(self, payload):
+        """The request's reply datagrams, as (seq, total, payload) in arrival order."""
+        rid = self.send_raw(payload)
+        sid = self.send_raw(b"mn\r\n")
+        chunks = []
+        while True:
+            data, _ = self.s.recvfrom(65536)
+            r, seq, total, _res = struct.unpack("!HHHH", data[:8])
+            if r == sid:
+                break
+            if r == rid:
+                chunks.append((seq, total, data[8:]))
+        return chunks
+
+    def exchange(self, payload):
+        return assemble(self.exchange_raw(payload))
+
+
 def assemble(chunks):
     """Byte stream from (seq, total, data) in arrival order: a sequenced message (total > 1)
     is ordered by seq, single datagrams are appended as they come."""

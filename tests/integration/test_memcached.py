@@ -44,31 +44,13 @@ class Memcached:
         self.p.wait(timeout=10)
 
 
-class SentinelClient(L.UdpClient):
-    """Sends a request datagram, then an "mn" sentinel datagram: every reply datagram of the
-    request arrives before the sentinel's MN (both servers answer datagrams in order)."""
-
-    def exchange(self, payload):
-        rid = self.send_raw(payload)
-        sid = self.send_raw(b"mn\r\n")
-        chunks = []
-        while True:
-            data, _ = self.s.recvfrom(65536)
-            r, seq, total, _res = struct.unpack("!HHHH", data[:8])
-            if r == sid:
-                break
-            if r == rid:
-                chunks.append((seq, total, data[8:]))
-        return L.assemble(chunks)
-
-
 def test_differential_against_memcached():
     reqs = D.requests()
     assert len(reqs) >= 150, len(reqs)
     mc = Memcached()
     try:
-        a = SentinelClient("127.0.0.1", mc.port, timeout=3)
-        m = SentinelClient(L.SERVER_IP, L.MC_PORT, timeout=3)
+        a = L.SentinelClient("127.0.0.1", mc.port, timeout=3)
+        m = L.SentinelClient(L.SERVER_IP, L.MC_PORT, timeout=3)
         cas_a, cas_m = {}, {}
         same, diffs = 0, []
         for i, req in enumerate(reqs):
