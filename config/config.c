@@ -33,7 +33,7 @@ enum mc_opt_kind { K_IP, K_U16, K_U32, K_SIZE, K_DOUBLE, K_STR, K_BOOL, K_CIDRS,
 	X("udp-admin", 0, "udp_admin", K_BOOL, udp_admin, 0, 1, "on|off: stats, flush_all, verbosity over UDP (default off)") \
 	X("udp-writes", 0, "udp_writes", K_BOOL, udp_writes, 0, 1, "on|off: storage commands over UDP (default on)") \
 	X("max-reply-ratio", 0, "max_reply_ratio", K_U32, max_reply_ratio, 0, 1000000, "reply bytes per request byte over UDP, 0 = unlimited (default 0)") \
-	X("zero-copy-min", 0, "zero_copy_min", K_U32, zc_min, 0, 16777216, "values of at least this many bytes go out from item memory, 0 = always copy (default 0; see README)") \
+	X("zero-copy-min", 0, "zero_copy_min", K_U32, zc_min, 0, 16777216, "values of at least this many bytes go out from item memory, 0 = always copy (default 0; see docs/PERFORMANCE.md)") \
 	X("source-rps", 0, "src_rps", K_U32, src_rps, 0, 100000000, "requests per second from one source address, 0 = unlimited (default 200000)") \
 	X("source-kbps", 0, "src_kbps", K_U32, src_kbps, 0, 100000000, "reply kilobytes per second to one source address, 0 = unlimited (default 100000)") \
 	X("source-burst-ms", 0, "src_burst_ms", K_U32, src_burst_ms, 1, 1000, "a source's burst: this many milliseconds of each rate, from the first request on (default 5)") \

@@ -1,4 +1,4 @@
-/* The store: see store.h for the interface and the README's "Store" section for the design. */
+/* The store: see store.h for the interface and docs/DESIGN.md ("Store") for the design. */
 #include "store.h"
 
 #include <ctype.h>

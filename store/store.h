@@ -2,11 +2,12 @@
  * memory accounting. It knows nothing of packets or protocols; callers give it keys as
  * (bytes, length, hash) and get statuses that map one to one onto memcached's answers.
  *
- * Concurrency (see README, "Store"): one partition per queue. Writers of a partition serialise
- * on its spinlock (the owner lcore in the common case; a foreign lcore takes the same lock, so no
- * hand-off ring is needed and the reply leaves exactly once). Readers take no lock and write no
- * shared line on a hit: they read under the bucket's version counter (a seqlock) and validate
- * after copying, retrying if a writer touched the bucket meanwhile. */
+ * Concurrency (docs/DESIGN.md, "Concurrency"): one partition per worker. Writers of a
+ * partition serialise on its spinlock (the owner lcore in the common case; a foreign lcore
+ * takes the same lock, so no hand-off ring is needed and the reply leaves exactly once).
+ * Readers take no lock and write nothing into item memory: they read under the bucket's
+ * version counter (a seqlock) and validate after copying, retrying if a writer touched the
+ * bucket meanwhile; references and use bits live beside the pages. */
 #ifndef MC_STORE_H
 #define MC_STORE_H
 
