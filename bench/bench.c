@@ -117,7 +117,8 @@ bench_store(void)
 	t0 = rte_rdtsc();
 	for (i = 0; i < n; i++) {
 		mc_key_init(&key, s, keys + 16 * i, 16);
-		mc_store_store(&cx, MC_SET, &key, 0, 0, v, 32, 0, NULL);
+		mc_store_store(&cx, &key,
+			       &(struct mc_store_args){.mode = MC_SET, .val = v, .vlen = 32}, NULL);
 	}
 	add("store_set_ns", "ns", (double)(rte_rdtsc() - t0) / tsc_ghz / (double)n,
 	    "\"keys\": %llu, \"key_bytes\": 16, \"value_bytes\": 32, \"threads\": 1",
@@ -152,7 +153,10 @@ bench_store(void)
 		for (i = 0; i < 3 * mem / 48; i++) {
 			key16(k, i);
 			mc_key_init(&key, s, k, 16);
-			mc_store_store(&cx, MC_SET, &key, 0, 0, v, 32, 0, NULL);
+			mc_store_store(
+				&cx, &key,
+				&(struct mc_store_args){.mode = MC_SET, .val = v, .vlen = 32},
+				NULL);
 		}
 		mc_store_part_stats(s, &ps);
 		add("store_item_overhead_bytes", "bytes", (double)mem / (double)ps.curr_items - 48.0,
@@ -264,7 +268,10 @@ bench_hit_ratio(int mc_port)
 				continue;
 			key16(k, trace[j]);
 			mc_key_init(&key, s, k, 16);
-			mc_store_store(&cx, MC_SET, &key, 0, 0, v, 32, 0, NULL);
+			mc_store_store(
+				&cx, &key,
+				&(struct mc_store_args){.mode = MC_SET, .val = v, .vlen = 32},
+				NULL);
 		}
 	}
 	add("store_hit_ratio_zipf", "ratio", (double)hits / (double)nreq,
@@ -414,20 +421,24 @@ dp_prefill(void)
 		struct mc_key key;
 		key16(k, i);
 		mc_key_init(&key, cx->s, k, 16);
-		mc_store_store(cx, MC_SET, &key, 0, 0, v, 32, 0, NULL);
+		mc_store_store(cx, &key,
+			       &(struct mc_store_args){.mode = MC_SET, .val = v, .vlen = 32}, NULL);
 	}
 	for (i = 0; i < 1000; i++) {
 		struct mc_key key;
 		key16(k, 500000 + i);
 		mc_key_init(&key, cx->s, k, 16);
-		mc_store_store(cx, MC_SET, &key, 0, 0, v, 1024, 0, NULL);
+		mc_store_store(cx, &key,
+			       &(struct mc_store_args){.mode = MC_SET, .val = v, .vlen = 1024},
+			       NULL);
 	}
 	/* A million more for the case that misses the CPU caches. */
 	for (i = 0; i < 1000000; i++) {
 		struct mc_key key;
 		key16(k, 2000000 + i);
 		mc_key_init(&key, cx->s, k, 16);
-		mc_store_store(cx, MC_SET, &key, 0, 0, v, 32, 0, NULL);
+		mc_store_store(cx, &key,
+			       &(struct mc_store_args){.mode = MC_SET, .val = v, .vlen = 32}, NULL);
 	}
 }
 
@@ -520,7 +531,10 @@ bench_zero_copy(void)
 			struct mc_key key;
 			int n = snprintf(k, sizeof(k), "zs%u:%u", zc_size, i);
 			mc_key_init(&key, cx->s, k, (uint32_t)n);
-			mc_store_store(cx, MC_SET, &key, 0, 0, v, zc_size, 0, NULL);
+			mc_store_store(
+				cx, &key,
+				&(struct mc_store_args){.mode = MC_SET, .val = v, .vlen = zc_size},
+				NULL);
 		}
 		snprintf(what, sizeof(what), "ASCII get, %u B value, copied", zc_size);
 		w.svc->zc_min = 0;

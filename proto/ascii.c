@@ -262,8 +262,14 @@ cmd_update(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, enum mc_store_m
 		return true;
 	}
 	mc_proto_key(cx, &k, t[1].p, t[1].len);
-	rc = mc_store_store(&cx->sx, mode, &k, flags, mc_proto_exptime(cx, exptime), data,
-			    (uint32_t)vlen, cas, NULL);
+	rc = mc_store_store(&cx->sx, &k,
+			    &(struct mc_store_args){.mode = mode,
+						    .flags = flags,
+						    .exptime = mc_proto_exptime(cx, exptime),
+						    .val = data,
+						    .vlen = (uint32_t)vlen,
+						    .cas_in = cas},
+			    NULL);
 	s = store_reply(rc, &n);
 	reply(o, noreply, s, n);
 	return true;

@@ -224,7 +224,14 @@ do_update(struct mc_proto_ctx *cx, const struct breq *r, int mode, struct mc_out
 	/* A CAS in the header turns set, add and replace into cas (memcached). */
 	if (r->cas != 0 && (mode == MC_SET || mode == MC_ADD || mode == MC_REPLACE))
 		mode = MC_CAS;
-	rc = mc_store_store(&cx->sx, mode, &k, flags, exptime, r->val, r->vlen, r->cas, &cas);
+	rc = mc_store_store(&cx->sx, &k,
+			    &(struct mc_store_args){.mode = (enum mc_store_mode)mode,
+						    .flags = flags,
+						    .exptime = exptime,
+						    .val = r->val,
+						    .vlen = r->vlen,
+						    .cas_in = r->cas},
+			    &cas);
 	switch (rc) {
 	case MC_STORED:
 		if (!is_quiet(r->op))

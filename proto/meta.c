@@ -391,6 +391,7 @@ cmd_ms(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, const uint8_t *req,
 	const uint8_t *data;
 	struct mc_key k;
 	enum mc_store_status rc;
+	struct mc_store_args a = {0};
 	uint64_t cas = 0;
 	size_t mark;
 
@@ -442,21 +443,26 @@ cmd_ms(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, const uint8_t *req,
 		line(o, "CLIENT_ERROR bad data chunk");
 		return;
 	}
-	if (f.set_stale && mode == MC_CAS)
-		mode |= MC_MODE_STALE_OK;
-	if (f.key_binary)
-		mode |= MC_MODE_KEY_BINARY;
-	if (f.vivify && ((mode & 0xff) == MC_APPEND || (mode & 0xff) == MC_PREPEND)) {
+	a.mode = (enum mc_store_mode)mode;
+	a.flags = f.client_flags;
+	a.exptime = f.exptime;
+	a.val = data;
+	a.vlen = (uint32_t)vlen;
+	a.cas_in = f.cas;
+	a.stale_ok = f.set_stale && mode == MC_CAS;
+	a.key_binary = f.key_binary;
+	rc = MC_NOT_STORED;
+	if (f.vivify && (mode == MC_APPEND || mode == MC_PREPEND)) {
 		/* Append/prepend with N: create the item when it is missing. */
-		rc = mc_store_store(&cx->sx, MC_ADD, &k, f.client_flags, f.viv_exptime, data,
-				    (uint32_t)vlen, 0, &cas);
-		if (rc == MC_NOT_STORED)
-			rc = mc_store_store(&cx->sx, mode, &k, f.client_flags, f.exptime, data,
-					    (uint32_t)vlen, f.cas, &cas);
-	} else {
-		rc = mc_store_store(&cx->sx, mode, &k, f.client_flags, f.exptime, data,
-				    (uint32_t)vlen, f.cas, &cas);
+		struct mc_store_args add = a;
+		add.mode = MC_ADD;
+		add.exptime = f.viv_exptime;
+		add.cas_in = 0;
+		add.stale_ok = false;
+		rc = mc_store_store(&cx->sx, &k, &add, &cas);
 	}
+	if (rc == MC_NOT_STORED)
+		rc = mc_store_store(&cx->sx, &k, &a, &cas);
 	mark = mc_out_pos(o);
 	switch (rc) {
 	case MC_STORED: MC_OUT_STR(o, "HD"); break;

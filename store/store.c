@@ -591,6 +591,21 @@ index_find_item(struct part *p, const struct mc_item *it, struct bucket **bo, un
 
 static void item_release(struct part *p, struct mc_item *it);
 
+static inline uint64_t
+item_bytes(const struct mc_item *it)
+{
+	return MC_ITEM_HDR + mc_item_klen(it) + mc_item_vlen(it);
+}
+
+/* An item no longer in the index: out of the accounting, then freed (or a zombie). */
+static void
+item_drop(struct part *p, struct mc_item *it)
+{
+	p->st.curr_items--;
+	p->st.bytes -= item_bytes(it);
+	item_release(p, it);
+}
+
 /* Remove a linked item from the index and the accounting; free it or leave it a zombie. */
 static void
 item_unlink(struct part *p, struct mc_item *it)
@@ -602,9 +617,35 @@ item_unlink(struct part *p, struct mc_item *it)
 		b->slot[i] = 0;
 		bucket_write_end(b);
 	}
-	p->st.curr_items--;
-	p->st.bytes -= MC_ITEM_HDR + mc_item_klen(it) + mc_item_vlen(it);
-	item_release(p, it);
+	item_drop(p, it);
+}
+
+static inline bool
+item_seen(const struct part *p, const struct mc_item *it)
+{
+	return (__atomic_load_n(use_of(p, it), __ATOMIC_RELAXED) & USE_SEEN) != 0;
+}
+
+/* Unlink an expired (dead == 1) or flushed (2) item that a writer, the CLOCK hand or the sweep
+ * came across. */
+static void
+item_reclaim(struct part *p, struct mc_item *it, int dead)
+{
+	p->st.reclaimed++;
+	if (dead == 1 && !item_seen(p, it))
+		p->st.expired_unfetched++;
+	item_unlink(p, it);
+}
+
+/* Unlink a live item to make room in class c. */
+static void
+item_evict(struct part *p, struct slabclass *c, struct mc_item *it)
+{
+	p->st.evictions++;
+	c->evictions++;
+	if (!item_seen(p, it))
+		p->st.evicted_unfetched++;
+	item_unlink(p, it);
 }
 
 /* The item is out of the index: free it, unless a reader still holds it. */
@@ -697,17 +738,10 @@ clock_evict(const struct mc_store *s, struct part *p, struct slabclass *c)
 				__atomic_fetch_and(use, (uint8_t)~USE_HOT, __ATOMIC_RELAXED);
 				continue;
 			}
-			if (dead) {
-				p->st.reclaimed++;
-				if (dead == 1 && !(u & USE_SEEN))
-					p->st.expired_unfetched++;
-			} else {
-				p->st.evictions++;
-				c->evictions++;
-				if (!(u & USE_SEEN))
-					p->st.evicted_unfetched++;
-			}
-			item_unlink(p, it);
+			if (dead)
+				item_reclaim(p, it, dead);
+			else
+				item_evict(p, c, it);
 			if (c->free == it) { /* freed: take it back off the list */
 				memcpy(&c->free, it->data, sizeof(c->free));
 				c->nfree--;
@@ -749,11 +783,7 @@ page_steal(const struct mc_store *s, struct part *p, struct slabclass *dst)
 		struct mc_item *it = chunk_at(p, v, page, i);
 		uint8_t st = __atomic_load_n(&it->state, __ATOMIC_RELAXED);
 		if (st & MC_IT_LINKED) {
-			p->st.evictions++;
-			v->evictions++;
-			if (!(__atomic_load_n(use_of(p, it), __ATOMIC_RELAXED) & USE_SEEN))
-				p->st.evicted_unfetched++;
-			item_unlink(p, it);
+			item_evict(p, v, it);
 		} else if ((st & MC_IT_ZOMBIE) && !referenced(p, it)) {
 			p->st.zombies--;
 			item_release(p, it);
@@ -876,7 +906,7 @@ index_link(struct part *p, struct mc_item *it, const struct mc_key *k, struct bu
 	__atomic_store_n(use_of(p, it), 0, __ATOMIC_RELAXED);
 	p->st.curr_items++;
 	p->st.total_items++;
-	p->st.bytes += MC_ITEM_HDR + k->len + mc_item_vlen(it);
+	p->st.bytes += item_bytes(it);
 	if (ob != NULL) {
 		bucket_write_begin(ob);
 		ob->slot[os] = e;
@@ -950,9 +980,7 @@ index_link(struct part *p, struct mc_item *it, const struct mc_key *k, struct bu
 		p->st.index_evictions++;
 		p->st.evictions++;
 		p->cls[victim->cls].evictions++;
-		p->st.curr_items--;
-		p->st.bytes -= MC_ITEM_HDR + mc_item_klen(victim) + mc_item_vlen(victim);
-		item_release(p, victim);
+		item_drop(p, victim);
 	}
 }
 
@@ -967,10 +995,7 @@ find_live(const struct mc_store *s, struct part *p, const struct mc_key *k, stru
 		return NULL;
 	dead = item_dead(s, p, it->cas, it->exptime);
 	if (dead) {
-		p->st.reclaimed++;
-		if (dead == 1 && !(__atomic_load_n(use_of(p, it), __ATOMIC_RELAXED) & USE_SEEN))
-			p->st.expired_unfetched++;
-		item_unlink(p, it);
+		item_reclaim(p, it, dead);
 		*b = NULL;
 		return NULL;
 	}
@@ -1002,11 +1027,13 @@ unpin(const struct part *p, const struct mc_item *it)
 }
 
 enum mc_store_status
-mc_store_store(struct mc_store_ctx *cx, int mode_opts, const struct mc_key *k, uint32_t flags,
-	       uint32_t exptime, const void *val, uint32_t vlen, uint64_t cas_in,
+mc_store_store(struct mc_store_ctx *cx, const struct mc_key *k, const struct mc_store_args *a,
 	       uint64_t *cas_out)
 {
-	const enum mc_store_mode mode = (enum mc_store_mode)(mode_opts & 0xff);
+	const enum mc_store_mode mode = a->mode;
+	const uint64_t cas_in = a->cas_in;
+	const uint8_t *val = a->val;
+	const uint32_t vlen = a->vlen;
 	bool stale = false;
 	const struct mc_store *s = cx->s;
 	struct part *p;
@@ -1026,7 +1053,7 @@ mc_store_store(struct mc_store_ctx *cx, int mode_opts, const struct mc_key *k, u
 			goto out;
 		}
 		if (old->cas != cas_in) {
-			if (!(mode_opts & MC_MODE_STALE_OK) || cas_in >= old->cas) {
+			if (!a->stale_ok || cas_in >= old->cas) {
 				cx->st.cas_badval++;
 				rc = MC_EXISTS;
 				goto out;
@@ -1098,21 +1125,18 @@ mc_store_store(struct mc_store_ctx *cx, int mode_opts, const struct mc_key *k, u
 		memcpy(it->data + k->len, val, vlen);
 		memcpy(it->data + k->len + vlen, mc_item_value(old), mc_item_vlen(old));
 	} else {
-		it->exptime = stale ? old->exptime : exptime;
-		it->flags = flags;
+		it->exptime = stale ? old->exptime : a->exptime;
+		it->flags = a->flags;
 		memcpy(it->data + k->len, val, vlen);
 	}
 	index_link(p, it, k, old ? ob : NULL, os);
 	if (stale)
 		__atomic_fetch_or(&it->state, MC_IT_STALE | (old->state & MC_IT_TOKEN),
 				  __ATOMIC_RELAXED);
-	if (mode_opts & MC_MODE_KEY_BINARY)
+	if (a->key_binary)
 		__atomic_fetch_or(&it->state, MC_IT_KEYBIN, __ATOMIC_RELAXED);
-	if (old != NULL) {
-		p->st.curr_items--;
-		p->st.bytes -= MC_ITEM_HDR + mc_item_klen(old) + mc_item_vlen(old);
-		item_release(p, old);
-	}
+	if (old != NULL)
+		item_drop(p, old);
 	if (cas_out)
 		*cas_out = it->cas;
 	goto out;
@@ -1278,11 +1302,8 @@ mc_store_delta(struct mc_store_ctx *cx, const struct mc_key *k, const struct mc_
 		}
 		it = find_live(s, p, k, &b, &i);
 		index_link(p, nit, k, it ? b : NULL, i);
-		if (it != NULL) {
-			p->st.curr_items--;
-			p->st.bytes -= MC_ITEM_HDR + mc_item_klen(it) + mc_item_vlen(it);
-			item_release(p, it);
-		}
+		if (it != NULL)
+			item_drop(p, it);
 		it = nit;
 	}
 	*value = v;
@@ -1527,13 +1548,8 @@ mc_store_sweep(struct mc_store *s, unsigned int pi, unsigned int budget)
 			st = __atomic_load_n(&it->state, __ATOMIC_RELAXED);
 			if (st & MC_IT_LINKED) {
 				dead = item_dead(s, p, it->cas, it->exptime);
-				if (dead) {
-					p->st.reclaimed++;
-					if (dead == 1 &&
-					    !(__atomic_load_n(use_of(p, it), __ATOMIC_RELAXED) & USE_SEEN))
-						p->st.expired_unfetched++;
-					item_unlink(p, it);
-				}
+				if (dead)
+					item_reclaim(p, it, dead);
 			} else if ((st & MC_IT_ZOMBIE) && !referenced(p, it)) {
 				p->st.zombies--;
 				item_release(p, it);

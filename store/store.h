@@ -36,11 +36,19 @@ enum mc_store_status {
 };
 
 enum mc_store_mode { MC_SET, MC_ADD, MC_REPLACE, MC_APPEND, MC_PREPEND, MC_CAS };
-/* OR into the mode of mc_store_store: meta's I with C, a CAS older than the item's stores the
- * value marked stale (keeping TTL and token) instead of failing. */
-#define MC_MODE_STALE_OK 0x100
-/* OR into the mode: the key came base64-encoded (meta b); k flags echo it encoded. */
-#define MC_MODE_KEY_BINARY 0x200
+
+/* A write for mc_store_store. */
+struct mc_store_args {
+	enum mc_store_mode mode;
+	uint32_t flags;
+	uint32_t exptime;      /* store-relative (mc_store_realtime); ignored by append/prepend */
+	const void *val;
+	uint32_t vlen;
+	uint64_t cas_in;       /* MC_CAS: must match; any other mode: non-zero must match (meta C) */
+	bool stale_ok;         /* meta I with C: an older CAS stores the value marked stale,
+				* keeping TTL and token, instead of failing */
+	bool key_binary;       /* meta b: the key came base64-encoded; k flags echo it so */
+};
 
 /* Item memory layout (24-byte header, then key, then value; no CRLF stored):
  *
@@ -203,12 +211,9 @@ void mc_store_ref_put(uint8_t *ref);
 enum mc_store_status mc_store_get(struct mc_store_ctx *cx, const struct mc_key *k, void *buf,
 				  size_t cap, uint32_t *vlen, uint32_t *flags, uint64_t *cas);
 
-/* Writers. exptime is store-relative (from mc_store_realtime). cas_in is used by MC_CAS
- * (and, when non-zero, by any mode: meta's C flag); cas_out gets the new item's CAS. */
-enum mc_store_status mc_store_store(struct mc_store_ctx *cx, int mode,
-				    const struct mc_key *k, uint32_t flags, uint32_t exptime,
-				    const void *val, uint32_t vlen, uint64_t cas_in,
-				    uint64_t *cas_out);
+/* Writers. cas_out (may be NULL) gets the new item's CAS. */
+enum mc_store_status mc_store_store(struct mc_store_ctx *cx, const struct mc_key *k,
+				    const struct mc_store_args *a, uint64_t *cas_out);
 /* Delete; cas_in non-zero requires a match (EXISTS otherwise). */
 enum mc_store_status mc_store_delete(struct mc_store_ctx *cx, const struct mc_key *k,
 				     uint64_t cas_in);

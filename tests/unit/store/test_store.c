@@ -59,14 +59,24 @@ static enum mc_store_status
 set(const char *key, const char *val, uint32_t flags, uint32_t exp)
 {
 	struct mc_key k = K(key);
-	return mc_store_store(&cx, MC_SET, &k, flags, exp, val, (uint32_t)strlen(val), 0, NULL);
+	return mc_store_store(&cx, &k,
+			      &(struct mc_store_args){.mode = MC_SET,
+						      .flags = flags,
+						      .exptime = exp,
+						      .val = val,
+						      .vlen = (uint32_t)strlen(val)},
+			      NULL);
 }
 
 static enum mc_store_status
 op(enum mc_store_mode mode, const char *key, const char *val, uint64_t cas_in)
 {
 	struct mc_key k = K(key);
-	return mc_store_store(&cx, mode, &k, 0, 0, val, (uint32_t)strlen(val), cas_in, NULL);
+	return mc_store_store(
+		&cx, &k,
+		&(struct mc_store_args){
+			.mode = mode, .val = val, .vlen = (uint32_t)strlen(val), .cas_in = cas_in},
+		NULL);
 }
 
 /* Value as a string, or NULL on a miss. */
@@ -188,14 +198,35 @@ test_cas(void **state)
 	(void)state;
 	make(16, 1, 1 << 20);
 	k = K("c");
-	assert_int_equal(mc_store_store(&cx, MC_CAS, &k, 0, 0, "x", 1, 1, NULL), MC_MISS);
-	assert_int_equal(mc_store_store(&cx, MC_SET, &k, 0, 0, "x", 1, 0, &c1), MC_STORED);
-	assert_int_equal(mc_store_store(&cx, MC_CAS, &k, 0, 0, "y", 1, c1 + 1, NULL), MC_EXISTS);
-	assert_int_equal(mc_store_store(&cx, MC_CAS, &k, 0, 0, "y", 1, c1, &c2), MC_STORED);
+	assert_int_equal(mc_store_store(&cx, &k,
+					&(struct mc_store_args){
+						.mode = MC_CAS, .val = "x", .vlen = 1, .cas_in = 1},
+					NULL),
+			 MC_MISS);
+	assert_int_equal(
+		mc_store_store(&cx, &k,
+			       &(struct mc_store_args){.mode = MC_SET, .val = "x", .vlen = 1}, &c1),
+		MC_STORED);
+	assert_int_equal(
+		mc_store_store(&cx, &k,
+			       &(struct mc_store_args){
+				       .mode = MC_CAS, .val = "y", .vlen = 1, .cas_in = c1 + 1},
+			       NULL),
+		MC_EXISTS);
+	assert_int_equal(
+		mc_store_store(&cx, &k,
+			       &(struct mc_store_args){
+				       .mode = MC_CAS, .val = "y", .vlen = 1, .cas_in = c1},
+			       &c2),
+		MC_STORED);
 	assert_true(c2 != c1);
 	assert_string_equal(get("c"), "y");
 	/* Every modification makes a new CAS, touch does not. */
-	assert_int_equal(mc_store_store(&cx, MC_APPEND, &k, 0, 0, "z", 1, 0, &c3), MC_STORED);
+	assert_int_equal(
+		mc_store_store(&cx, &k,
+			       &(struct mc_store_args){.mode = MC_APPEND, .val = "z", .vlen = 1},
+			       &c3),
+		MC_STORED);
 	assert_true(c3 != c2);
 	assert_int_equal(mc_store_delete(&cx, &k, c2), MC_EXISTS);
 	assert_int_equal(mc_store_delete(&cx, &k, c3), MC_DELETED);
@@ -216,7 +247,11 @@ test_cas_unique_across_partitions(void **state)
 		struct mc_key k;
 		snprintf(key, sizeof(key), "k%d", i);
 		k = K(key);
-		assert_int_equal(mc_store_store(&cx, MC_SET, &k, 0, 0, "v", 1, 0, &seen[i]), MC_STORED);
+		assert_int_equal(mc_store_store(&cx, &k,
+						&(struct mc_store_args){
+							.mode = MC_SET, .val = "v", .vlen = 1},
+						&seen[i]),
+				 MC_STORED);
 		for (j = 0; j < i; j++)
 			assert_true(seen[j] != seen[i]);
 	}
@@ -378,8 +413,16 @@ test_too_large_and_classes(void **state)
 	big = malloc(1 << 20);
 	memset(big, 'b', 1 << 20);
 	uint32_t fit = (1 << 20) - 48 - 8 - 3 - 1 - 2;
-	assert_int_equal(mc_store_store(&cx, MC_SET, &k, 0, 0, big, fit + 1, 0, NULL), MC_TOO_LARGE);
-	assert_int_equal(mc_store_store(&cx, MC_SET, &k, 0, 0, big, fit, 0, NULL), MC_STORED);
+	assert_int_equal(
+		mc_store_store(&cx, &k,
+			       &(struct mc_store_args){.mode = MC_SET, .val = big, .vlen = fit + 1},
+			       NULL),
+		MC_TOO_LARGE);
+	assert_int_equal(
+		mc_store_store(&cx, &k,
+			       &(struct mc_store_args){.mode = MC_SET, .val = big, .vlen = fit},
+			       NULL),
+		MC_STORED);
 	{
 		uint32_t vlen;
 		static char out[1 << 20];
@@ -389,11 +432,23 @@ test_too_large_and_classes(void **state)
 	}
 	/* Append or prepend past the limit: NOT_STORED as memcached answers (its allocation of the
 	 * joined item fails), and the old value stays. */
-	assert_int_equal(mc_store_store(&cx, MC_APPEND, &k, 0, 0, "xy", 2, 0, NULL), MC_NOT_STORED);
-	assert_int_equal(mc_store_store(&cx, MC_PREPEND, &k, 0, 0, "xy", 2, 0, NULL), MC_NOT_STORED);
+	assert_int_equal(
+		mc_store_store(&cx, &k,
+			       &(struct mc_store_args){.mode = MC_APPEND, .val = "xy", .vlen = 2},
+			       NULL),
+		MC_NOT_STORED);
+	assert_int_equal(
+		mc_store_store(&cx, &k,
+			       &(struct mc_store_args){.mode = MC_PREPEND, .val = "xy", .vlen = 2},
+			       NULL),
+		MC_NOT_STORED);
 	assert_non_null(get("big"));
 	/* A failed set drops the old value (memcached). */
-	assert_int_equal(mc_store_store(&cx, MC_SET, &k, 0, 0, big, fit + 1, 0, NULL), MC_TOO_LARGE);
+	assert_int_equal(
+		mc_store_store(&cx, &k,
+			       &(struct mc_store_args){.mode = MC_SET, .val = big, .vlen = fit + 1},
+			       NULL),
+		MC_TOO_LARGE);
 	assert_null(get("big"));
 	free(big);
 }
@@ -410,7 +465,11 @@ test_items_bigger_than_a_page(void **state)
 	k = K("huge");
 	for (i = 0; i < (3u << 20); i++)
 		big[i] = (char)(i * 7);
-	assert_int_equal(mc_store_store(&cx, MC_SET, &k, 0, 0, big, 3 << 20, 0, NULL), MC_STORED);
+	assert_int_equal(
+		mc_store_store(&cx, &k,
+			       &(struct mc_store_args){.mode = MC_SET, .val = big, .vlen = 3 << 20},
+			       NULL),
+		MC_STORED);
 	assert_int_equal(mc_store_get(&cx, &k, out, sizeof(out), &vlen, NULL, NULL), MC_OK);
 	assert_int_equal(vlen, 3 << 20);
 	assert_memory_equal(out, big, 3 << 20);
@@ -431,7 +490,11 @@ test_eviction_under_full_memory(void **state)
 		struct mc_key k;
 		snprintf(key, sizeof(key), "key:%012d", i);
 		k = K(key);
-		assert_int_equal(mc_store_store(&cx, MC_SET, &k, 0, 0, val, 32, 0, NULL), MC_STORED);
+		assert_int_equal(mc_store_store(&cx, &k,
+						&(struct mc_store_args){
+							.mode = MC_SET, .val = val, .vlen = 32},
+						NULL),
+				 MC_STORED);
 	}
 	mc_store_part_stats(s, &ps);
 	assert_true(ps.evictions > 0);
@@ -449,8 +512,16 @@ test_eviction_under_full_memory(void **state)
 	{
 		char *v = calloc(1, 500000);
 		struct mc_key k = K("mid");
-		assert_int_equal(mc_store_store(&cx, MC_SET, &k, 0, 0, v, 500000, 0, NULL), MC_STORED);
-		assert_int_equal(mc_store_store(&cx, MC_SET, &k, 0, 0, v, 4000, 0, NULL), MC_STORED);
+		assert_int_equal(mc_store_store(&cx, &k,
+						&(struct mc_store_args){
+							.mode = MC_SET, .val = v, .vlen = 500000},
+						NULL),
+				 MC_STORED);
+		assert_int_equal(mc_store_store(&cx, &k,
+						&(struct mc_store_args){
+							.mode = MC_SET, .val = v, .vlen = 4000},
+						NULL),
+				 MC_STORED);
 		mc_store_part_stats(s, &ps);
 		assert_true(ps.slabs_moved >= 2);
 		assert_int_equal(ps.zombies, 0);
@@ -556,14 +627,19 @@ test_page_move_against_reference(void **state)
 	race_key = "first";
 	mc_store_race_hook = race_reader;
 	k = K("mid");
-	mc_store_store(&cx, MC_SET, &k, 0, 0, mid, 4000, 0, NULL);
+	mc_store_store(&cx, &k, &(struct mc_store_args){.mode = MC_SET, .val = mid, .vlen = 4000},
+		       NULL);
 	assert_true(race_ref_taken);
 	memset(val, 'F', 100);
 	assert_memory_equal(race_r.value, val, 100);
 	mc_store_ref_put(race_ref);
 	race_reset();
 	/* Released: the move goes through now, and nothing is left pinned. */
-	assert_int_equal(mc_store_store(&cx, MC_SET, &k, 0, 0, mid, 4000, 0, NULL), MC_STORED);
+	assert_int_equal(
+		mc_store_store(&cx, &k,
+			       &(struct mc_store_args){.mode = MC_SET, .val = mid, .vlen = 4000},
+			       NULL),
+		MC_STORED);
 	mc_store_sweep(s, 0, 1u << 30);
 	mc_store_part_stats(s, &ps);
 	assert_int_equal(ps.zombies, 0);
@@ -583,16 +659,34 @@ test_stale_store_when_item_dies_meanwhile(void **state)
 	for (round = 0; round < 2; round++) {
 		make(16, 1, 1 << 20);
 		k = K("st");
-		assert_int_equal(mc_store_store(&cx, MC_SET, &k, 0, mc_store_realtime(s, 10), "a", 1,
-						0, &c1), MC_STORED);
-		assert_int_equal(mc_store_store(&cx, MC_SET, &k, 0, mc_store_realtime(s, 10), "b", 1,
-						0, NULL), MC_STORED);
+		assert_int_equal(
+			mc_store_store(&cx, &k,
+				       &(struct mc_store_args){.mode = MC_SET,
+							       .exptime = mc_store_realtime(s, 10),
+							       .val = "a",
+							       .vlen = 1},
+				       &c1),
+			MC_STORED);
+		assert_int_equal(
+			mc_store_store(&cx, &k,
+				       &(struct mc_store_args){.mode = MC_SET,
+							       .exptime = mc_store_realtime(s, 10),
+							       .val = "b",
+							       .vlen = 1},
+				       NULL),
+			MC_STORED);
 		if (round == 1)
 			mc_store_flush(s, 5);
 		race_clock = T0 + (round == 0 ? 20 : 6);
 		mc_store_race_hook = race_reader;
-		assert_int_equal(mc_store_store(&cx, MC_CAS | MC_MODE_STALE_OK, &k, 0, 0, "c", 1, c1,
-						NULL), MC_MISS);
+		assert_int_equal(mc_store_store(&cx, &k,
+						&(struct mc_store_args){.mode = MC_CAS,
+									.val = "c",
+									.vlen = 1,
+									.cas_in = c1,
+									.stale_ok = true},
+						NULL),
+				 MC_MISS);
 		race_reset();
 		assert_null(get("st"));
 	}
@@ -751,7 +845,10 @@ writer(void *arg)
 			if (gen % 7 == 0)
 				mc_store_delete(&wcx, &k, 0);
 			else
-				mc_store_store(&wcx, MC_SET, &k, 0, 0, val, len, 0, NULL);
+				mc_store_store(&wcx, &k,
+					       &(struct mc_store_args){
+						       .mode = MC_SET, .val = val, .vlen = len},
+					       NULL);
 		}
 	}
 	return NULL;

@@ -57,8 +57,12 @@ put_item(const char *key, const void *val, uint32_t vlen, uint32_t flags)
 {
 	struct mc_key k;
 	mc_key_init(&k, store, key, (uint32_t)strlen(key));
-	assert_int_equal(mc_store_store(&w.svc->px.sx, MC_SET, &k, flags, 0, val, vlen, 0, NULL),
-			 MC_STORED);
+	assert_int_equal(
+		mc_store_store(&w.svc->px.sx, &k,
+			       &(struct mc_store_args){
+				       .mode = MC_SET, .flags = flags, .val = val, .vlen = vlen},
+			       NULL),
+		MC_STORED);
 }
 
 /* A request frame from 198.18.0.2:40000 with the memcached frame header and payload. */
@@ -467,9 +471,16 @@ test_ttl_expires_on_time_under_load(void **state)
 		w.clock_secs = 3 * (uint64_t)round;
 		mc_store_clock_tick(store, w.clock_secs, time(NULL));
 		mc_key_init(&k, store, key, (uint32_t)strlen(key));
-		assert_int_equal(mc_store_store(&w.svc->px.sx, MC_SET, &k, 0,
-						round == 0 ? mc_store_realtime(store, 2) : 0, "v", 1,
-						0, NULL), MC_STORED);
+		assert_int_equal(
+			mc_store_store(
+				&w.svc->px.sx, &k,
+				&(struct mc_store_args){
+					.mode = MC_SET,
+					.exptime = round == 0 ? mc_store_realtime(store, 2) : 0,
+					.val = "v",
+					.vlen = 1},
+				NULL),
+			MC_STORED);
 		if (round == 1)
 			mc_store_flush(store, 2);
 		first_miss = 0;
@@ -525,7 +536,12 @@ test_each_worker_sweeps_its_partition(void **state)
 		char key[16];
 		struct mc_key k;
 		mc_key_init(&k, s2, key, (uint32_t)snprintf(key, sizeof(key), "sw%u", i));
-		mc_store_store(&cx, MC_SET, &k, 0, mc_store_realtime(s2, 1), "v", 1, 0, NULL);
+		mc_store_store(&cx, &k,
+			       &(struct mc_store_args){.mode = MC_SET,
+						       .exptime = mc_store_realtime(s2, 1),
+						       .val = "v",
+						       .vlen = 1},
+			       NULL);
 	}
 	/* Port 0 queue 0 owns partition 0; port 1 queue 0 owns partition 1. */
 	w1.part = 0;
