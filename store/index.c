@@ -1,0 +1,188 @@
+/* The index: the keyed hash, partitions, buckets of seven tagged slots with two-choice
+ * placement and a one-step cuckoo move, and the prefetches of the burst pipeline. */
+#include "store_int.h"
+
+uint64_t
+mc_store_hash(const struct mc_store *s, const void *key, uint32_t len)
+{
+	return hash_keyed(s->seed, key, len);
+}
+
+unsigned int
+mc_store_nparts(const struct mc_store *s)
+{
+	return s->nparts;
+}
+
+unsigned int
+mc_store_part_of(const struct mc_store *s, uint64_t hash)
+{
+	return (unsigned int)(((uint64_t)(uint32_t)hash * s->nparts) >> 32);
+}
+
+void
+mc_store_prefetch(const struct mc_store *s, uint64_t hash)
+{
+	const struct part *p = s->parts[mc_store_part_of(s, hash)];
+	uint32_t b1, b2;
+	buckets_of(p, hash, &b1, &b2);
+	rte_prefetch0(&p->buckets[b1]);
+	rte_prefetch0(&p->buckets[b2]);
+}
+
+void
+mc_store_prefetch_item(const struct mc_store *s, uint64_t hash)
+{
+	const struct part *p = s->parts[mc_store_part_of(s, hash)];
+	const uint16_t tag = tag_of(hash);
+	uint32_t bi[2];
+	unsigned int j;
+	buckets_of(p, hash, &bi[0], &bi[1]);
+	for (j = 0; j < 2; j++) {
+		const struct bucket *b = &p->buckets[bi[j]];
+		uint32_t m = tag_matches(b, tag);
+		while (m != 0) {
+			/* Writers store whole slots, so even a stale one holds an offset inside the
+			 * partition; header and key share the item's first line. */
+			rte_prefetch0(item_at(p, __atomic_load_n(&b->slot[__builtin_ctz(m)],
+								 __ATOMIC_RELAXED)));
+			m &= m - 1;
+		}
+	}
+}
+
+/* Find the slot holding key k; returns the item (live or not) or NULL. */
+struct mc_item *
+st_index_find(struct part *p, const struct mc_key *k, struct bucket **bo, unsigned int *so)
+{
+	uint32_t bi[2];
+	uint16_t tag = tag_of(k->hash);
+	unsigned int j, i;
+	buckets_of(p, k->hash, &bi[0], &bi[1]);
+	for (j = 0; j < 2; j++) {
+		struct bucket *b = &p->buckets[bi[j]];
+		for (i = 0; i < SLOTS; i++) {
+			uint64_t e = b->slot[i];
+			if (e != 0 && (uint16_t)(e >> 48) == tag && key_eq(item_at(p, e), k)) {
+				*bo = b;
+				*so = i;
+				return item_at(p, e);
+			}
+		}
+	}
+	return NULL;
+}
+
+/* Find the slot of a linked item by pointer. */
+bool
+st_index_find_item(struct part *p, const struct mc_item *it, struct bucket **bo, unsigned int *so)
+{
+	uint64_t h = hash_keyed(p->seed, it->data, mc_item_klen(it));
+	uint32_t bi[2];
+	uint64_t want = slot_for(p, it, tag_of(h));
+	unsigned int j, i;
+	buckets_of(p, h, &bi[0], &bi[1]);
+	for (j = 0; j < 2; j++) {
+		struct bucket *b = &p->buckets[bi[j]];
+		for (i = 0; i < SLOTS; i++) {
+			if (b->slot[i] == want) {
+				*bo = b;
+				*so = i;
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+/* Put new item `it` in the index: in old's slot when replacing, else a free slot of the two
+ * buckets, else in place of a victim from the first bucket (counted as an eviction). */
+void
+st_index_link(struct part *p, struct mc_item *it, const struct mc_key *k, struct bucket *ob,
+	   unsigned int os)
+{
+	uint16_t tag = tag_of(k->hash);
+	uint64_t e = slot_for(p, it, tag);
+	uint32_t bi[2];
+	unsigned int j, i;
+	__atomic_store_n(&it->state, MC_IT_LINKED, __ATOMIC_RELAXED);
+	__atomic_store_n(use_of(p, it), 0, __ATOMIC_RELAXED);
+	p->st.curr_items++;
+	p->st.total_items++;
+	p->st.bytes += item_bytes(it);
+	if (ob != NULL) {
+		bucket_write_begin(ob);
+		ob->slot[os] = e;
+		bucket_write_end(ob);
+		return;
+	}
+	buckets_of(p, k->hash, &bi[0], &bi[1]);
+	{
+		/* Two choices: the emptier bucket keeps the load even. */
+		unsigned int fi[2] = {SLOTS, SLOTS}, nfree[2] = {0, 0};
+		for (j = 0; j < 2; j++) {
+			const struct bucket *b = &p->buckets[bi[j]];
+			for (i = 0; i < SLOTS; i++) {
+				if (b->slot[i] == 0) {
+					if (fi[j] == SLOTS)
+						fi[j] = i;
+					nfree[j]++;
+				}
+			}
+		}
+		j = nfree[1] > nfree[0] ? 1 : 0;
+		if (nfree[j] != 0) {
+			struct bucket *b = &p->buckets[bi[j]];
+			bucket_write_begin(b);
+			b->slot[fi[j]] = e;
+			bucket_write_end(b);
+			return;
+		}
+	}
+	/* Both buckets full: move one resident to its other bucket if that has room (added there
+	 * before it leaves here, so readers never miss it), then take its slot. */
+	for (j = 0; j < 2; j++) {
+		struct bucket *b = &p->buckets[bi[j]];
+		for (i = 0; i < SLOTS; i++) {
+			const struct mc_item *r = item_at(p, b->slot[i]);
+			uint64_t h = hash_keyed(p->seed, r->data, mc_item_klen(r));
+			uint32_t a1, a2, alt;
+			unsigned int x;
+			buckets_of(p, h, &a1, &a2);
+			alt = a1 == bi[j] ? a2 : a1;
+			for (x = 0; x < SLOTS; x++) {
+				struct bucket *ab = &p->buckets[alt];
+				if (ab->slot[x] != 0)
+					continue;
+				bucket_write_begin(ab);
+				ab->slot[x] = b->slot[i];
+				bucket_write_end(ab);
+				bucket_write_begin(b);
+				b->slot[i] = e;
+				bucket_write_end(b);
+				return;
+			}
+		}
+	}
+	/* Still full: evict the first unreferenced entry of the first bucket (slot 0
+	 * if all are referenced: it then lives on as a zombie until released). */
+	{
+		struct bucket *b = &p->buckets[bi[0]];
+		unsigned int vs = 0;
+		struct mc_item *victim;
+		for (i = 0; i < SLOTS; i++) {
+			if (!referenced(p, item_at(p, b->slot[i]))) {
+				vs = i;
+				break;
+			}
+		}
+		victim = item_at(p, b->slot[vs]);
+		bucket_write_begin(b);
+		b->slot[vs] = e;
+		bucket_write_end(b);
+		p->st.index_evictions++;
+		p->st.evictions++;
+		p->cls[victim->cls].evictions++;
+		st_item_drop(p, victim);
+	}
+}
