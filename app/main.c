@@ -300,8 +300,9 @@ main(int argc, char **argv)
 		if (store == NULL)
 			rte_exit(EXIT_FAILURE, "-m %u MiB is too small for %u partition(s)\n",
 				 cfg.memory_mb, nworkers);
+		/* The store's clock starts now (relative 62); the workers tick it from here. */
+		clock_tsc0 = rte_rdtsc();
 		started = time(NULL);
-		mc_store_clock_set(store, (int64_t)started);
 	}
 	proto_conf.udp_admin = cfg.udp_admin;
 	proto_conf.udp_writes = cfg.udp_writes;
@@ -319,7 +320,6 @@ main(int argc, char **argv)
 	}
 	/* One rate limiter for every queue of every port: a source has one budget. */
 	rate_limiter = mc_dp_rl_create(&cfg, rte_get_tsc_hz(), ports[0].socket);
-	clock_tsc0 = rte_rdtsc();
 	for (lcore = 0; lcore < RTE_MAX_LCORE; lcore++) {
 		const struct mc_port *port;
 		q = queue_of_lcore[lcore];
@@ -361,9 +361,10 @@ main(int argc, char **argv)
 	print_stats();
 	for (q = 0; q < nports; q++)
 		mc_dp_port_teardown(&ports[q]);
+	/* Backlogged frames first: a zero-copy one holds a holder from the service's pool. */
 	for (q = 0; q < nworkers; q++) {
-		mc_udp_service_destroy(workers[q].svc);
 		mc_dp_worker_fini(&workers[q]);
+		mc_udp_service_destroy(workers[q].svc);
 	}
 	rte_memzone_free(rte_memzone_lookup("mc_store"));
 	mc_dp_rl_destroy(rate_limiter);

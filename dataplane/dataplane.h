@@ -25,7 +25,7 @@
 #define MC_DP_COUNTERS(X)                                                                      \
 	X(rx_packets, "frames received")                                                       \
 	X(tx_packets, "frames sent")                                                           \
-	X(tx_deferred, "reply frames the TX queue took on a later poll, not at once")           \
+	X(tx_deferred, "times the TX queue took only part of the backlog (the rest waited)")    \
 	X(drop_tx_backlog, "replies refused whole: no room in the TX backlog for all of them")     \
 	X(arp_replies, "ARP replies sent")                                                     \
 	X(icmp_replies, "ICMP echo replies sent")                                              \
@@ -82,6 +82,7 @@ struct mc_rl {
 	uint64_t req_window;     /* burst: how far ahead of now the arrival time may run */
 	uint64_t byte_cost_fp;   /* TSC ticks a reply byte costs, << 16; 0 = no byte limit */
 	uint64_t byte_window;
+	uint64_t byte_min;       /* the cost of the smallest reply: a budget without it is spent */
 };
 
 struct mc_store;
@@ -117,6 +118,7 @@ struct mc_worker {
 	uint64_t clock_secs;     /* monotonic seconds last given to the store */
 	uint16_t tx_head;        /* TX backlog: a ring of tx_n frames from tx_head */
 	uint16_t tx_n;
+	uint8_t tx_stalled;      /* the queue refused frames this poll: pushes do not retry */
 	uint16_t cur;            /* index in the burst of the frame being handled */
 	struct mc_prehash {      /* the burst pre-pass's first key per frame, for reuse */
 		const uint8_t *key;

@@ -116,7 +116,9 @@ mc_dp_tx_flush(struct mc_worker *w)
 		w->tx_head = (uint16_t)((w->tx_head + sent) % MC_TX_BACKLOG);
 		w->tx_n = (uint16_t)(w->tx_n - sent);
 		if (unlikely(sent < run)) {
-			w->st.tx_deferred += w->tx_n;
+			/* The rest waits for the next poll; pushes until then do not retry. */
+			w->st.tx_deferred++;
+			w->tx_stalled = 1;
 			return;
 		}
 	}
@@ -128,7 +130,8 @@ mc_dp_tx_reserve(struct mc_worker *w, unsigned int n)
 {
 	if (likely(w->tx_n + n <= MC_TX_BACKLOG))
 		return true;
-	mc_dp_tx_flush(w);
+	if (!w->tx_stalled)
+		mc_dp_tx_flush(w);
 	return w->tx_n + n <= MC_TX_BACKLOG;
 }
 
@@ -142,7 +145,7 @@ mc_dp_tx_push(struct mc_worker *w, struct rte_mbuf *m)
 		return;
 	}
 	w->tx[(w->tx_head + w->tx_n) % MC_TX_BACKLOG] = m;
-	if (++w->tx_n >= MC_TX_FLUSH_AT)
+	if (++w->tx_n >= MC_TX_FLUSH_AT && !w->tx_stalled)
 		mc_dp_tx_flush(w);
 }
 
@@ -168,11 +171,15 @@ bad_source_ip(const struct mc_worker *w, uint32_t a_be)
 }
 
 /* Allowed and within its budget (request now, reply bytes charged up front: the reply is the
- * same size as the request for ARP and ICMP echo). Counts the drop reason itself. */
+ * same size as the request for ARP and ICMP echo). ARP also answers any sender on our subnet,
+ * allowed or not: a router must resolve us for routed clients to reach us, and an ARP reply
+ * goes only to the requester's MAC, so it reflects nothing off-link. Counts the drop. */
 static inline bool
-admit_echo(struct mc_worker *w, uint32_t src_be, uint32_t reply_bytes)
+admit_echo(struct mc_worker *w, uint32_t src_be, uint32_t reply_bytes, bool on_link_ok)
 {
-	if (unlikely(!mc_config_allowed(w->cfg, rte_be_to_cpu_32(src_be)))) {
+	const bool on_link = ((src_be ^ w->ip_be) & w->mask_be) == 0;
+	if (unlikely(!(on_link_ok && on_link) &&
+		     !mc_config_allowed(w->cfg, rte_be_to_cpu_32(src_be)))) {
 		w->st.drop_not_allowed++;
 		return false;
 	}
@@ -203,7 +210,7 @@ handle_arp(struct mc_worker *w, struct rte_mbuf *m, struct rte_ether_hdr *eth, u
 	    rte_is_zero_ether_addr(&arp->arp_data.arp_sha) ||
 	    bad_source_ip(w, arp->arp_data.arp_sip))
 		DROP(w, m, drop_arp);
-	if (!admit_echo(w, arp->arp_data.arp_sip, rte_pktmbuf_pkt_len(m))) {
+	if (!admit_echo(w, arp->arp_data.arp_sip, rte_pktmbuf_pkt_len(m), true)) {
 		rte_pktmbuf_free(m);
 		return;
 	}
@@ -244,7 +251,7 @@ handle_icmp(struct mc_worker *w, struct rte_mbuf *m, struct rte_ether_hdr *eth,
 		DROP(w, m, drop_icmp);
 	if (rte_raw_cksum_mbuf(m, l2 + sizeof(*ip), l4_len, &ck) != 0 || ck != 0xffff)
 		DROP(w, m, drop_icmp);
-	if (!admit_echo(w, ip->src_addr, rte_pktmbuf_pkt_len(m))) {
+	if (!admit_echo(w, ip->src_addr, rte_pktmbuf_pkt_len(m), false)) {
 		rte_pktmbuf_free(m);
 		return;
 	}
@@ -333,6 +340,8 @@ mc_dp_rl_create(const struct mc_config *cfg, uint64_t tsc_hz, int socket)
 					       (uint64_t)cfg->udp_reply_max * 2);
 		rl->byte_cost_fp = RTE_MAX((tsc_hz << 16) / bps, (uint64_t)1);
 		rl->byte_window = (burst * rl->byte_cost_fp) >> 16;
+		/* Ethernet, IPv4, UDP and memcached headers, and a 5-byte "END\r\n". */
+		rl->byte_min = ((14 + 20 + 8 + 8 + 5) * rl->byte_cost_fp) >> 16;
 	}
 	return rl;
 }
@@ -354,9 +363,10 @@ mc_dp_rl_admit(struct mc_worker *w, uint32_t src)
 	if (rl == NULL)
 		return true;
 	s = rl_slot(rl, src);
-	/* A source whose byte budget is spent gets no more requests in either. */
+	/* A source whose byte budget cannot pay even the smallest reply gets no request in
+	 * either: nothing is parsed, looked up or copied for it. */
 	if (rl->byte_cost_fp != 0 &&
-	    __atomic_load_n(&s->byte_tat, __ATOMIC_RELAXED) >= w->now + rl->byte_window)
+	    __atomic_load_n(&s->byte_tat, __ATOMIC_RELAXED) + rl->byte_min > w->now + rl->byte_window)
 		return false;
 	return rl->req_cost == 0 || gcra_take(&s->req_tat, w->now, rl->req_cost, rl->req_window);
 }

@@ -277,7 +277,9 @@ unsigned int
 mc_dp_poll(struct mc_worker *w, uint64_t now)
 {
 	struct rte_mbuf *pkts[MC_BURST];
-	uint16_t n = rte_eth_rx_burst(w->port_id, w->queue_id, pkts, MC_BURST);
+	uint16_t n;
+	w->tx_stalled = 0;
+	n = rte_eth_rx_burst(w->port_id, w->queue_id, pkts, MC_BURST);
 	if (n != 0)
 		mc_dp_handle_burst(w, pkts, n);
 	mc_dp_tx_flush(w);

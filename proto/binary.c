@@ -168,7 +168,7 @@ do_get(struct mc_proto_ctx *cx, const struct breq *r, bool with_key, bool touch,
 		vl = with_value ? rd.vlen : 0;
 		if (!hdr(o, r, ST_OK, with_key ? r->keylen : 0, 4,
 			 4 + (with_key ? r->keylen : 0) + vl, rd.cas))
-			return;
+			goto cut;
 		fl = rte_cpu_to_be_32(rd.flags);
 		mc_out_put(o, &fl, 4);
 		if (with_key)
@@ -181,15 +181,16 @@ do_get(struct mc_proto_ctx *cx, const struct breq *r, bool with_key, bool touch,
 			mc_out_rewind(o, mark);
 			continue;
 		}
-		if (o->full) {
-			if (mc_proto_cut(cx, o, mark))
-				error(o, r, ST_E2BIG, "Too large for UDP; retry over TCP");
-			else
-				error(o, r, ST_ENOMEM, "Out of memory writing get response");
-			o->full = true;
-			return;
-		}
+		if (o->full)
+			goto cut;
 		break;
+	cut:
+		if (mc_proto_cut(cx, o, mark))
+			error(o, r, ST_E2BIG, "Too large for UDP; retry over TCP");
+		else
+			error(o, r, ST_ENOMEM, "Out of memory writing get response");
+		o->full = true;
+		return;
 	}
 	mc_store_read_touch(&rd);
 	cx->sx.st.get_hits++;

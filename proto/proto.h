@@ -58,7 +58,7 @@ mc_out_init(struct mc_out *o, uint8_t *buf, size_t cap, uint8_t *spill, size_t s
 	o->spill = spill;
 	o->spill_cap = spill_cap;
 	o->hard_limit = limit;
-	o->limit = limit > 2 * MC_OUT_RESERVE ? limit - MC_OUT_RESERVE : limit;
+	o->limit = limit > MC_OUT_RESERVE ? limit - MC_OUT_RESERVE : 0;
 	o->full = false;
 	o->spilled = false;
 	o->udp = false;

@@ -149,18 +149,33 @@ clock_evict(const struct mc_store *s, struct part *p, struct slabclass *c)
 	return NULL;
 }
 
-/* Page reassignment (memcached's slab_reassign): move the oldest page of the class holding the
- * most pages to class dst, which has nothing to give. Every item on the page is unlinked first;
- * only then are the page's reference counts read (seq_cst, after the unlinks' version bumps), so
- * a reader that took a reference before its item went is seen here, and one that comes after
- * fails its version check and drops it again. A referenced page stays where it is (its items
- * are gone; the free chunks serve the victim class). Returns true when dst got a page. */
+/* Page reassignment (memcached's slab_reassign): move a page of the class holding the most
+ * pages to class dst, which has nothing to give. The oldest page no reply references is taken
+ * (a reference lives until the NIC frees its mbuf, which may be long on a quiet queue, and a
+ * writer's pin is one too); its items are evicted, and only then are its reference counts read
+ * again (seq_cst, after the unlinks' version bumps), so a reader that took one just before its
+ * item went is seen, and one that comes after fails its version check and drops it. Then the
+ * page stays where it is (its chunks are free for the victim class) and the next attempt
+ * passes it by. Returns true when dst got a page to carve. */
+static bool
+page_referenced(const struct part *p, const struct slabclass *v, uint32_t page)
+{
+	const uint8_t *r = p->refs + (size_t)page * UNITS_PER_PAGE;
+	uint32_t i;
+	for (i = 0; i < v->slab_pages * UNITS_PER_PAGE; i++)
+		if (__atomic_load_n(&r[i], __ATOMIC_SEQ_CST) != 0)
+			return true;
+	return false;
+}
+
+#define STEAL_TRIES 8 /* pages of the victim class looked at for one without references */
+
 static bool
 page_steal(const struct mc_store *s, struct part *p, struct slabclass *dst)
 {
 	struct slabclass *v = NULL;
-	unsigned int c;
-	uint32_t page, i;
+	unsigned int c, tries;
+	uint32_t page, prev = NO_PAGE, i;
 	for (c = 0; c < s->nclasses; c++) {
 		struct slabclass *k = &p->cls[c];
 		if (k != dst && k->slab_pages == dst->slab_pages && k->nslabs >= 2 &&
@@ -169,7 +184,15 @@ page_steal(const struct mc_store *s, struct part *p, struct slabclass *dst)
 	}
 	if (v == NULL)
 		return false;
-	page = v->head;
+	/* The oldest page that is wholly carved and that no reply references. */
+	for (page = v->head, tries = 0; page != NO_PAGE && tries < STEAL_TRIES;
+	     prev = page, page = p->page_next[page], tries++) {
+		if ((page == v->tail && v->carve_left > 0) || page_referenced(p, v, page))
+			continue;
+		break;
+	}
+	if (page == NO_PAGE || tries == STEAL_TRIES)
+		return false;
 	race_point(MC_RACE_STEAL);
 	for (i = 0; i < v->perslab; i++) {
 		struct mc_item *it = chunk_at(p, v, page, i);
@@ -182,11 +205,16 @@ page_steal(const struct mc_store *s, struct part *p, struct slabclass *dst)
 		}
 	}
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	{
-		const uint8_t *r = p->refs + (size_t)page * UNITS_PER_PAGE;
-		for (i = 0; i < v->slab_pages * UNITS_PER_PAGE; i++)
-			if (__atomic_load_n(&r[i], __ATOMIC_SEQ_CST) != 0)
-				return false;
+	if (page_referenced(p, v, page))
+		return false;
+	/* Zombies whose last reference went during the loop above: settled with the page. */
+	for (i = 0; i < v->perslab; i++) {
+		struct mc_item *it = chunk_at(p, v, page, i);
+		if (__atomic_load_n(&it->state, __ATOMIC_RELAXED) & MC_IT_ZOMBIE) {
+			__atomic_store_n(&it->state, 0, __ATOMIC_RELAXED);
+			p->st.zombies--;
+			v->used--;
+		}
 	}
 	/* Every chunk of the page is free now: take them off the victim's free list. */
 	{
@@ -203,7 +231,13 @@ page_steal(const struct mc_store *s, struct part *p, struct slabclass *dst)
 			}
 		}
 	}
-	v->head = p->page_next[page];
+	/* Out of the victim's list (the tail, when taken, was wholly carved). */
+	if (prev == NO_PAGE)
+		v->head = p->page_next[page];
+	else
+		p->page_next[prev] = p->page_next[page];
+	if (v->tail == page)
+		v->tail = prev;
 	v->nslabs--;
 	if (v->hand_page == page)
 		v->hand_page = NO_PAGE;

@@ -372,6 +372,17 @@ test_icmp_and_arp_obey_allow_list_and_budget(void **state)
 	assert_int_equal(w.st.drop_ratelimit, 3);
 	mc_dp_rl_destroy(w.rl);
 	w.rl = NULL;
+	/* An allow list of routed clients only: neighbours on our subnet (the router) still
+	 * resolve us by ARP, but get no echo. */
+	cfg.n_allow = 1;
+	cfg.allow[0].net = 0x0a000000u;
+	cfg.allow[0].mask = 0xff000000u;
+	r = run(arp_request(0xc6120002u));
+	assert_non_null(r);
+	rte_pktmbuf_free(r);
+	expect_drop(echo_request(0xc6120002u), &w.st.drop_not_allowed, "ICMP, not allowed");
+	expect_drop(arp_request(0xc6130009u), &w.st.drop_not_allowed, "ARP, off the subnet");
+	cfg.n_allow = 0;
 }
 
 /* Sources nothing honest sends from: our own address, and our subnet's network and broadcast

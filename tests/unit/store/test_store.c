@@ -647,6 +647,46 @@ test_page_move_against_reference(void **state)
 	free(mid);
 }
 
+/* A reference held on the oldest page (a reply still in a TX ring): the move passes that page
+ * by and takes the next, instead of emptying the referenced page again at every attempt. */
+static void
+test_page_move_passes_a_referenced_page(void **state)
+{
+	char val[101], key[32], *mid = calloc(1, 4000);
+	struct mc_store_part_stats ps;
+	struct mc_store_read r;
+	struct mc_key k;
+	uint8_t *ref;
+	int i;
+	(void)state;
+	make(16, 1, 1 << 20);
+	memset(val, 'F', 100);
+	val[100] = '\0';
+	assert_int_equal(set("first", val, 0, 0), MC_STORED);
+	for (i = 0;; i++) {
+		snprintf(key, sizeof(key), "fill:%d", i);
+		assert_int_equal(set(key, val, 0, 0), MC_STORED);
+		assert_non_null(get("first"));
+		mc_store_part_stats(s, &ps);
+		if (ps.evictions > 0)
+			break;
+	}
+	k = K("first");
+	assert_int_equal(mc_store_read_begin(&cx, &k, &r), MC_OK);
+	ref = mc_store_read_ref(&r);
+	assert_non_null(ref);
+	k = K("mid");
+	assert_int_equal(
+		mc_store_store(&cx, &k,
+			       &(struct mc_store_args){.mode = MC_SET, .val = mid, .vlen = 4000},
+			       NULL),
+		MC_STORED);
+	assert_non_null(get("first"));
+	assert_memory_equal(r.value, val, 100);
+	mc_store_ref_put(ref);
+	free(mid);
+}
+
 /* meta's `ms <k> <n> I C<older>`: the item expires (or a delayed flush comes due) while the
  * new item is allocated. The store finds nothing to mark stale: NOT_FOUND, not a crash. */
 static void
@@ -950,6 +990,7 @@ main(void)
 		cmocka_unit_test(test_eviction_under_full_memory),
 		cmocka_unit_test(test_reference_survives_replacement),
 		cmocka_unit_test(test_page_move_against_reference),
+		cmocka_unit_test(test_page_move_passes_a_referenced_page),
 		cmocka_unit_test(test_stale_store_when_item_dies_meanwhile),
 		cmocka_unit_test(test_stale_reader_writes_nothing),
 		cmocka_unit_test(test_incr_in_place_against_reference),
