@@ -331,14 +331,14 @@ main(int argc, char **argv)
 				  rate_limiter, clock_tsc0);
 		workers[q].store = store;
 		workers[q].lcore_id = lcore;
-		workers[q].svc = mc_udp_service_create(store, &proto_conf, cfg.max_item_size,
+		workers[q].svc = mc_dp_service_create(store, &proto_conf, cfg.max_item_size,
 						       port->socket);
 		if (workers[q].svc == NULL)
 			rte_exit(EXIT_FAILURE, "cannot allocate the service of queue %u (%zu bytes of "
-				 "reply scratch)\n", q, mc_udp_scratch_size(cfg.max_item_size));
+				 "reply scratch)\n", q, mc_dp_scratch_size(cfg.max_item_size));
 		workers[q].svc->px.stats_fn = app_stats;
 		if ((port->tx_offloads & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) &&
-		    mc_udp_service_zero_copy(workers[q].svc, cfg.zc_min, port->socket) != 0)
+		    mc_dp_service_zero_copy(workers[q].svc, cfg.zc_min, port->socket) != 0)
 			rte_exit(EXIT_FAILURE, "cannot create the zero-copy pool of queue %u\n", q);
 	}
 
@@ -364,7 +364,7 @@ main(int argc, char **argv)
 	/* Backlogged frames first: a zero-copy one holds a holder from the service's pool. */
 	for (q = 0; q < nworkers; q++) {
 		mc_dp_worker_fini(&workers[q]);
-		mc_udp_service_destroy(workers[q].svc);
+		mc_dp_service_destroy(workers[q].svc);
 	}
 	rte_memzone_free(rte_memzone_lookup("mc_store"));
 	mc_dp_rl_destroy(rate_limiter);

@@ -356,7 +356,7 @@ dp_setup(void)
 			  rte_rdtsc());
 	w.no_batch_prefetch = (uint8_t)no_prefetch;
 	s = store_make(256u << 20, 1);
-	w.svc = mc_udp_service_create(s, &pconf, cfg.max_item_size, 0);
+	w.svc = mc_dp_service_create(s, &pconf, cfg.max_item_size, 0);
 	memcpy(our_mac, port.mac.addr_bytes, 6);
 }
 
@@ -522,7 +522,7 @@ bench_zero_copy(void)
 	if (only && strncmp(only, "dp_get_zc", 9) != 0)
 		return;
 	memset(v, 'z', sizeof(v));
-	if (mc_udp_service_zero_copy(w.svc, 1, 0) != 0)
+	if (mc_dp_service_zero_copy(w.svc, 1, 0) != 0)
 		rte_exit(EXIT_FAILURE, "bench: no zero-copy pool\n");
 	for (si = 0; si < RTE_DIM(sizes); si++) {
 		char what[96];

@@ -1,5 +1,7 @@
-/* Dataplane: ports and queues, the per-lcore RX/TX loop, L2/L3 (Ethernet, ARP, ICMP echo,
- * IPv4, UDP) and reply transmission. The only module that touches rte_ethdev. */
+/* Dataplane: ports and queues, the per-lcore poll, the burst pipeline (L2-L4 parsed once,
+ * keys hashed, items prefetched, frames executed), ARP and ICMP echo, the reply builders and
+ * the TX backlog, per-source budgets. The only module that touches rte_ethdev; it calls the
+ * memcached UDP codec (udp/), the protocol (proto/) and the store. */
 #ifndef MC_DATAPLANE_H
 #define MC_DATAPLANE_H
 
@@ -12,6 +14,8 @@
 #include <rte_mempool.h>
 
 #include "../config/config.h"
+#include "../proto/proto.h"
+#include "../udp/udp.h"
 
 #define MC_BURST 32
 #define MC_MAX_PORTS 8
@@ -55,13 +59,72 @@
 	X(drop_frame, "memcached frame header short or multi-datagram request")                \
 	X(drop_nombuf, "no mbuf for a reply datagram")
 
-struct mc_dp_stats {
-#define X(name, help) uint64_t name;
+enum mc_dp_counter {
+#define X(name, help) MC_DP_CTR_##name,
 	MC_DP_COUNTERS(X)
 #undef X
+	MC_DP_NCOUNTERS
 };
 
-struct mc_service; /* the memcached service (udp/), opaque here */
+/* By name, or by enum mc_dp_counter (the parse stage's verdicts). */
+struct mc_dp_stats {
+	union {
+		struct {
+#define X(name, help) uint64_t name;
+			MC_DP_COUNTERS(X)
+#undef X
+		};
+		uint64_t c[MC_DP_NCOUNTERS];
+	};
+};
+
+#define MC_L3L4_LEN (20 + 8) /* IPv4 (no options) and UDP headers */
+
+/* One received frame as the parse stage leaves it for the later stages. */
+enum mc_frame_kind { MC_FRAME_DROP, MC_FRAME_ARP, MC_FRAME_ICMP, MC_FRAME_MEMCACHED };
+struct mc_frame {
+	struct rte_mbuf *m;
+	uint8_t kind;            /* enum mc_frame_kind */
+	uint8_t drop;            /* MC_FRAME_DROP: its enum mc_dp_counter */
+	uint16_t l2;             /* Ethernet header length (14, or 18 with 802.1Q) */
+	uint16_t l4_len;         /* IPv4 payload length */
+	uint16_t payload_len;    /* UDP payload: memcached frame header and request */
+	uint16_t reply_off;      /* where an in-place reply goes in the buffer */
+	const uint8_t *payload;  /* the UDP payload in view, or NULL (chained: copied later) */
+	struct mc_udp_frame hdr; /* the memcached frame header */
+	struct mc_key key;       /* the request's first key, hashed (p NULL: none found) */
+};
+
+/* Per-worker memcached service state: the protocol context (with this lcore's store handle),
+ * the scratch a long reply spills into, the zero-copy holders and reply counters. */
+struct mc_service {
+	struct mc_proto_ctx px;
+	uint8_t *scratch;
+	size_t scratch_cap;
+	uint8_t *lin;           /* a chained request is linearised here */
+	uint32_t zc_min;        /* values this long go zero-copy; 0 = off */
+	struct rte_mempool *zc_pool; /* zero-copy holders (shared info + item reference) */
+	uint64_t zc_values;     /* values sent from item memory */
+	uint64_t zc_fallbacks;  /* zero-copy replies that had to be copied after all */
+	uint64_t dgrams_out;    /* reply datagrams built */
+	uint64_t replies_split; /* replies that needed more than one datagram */
+};
+
+/* Largest reply kept for one request: enough for a multi-get of two maximal items. */
+static inline size_t
+mc_dp_scratch_size(uint32_t max_item_size)
+{
+	size_t n = 2 * (size_t)max_item_size + 65536;
+	return n < (4u << 20) ? (4u << 20) : n;
+}
+
+/* Create a worker's service on socket: protocol context over store, reply scratch and the
+ * linearising buffer. NULL if memory is short. */
+struct mc_service *mc_dp_service_create(struct mc_store *store, const struct mc_proto_conf *conf,
+					uint32_t max_item_size, int socket);
+/* Turn on zero-copy for values of at least min bytes (the port must take chained mbufs). */
+int mc_dp_service_zero_copy(struct mc_service *svc, uint32_t min, int socket);
+void mc_dp_service_destroy(struct mc_service *svc);
 
 /* Per-source budgets, one table shared by every worker of every port (RSS spreads one source
  * over all queues; it still has one budget). Each budget is a GCRA: the theoretical arrival
@@ -119,12 +182,7 @@ struct mc_worker {
 	uint16_t tx_head;        /* TX backlog: a ring of tx_n frames from tx_head */
 	uint16_t tx_n;
 	uint8_t tx_stalled;      /* the queue refused frames this poll: pushes do not retry */
-	uint16_t cur;            /* index in the burst of the frame being handled */
-	struct mc_prehash {      /* the burst pre-pass's first key per frame, for reuse */
-		const uint8_t *key;
-		uint32_t len;
-		uint64_t hash;
-	} pre[MC_BURST];
+	struct mc_frame frames[MC_BURST]; /* the burst being handled, stage by stage */
 	struct rte_mbuf *tx[MC_TX_BACKLOG];
 	struct mc_dp_stats st;
 } __rte_cache_aligned;
@@ -195,9 +253,5 @@ void mc_dp_rl_destroy(struct mc_rl *rl);
 bool mc_dp_rl_admit(struct mc_worker *w, uint32_t src);
 bool mc_dp_rl_charge(struct mc_worker *w, uint32_t src, uint32_t bytes);
 
-/* Fill IPv4/UDP lengths and checksums of a reply whose L2..L4 headers were swapped in place.
- * l2_len is the Ethernet header length (14 or 18), payload_len the UDP payload length. */
-void mc_dp_udp_finish(const struct mc_worker *w, struct rte_mbuf *m, uint16_t l2_len,
-		      uint16_t payload_len);
 
 #endif

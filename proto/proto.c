@@ -279,25 +279,75 @@ mc_proto_ctx_init(struct mc_proto_ctx *cx, struct mc_store *s, const struct mc_p
 }
 
 unsigned int
-mc_proto_execute(struct mc_proto_ctx *cx, const uint8_t *req, size_t len, struct mc_out *o)
+mc_proto_execute(struct mc_proto_ctx *cx, const uint8_t *req, size_t len,
+		 const struct mc_key *hint, struct mc_out *o)
 {
 	size_t pos = 0;
 	unsigned int n = 0;
 	if (len == 0)
 		return 0;
+	cx->hint_key = hint != NULL ? hint->p : NULL;
+	cx->hint_len = hint != NULL ? hint->len : 0;
+	cx->hint_hash = hint != NULL ? hint->hash : 0;
 	if (req[0] == 0x80) {
 		mc_binary_execute(cx, req, len, o, &n);
-		return n;
+	} else {
+		while (pos < len) {
+			n++;
+			cx->st.cmd_ascii++;
+			if (!mc_ascii_command(cx, req, len, &pos, o))
+				break;
+			if (o->full)
+				break;
+		}
 	}
-	while (pos < len) {
-		n++;
-		cx->st.cmd_ascii++;
-		if (!mc_ascii_command(cx, req, len, &pos, o))
-			break;
-		if (o->full)
-			break;
-	}
+	cx->hint_key = NULL;
 	return n;
+}
+
+const uint8_t *
+mc_proto_first_key(const uint8_t *p, size_t len, uint32_t *klen)
+{
+	size_t off, e;
+	if (len >= 24 && p[0] == 0x80) {
+		uint8_t op = p[1];
+		uint32_t kl = (uint32_t)(p[2] << 8 | p[3]);
+		if (op != 0x00 && op != 0x09 && op != 0x0c && op != 0x0d)
+			return NULL;
+		off = 24u + p[4];
+		if (kl == 0 || kl > MC_KEY_MAX || off + kl > len)
+			return NULL;
+		*klen = kl;
+		return p + off;
+	}
+	if (len > 4 && !memcmp(p, "get ", 4))
+		off = 4;
+	else if (len > 5 && !memcmp(p, "gets ", 5))
+		off = 5;
+	else if (len > 3 && !memcmp(p, "mg ", 3))
+		off = 3;
+	else
+		return NULL;
+	/* The key ends at the first byte below '!' (space, CR, LF), found 8 bytes a step; a key
+	 * with control characters just gets a useless prefetch and no reused hash. */
+	e = off;
+	while (e + 8 <= len) {
+		uint64_t v, t;
+		memcpy(&v, p + e, 8);
+		t = (v - 0x2121212121212121ull) & ~v & 0x8080808080808080ull;
+		if (t) {
+			e += (size_t)__builtin_ctzll(t) >> 3;
+			goto found;
+		}
+		e += 8;
+	}
+	while (e < len && p[e] > ' ')
+		e++;
+found:
+	if (e == off || e == len || e - off > MC_KEY_MAX)
+		return NULL;
+	*klen = (uint32_t)(e - off);
+	return p + off;
 }
 
 void

@@ -129,8 +129,8 @@ typedef void (*mc_proto_stats_fn)(void *arg, struct mc_proto_ctx *cx, struct mc_
 
 struct mc_proto_ctx {
 	struct mc_store_ctx sx;
-	/* The transport may have hashed the request's first key already (burst pre-pass): reuse
-	 * that hash for this exact key view. */
+	/* The hint of the request being executed (mc_proto_execute's argument): the hashed key
+	 * view the transport found; mc_proto_key reuses its hash for that very view. */
 	const uint8_t *hint_key;
 	uint32_t hint_len;
 	uint64_t hint_hash;
@@ -153,9 +153,14 @@ mc_proto_key(const struct mc_proto_ctx *cx, struct mc_key *k, const uint8_t *p, 
 void mc_proto_ctx_init(struct mc_proto_ctx *cx, struct mc_store *s, const struct mc_proto_conf *conf);
 
 /* Execute every command in req (one datagram's payload) in order, appending replies to o.
- * Binary if the first byte is 0x80, else ASCII/meta. Returns the number of commands run. */
+ * Binary if the first byte is 0x80, else ASCII/meta. hint (may be NULL): the request's first
+ * key as a view into req, already hashed (the transport's burst pre-pass found it with
+ * mc_proto_first_key); a lone get of it skips the tokenizer. Returns the commands run. */
 unsigned int mc_proto_execute(struct mc_proto_ctx *cx, const uint8_t *req, size_t len,
-			      struct mc_out *o);
+			      const struct mc_key *hint, struct mc_out *o);
+/* The first key of a get-like request (ASCII get/gets, mg, binary GET/GETQ/GETK/GETKQ) in
+ * req[0..len), or NULL; a cheap look for the burst pre-pass, validated by execution later. */
+const uint8_t *mc_proto_first_key(const uint8_t *req, size_t len, uint32_t *klen);
 
 /* "STAT name value\r\n" helpers for stats writers. */
 void mc_proto_stat_u64(struct mc_out *o, const char *name, uint64_t v);

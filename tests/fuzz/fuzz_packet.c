@@ -56,9 +56,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	cfg.src_kbps = 0;
 	mc_dp_worker_init(&w, &cfg, &port, 0, 0, NULL, 0);
 	store = mc_store_create(aligned_alloc(64, 16u << 20), 16u << 20, &set);
-	w.svc = mc_udp_service_create(store, &conf, set.max_item_size, 0);
+	w.svc = mc_dp_service_create(store, &conf, set.max_item_size, 0);
 	/* Zero-copy from 64 bytes, so chained replies are fuzzed too. */
-	if (store == NULL || w.svc == NULL || mc_udp_service_zero_copy(w.svc, 64, 0) != 0)
+	if (store == NULL || w.svc == NULL || mc_dp_service_zero_copy(w.svc, 64, 0) != 0)
 		abort();
 	return 0;
 }

@@ -52,7 +52,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			req[0] = 'g';
 	}
 	mc_out_init(&o, outbuf, sizeof(outbuf), spill, spill_cap, 64 << 10);
-	mc_proto_execute(&cx, req, len, &o);
+	mc_proto_execute(&cx, req, len, NULL, &o);
 	free(req);
 	if (o.len > o.limit)
 		abort();

@@ -36,7 +36,7 @@ setup(void **state)
 	assert_int_equal(mc_test_ring_worker("ut", 1023, &cfg, &w, &pool, &tx_ring), 0);
 	store = mc_store_create(rte_malloc(NULL, 8 << 20, 64), 8 << 20, &set);
 	assert_non_null(store);
-	w.svc = mc_udp_service_create(store, &pconf, set.max_item_size, 0);
+	w.svc = mc_dp_service_create(store, &pconf, set.max_item_size, 0);
 	assert_non_null(w.svc);
 	return 0;
 }

@@ -47,6 +47,7 @@ fresh(void)
 
 /* Run one datagram payload; return the reply (NUL-terminated copy) and its length. */
 static bool out_udp; /* run as the UDP transport does: a cut reply says retry over TCP */
+static const struct mc_key *run_hint; /* the transport's hashed first key, if any */
 
 static const char *
 run_n(const void *req, size_t len, size_t *outlen, size_t limit)
@@ -55,7 +56,7 @@ run_n(const void *req, size_t len, size_t *outlen, size_t limit)
 	struct mc_out o;
 	mc_out_init(&o, outbuf, 1400, spill, sizeof(spill), limit ? limit : sizeof(spill));
 	o.udp = out_udp;
-	mc_proto_execute(&cx, req, len, &o);
+	mc_proto_execute(&cx, req, len, run_hint, &o);
 	memcpy(copy, o.buf, o.len);
 	copy[o.len] = '\0';
 	*outlen = o.len;
@@ -987,12 +988,13 @@ test_hinted_get_matches_tokenizer(void **state)
 		}
 		st1 = cx.sx.st;
 		fast = cx.st.cmd_get_fast;
-		cx.hint_key = req + c[i].key_off;
-		cx.hint_len = (uint32_t)c[i].key_len;
-		cx.hint_hash = mc_store_hash(cx.sx.s, cx.hint_key, cx.hint_len);
 		{
-			const char *hinted = run_n(req, len, &n2, 0);
-			cx.hint_key = NULL;
+			struct mc_key hk;
+			const char *hinted;
+			mc_key_init(&hk, cx.sx.s, req + c[i].key_off, (uint32_t)c[i].key_len);
+			run_hint = &hk;
+			hinted = run_n(req, len, &n2, 0);
+			run_hint = NULL;
 			if (n1 != n2 || memcmp(plain, hinted, n1) != 0)
 				fail_msg("case %zu (%s): without hint %s, with hint %s", i, c[i].req,
 					 plain, hinted);

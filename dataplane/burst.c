@@ -1,0 +1,441 @@
+/* The burst pipeline, stage by stage, as l3fwd and MICA run theirs: every frame's L2-L4
+ * headers are parsed and validated once into the burst's array (what it is, its offsets, the
+ * verdict); then every memcached request's first key is found, hashed and its buckets
+ * prefetched; then each frame is executed in order while the items of frames a few places
+ * ahead are prefetched; replies go to the TX backlog (reply.c). Every frame not answered
+ * counts against exactly one drop reason. */
+#include "dp_int.h"
+#include "../udp/udp.h"
+
+#include <rte_arp.h>
+#include <rte_byteorder.h>
+#include <rte_ethdev.h>
+#include <rte_icmp.h>
+#include <rte_prefetch.h>
+#include <rte_udp.h>
+
+#define ITEM_AHEAD 4 /* frames ahead whose items are prefetched */
+
+static inline void
+swap_macs(struct rte_ether_hdr *eth, const struct rte_ether_addr *ours)
+{
+	rte_ether_addr_copy(&eth->src_addr, &eth->dst_addr);
+	rte_ether_addr_copy(ours, &eth->src_addr);
+}
+
+/* Swap addresses of an IPv4 header for a reply, fresh TTL, no fragment bits. */
+static inline void
+ip_reply(struct rte_ipv4_hdr *ip)
+{
+	uint32_t a = ip->src_addr;
+	ip->src_addr = ip->dst_addr;
+	ip->dst_addr = a;
+	ip->time_to_live = 64;
+	ip->fragment_offset = RTE_BE16(RTE_IPV4_HDR_DF_FLAG);
+	ip->type_of_service = 0;
+}
+
+/* A source no request can honestly come from: zero, broadcast, multicast, loopback, our own
+ * address, or our subnet's network or broadcast address (a reply to those would go to us, or
+ * to the whole subnet). */
+static inline bool
+bad_source_ip(const struct mc_worker *w, uint32_t a_be)
+{
+	const uint32_t a = rte_be_to_cpu_32(a_be), mask = rte_be_to_cpu_32(w->mask_be);
+	if (a == 0 || a == 0xffffffffu || (a >> 28) == 0xe || (a >> 24) == 127 || a_be == w->ip_be)
+		return true;
+	/* Inside our subnet (of /30 or wider: /31 and /32 have no such addresses). */
+	return ((a_be ^ w->ip_be) & w->mask_be) == 0 && (~mask >> 1) != 0 &&
+	       ((a & ~mask) == 0 || (a | mask) == 0xffffffffu);
+}
+
+/* Source ports of UDP services that answer whatever reaches them: a reply to one would start
+ * a loop between two reflectors (CVE-2024-2169). Every privileged port, SSDP, mDNS, memcached,
+ * and the ports this box serves. */
+static inline bool
+reflector_port(const struct mc_worker *w, uint16_t sport_be)
+{
+	const uint16_t p = rte_be_to_cpu_16(sport_be);
+	return p < 1024 || p == 1900 || p == 5353 || p == 11211 ||
+	       (uint16_t)(p - w->udp_port) < w->nports;
+}
+
+/* Allowed and within its budget (request now, reply bytes charged up front: the reply is the
+ * same size as the request for ARP and ICMP echo). ARP also answers any sender on our subnet,
+ * allowed or not: a router must resolve us for routed clients to reach us, and an ARP reply
+ * goes only to the requester's MAC, so it reflects nothing off-link. Counts the drop. */
+static inline bool
+admit_echo(struct mc_worker *w, uint32_t src_be, uint32_t reply_bytes, bool on_link_ok)
+{
+	const bool on_link = ((src_be ^ w->ip_be) & w->mask_be) == 0;
+	if (unlikely(!(on_link_ok && on_link) &&
+		     !mc_config_allowed(w->cfg, rte_be_to_cpu_32(src_be)))) {
+		w->st.drop_not_allowed++;
+		return false;
+	}
+	if (unlikely(!mc_dp_rl_admit(w, src_be) || !mc_dp_rl_charge(w, src_be, reply_bytes))) {
+		w->st.drop_ratelimit++;
+		return false;
+	}
+	if (unlikely(!mc_dp_tx_reserve(w, 1))) {
+		w->st.drop_tx_backlog++;
+		return false;
+	}
+	return true;
+}
+
+/* ---- stage 1: parse and validate L2-L4, once ---- */
+
+/* The frame is dropped for reason (a counter of struct mc_dp_stats), in the execute stage. */
+#define VERDICT(f, reason)                                                                     \
+	do {                                                                                   \
+		(f)->kind = MC_FRAME_DROP;                                                     \
+		(f)->drop = MC_DP_CTR_##reason;                                                \
+		return;                                                                        \
+	} while (0)
+
+static void
+parse_arp(struct mc_worker *w, struct mc_frame *f)
+{
+	const struct rte_arp_hdr *arp;
+	if (unlikely(rte_pktmbuf_data_len(f->m) < f->l2 + sizeof(*arp)))
+		VERDICT(f, drop_short);
+	arp = rte_pktmbuf_mtod_offset(f->m, const struct rte_arp_hdr *, f->l2);
+	if (arp->arp_hardware != RTE_BE16(RTE_ARP_HRD_ETHER) ||
+	    arp->arp_protocol != RTE_BE16(RTE_ETHER_TYPE_IPV4) || arp->arp_hlen != 6 ||
+	    arp->arp_plen != 4 || arp->arp_opcode != RTE_BE16(RTE_ARP_OP_REQUEST) ||
+	    arp->arp_data.arp_tip != w->ip_be)
+		VERDICT(f, drop_arp);
+	if (rte_is_multicast_ether_addr(&arp->arp_data.arp_sha) ||
+	    rte_is_zero_ether_addr(&arp->arp_data.arp_sha) ||
+	    bad_source_ip(w, arp->arp_data.arp_sip))
+		VERDICT(f, drop_arp);
+	f->kind = MC_FRAME_ARP;
+}
+
+static void
+parse_icmp(struct mc_frame *f, const struct rte_ipv4_hdr *ip)
+{
+	const struct rte_icmp_hdr *icmp;
+	uint16_t ck;
+	if (unlikely(f->l4_len < sizeof(*icmp)))
+		VERDICT(f, drop_icmp);
+	icmp = (const struct rte_icmp_hdr *)(ip + 1);
+	if (icmp->icmp_type != RTE_IP_ICMP_ECHO_REQUEST || icmp->icmp_code != 0)
+		VERDICT(f, drop_icmp);
+	if (rte_raw_cksum_mbuf(f->m, f->l2 + sizeof(*ip), f->l4_len, &ck) != 0 || ck != 0xffff)
+		VERDICT(f, drop_icmp);
+	f->kind = MC_FRAME_ICMP;
+}
+
+static void
+parse_udp(struct mc_worker *w, struct mc_frame *f, const struct rte_ipv4_hdr *ip)
+{
+	struct rte_mbuf *m = f->m;
+	const struct rte_udp_hdr *udp;
+	uint16_t dlen;
+	if (unlikely(f->l4_len < sizeof(*udp) ||
+		     rte_pktmbuf_data_len(m) < f->l2 + sizeof(*ip) + sizeof(*udp)))
+		VERDICT(f, drop_udp_len);
+	udp = (const struct rte_udp_hdr *)(ip + 1);
+	dlen = rte_be_to_cpu_16(udp->dgram_len);
+	if (unlikely(dlen < sizeof(*udp) || dlen > f->l4_len))
+		VERDICT(f, drop_udp_len);
+	if (unlikely(udp->dst_port != w->udp_port_be &&
+		     (uint16_t)(rte_be_to_cpu_16(udp->dst_port) - w->udp_port) >= w->nports))
+		VERDICT(f, drop_udp_port);
+	if (dlen < f->l4_len)
+		rte_pktmbuf_trim(m, f->l4_len - dlen);
+	/* The NIC's verdict when it gave one (NONE: verified, just not rewritten), else ours. */
+	if (udp->dgram_cksum != 0) {
+		const uint64_t ck = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+		if (unlikely(ck == RTE_MBUF_F_RX_L4_CKSUM_BAD))
+			VERDICT(f, drop_udp_cksum);
+		if (ck == RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN &&
+		    unlikely(udp_sum(m, ip, f->l2 + sizeof(*ip), dlen) != 0xffff))
+			VERDICT(f, drop_udp_cksum);
+	}
+	if (unlikely(reflector_port(w, udp->src_port)))
+		VERDICT(f, drop_src_port);
+	f->payload_len = (uint16_t)(dlen - sizeof(*udp));
+	/* The request in view when it lies in the first segment; a chain is copied later. */
+	f->payload = rte_pktmbuf_data_len(m) >= f->l2 + MC_L3L4_LEN + f->payload_len
+			     ? rte_pktmbuf_mtod_offset(m, const uint8_t *, f->l2 + MC_L3L4_LEN)
+			     : NULL;
+	f->kind = MC_FRAME_MEMCACHED;
+}
+
+static void
+stage_parse(struct mc_worker *w, struct mc_frame *f)
+{
+	struct rte_mbuf *m = f->m;
+	const struct rte_ether_hdr *eth;
+	const struct rte_ipv4_hdr *ip;
+	uint16_t etype, tot, frame_l3;
+
+	f->l2 = sizeof(*eth);
+	f->key.p = NULL;
+	if (unlikely(rte_pktmbuf_data_len(m) < sizeof(*eth)))
+		VERDICT(f, drop_short);
+	eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
+	if (unlikely(!rte_is_same_ether_addr(&eth->dst_addr, &w->mac) &&
+		     !rte_is_broadcast_ether_addr(&eth->dst_addr)))
+		VERDICT(f, drop_l2_dst);
+	if (unlikely(rte_is_multicast_ether_addr(&eth->src_addr)))
+		VERDICT(f, drop_l2_src);
+	etype = eth->ether_type;
+	if (etype == RTE_BE16(RTE_ETHER_TYPE_VLAN)) {
+		/* 802.1Q: keep the tag, it goes back out unchanged. */
+		const struct rte_vlan_hdr *vh;
+		if (unlikely(rte_pktmbuf_data_len(m) < f->l2 + sizeof(*vh)))
+			VERDICT(f, drop_short);
+		vh = (const struct rte_vlan_hdr *)(eth + 1);
+		etype = vh->eth_proto;
+		f->l2 += sizeof(*vh);
+	}
+	if (etype == RTE_BE16(RTE_ETHER_TYPE_ARP)) {
+		parse_arp(w, f);
+		return;
+	}
+	if (unlikely(etype != RTE_BE16(RTE_ETHER_TYPE_IPV4)))
+		VERDICT(f, drop_ethertype);
+	if (unlikely(rte_pktmbuf_data_len(m) < f->l2 + sizeof(*ip)))
+		VERDICT(f, drop_short);
+	ip = rte_pktmbuf_mtod_offset(m, const struct rte_ipv4_hdr *, f->l2);
+	if (unlikely((ip->version_ihl >> 4) != 4))
+		VERDICT(f, drop_ip_version);
+	if (unlikely((ip->version_ihl & 0xf) < 5))
+		VERDICT(f, drop_ip_hdr);
+	if (unlikely((ip->version_ihl & 0xf) != 5)) {
+		if (rte_pktmbuf_data_len(m) < f->l2 + (ip->version_ihl & 0xf) * 4u)
+			VERDICT(f, drop_ip_hdr);
+		VERDICT(f, drop_ip_options);
+	}
+	tot = rte_be_to_cpu_16(ip->total_length);
+	frame_l3 = (uint16_t)(rte_pktmbuf_pkt_len(m) - f->l2);
+	if (unlikely(tot < sizeof(*ip) || tot > frame_l3))
+		VERDICT(f, drop_ip_len);
+	{
+		const uint64_t ck = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
+		if (unlikely(ck == RTE_MBUF_F_RX_IP_CKSUM_BAD))
+			VERDICT(f, drop_ip_cksum);
+		if (ck == RTE_MBUF_F_RX_IP_CKSUM_UNKNOWN &&
+		    unlikely(cksum_sum(ip, sizeof(*ip), 0) != 0xffff))
+			VERDICT(f, drop_ip_cksum);
+	}
+	if (unlikely((ip->fragment_offset &
+		      RTE_BE16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0))
+		VERDICT(f, drop_ip_frag);
+	if (unlikely(ip->dst_addr != w->ip_be))
+		VERDICT(f, drop_ip_dst);
+	if (unlikely(bad_source_ip(w, ip->src_addr)))
+		VERDICT(f, drop_ip_src);
+	if (unlikely(!mc_config_allowed(w->cfg, rte_be_to_cpu_32(ip->src_addr))))
+		VERDICT(f, drop_not_allowed);
+	/* Ethernet pads short frames: cut the padding so lengths below are the IP ones. */
+	if (tot < frame_l3)
+		rte_pktmbuf_trim(m, frame_l3 - tot);
+	f->l4_len = (uint16_t)(tot - sizeof(*ip));
+	if (ip->next_proto_id == IPPROTO_UDP) {
+		parse_udp(w, f, ip);
+		return;
+	}
+	if (ip->next_proto_id == IPPROTO_ICMP) {
+		parse_icmp(f, ip);
+		return;
+	}
+	VERDICT(f, drop_ip_proto);
+}
+
+/* ---- stage 2: the memcached frame, the first key hashed, its buckets prefetched ---- */
+
+static void
+stage_hash(const struct mc_worker *w, struct mc_frame *f)
+{
+	const struct mc_store *s = w->svc->px.sx.s;
+	const uint8_t *key;
+	uint32_t klen;
+	if (f->kind != MC_FRAME_MEMCACHED || f->payload == NULL)
+		return;
+	if (unlikely(mc_udp_frame_parse(f->payload, f->payload_len, &f->hdr) != MC_UDP_OK))
+		VERDICT(f, drop_frame);
+	if (unlikely(w->no_batch_prefetch))
+		return;
+	key = mc_proto_first_key(f->payload + MC_UDP_HDR_LEN, f->payload_len - MC_UDP_HDR_LEN,
+				 &klen);
+	if (key != NULL) {
+		mc_key_init(&f->key, s, key, klen);
+		mc_store_prefetch(s, f->key.hash);
+	}
+}
+
+/* ---- stage 3: execute, in order ---- */
+
+static void
+answer_arp(struct mc_worker *w, struct rte_mbuf *m, uint16_t l2)
+{
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	struct rte_arp_hdr *arp = rte_pktmbuf_mtod_offset(m, struct rte_arp_hdr *, l2);
+	if (!admit_echo(w, arp->arp_data.arp_sip, rte_pktmbuf_pkt_len(m), true)) {
+		rte_pktmbuf_free(m);
+		return;
+	}
+	/* Turn the request into the reply in place. */
+	arp->arp_opcode = RTE_BE16(RTE_ARP_OP_REPLY);
+	arp->arp_data.arp_tha = arp->arp_data.arp_sha;
+	arp->arp_data.arp_tip = arp->arp_data.arp_sip;
+	arp->arp_data.arp_sha = w->mac;
+	arp->arp_data.arp_sip = w->ip_be;
+	rte_ether_addr_copy(&arp->arp_data.arp_tha, &eth->dst_addr);
+	rte_ether_addr_copy(&w->mac, &eth->src_addr);
+	w->st.arp_replies++;
+	mc_dp_tx_push(w, m);
+}
+
+static void
+answer_icmp(struct mc_worker *w, struct mc_frame *f)
+{
+	struct rte_mbuf *m = f->m;
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, f->l2);
+	struct rte_icmp_hdr *icmp = (struct rte_icmp_hdr *)(ip + 1);
+	uint16_t ck;
+	if (!admit_echo(w, ip->src_addr, rte_pktmbuf_pkt_len(m), false)) {
+		rte_pktmbuf_free(m);
+		return;
+	}
+	icmp->icmp_type = RTE_IP_ICMP_ECHO_REPLY;
+	icmp->icmp_cksum = 0;
+	rte_raw_cksum_mbuf(m, f->l2 + sizeof(*ip), f->l4_len, &ck);
+	icmp->icmp_cksum = (ck == 0xffff) ? ck : (uint16_t)~ck;
+	ip_reply(ip);
+	ip->packet_id = 0;
+	ip->hdr_checksum = 0;
+	ip->hdr_checksum = rte_ipv4_cksum(ip);
+	swap_macs(eth, &w->mac);
+	w->st.icmp_replies++;
+	mc_dp_tx_push(w, m);
+}
+
+static void
+answer_memcached(struct mc_worker *w, struct mc_frame *f)
+{
+	struct mc_service *svc = w->svc;
+	struct rte_mbuf *m = f->m;
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, f->l2);
+	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
+	struct mc_out out;
+	uint16_t port;
+
+	if (unlikely(!mc_dp_rl_admit(w, ip->src_addr))) {
+		w->st.drop_ratelimit++;
+		rte_pktmbuf_free(m);
+		return;
+	}
+	if (unlikely(f->payload == NULL)) {
+		/* A chained request: one copy makes it contiguous. */
+		f->payload = rte_pktmbuf_read(m, f->l2 + MC_L3L4_LEN, f->payload_len, svc->lin);
+		if (f->payload == NULL ||
+		    mc_udp_frame_parse(f->payload, f->payload_len, &f->hdr) != MC_UDP_OK) {
+			w->st.drop_frame++;
+			rte_pktmbuf_free(m);
+			return;
+		}
+	}
+	/* The reply's headers: the request's, turned around. */
+	ip_reply(ip);
+	ip->packet_id = 0;
+	port = udp->src_port;
+	udp->src_port = udp->dst_port;
+	udp->dst_port = port;
+	swap_macs(eth, &w->mac);
+	w->st.udp_requests++;
+	mc_dp_reply_open(w, f, &out);
+	mc_proto_execute(&svc->px, f->payload + MC_UDP_HDR_LEN, f->payload_len - MC_UDP_HDR_LEN,
+			 f->key.p != NULL ? &f->key : NULL, &out);
+	mc_dp_reply_send(w, f, &out);
+}
+
+static void
+stage_execute(struct mc_worker *w, struct mc_frame *f)
+{
+	switch (f->kind) {
+	case MC_FRAME_MEMCACHED:
+		answer_memcached(w, f);
+		break;
+	case MC_FRAME_ARP:
+		answer_arp(w, f->m, f->l2);
+		break;
+	case MC_FRAME_ICMP:
+		answer_icmp(w, f);
+		break;
+	default:
+		w->st.c[f->drop]++;
+		rte_pktmbuf_free(f->m);
+		break;
+	}
+}
+
+/* ---- the burst ---- */
+
+void
+mc_dp_handle_burst(struct mc_worker *w, struct rte_mbuf **pkts, uint16_t n)
+{
+	struct mc_frame *f = w->frames;
+	uint16_t i;
+
+	w->st.rx_packets += n;
+	if (w->rl != NULL)
+		w->now = rte_rdtsc();
+	for (i = 0; i < n; i++) {
+		f[i].m = pkts[i];
+		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
+	}
+	for (i = 0; i < n; i++)
+		stage_parse(w, &f[i]);
+	/* MICA-style batching: every key's buckets requested for the whole burst before any
+	 * lookup, so their cache misses overlap. */
+	for (i = 0; i < n; i++)
+		stage_hash(w, &f[i]);
+	/* Items too, ITEM_AHEAD frames before their turn: by then their buckets are in, and a
+	 * cold item costs a DRAM round trip that nothing else would hide. */
+	for (i = 0; i < ITEM_AHEAD && i < n; i++)
+		if (f[i].key.p != NULL)
+			mc_store_prefetch_item(w->svc->px.sx.s, f[i].key.hash);
+	for (i = 0; i < n; i++) {
+		if (i + ITEM_AHEAD < n && f[i + ITEM_AHEAD].key.p != NULL)
+			mc_store_prefetch_item(w->svc->px.sx.s, f[i + ITEM_AHEAD].key.hash);
+		stage_execute(w, &f[i]);
+	}
+}
+
+/* ---- counters ---- */
+
+void
+mc_dp_stats_sum(const struct mc_worker *ws, unsigned int n, struct mc_dp_stats *out)
+{
+	unsigned int i;
+	memset(out, 0, sizeof(*out));
+	for (i = 0; i < n; i++) {
+#define X(name, help) out->name += ws[i].st.name;
+		MC_DP_COUNTERS(X)
+#undef X
+	}
+}
+
+int
+mc_dp_stats_line(const struct mc_dp_stats *s, char *buf, size_t len)
+{
+	int off = snprintf(buf, len, "rx=%" PRIu64 " tx=%" PRIu64 " udp=%" PRIu64 " arp=%" PRIu64
+				     " icmp=%" PRIu64,
+			   s->rx_packets, s->tx_packets, s->udp_requests, s->arp_replies,
+			   s->icmp_replies);
+#define X(name, help)                                                                          \
+	if (s->name != 0 && (!strncmp(#name, "drop_", 5) || !strcmp(#name, "tx_deferred")) &&   \
+	    off >= 0 && (size_t)off < len)                                                     \
+		off += snprintf(buf + off, len - (size_t)off, " %s=%" PRIu64, #name, s->name);
+	MC_DP_COUNTERS(X)
+#undef X
+	return off;
+}

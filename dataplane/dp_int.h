@@ -1,0 +1,100 @@
+/* Inside the dataplane: the checksum arithmetic the parse and reply stages share, and what one
+ * of its files gives another. */
+#ifndef MC_DP_INT_H
+#define MC_DP_INT_H
+
+#include "dataplane.h"
+
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+
+/* a + b with the carry out added back in (end-around carry): one add and one adc. */
+static inline uint64_t
+add_c(uint64_t a, uint64_t b)
+{
+	uint64_t r = a + b;
+	return r + (r < b);
+}
+
+/* One's-complement sum of len bytes, native byte order, folded to 16 bits (not inverted):
+ * sixteen bytes a step as an add-with-carry chain, where rte_raw_cksum adds two bytes a step.
+ * Same result as rte_raw_cksum. */
+static inline uint16_t
+cksum_sum(const void *p, size_t len, uint64_t sum)
+{
+	const uint8_t *b = p;
+	uint64_t w, w2;
+	while (len >= 16) {
+		memcpy(&w, b, 8);
+		memcpy(&w2, b + 8, 8);
+		sum = add_c(add_c(sum, w), w2);
+		b += 16;
+		len -= 16;
+	}
+	if (len >= 8) {
+		memcpy(&w, b, 8);
+		sum = add_c(sum, w);
+		b += 8;
+		len -= 8;
+	}
+	if (len >= 4) {
+		uint32_t v;
+		memcpy(&v, b, 4);
+		sum = add_c(sum, v);
+		b += 4;
+		len -= 4;
+	}
+	if (len >= 2) {
+		uint16_t v;
+		memcpy(&v, b, 2);
+		sum = add_c(sum, v);
+		b += 2;
+		len -= 2;
+	}
+	if (len)
+		sum = add_c(sum, *b);
+	sum = (sum & 0xffffffffu) + (sum >> 32);
+	sum = (sum & 0xffffffffu) + (sum >> 32);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
+/* Sum of the UDP datagram at offset off (pseudo header included), over a chain if need be:
+ * each segment is folded first and swapped when it starts at an odd offset. (DPDK 22.11's
+ * rte_raw_cksum_mbuf swaps an unfolded sum truncated to 16 bits and loses carries there.) */
+static inline uint16_t
+udp_sum(const struct rte_mbuf *m, const struct rte_ipv4_hdr *ip, uint32_t off, uint32_t len)
+{
+	/* Pseudo header in memory order, summed as native words (one's-complement sums do not
+	 * care how the words are grouped): addresses, zero and protocol, UDP length. */
+	uint64_t sum = (uint64_t)ip->src_addr + ip->dst_addr + RTE_BE16(IPPROTO_UDP) +
+		       rte_cpu_to_be_16((uint16_t)len);
+	uint32_t done = 0;
+	if (likely(m->nb_segs == 1))
+		return cksum_sum(rte_pktmbuf_mtod_offset(m, const uint8_t *, off), len, sum);
+	while (m != NULL && off >= m->data_len) {
+		off -= m->data_len;
+		m = m->next;
+	}
+	while (m != NULL && done < len) {
+		uint32_t take = RTE_MIN((uint32_t)m->data_len - off, len - done);
+		uint16_t part = cksum_sum(rte_pktmbuf_mtod_offset(m, const uint8_t *, off), take, 0);
+		sum += (done & 1) ? rte_bswap16(part) : part;
+		done += take;
+		off = 0;
+		m = m->next;
+	}
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
+/* reply.c: the reply to memcached request f, whose headers were turned around. open lays out
+ * o (in place after the request when it fits, else in the scratch); send queues the whole
+ * reply, or refuses it whole (counted), and consumes f->m. */
+void mc_dp_reply_open(struct mc_worker *w, struct mc_frame *f, struct mc_out *o);
+void mc_dp_reply_send(struct mc_worker *w, struct mc_frame *f, struct mc_out *o);
+
+#endif

@@ -1,0 +1,421 @@
+/* Replies and TX: the reply builders (in place in the request's mbuf, split into datagrams,
+ * chained with values attached from item memory), the UDP checksums they fill, the per-worker
+ * service state they write into, and the TX backlog every reply leaves through. */
+#include "dp_int.h"
+
+#include <rte_ethdev.h>
+#include <rte_malloc.h>
+#include <rte_memory.h>
+#include <rte_mempool.h>
+#include <rte_udp.h>
+
+/* ---- the TX backlog ---- */
+
+void
+mc_dp_tx_flush(struct mc_worker *w)
+{
+	/* The backlog is a ring: at most two contiguous runs. Keep what the queue refuses. */
+	while (w->tx_n != 0) {
+		uint16_t run = (uint16_t)RTE_MIN(w->tx_n, MC_TX_BACKLOG - w->tx_head);
+		uint16_t sent = rte_eth_tx_burst(w->port_id, w->queue_id, &w->tx[w->tx_head], run);
+		w->st.tx_packets += sent;
+		w->tx_head = (uint16_t)((w->tx_head + sent) % MC_TX_BACKLOG);
+		w->tx_n = (uint16_t)(w->tx_n - sent);
+		if (unlikely(sent < run)) {
+			/* The rest waits for the next poll; pushes until then do not retry. */
+			w->st.tx_deferred++;
+			w->tx_stalled = 1;
+			return;
+		}
+	}
+	w->tx_head = 0;
+}
+
+bool
+mc_dp_tx_reserve(struct mc_worker *w, unsigned int n)
+{
+	if (likely(w->tx_n + n <= MC_TX_BACKLOG))
+		return true;
+	if (!w->tx_stalled)
+		mc_dp_tx_flush(w);
+	return w->tx_n + n <= MC_TX_BACKLOG;
+}
+
+void
+mc_dp_tx_push(struct mc_worker *w, struct rte_mbuf *m)
+{
+	if (unlikely(w->tx_n == MC_TX_BACKLOG)) {
+		/* Only a caller that skipped mc_dp_tx_reserve gets here. */
+		w->st.drop_tx_backlog++;
+		rte_pktmbuf_free(m);
+		return;
+	}
+	w->tx[(w->tx_head + w->tx_n) % MC_TX_BACKLOG] = m;
+	if (++w->tx_n >= MC_TX_FLUSH_AT && !w->tx_stalled)
+		mc_dp_tx_flush(w);
+}
+
+/* ---- reply datagrams ---- */
+
+/* Fill IPv4/UDP lengths and checksums of a reply whose L2..L4 headers were turned around.
+ * l2_len is the Ethernet header length (14 or 18), payload_len the UDP payload length. */
+static void
+udp_finish(const struct mc_worker *w, struct rte_mbuf *m, uint16_t l2_len, uint16_t payload_len)
+{
+	struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, l2_len);
+	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
+	uint16_t l4 = (uint16_t)(sizeof(*udp) + payload_len);
+	ip->total_length = rte_cpu_to_be_16((uint16_t)(sizeof(*ip) + l4));
+	udp->dgram_len = rte_cpu_to_be_16(l4);
+	ip->hdr_checksum = 0;
+	udp->dgram_cksum = 0;
+	if (w->tx_cksum_offload) {
+		m->l2_len = l2_len;
+		m->l3_len = sizeof(*ip);
+		m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM;
+		udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
+	} else {
+		uint16_t ck;
+		ip->hdr_checksum = (uint16_t)~cksum_sum(ip, sizeof(*ip), 0);
+		ck = (uint16_t)~udp_sum(m, ip, l2_len + sizeof(*ip), l4);
+		udp->dgram_cksum = ck == 0 ? 0xffff : ck;
+	}
+}
+
+/* A zero-copy value in flight: DPDK's shared info for the external buffer, and the store
+ * reference it holds until the last mbuf attached to it is freed (by TX, any lcore). */
+struct mc_zc {
+	struct rte_mbuf_ext_shared_info sh;
+	uint8_t *ref;
+	struct rte_mempool *mp;
+};
+
+static void
+zc_free(void *addr, void *opaque)
+{
+	struct mc_zc *z = opaque;
+	(void)addr;
+	mc_store_ref_put(z->ref);
+	rte_mempool_put(z->mp, z);
+}
+
+/* Split a reply held in src into datagrams, each a new mbuf with a copy of m's (already
+ * swapped) headers; m is freed. Every mbuf is taken before any datagram is queued,
+ * so the reply goes whole or not at all (the caller reserved TX room for all of them). */
+static void
+send_split(struct mc_worker *w, struct mc_service *svc, struct rte_mbuf *m, uint16_t hlen,
+	   uint16_t l2, uint16_t req_id, const uint8_t *src, size_t len)
+{
+	const uint16_t n = mc_udp_dgram_count(len);
+	struct rte_mbuf *ms[MC_TX_BACKLOG];
+	uint8_t tmpl[128];
+	size_t off = 0;
+	uint16_t i;
+
+	if (unlikely(n > RTE_DIM(ms) || rte_pktmbuf_alloc_bulk(w->pool, ms, n) != 0)) {
+		w->st.drop_nombuf++;
+		rte_pktmbuf_free(m);
+		return;
+	}
+	memcpy(tmpl, rte_pktmbuf_mtod(m, uint8_t *), hlen);
+	for (i = 0; i < n; i++) {
+		struct rte_mbuf *d = ms[i];
+		size_t chunk = RTE_MIN((size_t)MC_UDP_MAX_PAYLOAD, len - off);
+		uint8_t *p = (uint8_t *)rte_pktmbuf_append(d, (uint16_t)(hlen + MC_UDP_HDR_LEN + chunk));
+		memcpy(p, tmpl, hlen);
+		mc_udp_frame_write(p + hlen, req_id, i, n);
+		memcpy(p + hlen + MC_UDP_HDR_LEN, src + off, chunk);
+		off += chunk;
+		udp_finish(w, d, l2, (uint16_t)(MC_UDP_HDR_LEN + chunk));
+		mc_dp_tx_push(w, d);
+	}
+	svc->dgrams_out += n;
+	svc->replies_split++;
+	rte_pktmbuf_free(m);
+}
+
+/* Copy the referenced values into the scratch so the reply is one linear buffer again, and
+ * release the references. Returns the reply length. */
+static size_t
+flatten(struct mc_service *svc, struct mc_out *o)
+{
+	size_t total = mc_out_pos(o), t = o->len;
+	int i;
+	/* Work from the end: move text tails right, then drop each value in front of them. */
+	if (o->buf != svc->scratch)
+		memcpy(svc->scratch, o->buf, o->len);
+	for (i = o->nrefs - 1; i >= 0; i--) {
+		const struct mc_out_ref *r = &o->refs[i];
+		size_t dst_text = r->lpos + r->len;
+		memmove(svc->scratch + dst_text, svc->scratch + r->at, t - r->at);
+		memcpy(svc->scratch + r->lpos, r->p, r->len);
+		mc_store_ref_put(r->ref);
+		t = r->at;
+	}
+	o->nrefs = 0;
+	o->reflen = 0;
+	o->buf = svc->scratch;
+	o->len = total;
+	return total;
+}
+
+/* Build datagrams from text and referenced values: per datagram a head mbuf (headers, frame,
+ * text that fits), then segments of text or of item memory attached as external buffers.
+ * Returns 1 when sent, 0 when nothing was attached (copy instead), -1 when the reply is lost. */
+static int
+send_chained(struct mc_worker *w, struct mc_service *svc, const uint8_t *tmpl, uint16_t hlen,
+	     uint16_t l2, uint16_t req_id, struct mc_out *o)
+{
+	struct mc_zc *zc[MC_OUT_MAX_REFS];
+	struct rte_mbuf *built[512];
+	const size_t total = mc_out_pos(o);
+	const uint16_t n = mc_udp_dgram_count(total);
+	unsigned int nb = 0, ri = 0, i;
+	size_t tpos = 0, roff = 0, done = 0;
+	uint16_t d;
+
+	if (n > RTE_DIM(built) || rte_mempool_get_bulk(svc->zc_pool, (void **)zc, o->nrefs) != 0)
+		return 0;
+	for (i = 0; i < o->nrefs; i++) {
+		zc[i]->ref = o->refs[i].ref;
+		zc[i]->mp = svc->zc_pool;
+		zc[i]->sh.free_cb = zc_free;
+		zc[i]->sh.fcb_opaque = zc[i];
+		rte_mbuf_ext_refcnt_set(&zc[i]->sh, 0);
+	}
+	for (d = 0; d < n; d++) {
+		struct rte_mbuf *head = rte_pktmbuf_alloc(w->pool), *tail;
+		size_t room = RTE_MIN((size_t)MC_UDP_MAX_PAYLOAD, total - done);
+		uint8_t *p;
+		if (head == NULL)
+			goto fail;
+		built[nb++] = head;
+		p = (uint8_t *)rte_pktmbuf_append(head, (uint16_t)(hlen + MC_UDP_HDR_LEN));
+		memcpy(p, tmpl, hlen);
+		mc_udp_frame_write(p + hlen, req_id, d, n);
+		tail = head;
+		while (room > 0) {
+			size_t text_end = ri < o->nrefs ? o->refs[ri].at : o->len;
+			if (tpos < text_end) {
+				/* Text: into the tail if it is ours and has room, else a new segment. */
+				size_t take = RTE_MIN(room, text_end - tpos);
+				if (RTE_MBUF_HAS_EXTBUF(tail) || rte_pktmbuf_tailroom(tail) < take) {
+					struct rte_mbuf *seg = rte_pktmbuf_alloc(w->pool);
+					if (seg == NULL || rte_pktmbuf_chain(head, seg) != 0) {
+						rte_pktmbuf_free(seg);
+						goto fail;
+					}
+					tail = seg;
+				}
+				memcpy(rte_pktmbuf_append(tail, (uint16_t)take), o->buf + tpos, take);
+				if (tail != head)
+					head->pkt_len += (uint32_t)take;
+				tpos += take;
+				room -= take;
+				done += take;
+			} else {
+				/* A value: attach item memory. */
+				const struct mc_out_ref *r = &o->refs[ri];
+				size_t take = RTE_MIN(room, (size_t)r->len - roff);
+				void *va = (void *)(uintptr_t)(r->p + roff);
+				const struct rte_memseg *ms = rte_mem_virt2memseg(va, NULL);
+				struct rte_mbuf *seg;
+				rte_iova_t iova = RTE_BAD_IOVA;
+				if (ms != NULL) {
+					/* One segment never crosses a page: pages need not be contiguous. */
+					take = RTE_MIN(take, (size_t)RTE_PTR_DIFF(RTE_PTR_ADD(ms->addr, ms->len), va));
+					iova = ms->iova + RTE_PTR_DIFF(va, ms->addr);
+				}
+				seg = rte_pktmbuf_alloc(w->pool);
+				if (seg == NULL)
+					goto fail;
+				rte_mbuf_ext_refcnt_update(&zc[ri]->sh, 1);
+				rte_pktmbuf_attach_extbuf(seg, va, iova, (uint16_t)take, &zc[ri]->sh);
+				seg->data_len = (uint16_t)take;
+				seg->pkt_len = (uint32_t)take;
+				if (rte_pktmbuf_chain(head, seg) != 0) {
+					rte_pktmbuf_free(seg);
+					goto fail;
+				}
+				tail = seg;
+				roff += take;
+				room -= take;
+				done += take;
+				if (roff == r->len) {
+					ri++;
+					roff = 0;
+				}
+			}
+		}
+	}
+	for (i = 0; i < nb; i++) {
+		udp_finish(w, built[i], l2,
+				 (uint16_t)(rte_pktmbuf_pkt_len(built[i]) - hlen));
+		mc_dp_tx_push(w, built[i]);
+	}
+	svc->zc_values += o->nrefs;
+	svc->dgrams_out += n;
+	svc->replies_split += n > 1;
+	o->nrefs = 0; /* the references now belong to the mbufs */
+	o->reflen = 0;
+	return 1;
+fail:
+	/* Free what was built: holders with attachments release their items as their last mbuf
+	 * goes. Holders nothing was attached to go back to the pool; their refs stay the caller's. */
+	for (i = 0; i < nb; i++)
+		rte_pktmbuf_free(built[i]);
+	{
+		unsigned int first = ri + (roff > 0);
+		for (i = first; i < o->nrefs; i++)
+			rte_mempool_put(svc->zc_pool, zc[i]);
+		if (first == 0)
+			return 0;
+		/* Some values went with their mbufs: this reply cannot be rebuilt. */
+		memmove(o->refs, o->refs + first, (o->nrefs - first) * sizeof(o->refs[0]));
+		o->nrefs = (uint16_t)(o->nrefs - first);
+		return -1;
+	}
+}
+
+void
+mc_dp_reply_open(struct mc_worker *w, struct mc_frame *f, struct mc_out *o)
+{
+	struct mc_service *svc = w->svc;
+	struct rte_mbuf *m = f->m;
+	const uint16_t hlen = (uint16_t)(f->l2 + MC_L3L4_LEN);
+	size_t room = 0, limit;
+	/* In place: the reply goes after the request in the same buffer, with room in front of
+	 * it for the headers, so parsing never reads bytes the reply has overwritten. */
+	f->reply_off = 0;
+	if (m->nb_segs == 1 && RTE_MBUF_DIRECT(m) && rte_mbuf_refcnt_read(m) == 1) {
+		uint32_t end = (uint32_t)m->data_off + hlen + f->payload_len;
+		f->reply_off = (uint16_t)RTE_ALIGN_CEIL(end, 8);
+		if ((uint32_t)f->reply_off + hlen + MC_UDP_HDR_LEN < m->buf_len)
+			room = RTE_MIN((size_t)MC_UDP_MAX_PAYLOAD,
+				       (size_t)(m->buf_len - f->reply_off - hlen - MC_UDP_HDR_LEN));
+	}
+	/* The amplification cap: all the datagrams one request draws. */
+	limit = RTE_MIN(svc->scratch_cap, (size_t)w->cfg->udp_reply_max);
+	if (w->cfg->max_reply_ratio != 0)
+		limit = RTE_MIN(limit, (size_t)w->cfg->max_reply_ratio * f->payload_len);
+	mc_out_init(o, room ? (uint8_t *)m->buf_addr + f->reply_off + hlen + MC_UDP_HDR_LEN
+			    : svc->scratch,
+		    room ? room : svc->scratch_cap, svc->scratch, svc->scratch_cap, limit);
+	if (!room)
+		o->spilled = true;
+	o->udp = true;
+	o->zc_min = svc->zc_min;
+}
+
+void
+mc_dp_reply_send(struct mc_worker *w, struct mc_frame *f, struct mc_out *o)
+{
+	struct mc_service *svc = w->svc;
+	struct rte_mbuf *m = f->m;
+	const uint16_t l2 = f->l2, hlen = (uint16_t)(l2 + MC_L3L4_LEN);
+	/* The reply's destination: the headers were already turned around. */
+	const uint32_t dst = rte_pktmbuf_mtod_offset(m, const struct rte_ipv4_hdr *, l2)->dst_addr;
+	const size_t total = mc_out_pos(o);
+	uint16_t n;
+
+	if (total == 0) {
+		rte_pktmbuf_free(m);
+		return;
+	}
+	/* The whole reply or nothing: room for every datagram on the TX backlog, and the
+	 * source's byte budget charged for all of them before any leaves. */
+	n = mc_udp_dgram_count(total);
+	if (unlikely(!mc_dp_tx_reserve(w, n))) {
+		w->st.drop_tx_backlog++;
+		goto drop;
+	}
+	if (unlikely(!mc_dp_rl_charge(w, dst, (uint32_t)(total + n * (hlen + MC_UDP_HDR_LEN))))) {
+		w->st.drop_ratelimit++;
+		goto drop;
+	}
+	if (unlikely(o->nrefs != 0)) {
+		uint8_t tmpl[128];
+		memcpy(tmpl, rte_pktmbuf_mtod(m, uint8_t *), hlen);
+		switch (send_chained(w, svc, tmpl, hlen, l2, f->hdr.req_id, o)) {
+		case 1:
+			rte_pktmbuf_free(m);
+			return;
+		case -1:
+			w->st.drop_nombuf++;
+			goto drop;
+		default:
+			break;
+		}
+		/* Short of holders or mbufs: copy after all. */
+		svc->zc_fallbacks++;
+		flatten(svc, o);
+		send_split(w, svc, m, hlen, l2, f->hdr.req_id, o->buf, o->len);
+		return;
+	}
+	if (!o->spilled) {
+		/* One datagram, built where it lies: move the headers in front of it. */
+		uint8_t *h = (uint8_t *)m->buf_addr + f->reply_off;
+		memmove(h, rte_pktmbuf_mtod(m, uint8_t *), hlen);
+		mc_udp_frame_write(h + hlen, f->hdr.req_id, 0, 1);
+		m->data_off = f->reply_off;
+		m->data_len = (uint16_t)(hlen + MC_UDP_HDR_LEN + o->len);
+		m->pkt_len = m->data_len;
+		udp_finish(w, m, l2, (uint16_t)(MC_UDP_HDR_LEN + o->len));
+		svc->dgrams_out++;
+		mc_dp_tx_push(w, m);
+		return;
+	}
+	send_split(w, svc, m, hlen, l2, f->hdr.req_id, o->buf, o->len);
+	return;
+drop:
+	mc_out_rewind(o, 0);
+	rte_pktmbuf_free(m);
+}
+
+/* ---- the service ---- */
+
+struct mc_service *
+mc_dp_service_create(struct mc_store *store, const struct mc_proto_conf *conf,
+		      uint32_t max_item_size, int socket)
+{
+	struct mc_service *svc = rte_zmalloc_socket("mc_svc", sizeof(*svc), RTE_CACHE_LINE_SIZE,
+						    socket);
+	if (svc == NULL)
+		return NULL;
+	mc_proto_ctx_init(&svc->px, store, conf);
+	svc->scratch_cap = mc_dp_scratch_size(max_item_size);
+	svc->scratch = rte_malloc_socket("mc_scratch", svc->scratch_cap, 64, socket);
+	svc->lin = rte_malloc_socket("mc_lin", 65536, 64, socket);
+	if (svc->scratch == NULL || svc->lin == NULL) {
+		mc_dp_service_destroy(svc);
+		return NULL;
+	}
+	return svc;
+}
+
+int
+mc_dp_service_zero_copy(struct mc_service *svc, uint32_t min, int socket)
+{
+	char name[RTE_MEMPOOL_NAMESIZE];
+	static unsigned int seq;
+	if (min == 0)
+		return 0;
+	snprintf(name, sizeof(name), "mc_zc_%u", __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED));
+	svc->zc_pool = rte_mempool_create(name, 4095, sizeof(struct mc_zc), 64, 0, NULL, NULL, NULL,
+					  NULL, socket, 0);
+	if (svc->zc_pool == NULL)
+		return -1;
+	svc->zc_min = min;
+	return 0;
+}
+
+void
+mc_dp_service_destroy(struct mc_service *svc)
+{
+	if (svc == NULL)
+		return;
+	rte_mempool_free(svc->zc_pool);
+	rte_free(svc->scratch);
+	rte_free(svc->lin);
+	rte_free(svc);
+}
