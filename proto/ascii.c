@@ -87,42 +87,35 @@ put_value_line(struct mc_out *o, const struct mc_tok *key, const struct mc_store
 	return true;
 }
 
-/* One hit of get/gets/gat/gats: VALUE line and data block, copied under the bucket's version.
- * Returns 1 on a hit, 0 on a miss, -1 when the reply is full. */
+struct value_line {
+	const struct mc_tok *key;
+	bool with_cas;
+};
+
+static enum mc_hit_head
+value_head(struct mc_proto_ctx *cx, struct mc_out *o, const struct mc_store_read *r, size_t mark,
+	   void *arg)
+{
+	const struct value_line *vl = arg;
+	(void)cx;
+	(void)mark;
+	put_value_line(o, vl->key, r, vl->with_cas);
+	return MC_HEAD_OK;
+}
+
+/* One hit of get/gets/gat/gats: the VALUE line and data block (mc_proto_hit). Returns 1 on a
+ * hit, 0 on a miss, -1 when the reply is full. */
 static int
 emit_value(struct mc_proto_ctx *cx, struct mc_out *o, const struct mc_tok *key,
 	   const struct mc_key *k, bool with_cas)
 {
+	struct value_line vl = {key, with_cas};
 	struct mc_store_read r;
-	cx->sx.st.cmd_get++;
-	for (;;) {
-		size_t mark = mc_out_pos(o);
-		bool ok;
-		if (mc_store_read_begin(&cx->sx, k, &r) != MC_OK) {
-			cx->sx.st.get_misses++;
-			return 0;
-		}
-		ok = put_value_line(o, key, &r, with_cas);
-		if (!mc_store_read_check(&r)) {
-			mc_out_rewind(o, mark);
-			continue;
-		}
-		if (ok) {
-			int v = mc_out_value(o, &r);
-			if (v == 0) {
-				mc_out_rewind(o, mark);
-				cx->sx.st.read_retries++;
-				continue;
-			}
-			ok = v > 0 && MC_OUT_STR(o, "\r\n");
-		}
-		if (!ok) {
-			mc_out_rewind(o, mark);
-			return -1;
-		}
-		mc_store_read_touch(&r);
-		cx->sx.st.get_hits++;
-		return 1;
+	size_t mark;
+	switch (mc_proto_hit(cx, k, o, true, "\r\n", 2, value_head, &vl, &r, &mark)) {
+	case MC_HIT_OK: mc_store_read_touch(&r); return 1;
+	case MC_HIT_MISS: return 0;
+	default: return -1;
 	}
 }
 
@@ -457,22 +450,137 @@ hinted_get(const struct mc_proto_ctx *cx, const uint8_t *req, size_t len, struct
 	return true;
 }
 
-#define WANT(cond)                                                                             \
-	do {                                                                                   \
-		if (!(cond)) {                                                                 \
-			REPLY(o, false, "ERROR");                                              \
-			return true;                                                           \
-		}                                                                              \
-	} while (0)
+/* An ASCII command line, tokenized, with what a storage command reads its data block from. */
+struct areq {
+	struct mc_tok *t;
+	size_t nt;
+	const uint8_t *req;
+	size_t len;
+	size_t *pos;
+	struct mc_out *o;
+};
+
+/* Each command: false stops the datagram (quit, or a reply that cannot be completed). */
+static bool
+a_get(struct mc_proto_ctx *cx, struct areq *q)
+{
+	return cmd_get(cx, q->t, q->nt, false, false, q->o);
+}
+static bool
+a_gets(struct mc_proto_ctx *cx, struct areq *q)
+{
+	return cmd_get(cx, q->t, q->nt, true, false, q->o);
+}
+static bool
+a_gat(struct mc_proto_ctx *cx, struct areq *q)
+{
+	return cmd_get(cx, q->t, q->nt, false, true, q->o);
+}
+static bool
+a_gats(struct mc_proto_ctx *cx, struct areq *q)
+{
+	return cmd_get(cx, q->t, q->nt, true, true, q->o);
+}
+#define UPDATE(name, mode)                                                                         \
+	static bool a_##name(struct mc_proto_ctx *cx, struct areq *q)                              \
+	{                                                                                          \
+		return cmd_update(cx, q->t, q->nt, mode, q->req, q->len, q->pos, q->o);            \
+	}
+UPDATE(set, MC_SET)
+UPDATE(add, MC_ADD)
+UPDATE(replace, MC_REPLACE)
+UPDATE(append, MC_APPEND)
+UPDATE(prepend, MC_PREPEND)
+UPDATE(cas, MC_CAS)
+#undef UPDATE
+static bool
+a_incr(struct mc_proto_ctx *cx, struct areq *q)
+{
+	cmd_arith(cx, q->t, q->nt, true, q->o);
+	return true;
+}
+static bool
+a_decr(struct mc_proto_ctx *cx, struct areq *q)
+{
+	cmd_arith(cx, q->t, q->nt, false, q->o);
+	return true;
+}
+static bool
+a_delete(struct mc_proto_ctx *cx, struct areq *q)
+{
+	cmd_delete(cx, q->t, q->nt, q->o);
+	return true;
+}
+static bool
+a_touch(struct mc_proto_ctx *cx, struct areq *q)
+{
+	cmd_touch(cx, q->t, q->nt, q->o);
+	return true;
+}
+static bool
+a_stats(struct mc_proto_ctx *cx, struct areq *q)
+{
+	cmd_stats(cx, q->t, q->nt, q->o);
+	return true;
+}
+static bool
+a_flush_all(struct mc_proto_ctx *cx, struct areq *q)
+{
+	cmd_flush_all(cx, q->t, q->nt, q->o);
+	return true;
+}
+static bool
+a_verbosity(struct mc_proto_ctx *cx, struct areq *q)
+{
+	cmd_verbosity(cx, q->t, q->nt, q->o);
+	return true;
+}
+
+static bool
+a_version(struct mc_proto_ctx *cx, struct areq *q)
+{
+	(void)cx;
+	MC_OUT_STR(q->o, "VERSION " MC_VERSION_STRING "\r\n");
+	return true;
+}
+
+static bool
+a_quit(struct mc_proto_ctx *cx, struct areq *q)
+{
+	(void)cx;
+	/* Over UDP memcached drops the rest of the datagram; replies so far stand. */
+	*q->pos = q->len;
+	return false;
+}
+
+/* memcached's commands: X(name, least tokens, most tokens or 0 for any). Token counts include
+ * the terminator, as memcached's tokenizer counts them; a count outside answers ERROR. In the
+ * order they are looked up: the common ones first. */
+#define ASCII_COMMANDS(X)                                                                          \
+	X(get, 3, 0)                                                                               \
+	X(gets, 3, 0) X(set, 6, 7) X(delete, 3, 5) X(gat, 3, 0) X(gats, 3, 0) X(add, 6, 7)         \
+		X(replace, 6, 7) X(append, 6, 7) X(prepend, 6, 7) X(cas, 7, 8) X(incr, 4, 5)       \
+			X(decr, 4, 5) X(touch, 4, 5) X(stats, 2, 0) X(flush_all, 2, 4)             \
+				X(version, 2, 0) X(verbosity, 3, 4) X(quit, 2, 0)
+
+static const struct acmd {
+	char name[10];
+	uint8_t len, min, max;
+	bool (*fn)(struct mc_proto_ctx *cx, struct areq *q);
+} acmds[] = {
+#define X(n, lo, hi) {#n, sizeof(#n) - 1, lo, hi, a_##n},
+	ASCII_COMMANDS(X)
+#undef X
+};
 
 bool
 mc_ascii_command(struct mc_proto_ctx *cx, const uint8_t *req, size_t len, size_t *pos,
 		 struct mc_out *o)
 {
 	struct mc_tok t[MC_MAX_TOKENS + 1];
+	struct areq q = {t, 0, req, len, pos, o};
 	const uint8_t *line = req + *pos, *nl, *z;
-	size_t llen, nt;
-	uint8_t c0;
+	size_t llen, i;
 
 	if (*pos == 0 && cx->hint_key != NULL && hinted_get(cx, req, len, t)) {
 		/* The datagram is one get/gets of the key the transport hashed: the tokens the
@@ -495,90 +603,23 @@ mc_ascii_command(struct mc_proto_ctx *cx, const uint8_t *req, size_t len, size_t
 	z = memchr(line, '\0', llen); /* memcached sees the line as a C string */
 	if (z != NULL)
 		llen = (size_t)(z - line);
-	nt = mc_tokenize(line, llen, t, MC_MAX_TOKENS);
-	if (nt < 2 || t[0].len < 2) {
+	q.nt = mc_tokenize(line, llen, t, MC_MAX_TOKENS);
+	if (q.nt < 2 || t[0].len < 2) {
 		REPLY(o, false, "ERROR");
 		return true;
 	}
-	c0 = t[0].p[0];
-	if (c0 == 'm' && t[0].len == 2) {
+	if (t[0].p[0] == 'm' && t[0].len == 2) {
 		cx->st.cmd_meta++;
-		mc_meta_command(cx, (char)t[0].p[1], t, nt, req, len, pos, o);
+		mc_meta_command(cx, (char)t[0].p[1], t, q.nt, req, len, pos, o);
 		return true;
 	}
-	if (c0 == 'g') {
-		WANT(nt >= 3);
-		if (TOK_IS(&t[0], "get"))
-			return cmd_get(cx, t, nt, false, false, o);
-		if (TOK_IS(&t[0], "gets"))
-			return cmd_get(cx, t, nt, true, false, o);
-		if (TOK_IS(&t[0], "gat"))
-			return cmd_get(cx, t, nt, false, true, o);
-		if (TOK_IS(&t[0], "gats"))
-			return cmd_get(cx, t, nt, true, true, o);
-		WANT(0);
-	}
-	if (TOK_IS(&t[0], "set")) {
-		WANT(nt == 6 || nt == 7);
-		return cmd_update(cx, t, nt, MC_SET, req, len, pos, o);
-	}
-	if (TOK_IS(&t[0], "add")) {
-		WANT(nt == 6 || nt == 7);
-		return cmd_update(cx, t, nt, MC_ADD, req, len, pos, o);
-	}
-	if (TOK_IS(&t[0], "append")) {
-		WANT(nt == 6 || nt == 7);
-		return cmd_update(cx, t, nt, MC_APPEND, req, len, pos, o);
-	}
-	if (TOK_IS(&t[0], "prepend")) {
-		WANT(nt == 6 || nt == 7);
-		return cmd_update(cx, t, nt, MC_PREPEND, req, len, pos, o);
-	}
-	if (TOK_IS(&t[0], "replace")) {
-		WANT(nt == 6 || nt == 7);
-		return cmd_update(cx, t, nt, MC_REPLACE, req, len, pos, o);
-	}
-	if (TOK_IS(&t[0], "cas")) {
-		WANT(nt == 7 || nt == 8);
-		return cmd_update(cx, t, nt, MC_CAS, req, len, pos, o);
-	}
-	if (TOK_IS(&t[0], "incr") || TOK_IS(&t[0], "decr")) {
-		WANT(nt == 4 || nt == 5);
-		cmd_arith(cx, t, nt, t[0].p[0] == 'i', o);
-		return true;
-	}
-	if (TOK_IS(&t[0], "delete")) {
-		WANT(nt >= 3 && nt <= 5);
-		cmd_delete(cx, t, nt, o);
-		return true;
-	}
-	if (TOK_IS(&t[0], "touch")) {
-		WANT(nt == 4 || nt == 5);
-		cmd_touch(cx, t, nt, o);
-		return true;
-	}
-	if (TOK_IS(&t[0], "stats")) {
-		cmd_stats(cx, t, nt, o);
-		return true;
-	}
-	if (TOK_IS(&t[0], "flush_all")) {
-		WANT(nt >= 2 && nt <= 4);
-		cmd_flush_all(cx, t, nt, o);
-		return true;
-	}
-	if (TOK_IS(&t[0], "version")) {
-		MC_OUT_STR(o, "VERSION " MC_VERSION_STRING "\r\n");
-		return true;
-	}
-	if (TOK_IS(&t[0], "verbosity")) {
-		WANT(nt == 3 || nt == 4);
-		cmd_verbosity(cx, t, nt, o);
-		return true;
-	}
-	if (TOK_IS(&t[0], "quit")) {
-		/* Over UDP memcached drops the rest of the datagram; replies so far stand. */
-		*pos = len;
-		return false;
+	for (i = 0; i < sizeof(acmds) / sizeof(acmds[0]); i++) {
+		const struct acmd *c = &acmds[i];
+		if (!tok_is(&t[0], c->name, c->len))
+			continue;
+		if (q.nt < c->min || (c->max != 0 && q.nt > c->max))
+			break;
+		return c->fn(cx, &q);
 	}
 	REPLY(o, false, "ERROR");
 	return true;

@@ -136,55 +136,58 @@ is_quiet(uint8_t op)
 	}
 }
 
+struct get_head {
+	const struct breq *r;
+	bool with_key;
+	bool with_value;
+};
+
+static enum mc_hit_head
+get_head(struct mc_proto_ctx *cx, struct mc_out *o, const struct mc_store_read *rd, size_t mark,
+	 void *arg)
+{
+	const struct get_head *g = arg;
+	const struct breq *r = g->r;
+	const uint32_t kl = g->with_key ? r->keylen : 0;
+	uint32_t fl;
+	(void)cx;
+	(void)mark;
+	if (!hdr(o, r, ST_OK, (uint16_t)kl, 4, 4 + kl + (g->with_value ? rd->vlen : 0), rd->cas))
+		return MC_HEAD_OK; /* o->full says so */
+	fl = rte_cpu_to_be_32(rd->flags);
+	mc_out_put(o, &fl, 4);
+	if (kl)
+		mc_out_put(o, r->key, kl);
+	return MC_HEAD_OK;
+}
+
 /* get, getk, gat, gatk, touch and their quiet forms. */
 static void
 do_get(struct mc_proto_ctx *cx, const struct breq *r, bool with_key, bool touch,
        bool with_value, struct mc_out *o)
 {
+	struct get_head g = {r, with_key, with_value};
 	struct mc_key k;
 	struct mc_store_read rd;
+	size_t mark;
 	mc_proto_key(cx, &k, r->key, r->keylen);
 	if (touch && !writes_ok(cx, r, o))
 		return;
-	cx->sx.st.cmd_get++;
-	for (;;) {
-		size_t mark = mc_out_pos(o);
-		uint32_t fl;
-		uint32_t vl;
-		if (mc_store_read_begin(&cx->sx, &k, &rd) != MC_OK) {
-			cx->sx.st.get_misses++;
-			if (touch)
-				mc_proto_touch_missed(cx);
-			if (is_quiet(r->op))
-				return;
-			if (with_key) {
-				if (hdr(o, r, ST_ENOENT, r->keylen, 0, r->keylen, 0))
-					mc_out_put(o, r->key, r->keylen);
-			} else {
-				error(o, r, ST_ENOENT, status_text(ST_ENOENT));
-			}
+	switch (mc_proto_hit(cx, &k, o, with_value, NULL, 0, get_head, &g, &rd, &mark)) {
+	case MC_HIT_OK: break;
+	case MC_HIT_MISS:
+		if (touch)
+			mc_proto_touch_missed(cx);
+		if (is_quiet(r->op))
 			return;
+		if (with_key) {
+			if (hdr(o, r, ST_ENOENT, r->keylen, 0, r->keylen, 0))
+				mc_out_put(o, r->key, r->keylen);
+		} else {
+			error(o, r, ST_ENOENT, status_text(ST_ENOENT));
 		}
-		vl = with_value ? rd.vlen : 0;
-		if (!hdr(o, r, ST_OK, with_key ? r->keylen : 0, 4,
-			 4 + (with_key ? r->keylen : 0) + vl, rd.cas))
-			goto cut;
-		fl = rte_cpu_to_be_32(rd.flags);
-		mc_out_put(o, &fl, 4);
-		if (with_key)
-			mc_out_put(o, r->key, r->keylen);
-		if (!mc_store_read_check(&rd)) {
-			mc_out_rewind(o, mark);
-			continue;
-		}
-		if (vl && mc_out_value(o, &rd) == 0) {
-			mc_out_rewind(o, mark);
-			continue;
-		}
-		if (o->full)
-			goto cut;
-		break;
-	cut:
+		return;
+	default:
 		if (mc_proto_cut(cx, o, mark))
 			error(o, r, ST_E2BIG, "Too large for UDP; retry over TCP");
 		else
@@ -193,7 +196,6 @@ do_get(struct mc_proto_ctx *cx, const struct breq *r, bool with_key, bool touch,
 		return;
 	}
 	mc_store_read_touch(&rd);
-	cx->sx.st.get_hits++;
 	/* memcached's item_touch fetches, then sets the time: the hit is answered even when
 	 * the new exptime is already past. */
 	if (touch)
@@ -350,6 +352,162 @@ do_stat(struct mc_proto_ctx *cx, const struct breq *r, struct mc_out *o)
 	stat_packet(o, r, NULL, 0, NULL, 0);
 }
 
+/* ---- the opcode table ---- */
+
+/* Each opcode's shape, as memcached checks it before anything runs: its extras length
+ * (EXT_0_OR_4: flush's optional delay), whether it takes a key, and whether the body is
+ * exactly extras and key. */
+#define EXT_0_OR_4 0xff
+enum { KEY_NONE, KEY_REQ, KEY_ANY };
+
+struct bop {
+	/* false: stop the datagram (quit) */
+	bool (*fn)(struct mc_proto_ctx *cx, const struct breq *r, struct mc_out *o, int arg);
+	int arg;
+	uint8_t ext;
+	uint8_t key;
+	bool exact;
+};
+
+static bool
+shape_ok(const struct bop *op, const struct breq *r)
+{
+	if (op->ext == EXT_0_OR_4 ? (r->extlen != 0 && r->extlen != 4) : r->extlen != op->ext)
+		return false;
+	if ((op->key == KEY_REQ && r->keylen == 0) || (op->key == KEY_NONE && r->keylen != 0))
+		return false;
+	return !op->exact || r->bodylen == (uint32_t)r->keylen + r->extlen;
+}
+
+enum { GET_KEY = 1, GET_TOUCH = 2, GET_VALUE = 4 };
+
+static bool
+b_get(struct mc_proto_ctx *cx, const struct breq *r, struct mc_out *o, int arg)
+{
+	do_get(cx, r, arg & GET_KEY, arg & GET_TOUCH, arg & GET_VALUE, o);
+	return true;
+}
+
+static bool
+b_update(struct mc_proto_ctx *cx, const struct breq *r, struct mc_out *o, int mode)
+{
+	do_update(cx, r, mode, o);
+	return true;
+}
+
+static bool
+b_delete(struct mc_proto_ctx *cx, const struct breq *r, struct mc_out *o, int arg)
+{
+	(void)arg;
+	do_delete(cx, r, o);
+	return true;
+}
+
+static bool
+b_delta(struct mc_proto_ctx *cx, const struct breq *r, struct mc_out *o, int incr)
+{
+	do_delta(cx, r, incr, o);
+	return true;
+}
+
+static bool
+b_noop(struct mc_proto_ctx *cx, const struct breq *r, struct mc_out *o, int arg)
+{
+	(void)cx;
+	(void)arg;
+	hdr(o, r, ST_OK, 0, 0, 0, 0);
+	return true;
+}
+
+static bool
+b_version(struct mc_proto_ctx *cx, const struct breq *r, struct mc_out *o, int arg)
+{
+	(void)cx;
+	(void)arg;
+	if (hdr(o, r, ST_OK, 0, 0, sizeof(MC_VERSION_STRING) - 1, 0))
+		MC_OUT_STR(o, MC_VERSION_STRING);
+	return true;
+}
+
+static bool
+b_quit(struct mc_proto_ctx *cx, const struct breq *r, struct mc_out *o, int arg)
+{
+	(void)cx;
+	(void)r;
+	(void)o;
+	(void)arg;
+	/* Over UDP memcached drops the rest of the datagram and the quit's reply. */
+	return false;
+}
+
+static bool
+b_flush(struct mc_proto_ctx *cx, const struct breq *r, struct mc_out *o, int arg)
+{
+	(void)arg;
+	if (!cx->conf->udp_admin) {
+		cx->st.admin_refused++;
+		error(o, r, ST_AUTH_ERROR, status_text(ST_AUTH_ERROR));
+		return true;
+	}
+	if (!writes_ok(cx, r, o))
+		return true;
+	/* Unsigned, as the exptimes: memcached reads it into a time_t. */
+	mc_proto_flush_all(cx, r->extlen ? (int64_t)be32_at(r->ext) : 0);
+	if (r->op == OP_FLUSH)
+		hdr(o, r, ST_OK, 0, 0, 0, 0);
+	return true;
+}
+
+static bool
+b_stat(struct mc_proto_ctx *cx, const struct breq *r, struct mc_out *o, int arg)
+{
+	(void)arg;
+	do_stat(cx, r, o);
+	return true;
+}
+
+/* X(opcode, handler, arg, extras, key, body exactly extras + key) */
+#define BINARY_OPS(X)                                                                          \
+	X(OP_GET, b_get, GET_VALUE, 0, KEY_REQ, true)                                          \
+	X(OP_GETQ, b_get, GET_VALUE, 0, KEY_REQ, true)                                         \
+	X(OP_GETK, b_get, GET_KEY | GET_VALUE, 0, KEY_REQ, true)                               \
+	X(OP_GETKQ, b_get, GET_KEY | GET_VALUE, 0, KEY_REQ, true)                              \
+	X(OP_SET, b_update, MC_SET, 8, KEY_REQ, false)                                         \
+	X(OP_SETQ, b_update, MC_SET, 8, KEY_REQ, false)                                        \
+	X(OP_ADD, b_update, MC_ADD, 8, KEY_REQ, false)                                         \
+	X(OP_ADDQ, b_update, MC_ADD, 8, KEY_REQ, false)                                        \
+	X(OP_REPLACE, b_update, MC_REPLACE, 8, KEY_REQ, false)                                 \
+	X(OP_REPLACEQ, b_update, MC_REPLACE, 8, KEY_REQ, false)                                \
+	X(OP_APPEND, b_update, MC_APPEND, 0, KEY_REQ, false)                                   \
+	X(OP_APPENDQ, b_update, MC_APPEND, 0, KEY_REQ, false)                                  \
+	X(OP_PREPEND, b_update, MC_PREPEND, 0, KEY_REQ, false)                                 \
+	X(OP_PREPENDQ, b_update, MC_PREPEND, 0, KEY_REQ, false)                                \
+	X(OP_DELETE, b_delete, 0, 0, KEY_REQ, true)                                            \
+	X(OP_DELETEQ, b_delete, 0, 0, KEY_REQ, true)                                           \
+	X(OP_INCR, b_delta, 1, 20, KEY_REQ, true)                                              \
+	X(OP_INCRQ, b_delta, 1, 20, KEY_REQ, true)                                             \
+	X(OP_DECR, b_delta, 0, 20, KEY_REQ, true)                                              \
+	X(OP_DECRQ, b_delta, 0, 20, KEY_REQ, true)                                             \
+	X(OP_TOUCH, b_get, GET_TOUCH, 4, KEY_REQ, false)                                       \
+	X(OP_GAT, b_get, GET_TOUCH | GET_VALUE, 4, KEY_REQ, false)                             \
+	X(OP_GATQ, b_get, GET_TOUCH | GET_VALUE, 4, KEY_REQ, false)                            \
+	X(OP_GATK, b_get, GET_KEY | GET_TOUCH | GET_VALUE, 4, KEY_REQ, false)                  \
+	X(OP_GATKQ, b_get, GET_KEY | GET_TOUCH | GET_VALUE, 4, KEY_REQ, false)                 \
+	X(OP_NOOP, b_noop, 0, 0, KEY_NONE, true)                                               \
+	X(OP_VERSION, b_version, 0, 0, KEY_NONE, true)                                         \
+	X(OP_QUIT, b_quit, 0, 0, KEY_NONE, true)                                               \
+	X(OP_QUITQ, b_quit, 0, 0, KEY_NONE, true)                                              \
+	X(OP_FLUSH, b_flush, 0, EXT_0_OR_4, KEY_NONE, true)                                    \
+	X(OP_FLUSHQ, b_flush, 0, EXT_0_OR_4, KEY_NONE, true)                                   \
+	X(OP_STAT, b_stat, 0, 0, KEY_ANY, false)
+
+/* Indexed by opcode; a gap (no handler) is an unknown command. */
+static const struct bop bops[OP_GATKQ + 1] = {
+#define X(code, f, a, e, k, x) [code] = {f, a, e, k, x},
+	BINARY_OPS(X)
+#undef X
+};
+
 void
 mc_binary_execute(struct mc_proto_ctx *cx, const uint8_t *req, size_t len, struct mc_out *o,
 		  unsigned int *ncmd)
@@ -358,7 +516,7 @@ mc_binary_execute(struct mc_proto_ctx *cx, const uint8_t *req, size_t len, struc
 	while (pos < len && !o->full) {
 		struct breq r;
 		const uint8_t *h = req + pos;
-		bool perr = false;
+		const struct bop *op;
 		if (h[0] != 0x80) {
 			/* Bad magic: memcached closes; replies so far stand. */
 			cx->st.proto_errors++;
@@ -409,111 +567,19 @@ mc_binary_execute(struct mc_proto_ctx *cx, const uint8_t *req, size_t len, struc
 			error(o, &r, ST_EINVAL, status_text(ST_EINVAL));
 			return;
 		}
-		switch (r.op) {
-		case OP_GET: case OP_GETQ: case OP_GETK: case OP_GETKQ:
-			if (r.extlen != 0 || r.bodylen != r.keylen || r.keylen == 0) {
-				perr = true;
-				break;
-			}
-			do_get(cx, &r, r.op == OP_GETK || r.op == OP_GETKQ, false, true, o);
-			break;
-		case OP_SET: case OP_SETQ: case OP_ADD: case OP_ADDQ: case OP_REPLACE:
-		case OP_REPLACEQ:
-			if (r.extlen != 8 || r.keylen == 0) {
-				perr = true;
-				break;
-			}
-			do_update(cx, &r,
-				  (r.op == OP_SET || r.op == OP_SETQ)   ? MC_SET
-				  : (r.op == OP_ADD || r.op == OP_ADDQ) ? MC_ADD
-									: MC_REPLACE,
-				  o);
-			break;
-		case OP_APPEND: case OP_APPENDQ: case OP_PREPEND: case OP_PREPENDQ:
-			if (r.extlen != 0 || r.keylen == 0) {
-				perr = true;
-				break;
-			}
-			do_update(cx, &r, (r.op == OP_APPEND || r.op == OP_APPENDQ) ? MC_APPEND
-										 : MC_PREPEND, o);
-			break;
-		case OP_DELETE: case OP_DELETEQ:
-			if (r.keylen == 0 || r.extlen != 0 || r.bodylen != r.keylen) {
-				perr = true;
-				break;
-			}
-			do_delete(cx, &r, o);
-			break;
-		case OP_INCR: case OP_INCRQ: case OP_DECR: case OP_DECRQ:
-			if (r.keylen == 0 || r.extlen != 20 || r.bodylen != (uint32_t)r.keylen + 20) {
-				perr = true;
-				break;
-			}
-			do_delta(cx, &r, r.op == OP_INCR || r.op == OP_INCRQ, o);
-			break;
-		case OP_TOUCH: case OP_GAT: case OP_GATQ: case OP_GATK: case OP_GATKQ:
-			if (r.extlen != 4 || r.keylen == 0) {
-				perr = true;
-				break;
-			}
-			do_get(cx, &r, r.op == OP_GATK || r.op == OP_GATKQ, true, r.op != OP_TOUCH, o);
-			break;
-		case OP_NOOP:
-			if (r.extlen || r.keylen || r.bodylen) {
-				perr = true;
-				break;
-			}
-			hdr(o, &r, ST_OK, 0, 0, 0, 0);
-			break;
-		case OP_VERSION:
-			if (r.extlen || r.keylen || r.bodylen) {
-				perr = true;
-				break;
-			}
-			if (hdr(o, &r, ST_OK, 0, 0, sizeof(MC_VERSION_STRING) - 1, 0))
-				MC_OUT_STR(o, MC_VERSION_STRING);
-			break;
-		case OP_QUIT: case OP_QUITQ:
-			if (r.extlen || r.keylen || r.bodylen) {
-				perr = true;
-				break;
-			}
-			/* Over UDP memcached drops the rest of the datagram and the quit's reply. */
-			return;
-		case OP_FLUSH: case OP_FLUSHQ:
-			if (r.keylen != 0 || r.bodylen != r.extlen || (r.extlen != 0 && r.extlen != 4)) {
-				perr = true;
-				break;
-			}
-			if (!cx->conf->udp_admin) {
-				cx->st.admin_refused++;
-				error(o, &r, ST_AUTH_ERROR, status_text(ST_AUTH_ERROR));
-				break;
-			}
-			if (!writes_ok(cx, &r, o))
-				break;
-			/* Unsigned, as the exptimes: memcached reads it into a time_t. */
-			mc_proto_flush_all(cx, r.extlen ? (int64_t)be32_at(r.ext) : 0);
-			if (r.op == OP_FLUSH)
-				hdr(o, &r, ST_OK, 0, 0, 0, 0);
-			break;
-		case OP_STAT:
-			if (r.extlen != 0) {
-				perr = true;
-				break;
-			}
-			do_stat(cx, &r, o);
-			break;
-		default:
+		op = r.op < sizeof(bops) / sizeof(bops[0]) ? &bops[r.op] : NULL;
+		if (op == NULL || op->fn == NULL) {
 			cx->st.proto_errors++;
 			error(o, &r, ST_UNKNOWN, status_text(ST_UNKNOWN));
-			break;
+			continue;
 		}
-		if (perr) {
+		if (!shape_ok(op, &r)) {
 			/* memcached answers "Invalid arguments" and closes: nothing after it runs. */
 			cx->st.proto_errors++;
 			error(o, &r, ST_EINVAL, status_text(ST_EINVAL));
 			return;
 		}
+		if (!op->fn(cx, &r, o, op->arg))
+			return;
 	}
 }

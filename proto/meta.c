@@ -219,6 +219,95 @@ put_ok_flags(struct mc_out *o, const struct mc_tok *t, size_t nt, const struct m
 	return true;
 }
 
+/* mg's state across the reads of one command (mc_proto_hit may read more than once). */
+struct mg_head {
+	const struct mflags *f;
+	const struct mc_tok *t;
+	size_t nt;
+	const struct mc_key *k;
+	struct mc_meta_res mr;
+	bool locked;
+};
+
+static enum mc_hit_head
+mg_head(struct mc_proto_ctx *cx, struct mc_out *o, const struct mc_store_read *r, size_t mark,
+	void *arg)
+{
+	struct mg_head *g = arg;
+	const struct mc_tok *t = g->t;
+	size_t i;
+	if (!g->locked) {
+		if ((r->state & MC_IT_STALE) && !(r->state & MC_IT_TOKEN) && cx->conf->udp_writes) {
+			/* A stale item hands out one win: claim it under the lock. Read-only, nothing
+			 * is claimed (a claim marks the item): X without W. */
+			struct mc_meta_args none = {0};
+			mc_store_meta_prep(&cx->sx, g->k, &none, &g->mr);
+			g->locked = true;
+			return MC_HEAD_AGAIN;
+		}
+		g->mr.token = (r->state & MC_IT_TOKEN) != 0;
+		g->mr.stale = (r->state & MC_IT_STALE) != 0;
+	}
+	if (g->f->value) {
+		MC_OUT_STR(o, "VA ");
+		mc_out_u64(o, r->vlen);
+	} else {
+		MC_OUT_STR(o, "HD");
+	}
+	for (i = 2; i < g->nt - 1; i++) {
+		switch (t[i].p[0]) {
+		case 's':
+			MC_OUT_STR(o, " s");
+			mc_out_u64(o, r->vlen);
+			break;
+		case 't':
+			MC_OUT_STR(o, " t");
+			if (r->exptime == 0)
+				MC_OUT_STR(o, "-1");
+			else
+				mc_out_i64(o, (int64_t)r->exptime - mc_store_now(cx->sx.s));
+			break;
+		case 'c':
+			MC_OUT_STR(o, " c");
+			mc_out_u64(o, r->cas);
+			break;
+		case 'f':
+			MC_OUT_STR(o, " f");
+			mc_out_u64(o, r->flags);
+			break;
+		case 'l':
+			/* Last-access time is not tracked (no room in the 24-byte header). */
+			MC_OUT_STR(o, " l0");
+			break;
+		case 'h':
+			if (r->fetched)
+				MC_OUT_STR(o, " h1");
+			else
+				MC_OUT_STR(o, " h0");
+			break;
+		case 'O':
+			if (t[i].len > MAX_OPAQUE) {
+				mc_out_rewind(o, mark);
+				line(o, "CLIENT_ERROR opaque token too long");
+				return MC_HEAD_DONE;
+			}
+			MC_OUT_STR(o, " ");
+			mc_out_put(o, t[i].p, t[i].len);
+			break;
+		case 'k': put_key(o, &t[1], (r->state & MC_IT_KEYBIN) != 0); break;
+		default: break;
+		}
+	}
+	if (g->mr.token && !g->mr.created && !(g->locked && g->mr.won))
+		MC_OUT_STR(o, " Z");
+	if (g->mr.stale)
+		MC_OUT_STR(o, " X");
+	if (g->mr.won)
+		MC_OUT_STR(o, " W");
+	MC_OUT_STR(o, "\r\n");
+	return MC_HEAD_OK;
+}
+
 static void
 cmd_mg(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 {
@@ -226,10 +315,9 @@ cmd_mg(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 	const char *err = "CLIENT_ERROR bad command line format";
 	uint8_t kbuf[MC_KEY_MAX + 4];
 	struct mc_key k;
-	struct mc_meta_res mr = {0};
+	struct mg_head g = {.f = &f, .t = t, .nt = nt, .k = &k};
 	struct mc_store_read r;
-	size_t mark = mc_out_pos(o), i;
-	bool locked;
+	size_t mark;
 
 	if (!meta_head(o, t, nt, "CLIENT_ERROR options flags are too long"))
 		return;
@@ -238,128 +326,36 @@ cmd_mg(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 		return;
 	}
 	mc_proto_key(cx, &k, t[1].p, t[1].len);
-	locked = f.vivify || f.new_ttl || f.recache;
+	g.locked = f.vivify || f.new_ttl || f.recache;
 	/* N creates the item, T sets its TTL, R may hand out the recache token: all writes. */
-	if (locked && !writes_ok(cx, o))
+	if (g.locked && !writes_ok(cx, o))
 		return;
-	if (locked) {
+	if (g.locked) {
 		struct mc_meta_args a = {.vivify = f.vivify, .viv_exptime = f.viv_exptime,
 					 .set_ttl = f.new_ttl, .ttl = f.exptime,
 					 .recache = f.recache, .recache_time = f.recache_time};
-		mc_store_meta_prep(&cx->sx, &k, &a, &mr);
+		mc_store_meta_prep(&cx->sx, &k, &a, &g.mr);
 	}
-	cx->sx.st.cmd_get++;
-	for (;;) {
-		bool ok = true;
+	switch (mc_proto_hit(cx, &k, o, f.value, "\r\n", f.value ? 2 : 0, mg_head, &g, &r, &mark)) {
+	case MC_HIT_OK:
+		if (!f.no_update)
+			mc_store_read_touch(&r);
+		return;
+	case MC_HIT_MISS:
+		if (f.no_reply)
+			return;
 		mark = mc_out_pos(o);
-		if (mc_store_read_begin(&cx->sx, &k, &r) != MC_OK) {
-			cx->sx.st.get_misses++;
-			if (f.no_reply)
-				return;
-			MC_OUT_STR(o, "EN");
-			if (!put_ok_flags(o, t, nt, &t[1], f.key_binary, NULL)) {
-				mc_out_rewind(o, mark);
-				line(o, "CLIENT_ERROR opaque token too long");
-				return;
-			}
-			MC_OUT_STR(o, "\r\n");
-			return;
-		}
-		if (!locked) {
-			if ((r.state & MC_IT_STALE) && !(r.state & MC_IT_TOKEN) &&
-			    cx->conf->udp_writes) {
-				/* A stale item hands out one win: claim it under the lock. Read-only,
-				 * nothing is claimed (a claim marks the item): X without W. */
-				struct mc_meta_args none = {0};
-				mc_store_meta_prep(&cx->sx, &k, &none, &mr);
-				locked = true;
-				mc_out_rewind(o, mark);
-				continue;
-			}
-			mr.token = (r.state & MC_IT_TOKEN) != 0;
-			mr.stale = (r.state & MC_IT_STALE) != 0;
-		}
-		if (f.value) {
-			MC_OUT_STR(o, "VA ");
-			mc_out_u64(o, r.vlen);
-		} else {
-			MC_OUT_STR(o, "HD");
-		}
-		for (i = 2; i < nt - 1; i++) {
-			switch (t[i].p[0]) {
-			case 's':
-				MC_OUT_STR(o, " s");
-				mc_out_u64(o, r.vlen);
-				break;
-			case 't':
-				MC_OUT_STR(o, " t");
-				if (r.exptime == 0)
-					MC_OUT_STR(o, "-1");
-				else
-					mc_out_i64(o, (int64_t)r.exptime - mc_store_now(cx->sx.s));
-				break;
-			case 'c':
-				MC_OUT_STR(o, " c");
-				mc_out_u64(o, r.cas);
-				break;
-			case 'f':
-				MC_OUT_STR(o, " f");
-				mc_out_u64(o, r.flags);
-				break;
-			case 'l':
-				/* Last-access time is not tracked (no room in the 24-byte header). */
-				MC_OUT_STR(o, " l0");
-				break;
-			case 'h':
-				if (r.fetched)
-					MC_OUT_STR(o, " h1");
-				else
-					MC_OUT_STR(o, " h0");
-				break;
-			case 'O':
-				if (t[i].len > MAX_OPAQUE) {
-					mc_out_rewind(o, mark);
-					line(o, "CLIENT_ERROR opaque token too long");
-					return;
-				}
-				MC_OUT_STR(o, " ");
-				mc_out_put(o, t[i].p, t[i].len);
-				break;
-			case 'k':
-				put_key(o, &t[1], (r.state & MC_IT_KEYBIN) != 0);
-				break;
-			default:
-				break;
-			}
-		}
-		if (mr.token && !mr.created && !(locked && mr.won))
-			MC_OUT_STR(o, " Z");
-		if (mr.stale)
-			MC_OUT_STR(o, " X");
-		if (mr.won)
-			MC_OUT_STR(o, " W");
-		MC_OUT_STR(o, "\r\n");
-		if (!mc_store_read_check(&r)) {
+		MC_OUT_STR(o, "EN");
+		if (!put_ok_flags(o, t, nt, &t[1], f.key_binary, NULL)) {
 			mc_out_rewind(o, mark);
-			continue;
-		}
-		if (f.value) {
-			int v = mc_out_value(o, &r);
-			if (v == 0) {
-				mc_out_rewind(o, mark);
-				continue;
-			}
-			ok = v > 0 && MC_OUT_STR(o, "\r\n");
-		}
-		if (!ok || o->full) {
-			mc_proto_cut_line(cx, o, mark);
+			line(o, "CLIENT_ERROR opaque token too long");
 			return;
 		}
-		break;
+		MC_OUT_STR(o, "\r\n");
+		return;
+	case MC_HIT_DONE: return;
+	default: mc_proto_cut_line(cx, o, mark); return;
 	}
-	if (!f.no_update)
-		mc_store_read_touch(&r);
-	cx->sx.st.get_hits++;
 }
 
 static int

@@ -203,21 +203,7 @@ mc_strtol32_raw(const uint8_t *p, size_t len, int32_t *out)
 bool
 mc_strtoull_raw(const uint8_t *p, size_t len, uint64_t *out)
 {
-	char buf[256], *end;
-	unsigned long long ull;
-	if (!cstr(p, len, buf, sizeof(buf)))
-		return false;
-	errno = 0;
-	ull = strtoull(buf, &end, 10);
-	if (errno == ERANGE || end == buf)
-		return false;
-	if (isspace((unsigned char)*end) || *end == '\0') {
-		if ((long long)ull < 0 && strchr(buf, '-') != NULL)
-			return false;
-		*out = ull;
-		return true;
-	}
-	return false;
+	return mc_store_strtoull(p, len, out);
 }
 
 bool

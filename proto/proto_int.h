@@ -80,6 +80,65 @@ bool mc_proto_writes_ok(struct mc_proto_ctx *cx);
  * "fetch it over TCP"), false when memory ran out (memcached's out-of-memory answer). The
  * caller writes its codec's line and sets o->full. */
 bool mc_proto_cut(struct mc_proto_ctx *cx, struct mc_out *o, size_t mark);
+/* ---- the reply to a hit: one place for the read under the item's version ---- */
+
+/* What a hit's reply writes before its value, from the snapshot r (validated afterwards): OK,
+ * AGAIN (the head changed the item, e.g. claimed meta's recache win: read it again), or DONE
+ * (the head answered the command itself, rewinding to mark first). A write that did not fit
+ * shows in o->full. */
+enum mc_hit_head { MC_HEAD_OK, MC_HEAD_AGAIN, MC_HEAD_DONE };
+typedef enum mc_hit_head (*mc_hit_head_fn)(struct mc_proto_ctx *cx, struct mc_out *o,
+					   const struct mc_store_read *r, size_t mark, void *arg);
+
+enum mc_hit { MC_HIT_MISS = 0, MC_HIT_OK = 1, MC_HIT_FULL = -1, MC_HIT_DONE = 2 };
+
+/* The reply to a get-like command for k: head, then (with_value) the value, copied or
+ * referenced for zero-copy, then tail. If the item changes meanwhile, all of it is rewound and
+ * read again; only a reply of one unchanged version of the item is ever left in o. Counts
+ * cmd_get, get_hits and get_misses. Returns MC_HIT_OK (r holds the read, for the caller's
+ * touch), MC_HIT_MISS (nothing written), MC_HIT_FULL (the reply did not fit: rewound to *mark,
+ * for the caller's cut line) or MC_HIT_DONE (the head answered). Inline, so each codec's head
+ * is inlined into it. */
+static inline __attribute__((always_inline)) enum mc_hit
+mc_proto_hit(struct mc_proto_ctx *cx, const struct mc_key *k, struct mc_out *o, bool with_value,
+	     const char *tail, size_t tail_len, mc_hit_head_fn head, void *arg,
+	     struct mc_store_read *r, size_t *mark)
+{
+	cx->sx.st.cmd_get++;
+	for (;;) {
+		enum mc_hit_head h;
+		int v = 1;
+		*mark = mc_out_pos(o);
+		if (mc_store_read_begin(&cx->sx, k, r) != MC_OK) {
+			cx->sx.st.get_misses++;
+			return MC_HIT_MISS;
+		}
+		h = head(cx, o, r, *mark, arg);
+		if (h == MC_HEAD_DONE)
+			return MC_HIT_DONE;
+		if (h == MC_HEAD_AGAIN || !mc_store_read_check(r)) {
+			mc_out_rewind(o, *mark);
+			continue;
+		}
+		if (with_value && !o->full)
+			v = mc_out_value(o, r);
+		if (v == 0) {
+			/* The item changed while its value was copied. */
+			mc_out_rewind(o, *mark);
+			cx->sx.st.read_retries++;
+			continue;
+		}
+		if (tail_len != 0 && v > 0)
+			mc_out_put(o, tail, tail_len);
+		if (v < 0 || o->full) {
+			mc_out_rewind(o, *mark);
+			return MC_HIT_FULL;
+		}
+		cx->sx.st.get_hits++;
+		return MC_HIT_OK;
+	}
+}
+
 /* The ASCII and meta line for mc_proto_cut. */
 void mc_proto_cut_line(struct mc_proto_ctx *cx, struct mc_out *o, size_t mark);
 #define MC_TOO_LARGE_UDP "SERVER_ERROR response too large for UDP; retry over TCP"

@@ -187,6 +187,10 @@ int64_t mc_store_started(const struct mc_store *s);
 /* memcached's realtime(): client exptime -> store-relative (0 = never). */
 uint32_t mc_store_realtime(const struct mc_store *s, int64_t exptime);
 
+/* memcached's safe_strtoull over p[0..len): the number rules incr and every numeric token
+ * follow. */
+bool mc_store_strtoull(const uint8_t *p, size_t len, uint64_t *out);
+
 /* Would memcached refuse this item as too large (its own accounting)? */
 bool mc_store_too_large(const struct mc_store *s, uint32_t klen, uint32_t vlen);
 

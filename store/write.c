@@ -197,22 +197,24 @@ mc_store_touch(struct mc_store_ctx *cx, const struct mc_key *k, uint32_t exptime
 	return rc;
 }
 
-/* memcached's safe_strtoull over a value followed by CRLF. */
-static bool
-value_to_u64(const uint8_t *v, uint32_t vlen, uint64_t *out)
+/* memcached's safe_strtoull (util.c) over p[0..len) as the C string memcached sees: strtoull's
+ * rules, no digits or ERANGE fail, a space or the end must follow, and a negative number is
+ * refused rather than wrapped. The one number parser: proto's token rules call it too. */
+bool
+mc_store_strtoull(const uint8_t *p, size_t len, uint64_t *out)
 {
-	char buf[300];
-	char *end;
+	char buf[512], *end;
 	unsigned long long ull;
-	uint32_t n = vlen < sizeof(buf) - 3 ? vlen : (uint32_t)sizeof(buf) - 3;
-	memcpy(buf, v, n);
-	memcpy(buf + n, "\r\n", 3);
+	if (len >= sizeof(buf))
+		return false;
+	memcpy(buf, p, len);
+	buf[len] = '\0';
 	errno = 0;
 	ull = strtoull(buf, &end, 10);
-	if (errno == ERANGE)
+	if (errno == ERANGE || end == buf)
 		return false;
-	if (isspace((unsigned char)*end) || (*end == '\0' && end != buf)) {
-		if ((long long)ull < 0 && memchr(buf, '-', n) != NULL)
+	if (isspace((unsigned char)*end) || *end == '\0') {
+		if ((long long)ull < 0 && strchr(buf, '-') != NULL)
 			return false;
 		*out = ull;
 		return true;
@@ -262,7 +264,7 @@ mc_store_delta(struct mc_store_ctx *cx, const struct mc_key *k, const struct mc_
 		rc = MC_EXISTS;
 		goto out;
 	}
-	if (mc_item_vlen(it) == 0 || !value_to_u64(mc_item_value(it), mc_item_vlen(it), &v)) {
+	if (mc_item_vlen(it) == 0 || !mc_store_strtoull(mc_item_value(it), mc_item_vlen(it), &v)) {
 		rc = MC_NON_NUMERIC;
 		goto out;
 	}

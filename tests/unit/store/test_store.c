@@ -374,6 +374,13 @@ test_incr_decr(void **state)
 	set("x", "12a", 0, 0);
 	delta("x", true, 1, &rc);
 	assert_int_equal(rc, MC_NON_NUMERIC);
+	/* Spaces alone are no number (memcached: no digits); spaces around one are fine. */
+	set("x", "  ", 0, 0);
+	delta("x", true, 1, &rc);
+	assert_int_equal(rc, MC_NON_NUMERIC);
+	set("x", " 7 ", 0, 0);
+	assert_int_equal(delta("x", true, 1, &rc), 8);
+	assert_int_equal(rc, MC_OK);
 	/* Create with an initial value (meta N, binary). */
 	{
 		struct mc_key k = K("newc");
