@@ -16,47 +16,69 @@ RTE_LOG_REGISTER_DEFAULT(mc_logtype, NOTICE);
 
 enum mc_opt_kind { K_IP, K_U16, K_U32, K_SIZE, K_DOUBLE, K_STR, K_BOOL, K_CIDRS, K_VERB };
 
-/* X(long name, short, file key, kind, field, min, max, help) */
+/* X(long name, short, file key, kind, field, min, max, default, help): the one table of options.
+ * The defaults, the help text and the shipped config/mcbox.conf (a unit test checks it) all come
+ * from here; an empty default leaves the field zero. */
 #define MC_OPTIONS(X)                                                                        \
-	X("ip", 0, "ip", K_IP, ip, 0, 0, "IPv4 address mcbox answers on (required)")            \
-	X("netmask", 0, "netmask", K_IP, netmask, 0, 0, "netmask of --ip (default 255.255.255.0)") \
-	X("udp-port", 'U', "udp_port", K_U16, udp_port, 1, 65535, "memcached UDP port (default 11211)") \
-	X("memory-limit", 'm', "memory_mb", K_U32, memory_mb, 8, 1048576, "item memory in MiB (default 64)") \
-	X("max-item-size", 'I', "max_item_size", K_SIZE, max_item_size, 1024, 8388608, "largest item, e.g. 1m, 512k (default 1m, at most 8m)") \
-	X("slab-growth-factor", 'f', "growth_factor", K_DOUBLE, growth_factor, 0, 0, "slab class growth factor, 1.01..4 (default 1.25)") \
-	X("queues", 'q', "queues", K_U16, queues, 1, MC_MAX_QUEUES, "RX/TX queue pairs, one worker lcore each (default 1)") \
-	X("port", 'p', "port", K_STR, port, 0, 0, "ethdev name to drive (default: every probed port)") \
-	X("stats-interval", 0, "stats_interval", K_U32, stats_interval, 0, 86400, "seconds between stats lines, 0 = off (default 5)") \
-	X("idle-sleep", 0, "idle_sleep_us", K_U32, idle_sleep_us, 0, 100000, "microseconds to nap when a queue is idle, 0 = poll (default 0)") \
-	X("verbose", 'v', "verbosity", K_VERB, verbosity, 0, 3, "more logging; repeat for more") \
-	X("allow", 0, "allow", K_CIDRS, allow, 0, 0, "comma-separated CIDRs served (default: the subnet of --ip)") \
-	X("udp-admin", 0, "udp_admin", K_BOOL, udp_admin, 0, 1, "on|off: stats, flush_all, verbosity over UDP (default off)") \
-	X("udp-writes", 0, "udp_writes", K_BOOL, udp_writes, 0, 1, "on|off: storage commands over UDP (default on)") \
-	X("max-reply-ratio", 0, "max_reply_ratio", K_U32, max_reply_ratio, 0, 1000000, "reply bytes per request byte over UDP, 0 = unlimited (default 0)") \
-	X("zero-copy-min", 0, "zero_copy_min", K_U32, zc_min, 0, 16777216, "values of at least this many bytes go out from item memory, 0 = always copy (default 0; see docs/PERFORMANCE.md)") \
-	X("source-rps", 0, "src_rps", K_U32, src_rps, 0, 100000000, "requests per second from one source address, 0 = unlimited (default 200000)") \
-	X("source-kbps", 0, "src_kbps", K_U32, src_kbps, 0, 100000000, "reply kilobytes per second to one source address, 0 = unlimited (default 100000)") \
-	X("source-burst-ms", 0, "src_burst_ms", K_U32, src_burst_ms, 1, 1000, "a source's burst: this many milliseconds of each rate, from the first request on (default 5)") \
-	X("udp-reply-max", 0, "udp_reply_max", K_SIZE, udp_reply_max, 1400, 1048576, "reply bytes one UDP request may draw; a larger reply becomes SERVER_ERROR, fetch over TCP (default 64k)")
+	X("ip", 0, "ip", K_IP, ip, 0, 0, "", "IPv4 address mcbox answers on (required)") \
+	X("netmask", 0, "netmask", K_IP, netmask, 0, 0, "255.255.255.0", "netmask of --ip") \
+	X("udp-port", 'U', "udp_port", K_U16, udp_port, 1, 65535, "11211", "memcached UDP port") \
+	X("memory-limit", 'm', "memory_mb", K_U32, memory_mb, 8, 1048576, "64", "item memory in MiB") \
+	X("max-item-size", 'I', "max_item_size", K_SIZE, max_item_size, 1024, 8388608, "1m", "largest item, e.g. 1m, 512k, at most 8m") \
+	X("slab-growth-factor", 'f', "growth_factor", K_DOUBLE, growth_factor, 0, 0, "1.25", "slab class growth factor, 1.01..4") \
+	X("queues", 'q', "queues", K_U16, queues, 1, MC_MAX_QUEUES, "1", "RX/TX queue pairs, one worker lcore each") \
+	X("port", 'p', "port", K_STR, port, 0, 0, "", "ethdev name to drive (default: every probed port)") \
+	X("stats-interval", 0, "stats_interval", K_U32, stats_interval, 0, 86400, "5", "seconds between stats lines, 0 = off") \
+	X("idle-sleep", 0, "idle_sleep_us", K_U32, idle_sleep_us, 0, 100000, "0", "microseconds to nap when a queue is idle, 0 = poll") \
+	X("verbose", 'v', "verbosity", K_VERB, verbosity, 0, 3, "0", "more logging; repeat for more") \
+	X("allow", 0, "allow", K_CIDRS, allow, 0, 0, "", "comma-separated CIDRs served (default: the subnet of --ip)") \
+	X("udp-admin", 0, "udp_admin", K_BOOL, udp_admin, 0, 1, "off", "on|off: stats, flush_all, verbosity over UDP") \
+	X("udp-writes", 0, "udp_writes", K_BOOL, udp_writes, 0, 1, "on", "on|off: storage commands over UDP") \
+	X("max-reply-ratio", 0, "max_reply_ratio", K_U32, max_reply_ratio, 0, 1000000, "0", "reply bytes per request byte over UDP, 0 = unlimited") \
+	X("zero-copy-min", 0, "zero_copy_min", K_U32, zc_min, 0, 16777216, "0", "values of at least this many bytes go out from item memory, 0 = always copy (see docs/PERFORMANCE.md)") \
+	X("source-rps", 0, "src_rps", K_U32, src_rps, 0, 100000000, "200000", "requests per second from one source address, 0 = unlimited") \
+	X("source-kbps", 0, "src_kbps", K_U32, src_kbps, 0, 100000000, "100000", "reply kilobytes per second to one source address, 0 = unlimited") \
+	X("source-burst-ms", 0, "src_burst_ms", K_U32, src_burst_ms, 1, 1000, "5", "a source's burst: this many milliseconds of each rate, from the first request on") \
+	X("udp-reply-max", 0, "udp_reply_max", K_SIZE, udp_reply_max, 1400, 1048576, "64k", "reply bytes one UDP request may draw; a larger reply becomes SERVER_ERROR, fetch over TCP")
+
+/* The defaults go through the same parser as the command line. */
+static int set_value(struct mc_config *cfg, const char *name, enum mc_opt_kind kind, void *field,
+		     uint64_t mn, uint64_t mx, const char *val, char *err, size_t errlen);
 
 void
 mc_config_defaults(struct mc_config *cfg)
 {
+	char err[256];
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->netmask = 0xffffff00u;
-	cfg->udp_port = 11211;
-	cfg->memory_mb = 64;
-	cfg->max_item_size = 1024 * 1024;
-	cfg->growth_factor = 1.25;
-	cfg->queues = 1;
-	cfg->stats_interval = 5;
-	cfg->udp_writes = 1;
-	cfg->max_reply_ratio = 0;
-	cfg->zc_min = 0;
-	cfg->src_rps = 200000;
-	cfg->src_kbps = 100000;
-	cfg->src_burst_ms = 5;
-	cfg->udp_reply_max = 64 * 1024;
+#define X(lname, sname, key, kind, field, mn, mx, def, help)                                   \
+	if (def[0] != '\0' &&                                                                  \
+	    set_value(cfg, key, kind, &cfg->field, mn, mx, def, err, sizeof(err)) != 0)        \
+		abort(); /* a default outside its own range: a bug in the table */
+	MC_OPTIONS(X)
+#undef X
+}
+
+unsigned int
+mc_config_nkeys(void)
+{
+	return 0
+#define X(lname, sname, key, kind, field, mn, mx, def, help) +1
+	       MC_OPTIONS(X)
+#undef X
+		;
+}
+
+int
+mc_config_default_of(const char *key, const char **def)
+{
+#define X(lname, sname, k, kind, field, mn, mx, d, help)                                       \
+	if (!strcmp(key, k)) {                                                                 \
+		*def = d;                                                                      \
+		return 0;                                                                      \
+	}
+	MC_OPTIONS(X)
+#undef X
+	return -1;
 }
 
 void
@@ -65,11 +87,13 @@ mc_config_usage(const char *prog)
 	printf("Usage: %s [EAL options] -- [options]\n"
 	       "mcbox %s: a kernel-bypass memcached appliance (UDP) on DPDK.\n\n",
 	       prog, MC_VERSION);
-#define X(lname, sname, key, kind, field, mn, mx, help)                                        \
+#define X(lname, sname, key, kind, field, mn, mx, def, help)                                   \
 	if (sname)                                                                             \
-		printf("  -%c, --%-20s %s [%s]\n", sname, lname, help, key);                  \
+		printf("  -%c, --%-20s %s%s%s%s [%s]\n", sname, lname, help,                   \
+		       def[0] ? " (default " : "", def, def[0] ? ")" : "", key);               \
 	else                                                                                   \
-		printf("      --%-20s %s [%s]\n", lname, help, key);
+		printf("      --%-20s %s%s%s%s [%s]\n", lname, help, def[0] ? " (default " : "",  \
+		       def, def[0] ? ")" : "", key);
 	MC_OPTIONS(X)
 #undef X
 	printf("  -c, --config FILE          INI file, section [mcbox], keys in brackets above\n"
@@ -266,7 +290,7 @@ mc_config_load_file(struct mc_config *cfg, const char *path, char *err, size_t e
 	for (i = 0; i < nent; i++) {
 		const char *k = ent[i].name, *v = ent[i].value;
 		int known = 0, rc = 0;
-#define X(lname, sname, key, kind, field, mn, mx, help)                                        \
+#define X(lname, sname, key, kind, field, mn, mx, def, help)                                        \
 	if (!known && !strcmp(k, key)) {                                                       \
 		known = 1;                                                                     \
 		rc = set_value(cfg, key, kind, &cfg->field, mn, mx, v, err, errlen);           \
@@ -289,7 +313,7 @@ mc_config_load_file(struct mc_config *cfg, const char *path, char *err, size_t e
 }
 
 enum {
-#define X(lname, sname, key, kind, field, mn, mx, help) OPT_##field,
+#define X(lname, sname, key, kind, field, mn, mx, def, help) OPT_##field,
 	MC_OPTIONS(X)
 #undef X
 	OPT_N,
@@ -302,7 +326,7 @@ option_id(int c)
 {
 	if (c >= OPT_BASE)
 		return c - OPT_BASE;
-#define X(lname, sname, key, kind, field, mn, mx, help)                                        \
+#define X(lname, sname, key, kind, field, mn, mx, def, help)                                        \
 	if (sname != 0 && c == sname)                                                          \
 		return OPT_##field;
 	MC_OPTIONS(X)
@@ -314,7 +338,7 @@ int
 mc_config_parse(struct mc_config *cfg, int argc, char **argv, char *err, size_t errlen)
 {
 	static const struct option longopts[] = {
-#define X(lname, sname, key, kind, field, mn, mx, help)                                        \
+#define X(lname, sname, key, kind, field, mn, mx, def, help)                                        \
 	{lname, kind == K_VERB ? optional_argument : required_argument, NULL, OPT_BASE + OPT_##field},
 		MC_OPTIONS(X)
 #undef X
@@ -368,7 +392,7 @@ mc_config_parse(struct mc_config *cfg, int argc, char **argv, char *err, size_t 
 				}
 				continue;
 			}
-#define X(lname, sname, key, kind, field, mn, mx, help)                                        \
+#define X(lname, sname, key, kind, field, mn, mx, def, help)                                        \
 	if (id == OPT_##field && set_value(cfg, "--" lname, kind, &cfg->field, mn, mx, optarg, err, \
 					   errlen) != 0)                                       \
 		return -1;

@@ -46,8 +46,12 @@ struct mc_config {
 	char config_file[256];
 };
 
-/* Fill cfg with the documented defaults. */
+/* Fill cfg with the defaults (from the one table of options in config.c). */
 void mc_config_defaults(struct mc_config *cfg);
+/* The default of file key `key` as its text ("" for none); -1 for an unknown key. */
+int mc_config_default_of(const char *key, const char **def);
+/* How many options (file keys) there are. */
+unsigned int mc_config_nkeys(void);
 
 /* Parse app options (argv after EAL's "--"). Loads -c/--config FILE first, then applies the
  * command line over it. Returns 0, 1 when --help/--version was printed (caller exits 0), or -1

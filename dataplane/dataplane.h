@@ -95,6 +95,19 @@ struct mc_frame {
 	struct mc_key key;       /* the request's first key, hashed (p NULL: none found) */
 };
 
+/* The service's counters, as `stats` and telemetry name them; X(name, help). */
+#define MC_SVC_COUNTERS(X)                                                                     \
+	X(reply_datagrams, "reply datagrams built")                                            \
+	X(replies_split, "replies that needed more than one datagram")                         \
+	X(zc_values, "values sent from item memory (zero-copy)")                               \
+	X(zc_fallbacks, "zero-copy replies copied after all (holders or mbufs short)")
+
+struct mc_svc_stats {
+#define X(name, help) uint64_t name;
+	MC_SVC_COUNTERS(X)
+#undef X
+};
+
 /* Per-worker memcached service state: the protocol context (with this lcore's store handle),
  * the scratch a long reply spills into, the zero-copy holders and reply counters. */
 struct mc_service {
@@ -104,10 +117,7 @@ struct mc_service {
 	uint8_t *lin;           /* a chained request is linearised here */
 	uint32_t zc_min;        /* values this long go zero-copy; 0 = off */
 	struct rte_mempool *zc_pool; /* zero-copy holders (shared info + item reference) */
-	uint64_t zc_values;     /* values sent from item memory */
-	uint64_t zc_fallbacks;  /* zero-copy replies that had to be copied after all */
-	uint64_t dgrams_out;    /* reply datagrams built */
-	uint64_t replies_split; /* replies that needed more than one datagram */
+	struct mc_svc_stats st;
 };
 
 /* Largest reply kept for one request: enough for a multi-get of two maximal items. */

@@ -129,8 +129,8 @@ send_split(struct mc_worker *w, struct mc_service *svc, struct rte_mbuf *m, uint
 		udp_finish(w, d, l2, (uint16_t)(MC_UDP_HDR_LEN + chunk));
 		mc_dp_tx_push(w, d);
 	}
-	svc->dgrams_out += n;
-	svc->replies_split++;
+	svc->st.reply_datagrams += n;
+	svc->st.replies_split++;
 	rte_pktmbuf_free(m);
 }
 
@@ -253,9 +253,9 @@ send_chained(struct mc_worker *w, struct mc_service *svc, const uint8_t *tmpl, u
 				 (uint16_t)(rte_pktmbuf_pkt_len(built[i]) - hlen));
 		mc_dp_tx_push(w, built[i]);
 	}
-	svc->zc_values += o->nrefs;
-	svc->dgrams_out += n;
-	svc->replies_split += n > 1;
+	svc->st.zc_values += o->nrefs;
+	svc->st.reply_datagrams += n;
+	svc->st.replies_split += n > 1;
 	o->nrefs = 0; /* the references now belong to the mbufs */
 	o->reflen = 0;
 	return 1;
@@ -347,7 +347,7 @@ mc_dp_reply_send(struct mc_worker *w, struct mc_frame *f, struct mc_out *o)
 			break;
 		}
 		/* Short of holders or mbufs: copy after all. */
-		svc->zc_fallbacks++;
+		svc->st.zc_fallbacks++;
 		flatten(svc, o);
 		send_split(w, svc, m, hlen, l2, f->hdr.req_id, o->buf, o->len);
 		return;
@@ -361,7 +361,7 @@ mc_dp_reply_send(struct mc_worker *w, struct mc_frame *f, struct mc_out *o)
 		m->data_len = (uint16_t)(hlen + MC_UDP_HDR_LEN + o->len);
 		m->pkt_len = m->data_len;
 		udp_finish(w, m, l2, (uint16_t)(MC_UDP_HDR_LEN + o->len));
-		svc->dgrams_out++;
+		svc->st.reply_datagrams++;
 		mc_dp_tx_push(w, m);
 		return;
 	}

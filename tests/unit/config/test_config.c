@@ -142,15 +142,45 @@ test_file_then_command_line(void **state)
 	}
 }
 
+/* The shipped config/mcbox.conf loads, sets every option to its default (the one table in
+ * config.c), and names every key of that table, set or commented out. */
 static void
-test_shipped_example_config_loads(void **state)
+test_shipped_example_config_is_the_defaults(void **state)
 {
-	struct mc_config c;
-	char err[512];
+	static const char *const keys[] = {
+		"ip", "netmask", "udp_port", "memory_mb", "max_item_size", "growth_factor",
+		"queues", "port", "stats_interval", "verbosity", "idle_sleep_us", "allow",
+		"udp_admin", "udp_writes", "max_reply_ratio", "zero_copy_min", "src_rps",
+		"src_kbps", "src_burst_ms", "udp_reply_max",
+	};
+	struct mc_config def, file;
+	char err[512], text[16384];
+	const char *d;
+	FILE *f;
+	size_t n, i;
 	(void)state;
-	mc_config_defaults(&c);
-	if (mc_config_load_file(&c, "config/mcbox.conf", err, sizeof(err)) != 0)
+	mc_config_defaults(&def);
+	mc_config_defaults(&file);
+	if (mc_config_load_file(&file, "config/mcbox.conf", err, sizeof(err)) != 0)
 		fail_msg("config/mcbox.conf: %s", err);
+	file.ip = def.ip; /* the one setting without a default */
+	assert_memory_equal(&file, &def, sizeof(def));
+	f = fopen("config/mcbox.conf", "r");
+	assert_non_null(f);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		char set[64], off[64];
+		assert_int_equal(mc_config_default_of(keys[i], &d), 0);
+		snprintf(set, sizeof(set), "\n%s = ", keys[i]);
+		snprintf(off, sizeof(off), "\n; %s =", keys[i]);
+		if (strstr(text, set) == NULL && strstr(text, off) == NULL)
+			fail_msg("config/mcbox.conf does not name %s", keys[i]);
+	}
+	/* And the list above is the whole table. */
+	assert_int_equal(mc_config_default_of("no_such_key", &d), -1);
+	assert_int_equal(sizeof(keys) / sizeof(keys[0]), mc_config_nkeys());
 }
 
 int
@@ -161,7 +191,7 @@ main(void)
 		cmocka_unit_test(test_memcached_style_flags),
 		cmocka_unit_test(test_bad_values_say_which_option),
 		cmocka_unit_test(test_file_then_command_line),
-		cmocka_unit_test(test_shipped_example_config_loads),
+		cmocka_unit_test(test_shipped_example_config_is_the_defaults),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -265,7 +265,7 @@ test_zero_copy_and_its_copy_fallback(void **state)
 	void *held[4096];
 	unsigned int nheld, i;
 	size_t wl, ol;
-	uint64_t zc = w.svc->zc_values, fb = w.svc->zc_fallbacks;
+	uint64_t zc = w.svc->st.zc_values, fb = w.svc->st.zc_fallbacks;
 	struct rte_mbuf *m;
 	(void)state;
 	for (i = 0; i < sizeof(v); i++)
@@ -276,7 +276,7 @@ test_zero_copy_and_its_copy_fallback(void **state)
 	assert_int_equal(exchange(&m, 1, out, &ol), 3);
 	assert_int_equal(ol, wl);
 	assert_memory_equal(out, want, wl);
-	assert_int_equal(w.svc->zc_values, zc + 1);
+	assert_int_equal(w.svc->st.zc_values, zc + 1);
 	assert_no_leaks();
 
 	nheld = rte_mempool_avail_count(w.svc->zc_pool);
@@ -286,8 +286,8 @@ test_zero_copy_and_its_copy_fallback(void **state)
 	assert_int_equal(exchange(&m, 1, out, &ol), 3);
 	assert_int_equal(ol, wl);
 	assert_memory_equal(out, want, wl);
-	assert_int_equal(w.svc->zc_fallbacks, fb + 1);
-	assert_int_equal(w.svc->zc_values, zc + 1);
+	assert_int_equal(w.svc->st.zc_fallbacks, fb + 1);
+	assert_int_equal(w.svc->st.zc_values, zc + 1);
 	rte_mempool_put_bulk(w.svc->zc_pool, held, nheld);
 	assert_no_leaks();
 }
