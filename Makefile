@@ -35,7 +35,9 @@ export LAB_QUEUES MCBOX_ARGS
 
 .PHONY: all build deps hugepages lab-up lab-down demo test unit integration bench fuzz soak clean
 
-all: deps
+# Builds; runs the package installer only when a build dependency is missing.
+all:
+	@pkg-config --exists libdpdk && [ -f /usr/include/cmocka.h ] || bash scripts/deps.sh
 	@$(MAKE) --no-print-directory build
 
 build: $(BUILD)/mcbox $(BUILD)/mcbench $(BUILD)/mcload $(UNIT_BINS)
@@ -78,7 +80,7 @@ lab-down:
 demo: all
 	@bash scripts/demo.sh
 
-unit:
+unit: build
 	@bash tests/run_unit.sh $(BUILD)
 
 integration:
