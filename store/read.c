@@ -30,7 +30,7 @@ retry:
 				continue;
 			it = item_at(p, e);
 			klen = mc_item_klen(it);
-			if (klen != k->len || memcmp(it->data, k->p, klen) != 0)
+			if (klen != k->len || !key_bytes_eq(it->data, k->p, klen))
 				continue;
 			vlen = mc_item_vlen(it);
 			/* A racing writer may have changed the item: keep reads inside the partition. */

@@ -300,10 +300,28 @@ chunk_at(const struct part *p, const struct slabclass *c, uint32_t page, uint32_
 	return (struct mc_item *)(p->pages + (size_t)page * MC_PAGE_SIZE + (size_t)idx * c->size);
 }
 
+/* Are n key bytes equal? Eight at a time, inline: keys are short, and a call to memcmp costs
+ * more than comparing them. */
+static inline bool
+key_bytes_eq(const uint8_t *a, const uint8_t *b, uint32_t n)
+{
+	uint64_t x, y;
+	for (; n >= 8; n -= 8, a += 8, b += 8) {
+		memcpy(&x, a, 8);
+		memcpy(&y, b, 8);
+		if (x != y)
+			return false;
+	}
+	for (; n > 0; n--)
+		if (*a++ != *b++)
+			return false;
+	return true;
+}
+
 static inline bool
 key_eq(const struct mc_item *it, const struct mc_key *k)
 {
-	return mc_item_klen(it) == k->len && memcmp(it->data, k->p, k->len) == 0;
+	return mc_item_klen(it) == k->len && key_bytes_eq(it->data, k->p, k->len);
 }
 
 static inline uint64_t
