@@ -116,6 +116,8 @@ setup_workers(void)
 	app.proto_conf.verbosity = app.cfg.verbosity;
 	/* One rate limiter for every queue of every port: a source has one budget. */
 	app.rate_limiter = mc_dp_rl_create(&app.cfg, rte_get_tsc_hz(), app.ports[0].socket);
+	if (app.rate_limiter != NULL)
+		app.rate_limiter->shared = app.nworkers > 1;
 	for (lcore = 0; lcore < RTE_MAX_LCORE; lcore++)
 		worker_of_lcore[lcore] = UINT32_MAX;
 	worker_of_lcore[rte_get_main_lcore()] = q++;

@@ -354,6 +354,7 @@ dp_setup(void)
 	 * NSRC client addresses, each well inside its limits. */
 	mc_dp_worker_init(&w, &cfg, &port, 0, 0, mc_dp_rl_create(&cfg, rte_get_tsc_hz(), 0),
 			  rte_rdtsc());
+	w.rl->shared = false; /* one worker, as the app runs it with one queue */
 	w.no_batch_prefetch = (uint8_t)no_prefetch;
 	s = store_make(256u << 20, 1);
 	w.svc = mc_dp_service_create(s, &pconf, cfg.max_item_size, 0);

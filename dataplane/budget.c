@@ -15,9 +15,18 @@ rl_slot(const struct mc_rl *rl, uint32_t src)
 /* GCRA: move *tat on by cost unless that puts it more than window ahead of now. Lock-free:
  * workers on other queues may charge the same slot. */
 static inline bool
-gcra_take(uint64_t *tat, uint64_t now, uint64_t cost, uint64_t window)
+gcra_take(const struct mc_rl *rl, uint64_t *tat, uint64_t now, uint64_t cost, uint64_t window)
 {
 	uint64_t t = __atomic_load_n(tat, __ATOMIC_RELAXED), n;
+	if (!rl->shared) {
+		/* One worker: nobody else writes the slot, a plain update will do (a locked
+		 * compare-and-swap costs about 20 cycles a request, twice). */
+		n = (t > now ? t : now) + cost;
+		if (n - now > window)
+			return false;
+		__atomic_store_n(tat, n, __ATOMIC_RELAXED);
+		return true;
+	}
 	do {
 		n = (t > now ? t : now) + cost;
 		if (n - now > window)
@@ -42,6 +51,7 @@ mc_dp_rl_create(const struct mc_config *cfg, uint64_t tsc_hz, int socket)
 		rte_exit(EXIT_FAILURE, "cannot set up the per-source rate limiter\n");
 	rl->k0 = k[0];
 	rl->k1 = k[1] | 1;
+	rl->shared = true;
 	if (cfg->src_rps != 0) {
 		rl->req_cost = RTE_MAX(tsc_hz / cfg->src_rps, (uint64_t)1);
 		rl->req_window = RTE_MAX(tsc_hz / 1000 * cfg->src_burst_ms, rl->req_cost);
@@ -81,7 +91,7 @@ mc_dp_rl_admit(struct mc_worker *w, uint32_t src)
 	if (rl->byte_cost_fp != 0 &&
 	    __atomic_load_n(&s->byte_tat, __ATOMIC_RELAXED) + rl->byte_min > w->now + rl->byte_window)
 		return false;
-	return rl->req_cost == 0 || gcra_take(&s->req_tat, w->now, rl->req_cost, rl->req_window);
+	return rl->req_cost == 0 || gcra_take(rl, &s->req_tat, w->now, rl->req_cost, rl->req_window);
 }
 
 bool
@@ -90,6 +100,6 @@ mc_dp_rl_charge(struct mc_worker *w, uint32_t src, uint32_t bytes)
 	const struct mc_rl *rl = w->rl;
 	if (rl == NULL || rl->byte_cost_fp == 0)
 		return true;
-	return gcra_take(&rl_slot(rl, src)->byte_tat, w->now, (bytes * rl->byte_cost_fp) >> 16,
+	return gcra_take(rl, &rl_slot(rl, src)->byte_tat, w->now, (bytes * rl->byte_cost_fp) >> 16,
 			 rl->byte_window);
 }

@@ -156,6 +156,8 @@ struct mc_rl {
 	uint64_t byte_cost_fp;   /* TSC ticks a reply byte costs, << 16; 0 = no byte limit */
 	uint64_t byte_window;
 	uint64_t byte_min;       /* the cost of the smallest reply: a budget without it is spent */
+	bool shared;             /* more than one worker charges it (compare-and-swap); the app
+				  * clears it when it runs a single worker */
 };
 
 struct mc_store;

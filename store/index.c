@@ -43,9 +43,14 @@ mc_store_prefetch_item(const struct mc_store *s, uint64_t hash)
 		uint32_t m = tag_matches(b, tag);
 		while (m != 0) {
 			/* Writers store whole slots, so even a stale one holds an offset inside the
-			 * partition; header and key share the item's first line. */
-			rte_prefetch0(item_at(p, __atomic_load_n(&b->slot[__builtin_ctz(m)],
-								 __ATOMIC_RELAXED)));
+			 * partition; header and key share the item's first line. The hit will
+			 * read (and may set) the item's use bits too: their line as well. */
+			const struct mc_item *it = item_at(
+				p, __atomic_load_n(&b->slot[__builtin_ctz(m)], __ATOMIC_RELAXED));
+			const ptrdiff_t u = unit_of(p, it);
+			rte_prefetch0(it);
+			if (u >= 0)
+				rte_prefetch0(p->use + u);
 			m &= m - 1;
 		}
 	}
