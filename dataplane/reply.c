@@ -57,10 +57,41 @@ mc_dp_tx_push(struct mc_worker *w, struct rte_mbuf *m)
 
 /* ---- reply datagrams ---- */
 
+/* A datagram's UDP sum, pseudo header included, when its payload is the memcached frame header
+ * and then o's text, contiguous after the UDP header: the text is summed in pieces around the
+ * values o copied, whose sums the store kept, so a value is not read again. A piece that
+ * starts at an odd offset adds its sum byte-swapped. */
+static uint16_t
+udp_sum_known(const struct rte_ipv4_hdr *ip, const uint8_t *udp, uint32_t l4,
+	      const struct mc_out *o)
+{
+	const uint8_t *text = udp + sizeof(struct rte_udp_hdr) + MC_UDP_HDR_LEN; /* even */
+	uint64_t sum = (uint64_t)ip->src_addr + ip->dst_addr + RTE_BE16(IPPROTO_UDP) +
+		       rte_cpu_to_be_16((uint16_t)l4);
+	uint32_t at = 0, i;
+	sum += cksum_sum(udp, sizeof(struct rte_udp_hdr) + MC_UDP_HDR_LEN, 0);
+	for (i = 0; i <= o->nsums; i++) {
+		const uint32_t end = i < o->nsums ? o->sums[i].pos : (uint32_t)o->len;
+		const uint16_t part = cksum_sum(text + at, end - at, 0);
+		sum += (at & 1) ? rte_bswap16(part) : part;
+		if (i < o->nsums) {
+			sum += (end & 1) ? rte_bswap16(o->sums[i].sum) : o->sums[i].sum;
+			at = end + o->sums[i].len;
+		}
+	}
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
 /* Fill IPv4/UDP lengths and checksums of a reply whose L2..L4 headers were turned around.
- * l2_len is the Ethernet header length (14 or 18), payload_len the UDP payload length. */
+ * l2_len is the Ethernet header length (14 or 18), payload_len the UDP payload length. With
+ * o (a single datagram whose text follows the frame header), a software UDP checksum adds the
+ * copied values' kept sums instead of reading them. */
 static void
-udp_finish(const struct mc_worker *w, struct rte_mbuf *m, uint16_t l2_len, uint16_t payload_len)
+udp_finish(const struct mc_worker *w, struct rte_mbuf *m, uint16_t l2_len, uint16_t payload_len,
+	   const struct mc_out *o)
 {
 	struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, l2_len);
 	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
@@ -77,7 +108,10 @@ udp_finish(const struct mc_worker *w, struct rte_mbuf *m, uint16_t l2_len, uint1
 	} else {
 		uint16_t ck;
 		ip->hdr_checksum = (uint16_t)~cksum_sum(ip, sizeof(*ip), 0);
-		ck = (uint16_t)~udp_sum(m, ip, l2_len + sizeof(*ip), l4);
+		if (o != NULL && o->nsums != 0 && o->nsums <= MC_OUT_MAX_SUMS)
+			ck = (uint16_t)~udp_sum_known(ip, (const uint8_t *)udp, l4, o);
+		else
+			ck = (uint16_t)~udp_sum(m, ip, l2_len + sizeof(*ip), l4);
 		udp->dgram_cksum = ck == 0 ? 0xffff : ck;
 	}
 }
@@ -126,7 +160,7 @@ send_split(struct mc_worker *w, struct mc_service *svc, struct rte_mbuf *m, uint
 		mc_udp_frame_write(p + hlen, req_id, i, n);
 		memcpy(p + hlen + MC_UDP_HDR_LEN, src + off, chunk);
 		off += chunk;
-		udp_finish(w, d, l2, (uint16_t)(MC_UDP_HDR_LEN + chunk));
+		udp_finish(w, d, l2, (uint16_t)(MC_UDP_HDR_LEN + chunk), NULL);
 		mc_dp_tx_push(w, d);
 	}
 	svc->st.reply_datagrams += n;
@@ -249,8 +283,7 @@ send_chained(struct mc_worker *w, struct mc_service *svc, const uint8_t *tmpl, u
 		}
 	}
 	for (i = 0; i < nb; i++) {
-		udp_finish(w, built[i], l2,
-				 (uint16_t)(rte_pktmbuf_pkt_len(built[i]) - hlen));
+		udp_finish(w, built[i], l2, (uint16_t)(rte_pktmbuf_pkt_len(built[i]) - hlen), NULL);
 		mc_dp_tx_push(w, built[i]);
 	}
 	svc->st.zc_values += o->nrefs;
@@ -360,7 +393,7 @@ mc_dp_reply_send(struct mc_worker *w, struct mc_frame *f, struct mc_out *o)
 		m->data_off = f->reply_off;
 		m->data_len = (uint16_t)(hlen + MC_UDP_HDR_LEN + o->len);
 		m->pkt_len = m->data_len;
-		udp_finish(w, m, l2, (uint16_t)(MC_UDP_HDR_LEN + o->len));
+		udp_finish(w, m, l2, (uint16_t)(MC_UDP_HDR_LEN + o->len), o);
 		svc->st.reply_datagrams++;
 		mc_dp_tx_push(w, m);
 		return;

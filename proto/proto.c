@@ -17,6 +17,8 @@ mc_out_rewind(struct mc_out *o, size_t mark)
 		mc_store_ref_put(r->ref);
 	}
 	o->len = mark - o->reflen;
+	while (o->nsums > 0 && o->nsums <= MC_OUT_MAX_SUMS && o->sums[o->nsums - 1].pos >= o->len)
+		o->nsums--;
 }
 
 int
@@ -39,8 +41,20 @@ mc_out_value(struct mc_out *o, const struct mc_store_read *r)
 			return 0;
 		/* Refcount saturated: copy instead. */
 	}
-	if (!mc_out_put(o, r->value, r->vlen))
-		return -1;
+	{
+		const size_t pos = o->len;
+		if (!mc_out_put(o, r->value, r->vlen))
+			return -1;
+		/* Short values are summed faster than their pieces are kept track of. */
+		if (r->vlen >= MC_OUT_SUM_MIN) {
+			if (o->nsums < MC_OUT_MAX_SUMS)
+				o->sums[o->nsums] = (struct mc_out_sum){(uint32_t)pos, r->vlen,
+									r->vsum};
+			if (o->nsums <= MC_OUT_MAX_SUMS)
+				o->nsums++;
+		}
+	}
+	/* The sum was read with the value: the same check validates both. */
 	return mc_store_read_check(r) ? 1 : 0;
 }
 

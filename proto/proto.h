@@ -24,6 +24,8 @@ struct mc_out_ref {
 	uint32_t len;
 };
 #define MC_OUT_MAX_REFS 64
+#define MC_OUT_MAX_SUMS 8
+#define MC_OUT_SUM_MIN 128 /* values this long have their kept sums used (mcbench: 32 B loses) */
 
 /* Reply bytes. Text goes to buf; when it fills, everything so far moves to spill (once) and
  * writing continues there. Values of at least zc_min bytes may instead be referenced (refs);
@@ -46,6 +48,15 @@ struct mc_out {
 	uint16_t nrefs;
 	size_t reflen;
 	struct mc_out_ref refs[MC_OUT_MAX_REFS];
+	/* Values copied into the text, with their sums from the store, so the reply's checksum
+	 * can add a value's sum instead of reading it again; nsums > MC_OUT_MAX_SUMS: too many
+	 * were copied, sum everything. */
+	uint8_t nsums;
+	struct mc_out_sum {
+		uint32_t pos; /* offset in the text */
+		uint32_t len;
+		uint16_t sum; /* as if the value began at an even offset */
+	} sums[MC_OUT_MAX_SUMS];
 };
 
 static inline void
@@ -65,6 +76,7 @@ mc_out_init(struct mc_out *o, uint8_t *buf, size_t cap, uint8_t *spill, size_t s
 	o->zc_min = 0;
 	o->nrefs = 0;
 	o->reflen = 0;
+	o->nsums = 0;
 }
 
 /* Logical position (text and referenced bytes): a mark for mc_out_rewind. */

@@ -44,6 +44,7 @@ retry:
 			r->vlen = vlen;
 			r->exptime = it->exptime;
 			r->cas = it->cas;
+			r->vsum = it->vsum;
 			r->value = it->data + klen;
 			r->state = __atomic_load_n(&it->state, __ATOMIC_RELAXED);
 			r->ref = p->refs + u;

@@ -54,9 +54,11 @@ struct mc_store_args {
  *
  *  0               8       12      16      20      22  23  24
  *  +---------------+-------+-------+-------+-------+---+---+---- klen ----+---- vlen ----+
- *  | cas           |exptime| flags | vk    | rsv   |cls|st | key          | value        |
+ *  | cas           |exptime| flags | vk    | vsum  |cls|st | key          | value        |
  *  +---------------+-------+-------+-------+-------+---+---+--------------+--------------+
  *  vk = vlen << 8 | klen (vlen < 16 MiB); exptime in store-relative seconds, 0 = never;
+ *  vsum: the value's ones'-complement sum (rte_raw_cksum), so a reply can add it to its
+ *  checksum instead of reading the value again;
  *  st: LINKED, ZOMBIE (unlinked, still referenced), meta's STALE, TOKEN, KEYBIN. Only writers
  *  (under the partition lock) write item memory; what readers write (references, CLOCK and
  *  fetched bits) lives beside the pages, per 64-byte unit (store.c, UNIT_SHIFT).
@@ -66,7 +68,7 @@ struct mc_item {
 	uint32_t exptime;
 	uint32_t flags;
 	uint32_t vk;
-	uint16_t rsv;
+	uint16_t vsum;
 	uint8_t cls;
 	uint8_t state;
 	uint8_t data[];
@@ -145,6 +147,7 @@ struct mc_store_read {
 	uint32_t vlen;
 	uint32_t exptime;   /* store-relative, 0 = never */
 	uint64_t cas;
+	uint16_t vsum;      /* the value's ones'-complement sum, as if it began at an even offset */
 	const uint8_t *value;
 	bool fetched;       /* had been read before */
 	uint8_t state;      /* MC_IT_* bits at the snapshot */

@@ -22,6 +22,7 @@
 
 #include <rte_common.h>
 #include <rte_hash_crc.h>
+#include <rte_ip.h>
 #include <rte_prefetch.h>
 #include <rte_spinlock.h>
 

@@ -129,6 +129,7 @@ mc_store_store(struct mc_store_ctx *cx, const struct mc_key *k, const struct mc_
 		it->flags = a->flags;
 		memcpy(it->data + k->len, val, vlen);
 	}
+	it->vsum = rte_raw_cksum(it->data + k->len, total_v);
 	st_index_link(p, it, k, old ? ob : NULL, os);
 	if (stale)
 		__atomic_fetch_or(&it->state, MC_IT_STALE | (old->state & MC_IT_TOKEN),
@@ -288,6 +289,7 @@ mc_store_delta(struct mc_store_ctx *cx, const struct mc_key *k, const struct mc_
 			it->cas = next_cas(s, p);
 			memcpy((uint8_t *)mc_item_value(it), buf, (size_t)res);
 			memset((uint8_t *)mc_item_value(it) + res, ' ', mc_item_vlen(it) - (uint32_t)res);
+			it->vsum = rte_raw_cksum(mc_item_value(it), mc_item_vlen(it));
 			in_place = true;
 		}
 		bucket_write_end(b);

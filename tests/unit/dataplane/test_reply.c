@@ -185,6 +185,50 @@ test_checksums_at_every_length(void **state)
 	}
 }
 
+/* Multi-gets in one datagram, values of odd and even lengths at odd and even offsets, long
+ * ones (their kept sums are used, up to eight) and short ones (summed): the reply's checksum
+ * is right whichever way each value is counted, and with more than eight kept. */
+#define KSUM_LEN(i) ((i) % 4 == 3 ? 1 + (i) : 128 + ((i)&1))
+static void
+test_checksums_with_kept_value_sums(void **state)
+{
+	static uint8_t out[1 << 16];
+	static char want[1 << 16];
+	uint8_t v[256];
+	unsigned int nkeys, i;
+	(void)state;
+	for (i = 0; i < sizeof(v); i++)
+		v[i] = (uint8_t)(i * 29 + 3);
+	for (i = 0; i < 11; i++) {
+		char key[8];
+		snprintf(key, sizeof(key), "m%u", i);
+		put_item(key, v + i, KSUM_LEN(i), i);
+	}
+	for (nkeys = 1; nkeys <= 11; nkeys++) {
+		char req[256];
+		size_t rl = 4, wl = 0, ol;
+		struct rte_mbuf *m;
+		memcpy(req, "get ", 4);
+		for (i = 0; i < nkeys; i++) {
+			char key[8];
+			int n = snprintf(key, sizeof(key), "m%u", i);
+			rl += (size_t)sprintf(req + rl, "%s%s", key, i + 1 < nkeys ? " " : "\r\n");
+			wl += (size_t)sprintf(want + wl, "VALUE %s %u %u\r\n", key, i, KSUM_LEN(i));
+			memcpy(want + wl, v + i, KSUM_LEN(i));
+			wl += KSUM_LEN(i);
+			memcpy(want + wl, "\r\n", 2);
+			wl += 2;
+			(void)n;
+		}
+		memcpy(want + wl, "END\r\n", 5);
+		wl += 5;
+		m = request(req, rl, (uint16_t)nkeys);
+		assert_int_equal(exchange(&m, 1, out, &ol), 1);
+		assert_int_equal(ol, wl);
+		assert_memory_equal(out, want, wl);
+	}
+}
+
 /* A corrupted datagram is a counted drop; checksum 0 ("none sent") is served. */
 static void
 test_bad_request_checksum_dropped(void **state)
@@ -566,6 +610,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_checksums_at_every_length),
+		cmocka_unit_test(test_checksums_with_kept_value_sums),
 		cmocka_unit_test(test_bad_request_checksum_dropped),
 		cmocka_unit_test(test_nic_checksum_verdicts),
 		cmocka_unit_test(test_zero_copy_and_its_copy_fallback),
