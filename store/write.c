@@ -8,6 +8,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* The ones'-complement sum of bytes a (alen of them, summing to sa) followed by bytes summing
+ * to sb: sb's bytes start at an odd offset when alen is odd. */
+static inline uint16_t
+sum_join(uint16_t sa, uint32_t alen, uint16_t sb)
+{
+	uint32_t s = (uint32_t)sa + ((alen & 1) ? rte_bswap16(sb) : sb);
+	s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)((s & 0xffff) + (s >> 16));
+}
+
 /* Writer lookup of a live item; an expired or flushed one found on the way is reclaimed. */
 static struct mc_item *
 find_live(const struct mc_store *s, struct part *p, const struct mc_key *k, struct bucket **b,
@@ -129,7 +139,14 @@ mc_store_store(struct mc_store_ctx *cx, const struct mc_key *k, const struct mc_
 		it->flags = a->flags;
 		memcpy(it->data + k->len, val, vlen);
 	}
-	it->vsum = rte_raw_cksum(it->data + k->len, total_v);
+	/* The sum of a joined value from the parts' sums: what it adds is summed, not all of
+	 * it again. */
+	if (mode == MC_APPEND)
+		it->vsum = sum_join(old->vsum, mc_item_vlen(old), rte_raw_cksum(val, vlen));
+	else if (mode == MC_PREPEND)
+		it->vsum = sum_join(rte_raw_cksum(val, vlen), vlen, old->vsum);
+	else
+		it->vsum = rte_raw_cksum(it->data + k->len, total_v);
 	st_index_link(p, it, k, old ? ob : NULL, os);
 	if (stale)
 		__atomic_fetch_or(&it->state, MC_IT_STALE | (old->state & MC_IT_TOKEN),

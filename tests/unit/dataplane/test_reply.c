@@ -227,6 +227,37 @@ test_checksums_with_kept_value_sums(void **state)
 		assert_int_equal(ol, wl);
 		assert_memory_equal(out, want, wl);
 	}
+	/* Values joined by append and prepend, of odd lengths: their sums are joined too. */
+	{
+		static const char *const ops[] = {"append", "prepend", "append", "prepend"};
+		char vj[600];
+		size_t vl = 129, wl, ol, k;
+		struct rte_mbuf *m;
+		memcpy(vj, v, vl);
+		put_item("joined", vj, (uint32_t)vl, 0);
+		for (k = 0; k < 4; k++) {
+			char req[256];
+			const size_t add = 3 + 2 * k;
+			int n = snprintf(req, sizeof(req), "%s joined 0 0 %zu\r\n", ops[k], add);
+			memcpy(req + n, v + 100 + k, add);
+			memcpy(req + n + add, "\r\n", 2);
+			m = request(req, (size_t)n + add + 2, 90);
+			assert_int_equal(exchange(&m, 1, out, &ol), 1);
+			assert_memory_equal(out, "STORED\r\n", 8);
+			if (k & 1) {
+				memmove(vj + add, vj, vl);
+				memcpy(vj, v + 100 + k, add);
+			} else {
+				memcpy(vj + vl, v + 100 + k, add);
+			}
+			vl += add;
+			m = request("get joined\r\n", 12, 91);
+			assert_int_equal(exchange(&m, 1, out, &ol), 1);
+			wl = value_reply(want, "joined", 0, (const uint8_t *)vj, (uint32_t)vl);
+			assert_int_equal(ol, wl);
+			assert_memory_equal(out, want, wl);
+		}
+	}
 }
 
 /* A corrupted datagram is a counted drop; checksum 0 ("none sent") is served. */
