@@ -252,11 +252,12 @@ stage_parse(struct mc_worker *w, struct mc_frame *f)
 static void
 stage_hash(const struct mc_worker *w, struct mc_frame *f)
 {
-	const struct mc_store *s = w->svc->px.sx.s;
+	const struct mc_store *s;
 	const uint8_t *key;
 	uint32_t klen;
 	if (f->kind != MC_FRAME_MEMCACHED || f->payload == NULL)
 		return;
+	s = w->svc->px.sx.s;
 	if (unlikely(mc_udp_frame_parse(f->payload, f->payload_len, &f->hdr) != MC_UDP_OK))
 		VERDICT(f, drop_frame);
 	if (unlikely(w->no_batch_prefetch))

@@ -188,6 +188,7 @@ flatten(struct mc_service *svc, struct mc_out *o)
 	}
 	o->nrefs = 0;
 	o->reflen = 0;
+	o->nsums = 0; /* the text moved: its noted value positions no longer hold */
 	o->buf = svc->scratch;
 	o->len = total;
 	return total;
