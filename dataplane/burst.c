@@ -266,7 +266,7 @@ stage_hash(const struct mc_worker *w, struct mc_frame *f)
 				 &klen);
 	if (key != NULL) {
 		mc_key_init(&f->key, s, key, klen);
-		mc_store_prefetch(s, f->key.hash);
+		mc_store_prefetch(s, &f->key);
 	}
 }
 
@@ -403,10 +403,10 @@ mc_dp_handle_burst(struct mc_worker *w, struct rte_mbuf **pkts, uint16_t n)
 	 * cold item costs a DRAM round trip that nothing else would hide. */
 	for (i = 0; i < ITEM_AHEAD && i < n; i++)
 		if (f[i].key.p != NULL)
-			mc_store_prefetch_item(w->svc->px.sx.s, f[i].key.hash);
+			mc_store_prefetch_item(w->svc->px.sx.s, &f[i].key);
 	for (i = 0; i < n; i++) {
 		if (i + ITEM_AHEAD < n && f[i + ITEM_AHEAD].key.p != NULL)
-			mc_store_prefetch_item(w->svc->px.sx.s, f[i + ITEM_AHEAD].key.hash);
+			mc_store_prefetch_item(w->svc->px.sx.s, &f[i + ITEM_AHEAD].key);
 		stage_execute(w, &f[i]);
 	}
 }

@@ -420,8 +420,8 @@ cmd_stats(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o
 static inline bool
 hinted_get(const struct mc_proto_ctx *cx, const uint8_t *req, size_t len, struct mc_tok *t)
 {
-	const uint8_t *k = cx->hint_key;
-	const uint32_t kl = cx->hint_len;
+	const uint8_t *k = cx->hint->p;
+	const uint32_t kl = cx->hint->len;
 	uint32_t cl, i;
 	if (k == req + 4 && !memcmp(req, "get ", 4))
 		cl = 3;
@@ -582,7 +582,7 @@ mc_ascii_command(struct mc_proto_ctx *cx, const uint8_t *req, size_t len, size_t
 	const uint8_t *line = req + *pos, *nl, *z;
 	size_t llen, i;
 
-	if (*pos == 0 && cx->hint_key != NULL && hinted_get(cx, req, len, t)) {
+	if (*pos == 0 && cx->hint != NULL && hinted_get(cx, req, len, t)) {
 		/* The datagram is one get/gets of the key the transport hashed: the tokens the
 		 * general path below would find, without looking for them. */
 		*pos = len;

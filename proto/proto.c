@@ -286,9 +286,7 @@ mc_proto_execute(struct mc_proto_ctx *cx, const uint8_t *req, size_t len,
 	unsigned int n = 0;
 	if (len == 0)
 		return 0;
-	cx->hint_key = hint != NULL ? hint->p : NULL;
-	cx->hint_len = hint != NULL ? hint->len : 0;
-	cx->hint_hash = hint != NULL ? hint->hash : 0;
+	cx->hint = hint;
 	if (req[0] == 0x80) {
 		mc_binary_execute(cx, req, len, o, &n);
 	} else {
@@ -301,7 +299,7 @@ mc_proto_execute(struct mc_proto_ctx *cx, const uint8_t *req, size_t len,
 				break;
 		}
 	}
-	cx->hint_key = NULL;
+	cx->hint = NULL;
 	return n;
 }
 

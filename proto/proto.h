@@ -141,11 +141,9 @@ typedef void (*mc_proto_stats_fn)(void *arg, struct mc_proto_ctx *cx, struct mc_
 
 struct mc_proto_ctx {
 	struct mc_store_ctx sx;
-	/* The hint of the request being executed (mc_proto_execute's argument): the hashed key
-	 * view the transport found; mc_proto_key reuses its hash for that very view. */
-	const uint8_t *hint_key;
-	uint32_t hint_len;
-	uint64_t hint_hash;
+	/* The hint of the request being executed (mc_proto_execute's argument): the hashed (and
+	 * placed) key view the transport found; mc_proto_key takes it for that very view. */
+	const struct mc_key *hint;
 	const struct mc_proto_conf *conf;
 	struct mc_proto_stats st;
 	mc_proto_stats_fn stats_fn;
@@ -156,10 +154,11 @@ struct mc_proto_ctx {
 static inline void
 mc_proto_key(const struct mc_proto_ctx *cx, struct mc_key *k, const uint8_t *p, uint32_t len)
 {
-	k->p = p;
-	k->len = len;
-	k->hash = (p == cx->hint_key && len == cx->hint_len) ? cx->hint_hash
-								    : mc_store_hash(cx->sx.s, p, len);
+	if (cx->hint != NULL && p == cx->hint->p && len == cx->hint->len) {
+		*k = *cx->hint;
+		return;
+	}
+	mc_key_init(k, cx->sx.s, p, len);
 }
 
 void mc_proto_ctx_init(struct mc_proto_ctx *cx, struct mc_store *s, const struct mc_proto_conf *conf);

@@ -21,23 +21,25 @@ mc_store_part_of(const struct mc_store *s, uint64_t hash)
 }
 
 void
-mc_store_prefetch(const struct mc_store *s, uint64_t hash)
+mc_store_prefetch(const struct mc_store *s, struct mc_key *k)
 {
-	const struct part *p = s->parts[mc_store_part_of(s, hash)];
-	uint32_t b1, b2;
-	buckets_of(p, hash, &b1, &b2);
-	rte_prefetch0(&p->buckets[b1]);
-	rte_prefetch0(&p->buckets[b2]);
+	const struct part *p;
+	k->part = (uint16_t)mc_store_part_of(s, k->hash);
+	p = s->parts[k->part];
+	buckets_of(p, k->hash, &k->bkt[0], &k->bkt[1]);
+	k->placed = true;
+	rte_prefetch0(&p->buckets[k->bkt[0]]);
+	rte_prefetch0(&p->buckets[k->bkt[1]]);
 }
 
 void
-mc_store_prefetch_item(const struct mc_store *s, uint64_t hash)
+mc_store_prefetch_item(const struct mc_store *s, const struct mc_key *k)
 {
-	const struct part *p = s->parts[mc_store_part_of(s, hash)];
-	const uint16_t tag = tag_of(hash);
+	const struct part *p;
+	const uint16_t tag = tag_of(k->hash);
 	uint32_t bi[2];
 	unsigned int j;
-	buckets_of(p, hash, &bi[0], &bi[1]);
+	key_place(s, k, &p, bi);
 	for (j = 0; j < 2; j++) {
 		const struct bucket *b = &p->buckets[bi[j]];
 		uint32_t m = tag_matches(b, tag);

@@ -6,12 +6,12 @@ enum mc_store_status
 mc_store_read_begin(struct mc_store_ctx *cx, const struct mc_key *k, struct mc_store_read *r)
 {
 	const struct mc_store *s = cx->s;
-	const struct part *p = s->parts[mc_store_part_of(s, k->hash)];
+	const struct part *p;
 	uint16_t tag = tag_of(k->hash);
 	uint32_t bi[2], v[2], m;
 	unsigned int j;
 
-	buckets_of(p, k->hash, &bi[0], &bi[1]);
+	key_place(s, k, &p, bi);
 retry:
 	for (j = 0; j < 2; j++) {
 		const struct bucket *b = &p->buckets[bi[j]];

@@ -136,6 +136,11 @@ struct mc_key {
 	const uint8_t *p;
 	uint32_t len;
 	uint64_t hash;
+	/* Where it lives, once mc_store_prefetch placed it: the lookup need not work it out
+	 * again. */
+	bool placed;
+	uint16_t part;
+	uint32_t bkt[2];
 };
 
 /* What a read found (valid only while mc_store_read_check says so). */
@@ -170,13 +175,15 @@ mc_key_init(struct mc_key *k, const struct mc_store *s, const void *p, uint32_t 
 	k->p = p;
 	k->len = len;
 	k->hash = mc_store_hash(s, p, len);
+	k->placed = false;
 }
 unsigned int mc_store_nparts(const struct mc_store *s);
 unsigned int mc_store_part_of(const struct mc_store *s, uint64_t hash);
-/* Prefetch the index buckets of a hash (call for a whole burst before executing it). */
-void mc_store_prefetch(const struct mc_store *s, uint64_t hash);
+/* Place k (its partition and buckets, kept in k for the lookup) and prefetch its index
+ * buckets: call for a whole burst before executing it. */
+void mc_store_prefetch(const struct mc_store *s, struct mc_key *k);
 /* Then, once the buckets are in: prefetch the items whose tag matches (a hint, no check). */
-void mc_store_prefetch_item(const struct mc_store *s, uint64_t hash);
+void mc_store_prefetch_item(const struct mc_store *s, const struct mc_key *k);
 
 /* Clock. Store-relative time starts at 62 as memcached's does, so exptime 1 is already past.
  * tick: the production clock, from a monotonic source: whole seconds since the store started,

@@ -301,6 +301,21 @@ chunk_at(const struct part *p, const struct slabclass *c, uint32_t page, uint32_
 	return (struct mc_item *)(p->pages + (size_t)page * MC_PAGE_SIZE + (size_t)idx * c->size);
 }
 
+/* k's partition and buckets: kept in k when it was placed (mc_store_prefetch), else worked
+ * out. */
+static inline void
+key_place(const struct mc_store *s, const struct mc_key *k, const struct part **p, uint32_t bi[2])
+{
+	if (likely(k->placed)) {
+		*p = s->parts[k->part];
+		bi[0] = k->bkt[0];
+		bi[1] = k->bkt[1];
+		return;
+	}
+	*p = s->parts[mc_store_part_of(s, k->hash)];
+	buckets_of(*p, k->hash, &bi[0], &bi[1]);
+}
+
 /* Are n key bytes equal? Eight at a time, inline: keys are short, and a call to memcmp costs
  * more than comparing them. */
 static inline bool
