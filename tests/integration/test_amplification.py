@@ -1,11 +1,13 @@
 """Amplification with the defaults: no request datagram draws more than --udp-reply-max (64 KiB)
 of replies, whatever it asks for; a larger reply is one short SERVER_ERROR telling the client
-to fetch it over TCP. Prints the worst reply/request ratio measured on the wire (Ethernet, IP,
+to fetch it over TCP; datagrams from reflectors' ports and forged sources draw nothing. Prints the worst reply/request ratio measured on the wire (Ethernet, IP,
 UDP and memcached headers counted on both sides), which the README quotes."""
 # lab: MCBOX_ARGS=
 import struct
 
 import labtest as L
+# The hostile suite's reflection and forged-source checks, here with the defaults as well.
+from test_hostile import test_forged_sources_draw_nothing, test_reflection_loops_draw_nothing  # noqa: F401
 
 CAP = 64 * 1024
 TOO_LARGE = b"SERVER_ERROR response too large for UDP; retry over TCP\r\n"
