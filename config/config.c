@@ -33,7 +33,7 @@ enum mc_opt_kind { K_IP, K_U16, K_U32, K_SIZE, K_DOUBLE, K_STR, K_BOOL, K_CIDRS,
 	X("verbose", 'v', "verbosity", K_VERB, verbosity, 0, 3, "0", "more logging; repeat for more") \
 	X("allow", 0, "allow", K_CIDRS, allow, 0, 0, "", "comma-separated CIDRs served (default: the subnet of --ip)") \
 	X("udp-admin", 0, "udp_admin", K_BOOL, udp_admin, 0, 1, "off", "on|off: stats, flush_all, verbosity over UDP") \
-	X("udp-writes", 0, "udp_writes", K_BOOL, udp_writes, 0, 1, "on", "on|off: storage commands over UDP") \
+	X("udp-writes", 0, "udp_writes", K_BOOL, udp_writes, 0, 1, "on", "on|off: over UDP, anything that changes the store (off: read-only)") \
 	X("max-reply-ratio", 0, "max_reply_ratio", K_U32, max_reply_ratio, 0, 1000000, "0", "reply bytes per request byte over UDP, 0 = unlimited") \
 	X("zero-copy-min", 0, "zero_copy_min", K_U32, zc_min, 0, 16777216, "0", "values of at least this many bytes go out from item memory, 0 = always copy (see docs/PERFORMANCE.md)") \
 	X("source-rps", 0, "src_rps", K_U32, src_rps, 0, 100000000, "200000", "requests per second from one source address, 0 = unlimited") \

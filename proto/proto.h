@@ -129,7 +129,7 @@ struct mc_proto_stats {
 /* Settings shared by all lcores. */
 struct mc_proto_conf {
 	bool udp_admin;        /* stats, flush_all, verbosity allowed */
-	bool udp_writes;       /* storage commands allowed */
+	bool udp_writes;       /* anything that changes the store allowed */
 	uint32_t max_item_size;
 	volatile int verbosity;
 };
