@@ -259,12 +259,13 @@ main(int argc, char **argv)
 	argv += ret;
 	argv[0] = (char *)"mcbox";
 
+	/* Before the ports: a signal while a NIC starts still ends in an orderly teardown. */
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
 	if ((ret = setup_options(argc, argv)) >= 0 || (ret = setup_ports()) >= 0) {
 		rte_eal_cleanup();
 		return ret;
 	}
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
 	setup_store();
 	setup_workers();
 	mc_app_telemetry_setup(&app);

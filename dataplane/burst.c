@@ -175,6 +175,7 @@ stage_parse(struct mc_worker *w, struct mc_frame *f)
 
 	f->l2 = sizeof(*eth);
 	f->key.p = NULL;
+	f->hdr_ok = false;
 	if (unlikely(rte_pktmbuf_data_len(m) < sizeof(*eth)))
 		VERDICT(f, drop_short);
 	eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
@@ -258,9 +259,10 @@ stage_hash(const struct mc_worker *w, struct mc_frame *f)
 	if (f->kind != MC_FRAME_MEMCACHED || f->payload == NULL)
 		return;
 	s = w->svc->px.sx.s;
-	if (unlikely(mc_udp_frame_parse(f->payload, f->payload_len, &f->hdr) != MC_UDP_OK))
-		VERDICT(f, drop_frame);
-	if (unlikely(w->no_batch_prefetch))
+	/* A bad header is dropped when the frame executes, after its source's budget is charged,
+	 * as for a chained frame. */
+	f->hdr_ok = mc_udp_frame_parse(f->payload, f->payload_len, &f->hdr) == MC_UDP_OK;
+	if (unlikely(!f->hdr_ok || w->no_batch_prefetch))
 		return;
 	key = mc_proto_first_key(f->payload + MC_UDP_HDR_LEN, f->payload_len - MC_UDP_HDR_LEN,
 				 &klen);
@@ -334,15 +336,17 @@ answer_memcached(struct mc_worker *w, struct mc_frame *f)
 		rte_pktmbuf_free(m);
 		return;
 	}
+	w->st.udp_requests++;
 	if (unlikely(f->payload == NULL)) {
 		/* A chained request: one copy makes it contiguous. */
 		f->payload = rte_pktmbuf_read(m, f->l2 + MC_L3L4_LEN, f->payload_len, svc->lin);
-		if (f->payload == NULL ||
-		    mc_udp_frame_parse(f->payload, f->payload_len, &f->hdr) != MC_UDP_OK) {
-			w->st.drop_frame++;
-			rte_pktmbuf_free(m);
-			return;
-		}
+		f->hdr_ok = f->payload != NULL &&
+			    mc_udp_frame_parse(f->payload, f->payload_len, &f->hdr) == MC_UDP_OK;
+	}
+	if (unlikely(!f->hdr_ok)) {
+		w->st.drop_frame++;
+		rte_pktmbuf_free(m);
+		return;
 	}
 	/* The reply's headers: the request's, turned around. */
 	ip_reply(ip);
@@ -351,7 +355,6 @@ answer_memcached(struct mc_worker *w, struct mc_frame *f)
 	udp->src_port = udp->dst_port;
 	udp->dst_port = port;
 	swap_macs(eth, &w->mac);
-	w->st.udp_requests++;
 	mc_dp_reply_open(w, f, &out);
 	mc_proto_execute(&svc->px, f->payload + MC_UDP_HDR_LEN, f->payload_len - MC_UDP_HDR_LEN,
 			 f->key.p != NULL ? &f->key : NULL, &out);

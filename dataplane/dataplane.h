@@ -90,6 +90,7 @@ struct mc_frame {
 	uint16_t l4_len;         /* IPv4 payload length */
 	uint16_t payload_len;    /* UDP payload: memcached frame header and request */
 	uint16_t reply_off;      /* where an in-place reply goes in the buffer */
+	bool hdr_ok;             /* the memcached frame header parsed (stage 2, or execution) */
 	const uint8_t *payload;  /* the UDP payload in view, or NULL (chained: copied later) */
 	struct mc_udp_frame hdr; /* the memcached frame header */
 	struct mc_key key;       /* the request's first key, hashed (p NULL: none found) */

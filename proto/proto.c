@@ -46,7 +46,7 @@ mc_out_value(struct mc_out *o, const struct mc_store_read *r)
 		if (!mc_out_put(o, r->value, r->vlen))
 			return -1;
 		/* Short values are summed faster than their pieces are kept track of. */
-		if (r->vlen >= MC_OUT_SUM_MIN) {
+		if (r->vlen >= MC_OUT_SUM_MIN && r->vlen <= MC_VSUM_MAX) {
 			if (o->nsums < MC_OUT_MAX_SUMS)
 				o->sums[o->nsums] = (struct mc_out_sum){(uint32_t)pos, r->vlen,
 									r->vsum};

@@ -307,6 +307,6 @@ st_item_new(const struct mc_store *s, struct part *p, const struct mc_key *k, co
 	memcpy(it->data, k->p, k->len);
 	if (vlen)
 		memcpy(it->data + k->len, val, vlen);
-	it->vsum = rte_raw_cksum(it->data + k->len, vlen);
+	it->vsum = vlen <= MC_VSUM_MAX ? rte_raw_cksum(it->data + k->len, vlen) : 0;
 	return it;
 }

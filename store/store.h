@@ -21,6 +21,7 @@
 #define MC_STORE_MAX_PARTS 16
 #define MC_STORE_MAX_CLASSES 64
 #define MC_REALTIME_MAXDELTA (60 * 60 * 24 * 30)
+#define MC_VSUM_MAX 4096 /* values this long or shorter carry their sum (vsum) */
 
 enum mc_store_status {
 	MC_OK = 0,        /* hit / done */
@@ -58,7 +59,7 @@ struct mc_store_args {
  *  +---------------+-------+-------+-------+-------+---+---+--------------+--------------+
  *  vk = vlen << 8 | klen (vlen < 16 MiB); exptime in store-relative seconds, 0 = never;
  *  vsum: the value's ones'-complement sum (rte_raw_cksum), so a reply can add it to its
- *  checksum instead of reading the value again;
+ *  checksum instead of reading the value again; kept for values of up to MC_VSUM_MAX bytes;
  *  st: LINKED, ZOMBIE (unlinked, still referenced), meta's STALE, TOKEN, KEYBIN. Only writers
  *  (under the partition lock) write item memory; what readers write (references, CLOCK and
  *  fetched bits) lives beside the pages, per 64-byte unit (store.c, UNIT_SHIFT).

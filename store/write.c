@@ -141,7 +141,9 @@ mc_store_store(struct mc_store_ctx *cx, const struct mc_key *k, const struct mc_
 	}
 	/* The sum of a joined value from the parts' sums: what it adds is summed, not all of
 	 * it again. */
-	if (mode == MC_APPEND)
+	if (total_v > MC_VSUM_MAX)
+		it->vsum = 0; /* not kept: no reply adds it */
+	else if (mode == MC_APPEND)
 		it->vsum = sum_join(old->vsum, mc_item_vlen(old), rte_raw_cksum(val, vlen));
 	else if (mode == MC_PREPEND)
 		it->vsum = sum_join(rte_raw_cksum(val, vlen), vlen, old->vsum);
@@ -223,21 +225,34 @@ mc_store_strtoull(const uint8_t *p, size_t len, uint64_t *out)
 {
 	char buf[512], *end;
 	unsigned long long ull;
-	if (len >= sizeof(buf))
-		return false;
-	memcpy(buf, p, len);
-	buf[len] = '\0';
+	size_t skip = 0, n;
+	bool cut;
+	/* strtoull skips leading white space itself; skipped here too, so that a long run of it
+	 * cannot push the number out of the copy. A value may be longer than the copy (an incr
+	 * on a space-padded number): then the byte after the copy decides, as memcached, which
+	 * parses the value in place, would see it. */
+	while (skip < len && isspace(p[skip]))
+		skip++;
+	n = len - skip;
+	cut = n >= sizeof(buf);
+	if (cut)
+		n = sizeof(buf) - 1;
+	memcpy(buf, p + skip, n);
+	buf[n] = '\0';
 	errno = 0;
 	ull = strtoull(buf, &end, 10);
 	if (errno == ERANGE || end == buf)
 		return false;
-	if (isspace((unsigned char)*end) || *end == '\0') {
-		if ((long long)ull < 0 && strchr(buf, '-') != NULL)
+	if (*end == '\0' && cut) {
+		if (!isspace(p[skip + n]))
 			return false;
-		*out = ull;
-		return true;
+	} else if (!isspace((unsigned char)*end) && *end != '\0') {
+		return false;
 	}
-	return false;
+	if ((long long)ull < 0 && memchr(p, '-', len) != NULL)
+		return false;
+	*out = ull;
+	return true;
 }
 
 enum mc_store_status
@@ -306,7 +321,8 @@ mc_store_delta(struct mc_store_ctx *cx, const struct mc_key *k, const struct mc_
 			it->cas = next_cas(s, p);
 			memcpy((uint8_t *)mc_item_value(it), buf, (size_t)res);
 			memset((uint8_t *)mc_item_value(it) + res, ' ', mc_item_vlen(it) - (uint32_t)res);
-			it->vsum = rte_raw_cksum(mc_item_value(it), mc_item_vlen(it));
+			if (mc_item_vlen(it) <= MC_VSUM_MAX)
+				it->vsum = rte_raw_cksum(mc_item_value(it), mc_item_vlen(it));
 			in_place = true;
 		}
 		bucket_write_end(b);

@@ -14,6 +14,7 @@
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
+#include <rte_udp.h>
 
 #include "dataplane/dataplane.h"
 #include "tests/unit/common/eal.h"
@@ -399,6 +400,39 @@ test_sources_that_cannot_be_answered(void **state)
 	expect_drop(arp_request(0xc61200ffu), &w.st.drop_arp, "ARP from broadcast");
 }
 
+/* A request whose memcached frame header is bad (a multi-datagram request here) is charged to
+ * its source's budget and counted as a request before it is dropped (drop_frame); over budget,
+ * it is a rate-limit drop like any other request. */
+static void
+test_bad_frame_header_after_the_budget(void **state)
+{
+	struct rte_mbuf *m;
+	const uint64_t reqs = w.st.udp_requests;
+	int i;
+	(void)state;
+	m = udp_request(0xc6120002u, 40000);
+	rte_pktmbuf_mtod(m, uint8_t *)[42 + 5] = 2; /* total = 2 */
+	{
+		struct rte_udp_hdr *u = rte_pktmbuf_mtod_offset(m, struct rte_udp_hdr *, 34);
+		u->dgram_cksum = 0; /* no checksum: the edit stands */
+	}
+	expect_drop(m, &w.st.drop_frame, "bad frame header");
+	assert_int_equal(w.st.udp_requests, reqs + 1);
+	w.rl = limiter(1000, 0, 5);
+	w.now = rte_rdtsc();
+	for (i = 0; i < 5; i++) {
+		struct rte_mbuf *r = run(udp_request(0xc6120002u, 40000));
+		assert_non_null(r);
+		rte_pktmbuf_free(r);
+	}
+	m = udp_request(0xc6120002u, 40000);
+	rte_pktmbuf_mtod(m, uint8_t *)[42 + 5] = 2;
+	rte_pktmbuf_mtod_offset(m, struct rte_udp_hdr *, 34)->dgram_cksum = 0;
+	expect_drop(m, &w.st.drop_ratelimit, "bad frame header over budget");
+	mc_dp_rl_destroy(w.rl);
+	w.rl = NULL;
+}
+
 /* Datagrams from the ports of services that answer anything (echo, chargen, DNS, NTP, SSDP,
  * mDNS, memcached, ...) would start a reflection loop: counted drops. */
 static void
@@ -431,6 +465,7 @@ main(void)
 		cmocka_unit_test(test_icmp_and_arp_obey_allow_list_and_budget),
 		cmocka_unit_test(test_sources_that_cannot_be_answered),
 		cmocka_unit_test(test_reflection_loops_refused),
+		cmocka_unit_test(test_bad_frame_header_after_the_budget),
 	};
 	int rc;
 	mc_test_eal_init(NULL);

@@ -280,6 +280,20 @@ test_incr_decr(void **state)
 	set("x", " 7 ", 0, 0);
 	assert_int_equal(delta("x", true, 1, &rc), 8);
 	assert_int_equal(rc, MC_OK);
+	/* A number padded far past any copy (memcached parses the value in place). */
+	{
+		static char pad[1200];
+		memset(pad, ' ', sizeof(pad) - 1);
+		pad[0] = '7';
+		set("x", pad, 0, 0);
+		assert_int_equal(delta("x", true, 1, &rc), 8);
+		assert_int_equal(rc, MC_OK);
+		memset(pad, ' ', sizeof(pad) - 1);
+		pad[700] = '7';
+		set("x", pad, 0, 0);
+		assert_int_equal(delta("x", true, 2, &rc), 9);
+		assert_int_equal(rc, MC_OK);
+	}
 	/* Create with an initial value (meta N, binary). */
 	{
 		struct mc_key k = K("newc");
