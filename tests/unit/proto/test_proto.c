@@ -182,27 +182,23 @@ test_append_past_item_max(void **state)
 	size_t n, len, i;
 	(void)state;
 	fresh_sized(64 << 10);
-	req = with_value("set ap 0 0 40000\r\n", 40000, "\r\n", &len);
-	assert_string_equal(run_n(req, len, &n, 0), "STORED\r\n");
-	free(req);
-	req = with_value("append ap 0 0 40000\r\n", 40000, "\r\n", &len);
-	assert_string_equal(run_n(req, len, &n, 0), "NOT_STORED\r\n");
-	free(req);
-	req = with_value("prepend ap 0 0 40000 noreply\r\n", 40000, "\r\nmn\r\n", &len);
-	assert_string_equal(run_n(req, len, &n, 0), "MN\r\n");
-	free(req);
-	req = with_value("ms ap 40000 MA\r\n", 40000, "\r\n", &len);
-	assert_string_equal(run_n(req, len, &n, 0), "NS\r\n");
-	free(req);
-	req = with_value("ms ap 40000 MP q\r\n", 40000, "\r\nmn\r\n", &len);
-	assert_string_equal(run_n(req, len, &n, 0), "NS\r\nMN\r\n");
-	free(req);
-	req = with_value("ms ap 40000 MA O123 k\r\n", 40000, "\r\n", &len);
-	assert_string_equal(run_n(req, len, &n, 0), "NS O123 kap\r\n");
-	free(req);
-	req = with_value("ms ap 40000 MA N0 c\r\n", 40000, "\r\n", &len);
-	assert_string_equal(run_n(req, len, &n, 0), "NS c0\r\n");
-	free(req);
+	/* Each command line with a 40,000-byte data block, what follows the block, the reply. */
+	static const struct {
+		const char *head, *tail, *want;
+	} grow[] = {
+		{"set ap 0 0 40000\r\n", "\r\n", "STORED\r\n"},
+		{"append ap 0 0 40000\r\n", "\r\n", "NOT_STORED\r\n"},
+		{"prepend ap 0 0 40000 noreply\r\n", "\r\nmn\r\n", "MN\r\n"},
+		{"ms ap 40000 MA\r\n", "\r\n", "NS\r\n"},
+		{"ms ap 40000 MP q\r\n", "\r\nmn\r\n", "NS\r\nMN\r\n"},
+		{"ms ap 40000 MA O123 k\r\n", "\r\n", "NS O123 kap\r\n"},
+		{"ms ap 40000 MA N0 c\r\n", "\r\n", "NS c0\r\n"},
+	};
+	for (i = 0; i < sizeof(grow) / sizeof(grow[0]); i++) {
+		req = with_value(grow[i].head, 40000, grow[i].tail, &len);
+		assert_string_equal(run_n(req, len, &n, 0), grow[i].want);
+		free(req);
+	}
 	assert_string_equal(run("mg ap s\r\n"), "HD s40000\r\n");
 
 	b = malloc(24 + 2 + 40000);
