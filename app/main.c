@@ -61,11 +61,11 @@ setup_ports(void)
 	app.nports = mc_dp_ports_find(&app.cfg, ids, MC_MAX_PORTS);
 	if (app.nports == 0)
 		rte_exit(2, "no port %s%s(give one with -a PCI or --vdev, see README)\n",
-			 app.cfg.port[0] ? "named " : "", app.cfg.port);
+			 app.cfg.ethdev[0] ? "named " : "", app.cfg.ethdev);
 	app.nworkers = app.nports * app.cfg.queues;
 	if (rte_lcore_count() < app.nworkers) {
 		fprintf(stderr, "mcbox: %u port(s) x --queues %u needs %u lcores, EAL gave %u "
-				"(use -l, or --port to pick one port)\n",
+				"(use -l, or --ethdev to pick one port)\n",
 			app.nports, app.cfg.queues, app.nworkers, rte_lcore_count());
 		return 2;
 	}

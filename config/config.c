@@ -27,19 +27,27 @@ enum mc_opt_kind { K_IP, K_U16, K_U32, K_SIZE, K_DOUBLE, K_STR, K_BOOL, K_CIDRS,
 	X("max-item-size", 'I', "max_item_size", K_SIZE, max_item_size, 1024, 8388608, "1m", "largest item, e.g. 1m, 512k, at most 8m") \
 	X("slab-growth-factor", 'f', "growth_factor", K_DOUBLE, growth_factor, 0, 0, "1.25", "slab class growth factor, 1.01..4") \
 	X("queues", 'q', "queues", K_U16, queues, 1, MC_MAX_QUEUES, "1", "RX/TX queue pairs, one worker lcore each") \
-	X("port", 'p', "port", K_STR, port, 0, 0, "", "ethdev name to drive (default: every probed port)") \
+	X("ethdev", 0, "ethdev", K_STR, ethdev, 0, sizeof(((struct mc_config *)0)->ethdev), "", "ethdev name to drive (default: every probed port)") \
 	X("stats-interval", 0, "stats_interval", K_U32, stats_interval, 0, 86400, "5", "seconds between stats lines, 0 = off") \
 	X("idle-sleep", 0, "idle_sleep_us", K_U32, idle_sleep_us, 0, 100000, "0", "microseconds to nap when a queue is idle, 0 = poll") \
 	X("verbose", 'v', "verbosity", K_VERB, verbosity, 0, 3, "0", "more logging; repeat for more") \
 	X("allow", 0, "allow", K_CIDRS, allow, 0, 0, "", "comma-separated CIDRs served (default: the subnet of --ip)") \
 	X("udp-admin", 0, "udp_admin", K_BOOL, udp_admin, 0, 1, "off", "on|off: stats, flush_all, verbosity over UDP") \
-	X("udp-writes", 0, "udp_writes", K_BOOL, udp_writes, 0, 1, "on", "on|off: over UDP, anything that changes the store (off: read-only)") \
+	X("udp-writes", 0, "udp_writes", K_BOOL, udp_writes, 0, 1, "off", "on|off: over UDP, anything that changes the store (off: read-only UDP, writes over TCP)") \
 	X("max-reply-ratio", 0, "max_reply_ratio", K_U32, max_reply_ratio, 0, 1000000, "0", "reply bytes per request byte over UDP, 0 = unlimited") \
 	X("zero-copy-min", 0, "zero_copy_min", K_U32, zc_min, 0, 16777216, "0", "values of at least this many bytes go out from item memory, 0 = always copy (see docs/PERFORMANCE.md)") \
 	X("source-rps", 0, "src_rps", K_U32, src_rps, 0, 100000000, "200000", "requests per second from one source address, 0 = unlimited") \
 	X("source-kbps", 0, "src_kbps", K_U32, src_kbps, 0, 100000000, "100000", "reply kilobytes per second to one source address, 0 = unlimited") \
 	X("source-burst-ms", 0, "src_burst_ms", K_U32, src_burst_ms, 1, 1000, "5", "a source's burst: this many milliseconds of each rate, from the first request on") \
-	X("udp-reply-max", 0, "udp_reply_max", K_SIZE, udp_reply_max, 1400, 1048576, "64k", "reply bytes one UDP request may draw; a larger reply becomes SERVER_ERROR, fetch over TCP")
+	X("udp-reply-max", 0, "udp_reply_max", K_SIZE, udp_reply_max, 1400, 1048576, "64k", "reply bytes one UDP request may draw; a larger reply becomes SERVER_ERROR, fetch over TCP") \
+	X("port", 'p', "tcp_port", K_U16, tcp_port, 0, 65535, "11211", "memcached TCP port (through the kernel's stack), 0 = off") \
+	X("threads", 't', "tcp_threads", K_U16, tcp_threads, 1, MC_MAX_TCP_THREADS, "2", "TCP threads, each an epoll loop over its connections") \
+	X("max-conns", 0, "max_conns", K_U32, max_conns, 1, 1000000, "1024", "TCP connections at once; more are accepted and closed at once, counted") \
+	X("idle-timeout", 0, "idle_timeout", K_U32, idle_timeout, 0, 86400, "0", "seconds a TCP connection may sit idle, 0 = forever (as memcached)") \
+	X("read-timeout", 0, "read_timeout", K_U32, read_timeout, 0, 3600, "30", "seconds a partly received TCP request may take to complete, 0 = forever (slow-drip defence)") \
+	X("conn-memory", 0, "conn_memory_mb", K_U32, conn_memory_mb, 1, 65536, "64", "MiB that TCP connection buffers beyond their first 16 KiB may take together") \
+	X("exception", 0, "exception", K_STR, exception, 0, sizeof(((struct mc_config *)0)->exception), "tap", "tap|virtio|off: frames the fast path does not consume go to a kernel interface (TAP PMD, or virtio-user over vhost-net)") \
+	X("kernel-if", 0, "kernel_if", K_STR, kernel_if, 0, sizeof(((struct mc_config *)0)->kernel_if), "mcbox0", "name of that kernel interface; it carries the port's MAC and --ip")
 
 /* The defaults go through the same parser as the command line. */
 static int set_value(struct mc_config *cfg, const char *name, enum mc_opt_kind kind, void *field,
@@ -232,9 +240,9 @@ set_value(struct mc_config *cfg, const char *name, enum mc_opt_kind kind, void *
 		snprintf(err, errlen, "%s: '%s' is not a number from 1.01 to 4", name, val);
 		return -1;
 	}
-	case K_STR:
-		if (strlen(val) < sizeof(cfg->port)) {
-			snprintf(field, sizeof(cfg->port), "%s", val);
+	case K_STR: /* mx: the field's size */
+		if (strlen(val) < mx) {
+			snprintf(field, mx, "%s", val);
 			return 0;
 		}
 		snprintf(err, errlen, "%s: '%s' is too long", name, val);
@@ -347,7 +355,7 @@ mc_config_parse(struct mc_config *cfg, int argc, char **argv, char *err, size_t 
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *shortopts = "U:m:I:f:q:p:vc:hV";
+	const char *shortopts = "U:m:I:f:q:p:t:vc:hV";
 	int pass, c, verbose_count = 0;
 
 	/* Pass 0 finds -c and loads the file; pass 1 applies the command line over it. */
@@ -410,6 +418,15 @@ mc_config_parse(struct mc_config *cfg, int argc, char **argv, char *err, size_t 
 	}
 	if (cfg->netmask != 0 && ((~cfg->netmask + 1) & ~cfg->netmask) != 0) {
 		snprintf(err, errlen, "--netmask: not a contiguous mask");
+		return -1;
+	}
+	if (strcmp(cfg->exception, "tap") && strcmp(cfg->exception, "virtio") &&
+	    strcmp(cfg->exception, "off")) {
+		snprintf(err, errlen, "--exception: '%s' is not tap, virtio or off", cfg->exception);
+		return -1;
+	}
+	if (cfg->kernel_if[0] == '\0' && strcmp(cfg->exception, "off")) {
+		snprintf(err, errlen, "--kernel-if: empty (give the kernel interface a name)");
 		return -1;
 	}
 	if ((uint64_t)cfg->max_item_size * 2 > (uint64_t)cfg->memory_mb * 1048576) {

@@ -14,6 +14,7 @@ extern int mc_logtype;
 #define MC_VERSION "0.1.0"
 #define MC_MAX_QUEUES 16
 #define MC_MAX_ALLOW 16
+#define MC_MAX_TCP_THREADS 64
 
 struct mc_cidr {
 	uint32_t net;  /* host byte order */
@@ -28,7 +29,7 @@ struct mc_config {
 	uint32_t max_item_size; /* bytes */
 	double growth_factor;
 	uint16_t queues;
-	char port[64];          /* ethdev name; empty = first probed port */
+	char ethdev[64];        /* ethdev name; empty = every probed port */
 	uint32_t stats_interval; /* seconds; 0 = never print */
 	int verbosity;          /* 0 = notice, 1 = info, 2+ = debug */
 	uint32_t idle_sleep_us; /* nap when a queue is idle; 0 = pure polling */
@@ -43,6 +44,16 @@ struct mc_config {
 	uint32_t src_kbps;      /* reply kilobytes per second per source address, 0 = unlimited */
 	uint32_t src_burst_ms;  /* a source's burst: this many milliseconds of each rate */
 	uint32_t udp_reply_max; /* reply bytes one UDP request may draw (amplification cap) */
+	/* TCP service, through the kernel's stack. */
+	uint16_t tcp_port;      /* 0 = off */
+	uint16_t tcp_threads;
+	uint32_t max_conns;
+	uint32_t idle_timeout;  /* seconds, 0 = never */
+	uint32_t read_timeout;  /* seconds a partial request may take, 0 = never */
+	uint32_t conn_memory_mb; /* grown connection buffers, all connections together */
+	/* Exception path: frames the fast path does not consume go to the kernel. */
+	char exception[16];     /* tap, virtio or off */
+	char kernel_if[16];     /* the kernel interface's name (IFNAMSIZ) */
 	char config_file[256];
 };
 

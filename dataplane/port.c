@@ -21,8 +21,8 @@ mc_dp_ports_find(const struct mc_config *cfg, uint16_t *ids, unsigned int max)
 {
 	uint16_t pid;
 	unsigned int n = 0;
-	if (cfg->port[0] != '\0')
-		return rte_eth_dev_get_port_by_name(cfg->port, &ids[0]) == 0 ? 1 : 0;
+	if (cfg->ethdev[0] != '\0')
+		return rte_eth_dev_get_port_by_name(cfg->ethdev, &ids[0]) == 0 ? 1 : 0;
 	RTE_ETH_FOREACH_DEV(pid) {
 		if (n < max)
 			ids[n++] = pid;

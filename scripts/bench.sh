@@ -38,7 +38,7 @@ rm -rf "/var/run/dpdk/mcbench-$$"
 # pktgen-style traffic: generated pcaps replayed into the lab; every frame must be answered.
 echo "bench: replaying mkpcap.py captures into the lab"
 trap 'kill $mcpid 2>/dev/null; wait $mcpid 2>/dev/null; bash scripts/lab.sh down >/dev/null 2>&1' EXIT
-bash scripts/lab.sh up >/dev/null || exit 1
+MCBOX_ARGS="--udp-writes=on ${MCBOX_ARGS:-}" bash scripts/lab.sh up >/dev/null || exit 1
 extra=$(mktemp)
 for proto in ascii meta binary; do
 	ip netns exec mcbox-client /usr/bin/python3 scripts/pcap_replay.py 2000 "$proto" >>"$extra" || rc=1

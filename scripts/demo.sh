@@ -8,7 +8,7 @@ say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
 say "1. hugepages"
 bash scripts/hugepages.sh 512 || echo "(the lab will fall back to --no-huge)"
 say "2. lab network and mcbox (LAB_QUEUES=${LAB_QUEUES:-1})"
-bash scripts/lab.sh up
+MCBOX_ARGS="--udp-writes=on ${MCBOX_ARGS:-}" bash scripts/lab.sh up
 say "3. ARP: the client namespace learned mcbox's MAC"
 ip netns exec "$NS" ip neigh show 198.18.0.1
 say "4. ping 198.18.0.1 from namespace $NS"

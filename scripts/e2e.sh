@@ -35,7 +35,7 @@ caslap() { # name target-ip
 
 for pmd in af_packet af_xdp; do
 	echo "e2e: mcbox on $pmd"
-	if ! LAB_PMD=$pmd bash scripts/lab.sh up >/dev/null; then
+	if ! LAB_PMD=$pmd MCBOX_ARGS="--udp-writes=on ${MCBOX_ARGS:-}" bash scripts/lab.sh up >/dev/null; then
 		echo "e2e: mcbox did not come up on $pmd; skipped"
 		continue
 	fi

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 secs=${SOAK_SECONDS:-600}
 NS=mcbox-client
 trap 'bash scripts/lab.sh down >/dev/null 2>&1' EXIT INT TERM
-bash scripts/lab.sh up || exit 1
+MCBOX_ARGS="--udp-writes=on ${MCBOX_ARGS:-}" bash scripts/lab.sh up || exit 1
 pid=$(cat build/lab/mcbox.pid)
 sample() {
 	ip netns exec "$NS" env PYTHONPATH=tests/integration /usr/bin/python3 -c '

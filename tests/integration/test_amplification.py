@@ -2,7 +2,7 @@
 of replies, whatever it asks for; a larger reply is one short SERVER_ERROR telling the client
 to fetch it over TCP; datagrams from reflectors' ports and forged sources draw nothing. Prints the worst reply/request ratio measured on the wire (Ethernet, IP,
 UDP and memcached headers counted on both sides), which the README quotes."""
-# lab: MCBOX_ARGS=
+# lab: MCBOX_ARGS="--udp-writes=on"
 import struct
 
 import labtest as L

@@ -1,7 +1,7 @@
 """Faults: memory full (ten times -m written: evictions, still serving, RSS flat), offered load
 far above capacity (drops counted, service back soon after), a link flap on the lab veth. The
 runner also stops this suite's mcbox with SIGTERM under load and restarts it at once."""
-# lab: MCBOX_ARGS=--memory-limit=16 SHUTDOWN_UNDER_LOAD=1
+# lab: MCBOX_ARGS="--udp-writes=on --memory-limit=16" SHUTDOWN_UNDER_LOAD=1
 import multiprocessing
 import os
 import socket

@@ -2,7 +2,7 @@
 memcached's exact error, and a valid request right after it is still answered. Runs with the
 safe defaults (no --udp-admin) and a low per-source request rate (500/s, with a 100 ms burst of
 50 requests) for the rate-limit case."""
-# lab: MCBOX_ARGS="--source-rps=500 --source-burst-ms=100"
+# lab: MCBOX_ARGS="--udp-writes=on --source-rps=500 --source-burst-ms=100"
 import os
 import random
 import socket

@@ -1,4 +1,5 @@
 """Foundation: ARP, ICMP echo, malformed IPv4 dropped and counted, ping after it."""
+# lab: MCBOX_ARGS=--udp-writes=on
 import os
 import random
 

@@ -1,6 +1,6 @@
 """memcached over UDP through the lab: the differential test against stock memcached, real
 clients (memccp --udp, memcaslap -U), multi-datagram replies, request-id echo, framing drops."""
-# lab: MCBOX_ARGS="--udp-admin=on --zero-copy-min=2048"
+# lab: MCBOX_ARGS="--udp-writes=on --udp-admin=on --zero-copy-min=2048"
 import os
 import random
 import shutil

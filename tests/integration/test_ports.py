@@ -1,6 +1,6 @@
 """Two ports: every probed port gets its workers and answers the same address; a key stored
 through one port is read back through the other (one store)."""
-# lab: LAB_PORTS=2
+# lab: LAB_PORTS=2 MCBOX_ARGS=--udp-writes=on
 import random
 import struct
 

@@ -1,7 +1,7 @@
 """Two queues, two partitions: keys written from many source ports are read back from many other
 source ports (so writer and reader land on different queues), concurrent writers and readers of
 the same keys never see a torn value, and no mbuf leaks."""
-# lab: LAB_QUEUES=2 MCBOX_ARGS=--udp-admin=on
+# lab: LAB_QUEUES=2 MCBOX_ARGS="--udp-writes=on --udp-admin=on"
 import hashlib
 import random
 import struct

@@ -40,7 +40,9 @@ test_defaults_and_ip(void **state)
 	assert_int_equal(c.queues, 1);
 	assert_true(c.growth_factor > 1.249 && c.growth_factor < 1.251);
 	assert_int_equal(c.udp_admin, 0);
-	assert_int_equal(c.udp_writes, 1);
+	assert_int_equal(c.udp_writes, 0);
+	assert_int_equal(c.tcp_port, 11211);
+	assert_string_equal(c.exception, "tap");
 	/* Default allow list: our own subnet only. */
 	assert_true(mc_config_allowed(&c, 0xc6120002u));
 	assert_false(mc_config_allowed(&c, 0xc6130002u));
@@ -53,7 +55,7 @@ test_memcached_style_flags(void **state)
 	char err[512];
 	const char *a[] = {"--ip", "10.0.0.1", "-U", "11311", "-m", "128", "-I", "2m", "-f", "1.5",
 			   "--queues", "2", "--allow", "10.0.0.0/8,192.0.2.7", "--udp-admin", "on",
-			   "-vv", NULL};
+			   "-vv", "-p", "0", "-t", "4", NULL};
 	(void)state;
 	assert_int_equal(parse(&c, err, a), 0);
 	assert_int_equal(c.udp_port, 11311);
@@ -63,6 +65,8 @@ test_memcached_style_flags(void **state)
 	assert_int_equal(c.udp_admin, 1);
 	assert_int_equal(c.verbosity, 2);
 	assert_int_equal(c.n_allow, 2);
+	assert_int_equal(c.tcp_port, 0);
+	assert_int_equal(c.tcp_threads, 4);
 	assert_true(mc_config_allowed(&c, 0x0a010203u));
 	assert_true(mc_config_allowed(&c, 0xc0000207u));
 	assert_false(mc_config_allowed(&c, 0xc0000208u));
@@ -87,6 +91,10 @@ test_bad_values_say_which_option(void **state)
 		{{"--ip", "1.2.3.4", "--bogus", NULL}, "unknown option"},
 		{{"-m", "64", NULL}, "--ip: required"},
 		{{"--ip", "1.2.3.4", "-m", "8", "-I", "8m", NULL}, "more than half"},
+		{{"--ip", "1.2.3.4", "-p", "65536", NULL}, "--port"},
+		{{"--ip", "1.2.3.4", "-t", "0", NULL}, "--threads"},
+		{{"--ip", "1.2.3.4", "--exception", "kni", NULL}, "--exception"},
+		{{"--ip", "1.2.3.4", "--kernel-if", "a-name-far-too-long-for-linux", NULL}, "--kernel-if"},
 	};
 	size_t i;
 	(void)state;
@@ -106,7 +114,7 @@ test_file_then_command_line(void **state)
 	char err[512], path[] = "/tmp/mcbox-conf-XXXXXX";
 	int fd = mkstemp(path);
 	const char *text = "; comment\n[mcbox]\nip = 198.18.0.1\nmemory_mb = 32\nudp_port = 5000\n"
-			   "udp_writes = off\nallow = 198.18.0.0/15\n";
+			   "udp_writes = on\nallow = 198.18.0.0/15\nexception = off\n";
 	(void)state;
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
@@ -118,7 +126,8 @@ test_file_then_command_line(void **state)
 	assert_int_equal(c.ip, 0xc6120001u);
 	assert_int_equal(c.memory_mb, 48); /* command line beats file */
 	assert_int_equal(c.udp_port, 5000);
-	assert_int_equal(c.udp_writes, 0);
+	assert_int_equal(c.udp_writes, 1);
+	assert_string_equal(c.exception, "off");
 	assert_true(mc_config_allowed(&c, 0xc6130005u));
 	/* Unknown key and bad value are errors naming the key. */
 	{
@@ -149,9 +158,10 @@ test_shipped_example_config_is_the_defaults(void **state)
 {
 	static const char *const keys[] = {
 		"ip", "netmask", "udp_port", "memory_mb", "max_item_size", "growth_factor",
-		"queues", "port", "stats_interval", "verbosity", "idle_sleep_us", "allow",
+		"queues", "ethdev", "stats_interval", "verbosity", "idle_sleep_us", "allow",
 		"udp_admin", "udp_writes", "max_reply_ratio", "zero_copy_min", "src_rps",
-		"src_kbps", "src_burst_ms", "udp_reply_max",
+		"src_kbps", "src_burst_ms", "udp_reply_max", "tcp_port", "tcp_threads", "max_conns",
+		"idle_timeout", "read_timeout", "conn_memory_mb", "exception", "kernel_if",
 	};
 	struct mc_config def, file;
 	char err[512], text[16384];
