@@ -7,9 +7,12 @@ PKGS=(
   build-essential pkg-config
   dpdk libdpdk-dev            # DPDK 22.11: EAL, ethdev, cfgfile, telemetry
   librte-net-af-packet23 librte-mempool-ring23 librte-net-ring23  # lab PMD, mempool driver, ring PMD
+  librte-net-tap23 librte-net-virtio23  # the exception path to the kernel (TAP, virtio-user)
   libhugetlbfs-bin            # hugeadm
   libcmocka-dev               # unit tests
   memcached libmemcached-tools  # oracle and real clients (memccp, memcaslap, memccapable)
+  libmemcached-dev            # the ketama cross-check against libmemcached's server choice
+  nutcracker python3-pymemcache  # twemproxy in front of a pool; a Python TCP client
   python3 python3-scapy       # integration tests and pcap generation
   iproute2 iputils-ping ethtool procps
   clang libclang-rt-14-dev    # libFuzzer targets
