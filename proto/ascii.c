@@ -46,9 +46,8 @@ admin_allowed(struct mc_proto_ctx *cx, struct mc_out *o, const char *what, size_
 {
 	char msg[64];
 	int len;
-	if (cx->conf->udp_admin)
+	if (mc_proto_admin_ok(cx))
 		return true;
-	cx->st.admin_refused++;
 	len = snprintf(msg, sizeof(msg), "CLIENT_ERROR %.*s not allowed", (int)n, what);
 	reply(o, false, msg, (size_t)len);
 	return false;
@@ -228,6 +227,25 @@ cmd_update(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, enum mc_store_m
 		REPLY(o, noreply, "CLIENT_ERROR bad command line format");
 		return true;
 	}
+	if (len - *pos < (size_t)vlen + 2 && cx->stream) {
+		/* A stream waits for the data block, unless it is more than it may hold. */
+		switch (mc_proto_stream_data(cx, len, pos, (uint64_t)vlen,
+					     mc_store_too_large(cx->sx.s, t[1].len, (uint32_t)vlen))) {
+		case MC_DATA_WAIT: return false;
+		case MC_DATA_NO_MEMORY:
+			REPLY(o, noreply, "SERVER_ERROR out of memory storing object");
+			break;
+		case MC_DATA_TOO_LARGE:
+			REPLY(o, noreply, "SERVER_ERROR object too large for cache");
+			break;
+		}
+		/* memcached unlinks the old item of a set it could not store. */
+		if (mode == MC_SET) {
+			mc_proto_key(cx, &k, t[1].p, t[1].len);
+			mc_store_delete(&cx->sx, &k, 0);
+		}
+		return true;
+	}
 	/* The data block must be in this datagram; memcached would wait for more and send
 	 * nothing, so neither do we. */
 	if (len - *pos < (size_t)vlen + 2) {
@@ -363,8 +381,7 @@ cmd_flush_all(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_ou
 {
 	bool noreply = noreply_of(t, nt);
 	int32_t e = 0;
-	if (!cx->conf->udp_admin) {
-		cx->st.admin_refused++;
+	if (!mc_proto_admin_ok(cx)) {
 		REPLY(o, noreply, "CLIENT_ERROR flush_all not allowed");
 		return;
 	}
@@ -547,7 +564,9 @@ a_version(struct mc_proto_ctx *cx, struct areq *q)
 static bool
 a_quit(struct mc_proto_ctx *cx, struct areq *q)
 {
-	(void)cx;
+	/* A stream closes (after the replies so far). */
+	if (cx->stream)
+		cx->ev = MC_EV_CLOSE;
 	/* Over UDP memcached drops the rest of the datagram; replies so far stand. */
 	*q->pos = q->len;
 	return false;
@@ -590,6 +609,26 @@ mc_ascii_command(struct mc_proto_ctx *cx, const uint8_t *req, size_t len, size_t
 		return cmd_get(cx, t, 3, t[0].len == 4, false, o);
 	}
 	nl = memchr(line, '\n', len - *pos);
+	if (nl == NULL && cx->stream) {
+		/* memcached waits for the rest of the line, but past 2048 bytes without one it
+		 * closes the connection unless the line is a (large multi-) get. */
+		const uint8_t *p = line, *end = req + len;
+		if (len - *pos <= 2048) {
+			cx->ev = MC_EV_MORE;
+			return false;
+		}
+		while (p < end && *p == ' ')
+			p++;
+		if (p - line > 100 || (end - p >= 4 && memcmp(p, "get ", 4) != 0 &&
+				       (end - p < 5 || memcmp(p, "gets ", 5) != 0))) {
+			cx->st.proto_errors++;
+			cx->ev = MC_EV_CLOSE;
+			*pos = len;
+			return false;
+		}
+		cx->ev = MC_EV_MORE;
+		return false;
+	}
 	if (nl == NULL) {
 		/* A partial line: memcached waits for the rest, which never comes over UDP. */
 		cx->st.proto_incomplete++;

@@ -327,8 +327,7 @@ do_stat(struct mc_proto_ctx *cx, const struct breq *r, struct mc_out *o)
 	struct mc_out tmp;
 	struct mc_tok g = {r->key, r->keylen};
 	size_t i = 0;
-	if (!cx->conf->udp_admin) {
-		cx->st.admin_refused++;
+	if (!mc_proto_admin_ok(cx)) {
 		error(o, r, ST_AUTH_ERROR, status_text(ST_AUTH_ERROR));
 		return;
 	}
@@ -432,11 +431,11 @@ b_version(struct mc_proto_ctx *cx, const struct breq *r, struct mc_out *o, int a
 static bool
 b_quit(struct mc_proto_ctx *cx, const struct breq *r, struct mc_out *o, int arg)
 {
-	(void)cx;
-	(void)r;
-	(void)o;
 	(void)arg;
-	/* Over UDP memcached drops the rest of the datagram and the quit's reply. */
+	/* Over a stream QUIT is answered, QUITQ not, then the connection closes; over UDP
+	 * memcached drops the rest of the datagram and the quit's reply. */
+	if (cx->stream && r->op == OP_QUIT)
+		hdr(o, r, ST_OK, 0, 0, 0, 0);
 	return false;
 }
 
@@ -444,8 +443,7 @@ static bool
 b_flush(struct mc_proto_ctx *cx, const struct breq *r, struct mc_out *o, int arg)
 {
 	(void)arg;
-	if (!cx->conf->udp_admin) {
-		cx->st.admin_refused++;
+	if (!mc_proto_admin_ok(cx)) {
 		error(o, r, ST_AUTH_ERROR, status_text(ST_AUTH_ERROR));
 		return true;
 	}
@@ -508,78 +506,147 @@ static const struct bop bops[OP_GATKQ + 1] = {
 #undef X
 };
 
+/* A stream's request too long to buffer (its key and extras are here): memcached answers an
+ * update E2BIG (or out of memory), unlinking a set's old item, an unknown opcode as unknown,
+ * and swallows the body; any other opcode has a body it does not take, a protocol error. */
+static void
+too_long(struct mc_proto_ctx *cx, struct breq *r, const struct bop *op, struct mc_out *o)
+{
+	if (op != NULL && op->fn == b_update && r->extlen == op->ext && r->keylen != 0 &&
+	    r->keylen <= MC_KEY_MAX) {
+		struct mc_key k;
+		r->vlen = r->bodylen - r->keylen - r->extlen;
+		if (mc_store_too_large(cx->sx.s, r->keylen, r->vlen))
+			error(o, r, ST_E2BIG, status_text(ST_E2BIG));
+		else
+			error(o, r, ST_ENOMEM, "Out of memory allocating item");
+		if (op->arg == MC_SET) {
+			mc_proto_key(cx, &k, r->key, r->keylen);
+			mc_store_delete(&cx->sx, &k, 0);
+		}
+		return;
+	}
+	cx->st.proto_errors++;
+	if (op == NULL || op->fn == NULL) {
+		error(o, r, ST_UNKNOWN, status_text(ST_UNKNOWN));
+		return;
+	}
+	error(o, r, ST_EINVAL, status_text(ST_EINVAL));
+	cx->ev = MC_EV_CLOSE;
+}
+
+/* Over a stream, what stops a datagram closes the connection (memcached's conn_closing). */
+static bool
+stop(struct mc_proto_ctx *cx)
+{
+	if (cx->stream)
+		cx->ev = MC_EV_CLOSE;
+	return false;
+}
+
+static bool
+more(struct mc_proto_ctx *cx, size_t need)
+{
+	cx->ev = MC_EV_MORE;
+	cx->need = need;
+	return false;
+}
+
+bool
+mc_binary_one(struct mc_proto_ctx *cx, const uint8_t *req, size_t len, size_t *pos,
+	      struct mc_out *o, unsigned int *ncmd)
+{
+	struct breq r;
+	const uint8_t *h = req + *pos;
+	const size_t avail = len - *pos;
+	const struct bop *op;
+	if (h[0] != 0x80) {
+		/* Bad magic: memcached closes; replies so far stand. */
+		cx->st.proto_errors++;
+		return stop(cx);
+	}
+	/* memcached parses a request once its header, extras and key are in; until then it
+	 * waits, and over UDP the rest never comes. Waiting to parse flushes the replies
+	 * so far (oracle: a NOOP, SET or GET miss before a short request is answered), so
+	 * they stand; the short request gets nothing. */
+	if (avail < HDR) {
+		if (cx->stream)
+			return more(cx, HDR);
+		cx->st.proto_incomplete++;
+		return false;
+	}
+	r.op = h[1];
+	r.keylen = (uint16_t)(h[2] << 8 | h[3]);
+	r.extlen = h[4];
+	r.bodylen = be32_at(h + 8);
+	memcpy(&r.opaque, h + 12, 4);
+	r.cas = be64_at(h + 16);
+	if ((size_t)r.keylen + r.extlen > avail - HDR) {
+		if (cx->stream)
+			return more(cx, HDR + (size_t)r.keylen + r.extlen);
+		cx->st.proto_incomplete++;
+		return false;
+	}
+	if ((uint32_t)r.keylen + r.extlen > r.bodylen) {
+		(*ncmd)++;
+		cx->st.cmd_binary++;
+		cx->st.proto_errors++;
+		error(o, &r, ST_UNKNOWN, status_text(ST_UNKNOWN));
+		return stop(cx);
+	}
+	r.ext = h + HDR;
+	r.key = r.ext + r.extlen;
+	op = r.op < sizeof(bops) / sizeof(bops[0]) ? &bops[r.op] : NULL;
+	if ((uint64_t)r.bodylen > avail - HDR) {
+		if (cx->stream) {
+			if ((uint64_t)HDR + r.bodylen <= cx->stream_cap)
+				return more(cx, HDR + (size_t)r.bodylen);
+			(*ncmd)++;
+			cx->st.cmd_binary++;
+			cx->swallow = (uint64_t)HDR + r.bodylen - avail;
+			*pos = len;
+			too_long(cx, &r, op, o);
+			return cx->ev != MC_EV_CLOSE;
+		}
+		/* The value is not all here: memcached reads on for it (no parse, so
+		 * no flush) and sends nothing more. Dropping every earlier reply is its
+		 * answer unless one of them flushed (a NOOP, an error reply): untracked. */
+		cx->st.proto_incomplete++;
+		mc_out_rewind(o, 0);
+		return false;
+	}
+	*pos += HDR + r.bodylen;
+	(*ncmd)++;
+	cx->st.cmd_binary++;
+	r.val = r.key + r.keylen;
+	r.vlen = r.bodylen - r.keylen - r.extlen;
+	if (r.keylen > MC_KEY_MAX) {
+		cx->st.proto_errors++;
+		error(o, &r, ST_EINVAL, status_text(ST_EINVAL));
+		return stop(cx);
+	}
+	if (op == NULL || op->fn == NULL) {
+		cx->st.proto_errors++;
+		error(o, &r, ST_UNKNOWN, status_text(ST_UNKNOWN));
+		return true;
+	}
+	if (!shape_ok(op, &r)) {
+		/* memcached answers "Invalid arguments" and closes: nothing after it runs. */
+		cx->st.proto_errors++;
+		error(o, &r, ST_EINVAL, status_text(ST_EINVAL));
+		return stop(cx);
+	}
+	if (!op->fn(cx, &r, o, op->arg))
+		return stop(cx);
+	return true;
+}
+
 void
 mc_binary_execute(struct mc_proto_ctx *cx, const uint8_t *req, size_t len, struct mc_out *o,
 		  unsigned int *ncmd)
 {
 	size_t pos = 0;
-	while (pos < len && !o->full) {
-		struct breq r;
-		const uint8_t *h = req + pos;
-		const struct bop *op;
-		if (h[0] != 0x80) {
-			/* Bad magic: memcached closes; replies so far stand. */
-			cx->st.proto_errors++;
+	while (pos < len && !o->full)
+		if (!mc_binary_one(cx, req, len, &pos, o, ncmd))
 			return;
-		}
-		/* memcached parses a request once its header, extras and key are in; until then it
-		 * waits, and over UDP the rest never comes. Waiting to parse flushes the replies
-		 * so far (oracle: a NOOP, SET or GET miss before a short request is answered), so
-		 * they stand; the short request gets nothing. */
-		if (len - pos < HDR) {
-			cx->st.proto_incomplete++;
-			return;
-		}
-		r.op = h[1];
-		r.keylen = (uint16_t)(h[2] << 8 | h[3]);
-		r.extlen = h[4];
-		r.bodylen = be32_at(h + 8);
-		memcpy(&r.opaque, h + 12, 4);
-		r.cas = be64_at(h + 16);
-		if ((size_t)r.keylen + r.extlen > len - pos - HDR) {
-			cx->st.proto_incomplete++;
-			return;
-		}
-		if ((uint32_t)r.keylen + r.extlen > r.bodylen) {
-			(*ncmd)++;
-			cx->st.cmd_binary++;
-			cx->st.proto_errors++;
-			error(o, &r, ST_UNKNOWN, status_text(ST_UNKNOWN));
-			return;
-		}
-		if ((uint64_t)r.bodylen > len - pos - HDR) {
-			/* The value is not all here: memcached reads on for it (no parse, so
-			 * no flush) and sends nothing more. Dropping every earlier reply is its
-			 * answer unless one of them flushed (a NOOP, an error reply): untracked. */
-			cx->st.proto_incomplete++;
-			mc_out_rewind(o, 0);
-			return;
-		}
-		r.ext = h + HDR;
-		r.key = r.ext + r.extlen;
-		pos += HDR + r.bodylen;
-		(*ncmd)++;
-		cx->st.cmd_binary++;
-		r.val = r.key + r.keylen;
-		r.vlen = r.bodylen - r.keylen - r.extlen;
-		if (r.keylen > MC_KEY_MAX) {
-			cx->st.proto_errors++;
-			error(o, &r, ST_EINVAL, status_text(ST_EINVAL));
-			return;
-		}
-		op = r.op < sizeof(bops) / sizeof(bops[0]) ? &bops[r.op] : NULL;
-		if (op == NULL || op->fn == NULL) {
-			cx->st.proto_errors++;
-			error(o, &r, ST_UNKNOWN, status_text(ST_UNKNOWN));
-			continue;
-		}
-		if (!shape_ok(op, &r)) {
-			/* memcached answers "Invalid arguments" and closes: nothing after it runs. */
-			cx->st.proto_errors++;
-			error(o, &r, ST_EINVAL, status_text(ST_EINVAL));
-			return;
-		}
-		if (!op->fn(cx, &r, o, op->arg))
-			return;
-	}
 }

@@ -237,7 +237,8 @@ mg_head(struct mc_proto_ctx *cx, struct mc_out *o, const struct mc_store_read *r
 	const struct mc_tok *t = g->t;
 	size_t i;
 	if (!g->locked) {
-		if ((r->state & MC_IT_STALE) && !(r->state & MC_IT_TOKEN) && cx->conf->udp_writes) {
+		if ((r->state & MC_IT_STALE) && !(r->state & MC_IT_TOKEN) &&
+		    (cx->stream || cx->conf->udp_writes)) {
 			/* A stale item hands out one win: claim it under the lock. Read-only, nothing
 			 * is claimed (a claim marks the item): X without W. */
 			struct mc_meta_args none = {0};
@@ -403,6 +404,20 @@ cmd_ms(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, const uint8_t *req,
 	}
 	if (!mc_strtol32(&t[2], &vlen) || vlen < 0 || vlen > INT32_MAX - 2) {
 		line(o, "CLIENT_ERROR bad command line format");
+		return;
+	}
+	if (len - *pos < (size_t)vlen + 2 && cx->stream) {
+		/* A stream waits for the data block, unless it is more than it may hold. */
+		switch (mc_proto_stream_data(cx, len, pos, (uint64_t)vlen,
+					     mc_store_too_large(cx->sx.s, t[1].len, (uint32_t)vlen))) {
+		case MC_DATA_WAIT: return;
+		case MC_DATA_NO_MEMORY:
+			line(o, "SERVER_ERROR out of memory storing object");
+			break;
+		case MC_DATA_TOO_LARGE:
+			line(o, "SERVER_ERROR object too large for cache");
+			break;
+		}
 		return;
 	}
 	/* From here on an error swallows the data block, so it must be in the datagram. */

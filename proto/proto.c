@@ -254,10 +254,73 @@ mc_proto_exptime(const struct mc_proto_ctx *cx, int32_t exptime)
 bool
 mc_proto_writes_ok(struct mc_proto_ctx *cx)
 {
-	if (cx->conf->udp_writes)
+	if (cx->stream || cx->conf->udp_writes)
 		return true;
 	cx->st.write_refused++;
 	return false;
+}
+
+bool
+mc_proto_admin_ok(struct mc_proto_ctx *cx)
+{
+	if (cx->stream || cx->conf->udp_admin)
+		return true;
+	cx->st.admin_refused++;
+	return false;
+}
+
+enum mc_data
+mc_proto_stream_data(struct mc_proto_ctx *cx, size_t len, size_t *pos, uint64_t vlen,
+		     bool too_large)
+{
+	const uint64_t end = (uint64_t)*pos + vlen + 2;
+	if (!too_large && end - cx->req_start <= cx->stream_cap) {
+		cx->ev = MC_EV_MORE;
+		cx->need = (size_t)(end - cx->req_start);
+		return MC_DATA_WAIT;
+	}
+	/* memcached answers at once and swallows the value as it arrives. */
+	cx->swallow = end - len;
+	*pos = len;
+	return too_large ? MC_DATA_TOO_LARGE : MC_DATA_NO_MEMORY;
+}
+
+size_t
+mc_proto_stream(struct mc_proto_ctx *cx, const uint8_t *buf, size_t len, struct mc_out *o,
+		size_t soft, uint8_t *proto, enum mc_proto_ev *ev)
+{
+	size_t pos = 0;
+	unsigned int n = 0;
+	cx->hint = NULL;
+	cx->swallow = 0;
+	*ev = MC_EV_NONE;
+	while (pos < len && cx->swallow == 0) {
+		if (o->full || mc_out_pos(o) >= soft || o->nrefs >= MC_OUT_MAX_REFS / 2)
+			return pos;
+		cx->ev = MC_EV_NONE;
+		cx->need = 0;
+		cx->req_start = pos;
+		if (*proto == MC_SP_NEW)
+			*proto = buf[pos] == 0x80 ? MC_SP_BINARY : MC_SP_ASCII;
+		if (*proto == MC_SP_BINARY) {
+			mc_binary_one(cx, buf, len, &pos, o, &n);
+		} else {
+			cx->st.cmd_ascii++;
+			mc_ascii_command(cx, buf, len, &pos, o);
+		}
+		if (cx->ev == MC_EV_MORE) {
+			/* Nothing was done: run it again once the rest is here. */
+			if (*proto == MC_SP_ASCII)
+				cx->st.cmd_ascii--;
+			*ev = MC_EV_MORE;
+			return cx->req_start;
+		}
+		if (cx->ev == MC_EV_CLOSE) {
+			*ev = MC_EV_CLOSE;
+			return pos;
+		}
+	}
+	return pos;
 }
 
 void

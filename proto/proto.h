@@ -139,8 +139,23 @@ struct mc_proto_ctx;
 typedef void (*mc_proto_stats_fn)(void *arg, struct mc_proto_ctx *cx, struct mc_out *o,
 				  const char *group, size_t glen);
 
+/* What a command tells a stream transport (mc_proto_ctx.ev). */
+enum mc_proto_ev {
+	MC_EV_NONE,
+	MC_EV_MORE,  /* the request is not all here: nothing was done, wait for more bytes */
+	MC_EV_CLOSE, /* quit, or an error after which memcached closes the connection */
+};
+
 struct mc_proto_ctx {
 	struct mc_store_ctx sx;
+	/* A byte stream (TCP), set by the transport: a request may arrive in pieces, quit and
+	 * protocol errors close, and the udp_admin/udp_writes gates do not apply. */
+	bool stream;
+	uint8_t ev;          /* enum mc_proto_ev, set by the command just run */
+	size_t need;         /* MC_EV_MORE: bytes the request needs from its start, 0 = unknown */
+	size_t req_start;    /* where the request being run starts */
+	uint64_t swallow;    /* bytes after the datagram/buffer to discard (a too-large value) */
+	size_t stream_cap;   /* the most the transport buffers for one request */
 	/* The hint of the request being executed (mc_proto_execute's argument): the hashed (and
 	 * placed) key view the transport found; mc_proto_key takes it for that very view. */
 	const struct mc_key *hint;
@@ -169,6 +184,18 @@ void mc_proto_ctx_init(struct mc_proto_ctx *cx, struct mc_store *s, const struct
  * mc_proto_first_key); a lone get of it skips the tokenizer. Returns the commands run. */
 unsigned int mc_proto_execute(struct mc_proto_ctx *cx, const uint8_t *req, size_t len,
 			      const struct mc_key *hint, struct mc_out *o);
+/* A connection's protocol, fixed by its first byte as memcached fixes it (0x80: binary). */
+enum mc_stream_proto { MC_SP_NEW, MC_SP_ASCII, MC_SP_BINARY };
+
+/* Stream transports (TCP): execute the complete requests at the start of buf[0..len), in order,
+ * appending replies to o, and stop early once o holds soft bytes or is full (send them, then
+ * call again with the rest). Returns the bytes consumed; *ev says why it stopped: MC_EV_NONE
+ * (all consumed, or o reached soft), MC_EV_MORE (an incomplete request starts at the return
+ * value; cx->need bytes from there are needed, 0 = unknown) or MC_EV_CLOSE (close after
+ * sending o). cx->swallow: bytes after buf to discard before the next request. *proto: the
+ * connection's enum mc_stream_proto, kept by the caller (MC_SP_NEW at first). */
+size_t mc_proto_stream(struct mc_proto_ctx *cx, const uint8_t *buf, size_t len, struct mc_out *o,
+		       size_t soft, uint8_t *proto, enum mc_proto_ev *ev);
 /* The first key of a get-like request (ASCII get/gets, mg, binary GET/GETQ/GETK/GETKQ) in
  * req[0..len), or NULL; a cheap look for the burst pre-pass, validated by execution later. */
 const uint8_t *mc_proto_first_key(const uint8_t *req, size_t len, uint32_t *klen);

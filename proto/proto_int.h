@@ -74,6 +74,20 @@ uint32_t mc_proto_exptime(const struct mc_proto_ctx *cx, int32_t exptime);
  * refusal is counted here and answered by the caller in its codec's words. Call it before
  * anything is changed, deletes included. */
 bool mc_proto_writes_ok(struct mc_proto_ctx *cx);
+/* The admin gate (conf->udp_admin) for stats, flush_all and verbosity; counts a refusal. */
+bool mc_proto_admin_ok(struct mc_proto_ctx *cx);
+
+/* A stream request whose data block is not all here (req[*pos..len) holds its start, vlen + 2
+ * bytes are needed). Returns MC_DATA_WAIT: nothing done, cx->ev = MC_EV_MORE (the caller
+ * returns at once); MC_DATA_TOO_LARGE or MC_DATA_NO_MEMORY (more than the transport can buffer
+ * for it): the caller answers with that error, the data is swallowed (*pos moves to len,
+ * cx->swallow holds the rest). */
+enum mc_data { MC_DATA_WAIT, MC_DATA_TOO_LARGE, MC_DATA_NO_MEMORY };
+enum mc_data mc_proto_stream_data(struct mc_proto_ctx *cx, size_t len, size_t *pos,
+				  uint64_t vlen, bool too_large);
+/* Run one binary request at *pos (stream mode: may set cx->ev); false: stop processing. */
+bool mc_binary_one(struct mc_proto_ctx *cx, const uint8_t *req, size_t len, size_t *pos,
+		   struct mc_out *o, unsigned int *ncmd);
 
 /* A reply that did not fit under the limit: rewind to mark, count it, and open the reserve for
  * the line that stands in for it. Returns true when the limit was the UDP cap (the answer is
