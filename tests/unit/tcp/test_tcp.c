@@ -1,0 +1,321 @@
+/* The TCP service over loopback: real sockets against mc_tcp threads over a store in plain
+ * memory. Requests in pieces, pipelines larger than the socket buffers, values written from item
+ * memory, the limits (connections, allow list, memory, garbage) and that closing gives back
+ * everything a connection held. Waits are bounded polls on a condition, never fixed sleeps. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "tcp/tcp.h"
+
+static void *mem;
+static struct mc_store *s;
+static struct mc_proto_conf conf = {.udp_admin = false, .udp_writes = false};
+static struct mc_tcp *t;
+static int refuse_all;
+
+static int
+allowed(const void *arg, uint32_t addr)
+{
+	(void)arg;
+	return !refuse_all && addr == 0x7f000001u;
+}
+
+static struct mc_tcp_settings
+settings(void)
+{
+	return (struct mc_tcp_settings){.ip = 0x7f000001u, .port = 0, .threads = 2,
+					.max_conns = 64, .conn_memory = 8 << 20,
+					.max_item_size = 1 << 20, .zc_min = 4096,
+					.allowed = allowed};
+}
+
+static void
+start(const struct mc_tcp_settings *set)
+{
+	struct mc_store_settings ss = {.mem_bytes = 64 << 20, .nparts = 2,
+				       .max_item_size = set->max_item_size, .factor = 1.25,
+				       .chunk_min = 48};
+	char err[256];
+	mem = aligned_alloc(64, 64 << 20);
+	s = mc_store_create(mem, 64 << 20, &ss);
+	assert_non_null(s);
+	refuse_all = 0;
+	t = mc_tcp_start(set, s, &conf, NULL, NULL, err, sizeof(err));
+	if (t == NULL)
+		fail_msg("%s", err);
+}
+
+static void
+stop(void)
+{
+	mc_tcp_stop(t);
+	t = NULL;
+	free(mem);
+}
+
+static int
+dial(void)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(mc_tcp_port(t)),
+				 .sin_addr.s_addr = htonl(0x7f000001u)};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+static struct mc_tcp_stats stats(void);
+
+static void
+put(int fd, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	while (n > 0) {
+		ssize_t r = send(fd, b, n, MSG_NOSIGNAL);
+		if (r <= 0) {
+			struct mc_tcp_stats st = stats();
+			fail_msg("send: %s (closed: memory %lu slow %lu error %lu)", strerror(errno),
+				 (unsigned long)st.conn_closed_memory, (unsigned long)st.conn_closed_slow,
+				 (unsigned long)st.conn_closed_error);
+		}
+		b += r;
+		n -= (size_t)r;
+	}
+}
+
+static void
+puts_(int fd, const char *str)
+{
+	put(fd, str, strlen(str));
+}
+
+/* Read exactly n bytes (10 s at most); returns how many came before EOF. */
+static size_t
+get_n(int fd, void *p, size_t n)
+{
+	uint8_t *b = p;
+	size_t got = 0;
+	while (got < n) {
+		struct pollfd pf = {.fd = fd, .events = POLLIN};
+		ssize_t r;
+		if (poll(&pf, 1, 10000) != 1)
+			fail_msg("no reply within 10 s (%zu of %zu bytes)", got, n);
+		r = read(fd, b + got, n - got);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	return got;
+}
+
+static void
+expect(int fd, const char *want)
+{
+	size_t n = strlen(want);
+	char *got = malloc(n + 1);
+	size_t g = get_n(fd, got, n);
+	got[g] = '\0';
+	if (g != n || memcmp(got, want, n) != 0)
+		fail_msg("want %.200s\n got %.200s", want, got);
+	free(got);
+}
+
+/* The server closed: EOF within 10 s. */
+static bool
+closed(int fd)
+{
+	char b[256];
+	for (;;) {
+		struct pollfd pf = {.fd = fd, .events = POLLIN};
+		ssize_t r;
+		if (poll(&pf, 1, 10000) != 1)
+			return false;
+		r = read(fd, b, sizeof(b));
+		if (r == 0 || (r < 0 && errno == ECONNRESET))
+			return true;
+		if (r < 0)
+			return false;
+	}
+}
+
+static struct mc_tcp_stats
+stats(void)
+{
+	struct mc_tcp_stats st;
+	mc_tcp_sum(t, &st, NULL, NULL);
+	return st;
+}
+
+/* Poll (bounded) until no connection is open. */
+static void
+wait_no_conns(void)
+{
+	int i;
+	for (i = 0; i < 10000 && stats().curr_connections != 0; i++) {
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(stats().curr_connections, 0);
+}
+
+static void
+test_requests_in_pieces_and_pipelines(void **state)
+{
+	struct mc_tcp_settings set = settings();
+	const char *req = "set a 1 0 5\r\nhello\r\nget a\r\nincr n 1\r\nversion\r\n";
+	size_t i;
+	int fd;
+	(void)state;
+	start(&set);
+	fd = dial();
+	/* One byte at a time. */
+	for (i = 0; req[i]; i++)
+		put(fd, req + i, 1);
+	expect(fd, "STORED\r\nVALUE a 1 5\r\nhello\r\nEND\r\nNOT_FOUND\r\nVERSION " MC_VERSION_STRING
+		   "\r\n");
+	/* Writes and admin are allowed over TCP whatever the UDP gates say. */
+	puts_(fd, "stats settings\r\n");
+	{
+		char b[16];
+		get_n(fd, b, 5);
+		assert_memory_equal(b, "STAT ", 5);
+	}
+	close(fd);
+	wait_no_conns();
+	stop();
+}
+
+/* A client that sends a long pipeline before reading a byte: replies larger than the socket
+ * buffers wait in the connection (text copied, values referenced) and all arrive, in order. */
+static void
+test_pipeline_larger_than_the_socket(void **state)
+{
+	struct mc_tcp_settings set = settings();
+	static char big[100000], line[256];
+	char *reply;
+	size_t n, i, want;
+	int fd;
+	(void)state;
+	start(&set);
+	fd = dial();
+	memset(big, 'v', sizeof(big));
+	snprintf(line, sizeof(line), "set big 0 0 %zu\r\n", sizeof(big));
+	puts_(fd, line);
+	put(fd, big, sizeof(big));
+	puts_(fd, "\r\nset small 0 0 3\r\nabc\r\n");
+	expect(fd, "STORED\r\nSTORED\r\n");
+	for (i = 0; i < 200; i++)
+		puts_(fd, "get big small\r\n");
+	n = strlen("VALUE big 0 100000\r\n") + sizeof(big) + 2 + strlen("VALUE small 0 3\r\nabc\r\nEND\r\n");
+	want = n * 200;
+	reply = malloc(want);
+	assert_int_equal(get_n(fd, reply, want), want);
+	for (i = 0; i < 200; i++) {
+		const char *r = reply + i * n;
+		assert_memory_equal(r, "VALUE big 0 100000\r\nvvvv", 24);
+		assert_memory_equal(r + n - 29, "\r\nVALUE small 0 3\r\nabc\r\nEND\r\n", 29);
+	}
+	free(reply);
+	assert_true(stats().write_blocked > 0);
+	close(fd);
+	wait_no_conns();
+	assert_int_equal(stats().conn_buffer_bytes, 0);
+	stop();
+}
+
+static void
+test_connection_limit_and_allow_list(void **state)
+{
+	struct mc_tcp_settings set = settings();
+	int a, b, c;
+	(void)state;
+	set.max_conns = 2;
+	start(&set);
+	a = dial();
+	b = dial();
+	puts_(a, "version\r\n");
+	expect(a, "VERSION " MC_VERSION_STRING "\r\n");
+	puts_(b, "version\r\n");
+	expect(b, "VERSION " MC_VERSION_STRING "\r\n");
+	c = dial();
+	expect(c, "ERROR Too many open connections\r\n");
+	assert_true(closed(c));
+	close(c);
+	assert_int_equal(stats().rejected_connections, 1);
+	close(a);
+	close(b);
+	wait_no_conns();
+	refuse_all = 1;
+	c = dial();
+	assert_true(closed(c));
+	close(c);
+	assert_int_equal(stats().conn_not_allowed, 1);
+	stop();
+}
+
+/* Garbage without a newline past 2048 bytes closes (memcached); a value too large for the
+ * store is answered and swallowed; one the connection budget cannot hold is refused as out of
+ * memory; afterwards nothing is held. */
+static void
+test_garbage_and_large_values_cost_bounded_memory(void **state)
+{
+	struct mc_tcp_settings set = settings();
+	static char junk[8192], line[128];
+	static char val[300000];
+	int fd;
+	(void)state;
+	set.conn_memory = 64 * 1024;
+	start(&set);
+	fd = dial();
+	memset(junk, 'x', sizeof(junk));
+	/* The server may close before all of it is sent. */
+	if (send(fd, junk, sizeof(junk), MSG_NOSIGNAL) < 0)
+		assert_true(errno == EPIPE || errno == ECONNRESET);
+	assert_true(closed(fd));
+	close(fd);
+
+	fd = dial();
+	memset(val, 'z', sizeof(val));
+	snprintf(line, sizeof(line), "set k 0 0 %d\r\n", 2 << 20);
+	puts_(fd, line);
+	for (int i = 0; i < 6; i++)
+		put(fd, val, sizeof(val));
+	put(fd, val, (2 << 20) - 6 * sizeof(val));
+	puts_(fd, "\r\nset k2 0 0 200000\r\n");
+	put(fd, val, 200000);
+	puts_(fd, "\r\nget k k2\r\n");
+	expect(fd, "SERVER_ERROR object too large for cache\r\n"
+		   "SERVER_ERROR out of memory storing object\r\nEND\r\n");
+	assert_true(stats().bytes_swallowed > 0);
+	close(fd);
+	wait_no_conns();
+	assert_int_equal(stats().conn_buffer_bytes, 0);
+	stop();
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_requests_in_pieces_and_pipelines),
+		cmocka_unit_test(test_pipeline_larger_than_the_socket),
+		cmocka_unit_test(test_connection_limit_and_allow_list),
+		cmocka_unit_test(test_garbage_and_large_values_cost_bounded_memory),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
