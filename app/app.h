@@ -10,6 +10,7 @@
 #include "../dataplane/dataplane.h"
 #include "../proto/proto.h"
 #include "../store/store.h"
+#include "../tcp/tcp.h"
 
 struct mc_app {
 	struct mc_config cfg;
@@ -20,6 +21,7 @@ struct mc_app {
 	struct mc_store *store;
 	struct mc_rl *rate_limiter;
 	struct mc_proto_conf proto_conf;
+	struct mc_tcp *tcp;        /* NULL: TCP off */
 	time_t started;
 	uint64_t clock_tsc0;       /* TSC when the store's clock started */
 	uint64_t link_changes;

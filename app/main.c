@@ -151,6 +151,37 @@ setup_workers(void)
 	}
 }
 
+static int
+tcp_allowed(const void *arg, uint32_t addr)
+{
+	return mc_config_allowed(arg, addr);
+}
+
+/* The TCP service on --ip:-p with -t threads over the same store; off with -p 0. Returns -1 to
+ * go on, else the exit status. */
+static int
+setup_tcp(void)
+{
+	const struct mc_config *c = &app.cfg;
+	const struct mc_tcp_settings set = {
+		.ip = c->ip, .port = c->tcp_port, .threads = c->tcp_threads,
+		.max_conns = c->max_conns, .idle_timeout = c->idle_timeout,
+		.read_timeout = c->read_timeout, .conn_memory = (size_t)c->conn_memory_mb << 20,
+		.max_item_size = c->max_item_size, .zc_min = MC_TCP_ZC_MIN,
+		.allowed = tcp_allowed, .allowed_arg = c,
+	};
+	char err[256];
+	if (c->tcp_port == 0)
+		return -1;
+	app.tcp = mc_tcp_start(&set, app.store, &app.proto_conf, mc_app_stats, &app, err,
+			       sizeof(err));
+	if (app.tcp == NULL) {
+		fprintf(stderr, "mcbox: %s (-p 0 turns TCP off)\n", err);
+		return 2;
+	}
+	return -1;
+}
+
 /* Link status: log changes (a NIC or veth peer going away and coming back). */
 static void
 check_link(void)
@@ -226,6 +257,11 @@ announce(void)
 		       "queue(s)\n",
 	       c->ip >> 24, (c->ip >> 16) & 0xff, (c->ip >> 8) & 0xff, c->ip & 0xff, c->udp_port,
 	       c->memory_mb, app.nports, c->queues);
+	if (app.tcp != NULL)
+		MC_LOG(NOTICE, "serving memcached on tcp/%u with %u thread(s), at most %u connections\n",
+		       mc_tcp_port(app.tcp), mc_tcp_threads(app.tcp), c->max_conns);
+	else
+		MC_LOG(NOTICE, "TCP is off (-p 0)\n");
 }
 
 /* Wait lcores (done by the caller), stop and close ports, then free what the workers hold
@@ -236,6 +272,9 @@ teardown(void)
 	unsigned int i;
 	MC_LOG(NOTICE, "shutting down\n");
 	rte_pdump_uninit();
+	/* TCP connections hold store references: closed before the store goes. */
+	mc_tcp_stop(app.tcp);
+	app.tcp = NULL;
 	mc_app_stats_log(&app);
 	for (i = 0; i < app.nports; i++)
 		mc_dp_port_teardown(&app.ports[i]);
@@ -262,12 +301,18 @@ main(int argc, char **argv)
 	/* Before the ports: a signal while a NIC starts still ends in an orderly teardown. */
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
 	if ((ret = setup_options(argc, argv)) >= 0 || (ret = setup_ports()) >= 0) {
 		rte_eal_cleanup();
 		return ret;
 	}
 	setup_store();
 	setup_workers();
+	if ((ret = setup_tcp()) >= 0) {
+		teardown();
+		rte_eal_cleanup();
+		return ret;
+	}
 	mc_app_telemetry_setup(&app);
 	announce();
 

@@ -18,6 +18,7 @@ struct app_sums {
 	struct mc_svc_stats svc;
 	struct mc_dp_stats dp;
 	struct mc_store_part_stats part;
+	struct mc_tcp_stats tcp;
 };
 
 static void
@@ -37,6 +38,7 @@ app_sum(const struct mc_app *a, struct app_sums *s)
 		MC_SVC_COUNTERS(X)
 #undef X
 	}
+	mc_tcp_sum(a->tcp, &s->tcp, &s->sx, &s->px);
 	mc_dp_stats_sum(a->workers, a->nworkers, &s->dp);
 	mc_store_part_stats(a->store, &s->part);
 }
@@ -66,8 +68,14 @@ mc_app_stats(void *arg, struct mc_proto_ctx *cx, struct mc_out *o, const char *g
 	mc_proto_stat_u64(o, "uptime", (uint64_t)(time(NULL) - a->started));
 	mc_proto_stat_u64(o, "time", (uint64_t)time(NULL));
 	mc_proto_stat_u64(o, "pointer_size", 64);
-	mc_proto_stat_u64(o, "threads", a->nworkers);
+	/* memcached's threads serve connections: here the TCP threads. */
+	mc_proto_stat_u64(o, "threads", a->tcp != NULL ? mc_tcp_threads(a->tcp) : 0);
+	mc_proto_stat_u64(o, "max_connections", a->cfg.max_conns);
+	mc_proto_stat_u64(o, "udp_queues", a->nworkers);
 	mc_proto_stat_u64(o, "ports", a->nports);
+#define X(n) mc_proto_stat_u64(o, #n, s.tcp.n);
+	MC_TCP_COUNTERS(X)
+#undef X
 #define X(n) mc_proto_stat_u64(o, #n, s.sx.n);
 	MC_STORE_CTX_COUNTERS(X)
 #undef X
@@ -123,6 +131,9 @@ tel_stats(const char *cmd, const char *params, struct rte_tel_data *d)
 #undef X
 #define X(n, help) rte_tel_data_add_dict_u64(d, #n, s.svc.n);
 	MC_SVC_COUNTERS(X)
+#undef X
+#define X(n) rte_tel_data_add_dict_u64(d, #n, s.tcp.n);
+	MC_TCP_COUNTERS(X)
 #undef X
 	for (i = 0; i < a->nports; i++) {
 		struct rte_eth_stats es;

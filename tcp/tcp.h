@@ -22,6 +22,9 @@
 #include "../store/store.h"
 
 #define MC_TCP_MAX_THREADS 64
+/* Values this long go out from item memory (a reference and sendmsg), shorter ones are copied
+ * into the reply text: see docs/PERFORMANCE.md, "TCP: copy or reference". */
+#define MC_TCP_ZC_MIN 16384
 
 struct mc_tcp_settings {
 	uint32_t ip;            /* host order; 0 = any address */
