@@ -37,15 +37,22 @@ export LAB_QUEUES MCBOX_ARGS
 
 # Builds; runs the package installer only when a build dependency is missing.
 all:
-	@pkg-config --exists libdpdk && [ -f /usr/include/cmocka.h ] || bash scripts/deps.sh
+	@pkg-config --exists libdpdk libmemcached && [ -f /usr/include/cmocka.h ] || bash scripts/deps.sh
 	@$(MAKE) --no-print-directory build
 
-build: $(BUILD)/mcbox $(BUILD)/mcbench $(BUILD)/mcload $(UNIT_BINS)
+build: $(BUILD)/mcbox $(BUILD)/mcbench $(BUILD)/mcload $(UNIT_BINS) $(BUILD)/tests/tools/test_ketama_check
 
 # The load generator: plain sockets, no DPDK.
-$(BUILD)/mcload: tools/mcload.c
+$(BUILD)/mcload: tools/mcload.c tools/ketama.c tools/ketama.h
 	@echo "  LD $@"
-	@$(CC) $(CFLAGS) -std=gnu11 $(WARN) $(SAN) -o $@ $< -lpthread -lm
+	@$(CC) $(CFLAGS) -std=gnu11 $(WARN) $(SAN) -o $@ $(filter %.c,$^) -lpthread -lm
+
+# mcload's ketama against libmemcached's own; tests/run_unit.sh runs it with the unit tests.
+$(BUILD)/tests/tools/test_ketama_check: tools/ketama_check.c tools/ketama.c tools/ketama.h
+	@mkdir -p $(dir $@)
+	@echo "  LD $@"
+	@$(CC) $(CFLAGS) -std=gnu11 $(WARN) $(SAN) $(shell pkg-config --cflags libmemcached) -o $@ \
+		$(filter %.c,$^) $(shell pkg-config --libs libmemcached)
 
 $(BUILD)/mcbench: $(BUILD)/obj/bench/bench.o $(LIB_OBJS)
 	@echo "  LD $@"

@@ -6,129 +6,256 @@
 # Environment: LAB_QUEUES (default 1), MCBOX_ARGS (extra app options), MCBOX_BIN (binary,
 # default build/mcbox), LAB_DIR (default build/lab), LAB_PORTS (default 1; 2 adds veth
 # mcs1/mcc1, a second mcbox port answering the same address, mcc1 without an address),
-# LAB_PMD (af_packet, the default, or af_xdp).
+# LAB_PMD (af_packet, the default, or af_xdp), LAB_BOXES (default 1, at most 16).
+#
+# LAB_BOXES=N starts N independent mcbox processes, a pool of cache boxes. Box k answers
+# 198.18.k.1 on veth mcsb<k> (box 0: mcs0), its client side mccb<k> (box 0: mcc0) is
+# 198.18.k.2/24 in the same namespace; its exception-path kernel interface is mcbox<k>.
+# LAB_QUEUES and LAB_PORTS shape box 0; boxes k >= 1 have one port, one queue on lcore
+# k % nproc, -m 32 (before MCBOX_ARGS, which can override it) and at most 256 MiB of EAL
+# memory, so that four boxes fit in the 512 hugepages of scripts/hugepages.sh.
+# Files in LAB_DIR: box 0 keeps mcbox.pid, mcbox.log, mcbox.exit and prefix (its EAL
+# --file-prefix); box k >= 1 has box<k>.pid, .log, .exit and .prefix; 'boxes' lists
+# 198.18.k.1:11211 one a line once every box answers.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 NS=mcbox-client
-CLI_IF=mcc0
-SRV_IF=mcs0
-CLI_IP=198.18.0.2
-SRV_IP=198.18.0.1
 LAB_DIR=${LAB_DIR:-build/lab}
 LAB_QUEUES=${LAB_QUEUES:-1}
 LAB_PORTS=${LAB_PORTS:-1}
 LAB_PMD=${LAB_PMD:-af_packet}   # or af_xdp
+LAB_BOXES=${LAB_BOXES:-1}
 MCBOX_ARGS=${MCBOX_ARGS:-}
 MCBOX_BIN=${MCBOX_BIN:-build/mcbox}
+BOX_EAL_MB=256  # EAL memory cap of boxes k >= 1 (a -m 32 box uses about 90 MiB)
+BOX_ITEM_MB=32  # their item memory
+MAX_BOXES=16
 
 log() { printf 'lab: %s\n' "$*"; }
 
-down() {
-	local pid prefix i
-	if [ -f "$LAB_DIR/mcbox.pid" ]; then
-		pid=$(cat "$LAB_DIR/mcbox.pid")
-		if kill -0 "$pid" 2>/dev/null; then
-			kill -TERM "$pid" 2>/dev/null
-			for i in $(seq 1 100); do
-				kill -0 "$pid" 2>/dev/null || break
-				sleep 0.1
-			done
-			if kill -0 "$pid" 2>/dev/null; then
-				log "mcbox $pid ignored SIGTERM for 10 s; killing it"
-				kill -KILL "$pid" 2>/dev/null
-				sleep 0.2
-			fi
+# Names of box k: server-side veth, client-side veth, file stem in LAB_DIR, prefix file.
+srv_if() { if [ "$1" -eq 0 ]; then echo mcs0; else echo "mcsb$1"; fi; }
+cli_if() { if [ "$1" -eq 0 ]; then echo mcc0; else echo "mccb$1"; fi; }
+stem() { if [ "$1" -eq 0 ]; then echo "$LAB_DIR/mcbox"; else echo "$LAB_DIR/box$1"; fi; }
+prefix_file() { if [ "$1" -eq 0 ]; then echo "$LAB_DIR/prefix"; else echo "$LAB_DIR/box$1.prefix"; fi; }
+
+# True when pid is a live process whose command line holds "--file-prefix $2" (a stale pid
+# file must not make us signal an unrelated process that reused the number). $2 is a whole
+# prefix followed by a space, or the start of one.
+is_box() {
+	local pid=$1 prefix=$2
+	kill -0 "$pid" 2>/dev/null || return 1
+	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "--file-prefix $prefix"
+}
+
+# Every box that an earlier 'up' left, whatever LAB_BOXES was then: the files say which.
+# Prints "pidfile prefixfile" per box.
+lab_boxes() {
+	local f
+	[ -f "$LAB_DIR/mcbox.pid" ] && echo "$LAB_DIR/mcbox.pid $LAB_DIR/prefix"
+	for f in "$LAB_DIR"/box*.pid; do
+		[ -f "$f" ] && echo "$f ${f%.pid}.prefix"
+	done
+}
+
+# SIGTERM every box at once, then wait at most 10 s for all of them; SIGKILL the rest.
+stop_boxes() {
+	local pidf pref pid prefix any live=()
+	while read -r pidf pref; do
+		pid=$(cat "$pidf" 2>/dev/null)
+		if [ -s "$pref" ]; then
+			prefix="$(cat "$pref") "
+		else
+			prefix=mcbox-lab- # its prefix file is gone: any lab box will do
 		fi
-		rm -f "$LAB_DIR/mcbox.pid"
-	fi
+		if [ -n "$pid" ] && is_box "$pid" "$prefix"; then
+			kill -TERM "$pid" 2>/dev/null
+			live+=("$pid")
+		fi
+		rm -f "$pidf"
+	done < <(lab_boxes)
+	[ "${#live[@]}" -eq 0 ] && return 0
+	for _ in $(seq 1 100); do
+		any=0
+		for pid in "${live[@]}"; do
+			kill -0 "$pid" 2>/dev/null && any=1
+		done
+		[ "$any" = 0 ] && break
+		sleep 0.1
+	done
+	for pid in "${live[@]}"; do
+		if kill -0 "$pid" 2>/dev/null; then
+			log "mcbox $pid ignored SIGTERM for 10 s; killing it"
+			kill -KILL "$pid" 2>/dev/null
+			sleep 0.2
+		fi
+	done
+}
+
+down() {
+	local prefix pref link
+	stop_boxes
 	ip netns del "$NS" 2>/dev/null
-	ip link del "$SRV_IF" 2>/dev/null
+	# Deleting one end of a veth deletes both; the namespace's end went with the namespace.
+	ip link del mcs0 2>/dev/null
 	ip link del mcs1 2>/dev/null
-	if [ -f "$LAB_DIR/prefix" ]; then
-		prefix=$(cat "$LAB_DIR/prefix")
-		rm -f /dev/hugepages/"${prefix}"map_* /dev/hugepages/"${prefix}"* 2>/dev/null
-		rm -rf "/var/run/dpdk/$prefix" 2>/dev/null
-		rm -f "$LAB_DIR/prefix"
-	fi
+	for link in $(ip -o link show 2>/dev/null | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }' |
+		grep -E '^mcsb[0-9]+$'); do
+		ip link del "$link" 2>/dev/null
+	done
+	for pref in "$LAB_DIR/prefix" "$LAB_DIR"/box*.prefix; do
+		[ -f "$pref" ] || continue
+		prefix=$(cat "$pref")
+		if [ -n "$prefix" ]; then
+			rm -f /dev/hugepages/"${prefix}"map_* /dev/hugepages/"${prefix}"* 2>/dev/null
+			rm -rf "/var/run/dpdk/$prefix" 2>/dev/null
+		fi
+		rm -f "$pref"
+	done
+	rm -f "$LAB_DIR/boxes"
 	return 0
 }
 
-up() {
-	local prefix eal_mem pid i q_last
-	mkdir -p "$LAB_DIR"
-	down
-	ip netns add "$NS" || { log "cannot create namespace $NS (root needed)"; return 1; }
-	ip link add "$SRV_IF" type veth peer name "$CLI_IF" netns "$NS" || { down; return 1; }
+# A veth pair: $1 in the root namespace (mcbox's side, no address), $2 in the client
+# namespace with address $3 (none when empty).
+make_link() {
+	local srv=$1 cli=$2 addr=$3
+	ip link add "$srv" type veth peer name "$cli" netns "$NS" || return 1
 	# No IPv6 chatter on either end, and full checksums on what the client sends (veth would
 	# otherwise leave UDP checksums to an offload that an AF_PACKET reader never sees).
-	sysctl -qw "net.ipv6.conf.$SRV_IF.disable_ipv6=1" 2>/dev/null
-	ip netns exec "$NS" sysctl -qw "net.ipv6.conf.all.disable_ipv6=1" 2>/dev/null
-	ip netns exec "$NS" ethtool -K "$CLI_IF" tx off >/dev/null 2>&1
-	ethtool -K "$SRV_IF" tx off >/dev/null 2>&1
-	ip link set "$SRV_IF" up
-	ip netns exec "$NS" ip link set lo up
-	ip netns exec "$NS" ip addr add "$CLI_IP/24" dev "$CLI_IF"
-	ip netns exec "$NS" ip link set "$CLI_IF" up
-	if [ "$LAB_PMD" = af_xdp ]; then
-		vdevs=(--vdev "net_af_xdp0,iface=$SRV_IF,queue_count=$LAB_QUEUES")
-	else
-		vdevs=(--vdev "net_af_packet0,iface=$SRV_IF,qpairs=$LAB_QUEUES")
+	sysctl -qw "net.ipv6.conf.$srv.disable_ipv6=1" 2>/dev/null
+	ip netns exec "$NS" sysctl -qw "net.ipv6.conf.$cli.disable_ipv6=1" 2>/dev/null
+	ip netns exec "$NS" ethtool -K "$cli" tx off >/dev/null 2>&1
+	ethtool -K "$srv" tx off >/dev/null 2>&1
+	ip link set "$srv" up
+	if [ -n "$addr" ]; then
+		ip netns exec "$NS" ip addr add "$addr" dev "$cli" || return 1
 	fi
-	if [ "$LAB_PORTS" -ge 2 ]; then
-		ip link add mcs1 type veth peer name mcc1 netns "$NS" || { down; return 1; }
-		sysctl -qw net.ipv6.conf.mcs1.disable_ipv6=1 2>/dev/null
-		ip netns exec "$NS" ethtool -K mcc1 tx off >/dev/null 2>&1
-		ethtool -K mcs1 tx off >/dev/null 2>&1
-		ip link set mcs1 up
-		ip netns exec "$NS" ip link set mcc1 up
+	ip netns exec "$NS" ip link set "$cli" up
+}
+
+# Start box $1 in the background; its pid goes to <stem>.pid, its exit status (for the
+# shutdown test) to <stem>.exit. $2 is 1 when hugepages are usable.
+start_box() {
+	local k=$1 huge=$2 base prefix lcores queues pmd_if eal_mem app_mem
+	local vdevs=()
+	base=$(stem "$k")
+	prefix="mcbox-lab-$$-$LAB_RAND-b$(printf '%02d' "$k")"
+	echo "$prefix" >"$(prefix_file "$k")"
+	pmd_if=$(srv_if "$k")
+	if [ "$k" -eq 0 ]; then
+		queues=$LAB_QUEUES
+		lcores="0-$((LAB_QUEUES * LAB_PORTS - 1))"
+		if [ "$huge" = 1 ]; then
+			eal_mem="--huge-dir /dev/hugepages --huge-unlink"
+		else
+			eal_mem="--no-huge -m 512"
+		fi
+		app_mem=""
+	else
+		queues=1
+		lcores=$((k % $(nproc)))
+		if [ "$huge" = 1 ]; then
+			eal_mem="--huge-dir /dev/hugepages --huge-unlink --socket-limit $BOX_EAL_MB"
+		else
+			eal_mem="--no-huge -m $BOX_EAL_MB"
+		fi
+		app_mem="-m $BOX_ITEM_MB"
+	fi
+	if [ "$LAB_PMD" = af_xdp ]; then
+		vdevs=(--vdev "net_af_xdp0,iface=$pmd_if,queue_count=$queues")
+	else
+		vdevs=(--vdev "net_af_packet0,iface=$pmd_if,qpairs=$queues")
+	fi
+	if [ "$k" -eq 0 ] && [ "$LAB_PORTS" -ge 2 ]; then
 		vdevs+=(--vdev "net_af_packet1,iface=mcs1,qpairs=$LAB_QUEUES")
 	fi
-
-	prefix="mcbox-lab-$$-$RANDOM"
-	echo "$prefix" > "$LAB_DIR/prefix"
-	if bash scripts/hugepages.sh 512 >"$LAB_DIR/hugepages.log" 2>&1; then
-		eal_mem="--huge-dir /dev/hugepages --huge-unlink"
-	else
-		log "WARNING: hugepages unavailable ($(tail -1 "$LAB_DIR/hugepages.log")); running with --no-huge"
-		eal_mem="--no-huge -m 512"
-	fi
-	q_last=$((LAB_QUEUES * LAB_PORTS - 1))
-	rm -f "$LAB_DIR/mcbox.exit"
-	# The subshell records mcbox's exit status in mcbox.exit for the shutdown test.
+	rm -f "$base.exit" "$base.pid.tmp"
+	# The subshell records mcbox's exit status in <stem>.exit for the shutdown test.
 	# shellcheck disable=SC2086
 	(
-		"$MCBOX_BIN" -l "0-$q_last" --no-pci --file-prefix "$prefix" $eal_mem \
+		"$MCBOX_BIN" -l "$lcores" --no-pci --file-prefix "$prefix" $eal_mem \
 			"${vdevs[@]}" -- \
-			--ip "$SRV_IP" --queues "$LAB_QUEUES" --idle-sleep 20 $MCBOX_ARGS \
-			>"$LAB_DIR/mcbox.log" 2>&1 </dev/null &
-		echo $! > "$LAB_DIR/mcbox.pid.tmp"
+			--ip "198.18.$k.1" --queues "$queues" --idle-sleep 20 --kernel-if "mcbox$k" \
+			$app_mem $MCBOX_ARGS \
+			>"$base.log" 2>&1 </dev/null &
+		echo $! > "$base.pid.tmp"
 		wait $!
-		echo $? > "$LAB_DIR/mcbox.exit"
+		echo $? > "$base.exit"
 	) </dev/null >/dev/null 2>&1 &
-	for i in $(seq 1 100); do [ -s "$LAB_DIR/mcbox.pid.tmp" ] && break; sleep 0.01; done
-	pid=$(cat "$LAB_DIR/mcbox.pid.tmp")
-	rm -f "$LAB_DIR/mcbox.pid.tmp"
-	echo "$pid" > "$LAB_DIR/mcbox.pid"
-	# Wait until it answers: poll with ping for at most 30 s.
-	local deadline=$((SECONDS + 30))
+	for _ in $(seq 1 100); do [ -s "$base.pid.tmp" ] && break; sleep 0.01; done
+	cat "$base.pid.tmp" > "$base.pid"
+	rm -f "$base.pid.tmp"
+}
+
+# Poll box $1 with ping until it answers or the deadline (in $SECONDS) passes.
+wait_box() {
+	local k=$1 deadline=$2 base pid ip
+	base=$(stem "$k")
+	pid=$(cat "$base.pid")
+	ip="198.18.$k.1"
 	while [ "$SECONDS" -lt "$deadline" ]; do
 		if ! kill -0 "$pid" 2>/dev/null; then
-			log "mcbox exited during start-up; log tail:"
-			tail -n 30 "$LAB_DIR/mcbox.log" | sed 's/^/  /'
-			down
+			log "box $k (mcbox $pid) exited during start-up; log tail:"
+			tail -n 30 "$base.log" | sed 's/^/  /'
 			return 1
 		fi
-		if ip netns exec "$NS" ping -c 1 -W 0.5 -q "$SRV_IP" >/dev/null 2>&1; then
-			log "mcbox (pid $pid) answers at $SRV_IP from namespace $NS ($LAB_PORTS port(s) x $LAB_QUEUES queue(s))"
+		if ip netns exec "$NS" ping -c 1 -W 0.5 -q "$ip" >/dev/null 2>&1; then
+			if [ "$k" -eq 0 ]; then
+				log "mcbox (pid $pid) answers at $ip from namespace $NS ($LAB_PORTS port(s) x $LAB_QUEUES queue(s))"
+			else
+				log "box $k: mcbox (pid $pid) answers at $ip from namespace $NS"
+			fi
 			return 0
 		fi
 		sleep 0.1 # ping failed at once (e.g. ARP not answered yet): poll again
 	done
-	log "mcbox did not answer ping within 30 s; log tail:"
-	tail -n 30 "$LAB_DIR/mcbox.log" | sed 's/^/  /'
-	down
+	log "box $k (mcbox $pid) did not answer ping in time; log tail:"
+	tail -n 30 "$base.log" | sed 's/^/  /'
 	return 1
+}
+
+up() {
+	local k huge deadline
+	if ! [[ "$LAB_BOXES" =~ ^[0-9]+$ ]] || [ "$LAB_BOXES" -lt 1 ] || [ "$LAB_BOXES" -gt "$MAX_BOXES" ]; then
+		log "LAB_BOXES=$LAB_BOXES: give a number of boxes from 1 to $MAX_BOXES"
+		return 2
+	fi
+	mkdir -p "$LAB_DIR"
+	down
+	rm -f "$LAB_DIR"/box*.log "$LAB_DIR"/box*.exit
+	ip netns add "$NS" || { log "cannot create namespace $NS (root needed)"; return 1; }
+	ip netns exec "$NS" sysctl -qw "net.ipv6.conf.all.disable_ipv6=1" 2>/dev/null
+	ip netns exec "$NS" sysctl -qw "net.ipv6.conf.default.disable_ipv6=1" 2>/dev/null
+	ip netns exec "$NS" ip link set lo up
+	for ((k = 0; k < LAB_BOXES; k++)); do
+		make_link "$(srv_if "$k")" "$(cli_if "$k")" "198.18.$k.2/24" || { down; return 1; }
+	done
+	if [ "$LAB_PORTS" -ge 2 ]; then
+		make_link mcs1 mcc1 "" || { down; return 1; }
+	fi
+
+	if bash scripts/hugepages.sh 512 >"$LAB_DIR/hugepages.log" 2>&1; then
+		huge=1
+	else
+		log "WARNING: hugepages unavailable ($(tail -1 "$LAB_DIR/hugepages.log")); running with --no-huge"
+		huge=0
+	fi
+	LAB_RAND=$RANDOM
+	for ((k = 0; k < LAB_BOXES; k++)); do
+		start_box "$k" "$huge"
+	done
+	# Wait until every box answers: 30 s for the first, 10 s more for each other one (they
+	# start together and share two cores).
+	deadline=$((SECONDS + 30 + 10 * (LAB_BOXES - 1)))
+	for ((k = 0; k < LAB_BOXES; k++)); do
+		wait_box "$k" "$deadline" || { down; return 1; }
+	done
+	for ((k = 0; k < LAB_BOXES; k++)); do
+		echo "198.18.$k.1:11211"
+	done >"$LAB_DIR/boxes"
+	return 0
 }
 
 case "${1:-}" in

@@ -4,7 +4,8 @@
  * sendmmsg and replies read with recvmmsg. Closed loop (a window of outstanding requests per
  * thread) or open loop (a target rate). Keys uniform or Zipf; get/set mix; ASCII, binary or
  * meta; multi-key gets split per server and de-duplicated; several servers chosen by ketama
- * consistent hashing as libmemcached does it (MD5, 160 points per server, 4 per digest).
+ * consistent hashing as libmemcached does it with MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED and
+ * twemproxy with "distribution: ketama, hash: md5" (tools/ketama.c).
  * Reports throughput, timeouts, reorders and latency percentiles from a log-linear histogram,
  * as text and JSON; a progress line once a second on a terminal. Always bounded: --duration
  * and --max-requests.
@@ -14,6 +15,8 @@
  *        [-p ascii|binary|meta] [--key-size N|MIN-MAX] [--value-size N|MIN-MAX]
  *        [--json FILE] [--cdf FILE]; sizes given as MIN-MAX are uniform in the range. */
 #define _GNU_SOURCE
+#include "ketama.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
@@ -37,121 +40,9 @@
 #define SLOTS 65536 /* request ids per socket */
 #define HBUCKETS (64 * 16)
 
-/* ---- MD5 (RFC 1321), for ketama ---- */
+/* ---- ketama (tools/ketama.c; ketama_check proves it against libmemcached) ---- */
 
-static const uint32_t md5_k[64] = {
-	0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613, 0xfd469501,
-	0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be, 0x6b901122, 0xfd987193, 0xa679438e, 0x49b40821,
-	0xf61e2562, 0xc040b340, 0x265e5a51, 0xe9b6c7aa, 0xd62f105d, 0x02441453, 0xd8a1e681, 0xe7d3fbc8,
-	0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed, 0xa9e3e905, 0xfcefa3f8, 0x676f02d9, 0x8d2a4c8a,
-	0xfffa3942, 0x8771f681, 0x6d9d6122, 0xfde5380c, 0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70,
-	0x289b7ec6, 0xeaa127fa, 0xd4ef3085, 0x04881d05, 0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665,
-	0xf4292244, 0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92, 0xffeff47d, 0x85845dd1,
-	0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391};
-static const uint8_t md5_r[64] = {7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22,
-				  5, 9,  14, 20, 5, 9,  14, 20, 5, 9,  14, 20, 5, 9,  14, 20,
-				  4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23,
-				  6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21};
-
-static void
-md5(const uint8_t *msg, size_t len, uint8_t out[16])
-{
-	uint32_t h[4] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476};
-	size_t total = ((len + 8) / 64 + 1) * 64, off;
-	uint8_t *buf = calloc(1, total);
-	uint64_t bits = (uint64_t)len * 8;
-	memcpy(buf, msg, len);
-	buf[len] = 0x80;
-	for (int i = 0; i < 8; i++)
-		buf[total - 8 + i] = (uint8_t)(bits >> (8 * i));
-	for (off = 0; off < total; off += 64) {
-		uint32_t w[16], a = h[0], b = h[1], c = h[2], d = h[3];
-		for (int i = 0; i < 16; i++)
-			w[i] = (uint32_t)buf[off + 4 * i] | (uint32_t)buf[off + 4 * i + 1] << 8 |
-			       (uint32_t)buf[off + 4 * i + 2] << 16 | (uint32_t)buf[off + 4 * i + 3] << 24;
-		for (int i = 0; i < 64; i++) {
-			uint32_t f, g;
-			if (i < 16) { f = (b & c) | (~b & d); g = (uint32_t)i; }
-			else if (i < 32) { f = (d & b) | (~d & c); g = (5u * i + 1) % 16; }
-			else if (i < 48) { f = b ^ c ^ d; g = (3u * i + 5) % 16; }
-			else { f = c ^ (b | ~d); g = (7u * i) % 16; }
-			f = f + a + md5_k[i] + w[g];
-			a = d;
-			d = c;
-			c = b;
-			b = b + (f << md5_r[i] | f >> (32 - md5_r[i]));
-		}
-		h[0] += a; h[1] += b; h[2] += c; h[3] += d;
-	}
-	free(buf);
-	for (int i = 0; i < 4; i++)
-		for (int j = 0; j < 4; j++)
-			out[4 * i + j] = (uint8_t)(h[i] >> (8 * j));
-}
-
-/* ---- ketama, as libmemcached builds it ---- */
-
-struct kpoint {
-	uint32_t value;
-	uint32_t server;
-};
-static struct kpoint *ring;
-static unsigned int nring;
-
-static int
-kcmp(const void *a, const void *b)
-{
-	const struct kpoint *x = a, *y = b;
-	return x->value < y->value ? -1 : x->value > y->value;
-}
-
-static uint32_t
-ketama_hash(const void *key, size_t len, unsigned int alignment)
-{
-	uint8_t d[16];
-	md5(key, len, d);
-	return (uint32_t)d[3 + alignment * 4] << 24 | (uint32_t)d[2 + alignment * 4] << 16 |
-	       (uint32_t)d[1 + alignment * 4] << 8 | d[0 + alignment * 4];
-}
-
-static void
-ketama_build(char hosts[][64], const uint16_t *ports, unsigned int n)
-{
-	unsigned int s, i, k;
-	nring = 0;
-	ring = calloc((size_t)n * 160, sizeof(*ring));
-	for (s = 0; s < n; s++) {
-		for (i = 0; i < 40; i++) {
-			char name[128];
-			int len = ports[s] == 11211 ? snprintf(name, sizeof(name), "%s-%u", hosts[s], i)
-						    : snprintf(name, sizeof(name), "%s:%u-%u", hosts[s], ports[s], i);
-			for (k = 0; k < 4; k++) {
-				ring[nring].value = ketama_hash(name, (size_t)len, k);
-				ring[nring].server = s;
-				nring++;
-			}
-		}
-	}
-	qsort(ring, nring, sizeof(*ring), kcmp);
-}
-
-static unsigned int
-ketama_server(const char *key, size_t len, unsigned int nservers)
-{
-	uint32_t h;
-	unsigned int lo = 0, hi = nring;
-	if (nservers == 1)
-		return 0;
-	h = ketama_hash(key, len, 0);
-	while (lo < hi) {
-		unsigned int mid = (lo + hi) / 2;
-		if (ring[mid].value < h)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return ring[lo == nring ? 0 : lo].server;
-}
+static struct mc_ketama ring;
 
 /* ---- options ---- */
 
@@ -359,7 +250,7 @@ issue(struct worker *w, struct mmsghdr *mm, struct iovec *iov, uint8_t (*bufs)[1
 	for (i = 0; i < nk; i++) {
 		char k[256];
 		size_t kl = key_text(k, pick_key(w));
-		unsigned int sv = ketama_server(k, kl, opt.nservers);
+		unsigned int sv = mc_ketama_server(&ring, k, kl);
 		bool dup = false;
 		for (j = 0; j < cnt[sv]; j++)
 			dup |= klen[sv][j] == kl && !memcmp(keys[sv][j], k, kl);
@@ -631,7 +522,15 @@ main(int argc, char **argv)
 		for (uint64_t k = 0; k < opt.keys; k++)
 			zipf_cdf[k] /= sum;
 	}
-	ketama_build(opt.host, opt.port, opt.nservers);
+	{
+		const char *hosts[MAX_SERVERS];
+		for (s = 0; s < opt.nservers; s++)
+			hosts[s] = opt.host[s];
+		if (mc_ketama_create(&ring, hosts, opt.port, opt.nservers) != 0) {
+			fprintf(stderr, "mcload: out of memory for the ketama ring\n");
+			return 1;
+		}
+	}
 	for (i = 0; i < opt.threads; i++) {
 		struct worker *w = &workers[i];
 		w->id = i;

@@ -19,6 +19,19 @@ CLIENT_IF = "mcc0"
 MC_PORT = 11211
 
 
+def boxes():
+    """The lab's boxes as (ip, port), box k at index k: build/lab/boxes, written by
+    scripts/lab.sh once every box answers (LAB_BOXES=N gives N lines)."""
+    out = []
+    with open(os.path.join(LAB_DIR, "boxes")) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                host, port = line.rsplit(":", 1)
+                out.append((host, int(port)))
+    return out
+
+
 def telemetry(cmd="/mcbox/stats"):
     """Ask mcbox's DPDK telemetry socket; returns the command's dict."""
     prefix = open(os.path.join(LAB_DIR, "prefix")).read().strip()

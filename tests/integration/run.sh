@@ -2,7 +2,9 @@
 # Integration tests: bring up the lab around the ASan+UBSan build of mcbox, run each suite from
 # the client namespace, check a clean SIGTERM shutdown, and tear everything down even on failure.
 # Suites: tests/integration/test_*.py, each with the lab options its header asks for
-# (a line '# lab: LAB_QUEUES=2 MCBOX_ARGS="..."', read as shell words).
+# (a line '# lab: LAB_QUEUES=2 MCBOX_ARGS="..."', read as shell words; LAB_BOXES=N starts a
+# pool of N boxes). The shutdown check is box 0's; every box's log is checked for sanitizer
+# reports once the lab is down (a leak report comes at exit).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -87,14 +89,18 @@ raise SystemExit(t["mempool_avail"] != t["mempool_size"])' >/tmp/mcbox-mempool.$
 			echo "FAIL immediate restart after SIGTERM under load"; failed=$((failed + 1))
 		fi
 	fi
-	if grep -qE 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' build/lab/mcbox.log; then
-		echo "FAIL $suite: sanitizer report in mcbox.log:"; grep -A20 -E 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' build/lab/mcbox.log | head -40
-		failed=$((failed + 1))
-	fi
 	bash scripts/lab.sh down
+	for log in build/lab/mcbox.log build/lab/box*.log; do
+		[ -f "$log" ] || continue
+		if grep -qE 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' "$log"; then
+			echo "FAIL $suite: sanitizer report in $log:"; grep -A20 -E 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' "$log" | head -40
+			failed=$((failed + 1))
+		fi
+	done
 done
 
-if ip netns list | grep -q "$NS" || ip link show mcs0 >/dev/null 2>&1; then
+if ip netns list | grep -q "$NS" || ip link show mcs0 >/dev/null 2>&1 ||
+	ip -o link show | grep -qE '^[0-9]+: mcsb[0-9]+[@:]'; then
 	echo "FAIL lab-down left the namespace or veth behind"; failed=$((failed + 1))
 fi
 echo "integration: $passed passed, $failed failed"
