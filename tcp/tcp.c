@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -67,6 +68,7 @@ struct tcp_thread {
 	uint8_t *rbuf, *obuf, *spill;
 	size_t spill_cap;
 	struct conn *conns;
+	bool accept_paused;   /* out of descriptors: accepting again at the next sweep */
 	struct mc_tcp_stats st;
 };
 
@@ -462,8 +464,17 @@ on_accept(struct tcp_thread *w)
 		struct conn *c;
 		int one = 1;
 		int fd = accept4(w->lfd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				/* The listener would stay readable: stop watching it for a
+				 * while, as memcached's listen_disabled. */
+				struct epoll_event off = {.events = 0, .data.ptr = w};
+				epoll_ctl(w->ep, EPOLL_CTL_MOD, w->lfd, &off);
+				w->accept_paused = true;
+				w->st.listen_disabled_num++;
+			}
 			return; /* EAGAIN, or an error the next accept may not have */
+		}
 		if (t->set.allowed != NULL && sa.sin_family == AF_INET &&
 		    !t->set.allowed(t->set.allowed_arg, ntohl(sa.sin_addr.s_addr))) {
 			w->st.conn_not_allowed++;
@@ -512,6 +523,11 @@ sweep(struct tcp_thread *w, uint64_t now)
 {
 	const struct mc_tcp_settings *s = &w->t->set;
 	struct conn *c = w->conns, *next;
+	if (w->accept_paused) {
+		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = w};
+		epoll_ctl(w->ep, EPOLL_CTL_MOD, w->lfd, &ev);
+		w->accept_paused = false;
+	}
 	for (; c != NULL; c = next) {
 		next = c->next;
 		if (s->read_timeout != 0 && c->stuck_since != 0 &&
@@ -681,6 +697,15 @@ mc_tcp_start(const struct mc_tcp_settings *set, struct mc_store *s,
 	}
 	t->set = *set;
 	t->port = set->port;
+	{
+		/* A descriptor per connection, and some to spare. */
+		struct rlimit rl;
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < set->max_conns + 256u) {
+			rl.rlim_cur = set->max_conns + 256u < rl.rlim_max ? set->max_conns + 256u
+									  : rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
 	t->hard_cap = (size_t)set->max_item_size + LINE_ROOM;
 	t->nthreads = set->threads;
 	atomic_init(&t->mem_used, 0);

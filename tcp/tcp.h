@@ -47,7 +47,7 @@ struct mc_tcp_settings {
 	X(curr_connections) X(total_connections) X(rejected_connections) X(bytes_read)         \
 	X(bytes_written) X(conn_not_allowed) X(conn_closed_idle) X(conn_closed_slow)           \
 	X(conn_closed_memory) X(conn_closed_error) X(bytes_swallowed) X(write_blocked)         \
-	X(conn_buffer_bytes)
+	X(listen_disabled_num) X(conn_buffer_bytes)
 
 struct mc_tcp_stats {
 #define X(n) uint64_t n;
