@@ -27,10 +27,12 @@ load() { # name target-ip extra-args...
 	ip netns exec "$NS" timeout $((SECS + 30)) build/mcload -s "$ip:11211" -d "$SECS" -w 1 -k 100000 \
 		--json "$tmp/$name.json" "$@" | sed 's/^/  /'
 }
-caslap() { # name target-ip
-	ip netns exec "$NS" timeout $((SECS + 30)) memcaslap -s "$2:11211" -U -t "${SECS}s" -T 1 -c 16 -X 64 \
-		2>&1 | awk '/^Run time/ {for (i = 1; i <= NF; i++) if ($i == "TPS:") print $(i+1)}' > "$tmp/$1.tps"
-	echo "  memcaslap -U $2: $(cat "$tmp/$1.tps") TPS"
+caslap() { # name target-ip [extra memcaslap args, e.g. -U]
+	local name=$1 ip=$2
+	shift 2
+	ip netns exec "$NS" timeout $((SECS + 30)) memcaslap -s "$ip:11211" "$@" -t "${SECS}s" -T 1 -c 16 -X 64 \
+		2>&1 | awk '/^Run time/ {for (i = 1; i <= NF; i++) if ($i == "TPS:") print $(i+1)}' > "$tmp/$name.tps"
+	echo "  memcaslap $* $ip: $(cat "$tmp/$name.tps") TPS"
 }
 
 for pmd in af_packet af_xdp; do
@@ -48,18 +50,21 @@ for pmd in af_packet af_xdp; do
 		ip netns exec "$MNS" ip link set mcd0 up
 		ip netns exec "$NS" ip addr add 198.18.2.2/24 dev mcc2
 		ip netns exec "$NS" ip link set mcc2 up
-		ip netns exec "$MNS" memcached -u root -l 198.18.2.1 -p 0 -U 11211 -m 64 -t 1 &
+		ip netns exec "$MNS" memcached -u root -l 198.18.2.1 -p 11211 -U 11211 -m 64 -t 1 &
 		echo $! > "$tmp/mcd.pid"
 		for i in $(seq 1 50); do ip netns exec "$NS" ping -c1 -W0.2 -q 198.18.2.1 >/dev/null 2>&1 && break; done
 		echo "e2e: memcached -U -t 1 -m 64 behind veth"
 		load mcd_closed 198.18.2.1 -c 32
 		load mcd_open 198.18.2.1 -r "$RATE" --cdf "$tmp/mcd.cdf"
-		caslap mcd_caslap 198.18.2.1
+		caslap mcd_caslap 198.18.2.1 -U
+		caslap mcd_caslap_tcp 198.18.2.1
 	fi
 	echo "e2e: mcbox ($pmd)"
 	load "mcbox_${pmd}_closed" 198.18.0.1 -c 32
 	load "mcbox_${pmd}_open" 198.18.0.1 -r "$RATE" --cdf "$tmp/mcbox_$pmd.cdf"
-	caslap "mcbox_${pmd}_caslap" 198.18.0.1
+	caslap "mcbox_${pmd}_caslap" 198.18.0.1 -U
+	# TCP: the same client through the kernel path (exception path, kernel TCP, mcbox threads).
+	caslap "mcbox_${pmd}_caslap_tcp" 198.18.0.1
 	bash scripts/lab.sh down >/dev/null
 done
 
@@ -110,11 +115,18 @@ for pmd in ("af_packet", "af_xdp"):
     add("e2e_p50_us_mcbox" + suffix, "us", o and o["p50_us"], rate=float(rate), pmd=pmd, **common)
     add("e2e_p99_us_mcbox" + suffix, "us", o and o["p99_us"], rate=float(rate), pmd=pmd, **common)
     add("e2e_memcaslap_tps_mcbox" + suffix, "req/s", tps("mcbox_%s_caslap" % pmd), pmd=pmd, client="memcaslap -U -c 16")
+    add("e2e_memcaslap_tcp_tps_mcbox" + suffix, "req/s", tps("mcbox_%s_caslap_tcp" % pmd), pmd=pmd,
+        client="memcaslap (TCP) -c 16 -T 1", path="veth -> mcbox port -> exception path (TAP) -> kernel TCP -> mcbox TCP threads")
 c, o = j("mcd_closed"), j("mcd_open")
 add("e2e_mcload_mrps_memcached", "Mreq/s", c and c["rps"] / 1e6, window=32, server="memcached -U -t 1 -m 64", **common)
 add("e2e_p50_us_memcached", "us", o and o["p50_us"], rate=float(rate), **common)
 add("e2e_p99_us_memcached", "us", o and o["p99_us"], rate=float(rate), **common)
 add("e2e_memcaslap_tps_memcached", "req/s", tps("mcd_caslap"), client="memcaslap -U -c 16")
+add("e2e_memcaslap_tcp_tps_memcached", "req/s", tps("mcd_caslap_tcp"), client="memcaslap (TCP) -c 16 -T 1",
+    path="veth -> kernel TCP -> memcached -t 1")
+if tps("mcbox_af_packet_caslap_tcp") and tps("mcd_caslap_tcp"):
+    add("e2e_memcaslap_tcp_ratio_mcbox_over_memcached", "ratio",
+        tps("mcbox_af_packet_caslap_tcp") / tps("mcd_caslap_tcp"), client="memcaslap (TCP) -c 16 -T 1")
 mc, md = j("mcbox_af_packet_closed"), j("mcd_closed")
 if mc and md and md["rps"] > 0:
     add("e2e_mcload_ratio_mcbox_over_memcached", "ratio", mc["rps"] / md["rps"], **common)
