@@ -8,13 +8,13 @@ say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
 say "1. hugepages"
 bash scripts/hugepages.sh 512 || echo "(the lab will fall back to --no-huge)"
 say "2. lab network and mcbox (LAB_QUEUES=${LAB_QUEUES:-1})"
-MCBOX_ARGS="--udp-writes=on ${MCBOX_ARGS:-}" bash scripts/lab.sh up
+bash scripts/lab.sh up
 say "3. ARP: the client namespace learned mcbox's MAC"
 ip netns exec "$NS" ip neigh show 198.18.0.1
 say "4. ping 198.18.0.1 from namespace $NS"
 ip netns exec "$NS" ping -c 3 -i 0.2 198.18.0.1
 if [ -x scripts/demo-memcached.sh ]; then
-	say "5. memcached over UDP with real clients"
+	say "5. memcached: TCP clients through the kernel path, UDP gets on the fast path"
 	bash scripts/demo-memcached.sh
 fi
 say "mcbox is running (pid $(cat build/lab/mcbox.pid), log build/lab/mcbox.log)."
