@@ -126,11 +126,13 @@ build/fuzz/fuzz_meta: tests/fuzz/fuzz_proto.c $(FUZZ_OBJS)
 	@$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -DFUZZ_MODE=1 -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 build/fuzz/fuzz_binary: tests/fuzz/fuzz_proto.c $(FUZZ_OBJS)
 	@$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -DFUZZ_MODE=2 -o $@ $(filter %.c %.o,$^) $(LDLIBS)
+build/fuzz/fuzz_stream: tests/fuzz/fuzz_proto.c $(FUZZ_OBJS)
+	@$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -DFUZZ_MODE=3 -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 build/fuzz/fuzz_packet: tests/fuzz/fuzz_packet.c $(FUZZ_OBJS)
 	@$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 
 .PHONY: fuzz-build
-fuzz-build: build/fuzz/fuzz_ascii build/fuzz/fuzz_meta build/fuzz/fuzz_binary build/fuzz/fuzz_packet
+fuzz-build: build/fuzz/fuzz_ascii build/fuzz/fuzz_meta build/fuzz/fuzz_binary build/fuzz/fuzz_stream build/fuzz/fuzz_packet
 
 clean:
 	rm -rf build

@@ -1,6 +1,8 @@
 /* libFuzzer target: one datagram payload through the protocol layer and the store.
  * FUZZ_MODE 0 = ASCII, 1 = meta (the input follows "m"), 2 = binary (first byte forced to
- * 0x80). After each input: the reply stays within its limit and the store's accounting holds. */
+ * 0x80), 3 = a TCP stream: the input arrives in pieces (cut where the first byte says) through
+ * mc_proto_stream, as tcp/ feeds it, with a small buffer cap. After each input: the reply stays
+ * within its limit and the store's accounting holds. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +24,64 @@ static const size_t spill_cap = 1u << 20;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* Feed the stream in two pieces, as a connection would: what is not consumed waits for the
+ * next piece, swallowed bytes are skipped, a close ends it. Every call sees an exact-size copy. */
+static void
+stream(const uint8_t *data, size_t size)
+{
+	uint8_t *held = NULL, proto = MC_SP_NEW;
+	size_t hlen = 0, cut = size ? 1 + data[0] % size : 0, off = 1;
+	uint64_t swallow = 0;
+	int piece;
+	cx.stream = true;
+	cx.stream_cap = 4096;
+	for (piece = 0; piece < 2; piece++) {
+		size_t end = piece == 0 ? cut : size, n;
+		uint8_t *buf;
+		if (end < off)
+			end = off;
+		n = end - off;
+		while (swallow > 0 && n > 0) {
+			swallow--;
+			off++;
+			n--;
+		}
+		buf = malloc(hlen + n + 1);
+		if (hlen)
+			memcpy(buf, held, hlen);
+		memcpy(buf + hlen, data + off, n);
+		off = end;
+		free(held);
+		held = buf;
+		hlen += n;
+		while (hlen > 0) {
+			struct mc_out o;
+			enum mc_proto_ev ev;
+			uint8_t *exact = malloc(hlen);
+			size_t used, k;
+			memcpy(exact, held, hlen);
+			mc_out_init(&o, outbuf, sizeof(outbuf), spill, spill_cap, 1u << 20);
+			used = mc_proto_stream(&cx, exact, hlen, &o, 2048, &proto, &ev);
+			free(exact);
+			if (used > hlen || o.len > o.limit)
+				abort();
+			mc_out_rewind(&o, 0);
+			k = cx.swallow < hlen - used ? (size_t)cx.swallow : hlen - used;
+			swallow = cx.swallow - k;
+			memmove(held, held + used + k, hlen - used - k);
+			hlen -= used + k;
+			if (ev == MC_EV_CLOSE) {
+				piece = 2;
+				break;
+			}
+			if (ev == MC_EV_MORE || (used == 0 && k == 0))
+				break;
+		}
+	}
+	free(held);
+	cx.stream = false;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -39,6 +99,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (len == 0)
 		return 0;
+	if (FUZZ_MODE == 3) {
+		stream(data, size);
+		goto check;
+	}
 	/* An exact-size copy: any read past the datagram is a heap overflow ASan reports. */
 	req = malloc(len);
 	if (FUZZ_MODE == 1) {
@@ -56,6 +120,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(req);
 	if (o.len > o.limit)
 		abort();
+	mc_out_rewind(&o, 0);
+check:
 	mc_store_part_stats(s, &ps);
 	if (ps.bytes > MEM || ps.curr_items > MEM / MC_ITEM_HDR || ps.zombies != 0)
 		abort();

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.."
 secs=${FUZZ_SECONDS:-60}
 make --no-print-directory fuzz-build >/dev/null || { echo "fuzz: build failed"; make --no-print-directory fuzz-build; exit 1; }
 fail=0
-for t in ascii meta binary packet; do
+for t in ascii meta binary stream packet; do
 	bin=build/fuzz/fuzz_$t
 	mkdir -p "build/fuzz/corpus/$t"
 	if [ "${FUZZ_REGRESSION:-0}" = 1 ]; then
