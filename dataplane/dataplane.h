@@ -47,8 +47,8 @@
 	X(drop_l2_dst, "not addressed to our MAC or broadcast")                                \
 	X(drop_l2_src, "broadcast or multicast source MAC")                                    \
 	X(drop_ethertype, "neither IPv4 nor ARP")                                              \
-	X(drop_arp, "ARP that is neither a request for our address nor, with the exception "   \
-		    "path, a reply to it")                                                     \
+	X(drop_arp, "ARP that is neither a request for our address nor a reply to it (replies " \
+		    "too with --exception off)")                                               \
 	X(drop_ip_version, "IP version not 4")                                                 \
 	X(drop_ip_hdr, "IPv4 header length below 20 or past the frame")                        \
 	X(drop_ip_options, "IPv4 options present")                                             \
@@ -58,14 +58,14 @@
 	X(drop_ip_dst, "IPv4 destination is not our address")                                  \
 	X(drop_ip_src, "IPv4 source zero, broadcast, multicast, loopback, ours, or our subnet's " \
 		       "network or broadcast address")                                         \
-	X(drop_ip_proto, "IPv4 protocol other than ICMP and UDP (and TCP, with the exception "  \
-			 "path)")                                                              \
-	X(drop_icmp, "ICMP other than a valid echo request (with the exception path: bad "      \
-		     "checksum or short)")                                                     \
+	X(drop_ip_proto, "IPv4 protocol other than ICMP, UDP and TCP (TCP too with --exception " \
+			 "off)")                                                               \
+	X(drop_icmp, "ICMP short, badly summed, or an echo request with a code (any ICMP but "  \
+		     "echo requests too with --exception off)")                                \
 	X(drop_tcp_cksum, "TCP for the kernel with a bad checksum")                            \
 	X(drop_udp_len, "UDP length disagrees with the IPv4 length")                           \
 	X(drop_udp_cksum, "bad UDP checksum")                                                  \
-	X(drop_udp_port, "UDP to a port other than memcached's (exception path off)")          \
+	X(drop_udp_port, "UDP to a port other than memcached's, with --exception off")         \
 	X(drop_src_port, "UDP from a well-known service port (reflection loops)")               \
 	X(drop_not_allowed, "source (IPv4, ICMP or ARP sender) not in the allow list")          \
 	X(drop_ratelimit, "source over its request or reply-byte budget")                      \
