@@ -16,6 +16,7 @@ struct mc_app {
 	struct mc_config cfg;
 	struct mc_port ports[MC_MAX_PORTS];
 	unsigned int nports;
+	struct mc_exc exc;         /* the exception path of port 0 (exc.up: it exists) */
 	struct mc_worker *workers; /* worker q: port q / queues, queue q % queues, partition q */
 	unsigned int nworkers;
 	struct mc_store *store;

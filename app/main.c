@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <rte_cycles.h>
 #include <rte_eal.h>
@@ -75,6 +76,47 @@ setup_ports(void)
 	return -1;
 }
 
+/* The exception path on port 0 (docs/DESIGN.md): a kernel interface with the port's MAC and
+ * --ip. The default, tap, warns and runs without it when the TAP cannot be made; virtio, asked
+ * for by name, must work. Returns -1 to go on, else the exit status. */
+static int
+setup_exception(void)
+{
+	const struct mc_config *c = &app.cfg;
+	const bool virtio = strcmp(c->exception, "virtio") == 0;
+	const char *dev = virtio ? "/dev/vhost-net" : "/dev/net/tun";
+	char err[512];
+	bool missing = false;
+	if (strcmp(c->exception, "off") == 0) {
+		MC_LOG(NOTICE, "exception path off: TCP, ARP replies, ICMP other than echo and "
+			       "UDP to other ports are dropped and counted\n");
+		return -1;
+	}
+	if (access(dev, R_OK | W_OK) != 0) {
+		missing = errno == ENOENT;
+		snprintf(err, sizeof(err), "%s: %s", dev, strerror(errno));
+	} else if (mc_dp_exception_create(c->exception, c->kernel_if, &app.ports[0], &app.exc, err,
+					  sizeof(err)) == 0 &&
+		   mc_dp_exception_kernel_if(&app.exc, &app.ports[0], c->ip, c->netmask, err,
+					     sizeof(err)) == 0) {
+		MC_LOG(NOTICE, "exception path: %s %s (port %u), %u queue pair(s), for port %s%s\n",
+		       virtio ? "virtio-user" : "TAP", c->kernel_if, app.exc.port_id,
+		       app.exc.queues, app.ports[0].name,
+		       app.nports > 1 ? " only (frames for the kernel on other ports are dropped: "
+					"drop_no_exception)" : "");
+		return -1;
+	}
+	mc_dp_exception_destroy(&app.exc);
+	if (virtio) {
+		fprintf(stderr, "mcbox: --exception virtio: %s%s\n", err,
+			missing ? " (load vhost_net, or use --exception tap)" : "");
+		return 2;
+	}
+	MC_LOG(WARNING, "exception path off: %s (frames for the kernel are dropped as "
+			"drop_no_exception)\n", err);
+	return -1;
+}
+
 /* The store: all of -m from one memzone on the first port's socket (hugepages), one
  * partition per worker. Its clock starts now. */
 static void
@@ -135,6 +177,8 @@ setup_workers(void)
 		w = &app.workers[q];
 		mc_dp_worker_init(w, &app.cfg, port, (uint16_t)(q % app.cfg.queues), (uint16_t)q,
 				  app.rate_limiter, app.clock_tsc0);
+		if (port == &app.ports[0])
+			mc_dp_worker_exception(w, &app.exc);
 		w->store = app.store;
 		w->lcore_id = lcore;
 		w->svc = mc_dp_service_create(app.store, &app.proto_conf, app.cfg.max_item_size,
@@ -278,6 +322,8 @@ teardown(void)
 	mc_app_stats_log(&app);
 	for (i = 0; i < app.nports; i++)
 		mc_dp_port_teardown(&app.ports[i]);
+	/* The kernel interface goes with the port. */
+	mc_dp_exception_destroy(&app.exc);
 	/* Backlogged frames first: a zero-copy one holds a holder from the service's pool. */
 	for (i = 0; i < app.nworkers; i++) {
 		mc_dp_worker_fini(&app.workers[i]);
@@ -303,6 +349,13 @@ main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
 	if ((ret = setup_options(argc, argv)) >= 0 || (ret = setup_ports()) >= 0) {
+		rte_eal_cleanup();
+		return ret;
+	}
+	if ((ret = setup_exception()) >= 0) {
+		unsigned int i;
+		for (i = 0; i < app.nports; i++)
+			mc_dp_port_teardown(&app.ports[i]);
 		rte_eal_cleanup();
 		return ret;
 	}

@@ -38,7 +38,7 @@ struct result {
 	char name[48];
 	char unit[16];
 	double value;
-	char params[256];
+	char params[384];
 };
 
 static struct result results[MAX_RESULTS];
@@ -446,6 +446,8 @@ dp_prefill(void)
 /* What the NIC does for us: nothing (checksums in software, as on af_packet or af_xdp), or
  * IPv4/UDP checksums verified on RX (ol_flags) and filled in on TX, as on any server NIC. */
 static int nic_cksum;
+/* An exception port is attached (this names it): the worker's cadence runs after each burst. */
+static const char *exc_note;
 
 static void
 bench_dp_case(const char *name, req_fn fn, const char *what)
@@ -473,6 +475,8 @@ bench_dp_case(const char *name, req_fn fn, const char *what)
 		}
 		t0 = rte_rdtsc();
 		mc_dp_handle_burst(&w, pkts, MC_BURST);
+		if (exc_note != NULL)
+			mc_dp_exception_poll(&w, MC_BURST); /* as mc_dp_poll after a full burst */
 		mc_dp_tx_flush(&w);
 		if (r >= 100) { /* the first rounds warm caches */
 			cycles += rte_rdtsc() - t0;
@@ -496,8 +500,9 @@ bench_dp_case(const char *name, req_fn fn, const char *what)
 	snprintf(nm, sizeof(nm), "%s_cycles", name);
 	add(nm, "cycles", (double)cycles / (double)nreq,
 	    "\"burst\": %d, \"requests\": %llu, \"request\": \"%s\", \"path\": \"rx burst to tx burst, "
-	    "checksums %s, rate limits on (%d sources)\"", MC_BURST, (unsigned long long)nreq, what,
-	    nic_cksum ? "by the NIC (RX verdict, TX offload)" : "in software", NSRC);
+	    "checksums %s, rate limits on (%d sources)\"%s%s%s", MC_BURST, (unsigned long long)nreq,
+	    what, nic_cksum ? "by the NIC (RX verdict, TX offload)" : "in software", NSRC,
+	    exc_note ? ", \"exception\": \"" : "", exc_note ? exc_note : "", exc_note ? "\"" : "");
 	snprintf(nm, sizeof(nm), "%s_mrps", name);
 	add(nm, "Mreq/s", tsc_ghz * 1e3 / ((double)cycles / (double)nreq),
 	    "\"lcores\": 1, \"request\": \"%s\"", what);
@@ -549,12 +554,62 @@ bench_zero_copy(void)
 	w.svc->zc_min = 0;
 }
 
+/* dp_get_hit with the exception path on: an exception port attached to the worker and the
+ * worker's cadence in the loop (its queue read every MC_EXC_POLL_EVERY full bursts), so the
+ * fast path's cost with it shows next to dp_get_hit. A real TAP (no address, IPv6 off, so the
+ * kernel sends nothing) when we are root with /dev/net/tun, else a ring port. */
+static void
+bench_dp_exc(void)
+{
+	struct mc_port port = {.port_id = w.port_id, .queues = 1, .nparts = 1, .pool = pool};
+	struct mc_exc exc;
+	char err[256], note[128];
+	bool tap = false;
+	if (only && strcmp(only, "dp_get_hit_exc") != 0)
+		return;
+	memcpy(port.mac.addr_bytes, our_mac, 6);
+	snprintf(port.name, sizeof(port.name), "bench_ring");
+	if (geteuid() == 0 && access("/dev/net/tun", R_OK | W_OK) == 0) {
+		char ifname[16];
+		snprintf(ifname, sizeof(ifname), "mcbxb%d", (int)getpid());
+		if (mc_dp_exception_create("tap", ifname, &port, &exc, err, sizeof(err)) == 0 &&
+		    mc_dp_exception_kernel_if(&exc, &port, 0, 0, err, sizeof(err)) == 0)
+			tap = true;
+		else
+			printf("  (no TAP: %s; a ring port instead)\n", err);
+		if (!tap)
+			mc_dp_exception_destroy(&exc);
+		snprintf(note, sizeof(note), "net_tap %s, read every %d full bursts", ifname,
+			 MC_EXC_POLL_EVERY);
+	}
+	if (!tap) {
+		struct mc_port kport;
+		struct rte_ring *ktx;
+		if (mc_dp_ring_port("bench_exc", pool, &port.mac, &kport, &ktx) != 0)
+			rte_exit(EXIT_FAILURE, "bench: cannot set up the exception ring port\n");
+		memset(&exc, 0, sizeof(exc));
+		exc.port_id = kport.port_id;
+		exc.queues = 1;
+		exc.up = true;
+		snprintf(note, sizeof(note), "ring port (not root or no /dev/net/tun), read every %d "
+					     "full bursts", MC_EXC_POLL_EVERY);
+	}
+	mc_dp_worker_exception(&w, &exc);
+	exc_note = note;
+	bench_dp_case("dp_get_hit_exc", r_get, "ASCII get, 16 B key, 32 B value, exception path on");
+	exc_note = NULL;
+	w.exc = MC_EXC_OFF;
+	if (tap)
+		mc_dp_exception_destroy(&exc);
+}
+
 static void
 bench_dp(void)
 {
 	dp_setup();
 	dp_prefill();
 	bench_dp_case("dp_get_hit", r_get, "ASCII get, 16 B key, 32 B value");
+	bench_dp_exc();
 	bench_dp_case("dp_get_miss", r_miss, "ASCII get, 16 B key, miss");
 	bench_dp_case("dp_set", r_set, "ASCII set, 16 B key, 32 B value");
 	bench_dp_case("dp_mget10", r_mget10, "ASCII get of 10 keys, 32 B values");

@@ -2,8 +2,9 @@
  * headers are parsed and validated once into the burst's array (what it is, its offsets, the
  * verdict); then every memcached request's first key is found, hashed and its buckets
  * prefetched; then each frame is executed in order while the items of frames a few places
- * ahead are prefetched; replies go to the TX backlog (reply.c). Every frame not answered
- * counts against exactly one drop reason. */
+ * ahead are prefetched; replies go to the TX backlog (reply.c), frames for the kernel to the
+ * exception queue (exception.c). Every frame neither answered nor handed to the kernel counts
+ * against exactly one drop reason. */
 #include "dp_int.h"
 #include "../udp/udp.h"
 
@@ -12,6 +13,7 @@
 #include <rte_ethdev.h>
 #include <rte_icmp.h>
 #include <rte_prefetch.h>
+#include <rte_tcp.h>
 #include <rte_udp.h>
 
 #define ITEM_AHEAD 4 /* frames ahead whose items are prefetched */
@@ -94,6 +96,27 @@ admit_echo(struct mc_worker *w, uint32_t src_be, uint32_t reply_bytes, bool on_l
 		return;                                                                        \
 	} while (0)
 
+/* The frame is for the kernel: the exception path takes it, or, without one, it is dropped for
+ * reason (--exception off) or as drop_no_exception. The kernel interface has no VLANs: a
+ * tagged frame is not handed over. */
+#define TO_KERNEL(f, reason)                                                                   \
+	do {                                                                                   \
+		(f)->kind = (f)->l2 == sizeof(struct rte_ether_hdr) ? MC_FRAME_KERNEL          \
+								    : MC_FRAME_DROP;           \
+		(f)->drop = MC_DP_CTR_##reason;                                                \
+		return;                                                                        \
+	} while (0)
+
+/* The NIC's verdict on the L4 checksum when it gave one, else the sum over the segment. */
+static inline bool
+l4_cksum_ok(const struct mc_frame *f, const struct rte_ipv4_hdr *ip, uint16_t len)
+{
+	const uint64_t ck = f->m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+	if (ck != RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN)
+		return ck != RTE_MBUF_F_RX_L4_CKSUM_BAD;
+	return l4_sum(f->m, ip, ip->next_proto_id, f->l2 + sizeof(*ip), len) == 0xffff;
+}
+
 static void
 parse_arp(struct mc_worker *w, struct mc_frame *f)
 {
@@ -103,29 +126,60 @@ parse_arp(struct mc_worker *w, struct mc_frame *f)
 	arp = rte_pktmbuf_mtod_offset(f->m, const struct rte_arp_hdr *, f->l2);
 	if (arp->arp_hardware != RTE_BE16(RTE_ARP_HRD_ETHER) ||
 	    arp->arp_protocol != RTE_BE16(RTE_ETHER_TYPE_IPV4) || arp->arp_hlen != 6 ||
-	    arp->arp_plen != 4 || arp->arp_opcode != RTE_BE16(RTE_ARP_OP_REQUEST) ||
-	    arp->arp_data.arp_tip != w->ip_be)
+	    arp->arp_plen != 4 || arp->arp_data.arp_tip != w->ip_be ||
+	    (arp->arp_opcode != RTE_BE16(RTE_ARP_OP_REQUEST) &&
+	     arp->arp_opcode != RTE_BE16(RTE_ARP_OP_REPLY)))
 		VERDICT(f, drop_arp);
 	if (rte_is_multicast_ether_addr(&arp->arp_data.arp_sha) ||
 	    rte_is_zero_ether_addr(&arp->arp_data.arp_sha) ||
 	    bad_source_ip(w, arp->arp_data.arp_sip))
 		VERDICT(f, drop_arp);
-	f->kind = MC_FRAME_ARP;
+	if (arp->arp_opcode == RTE_BE16(RTE_ARP_OP_REQUEST)) {
+		f->kind = MC_FRAME_ARP;
+		return;
+	}
+	/* A reply to us: the kernel resolving a peer (its requests leave through the port).
+	 * From a neighbour, or an allowed sender, as for requests. */
+	if (w->exc != MC_EXC_ON)
+		TO_KERNEL(f, drop_arp);
+	if (((arp->arp_data.arp_sip ^ w->ip_be) & w->mask_be) != 0 &&
+	    !mc_config_allowed(w->cfg, rte_be_to_cpu_32(arp->arp_data.arp_sip)))
+		VERDICT(f, drop_not_allowed);
+	TO_KERNEL(f, drop_arp);
 }
 
+/* Echo requests are answered here; any other ICMP (errors the kernel's TCP needs, such as
+ * fragmentation needed, and echo replies to its own pings) is the kernel's. */
 static void
-parse_icmp(struct mc_frame *f, const struct rte_ipv4_hdr *ip)
+parse_icmp(const struct mc_worker *w, struct mc_frame *f, const struct rte_ipv4_hdr *ip)
 {
 	const struct rte_icmp_hdr *icmp;
 	uint16_t ck;
 	if (unlikely(f->l4_len < sizeof(*icmp)))
 		VERDICT(f, drop_icmp);
 	icmp = (const struct rte_icmp_hdr *)(ip + 1);
-	if (icmp->icmp_type != RTE_IP_ICMP_ECHO_REQUEST || icmp->icmp_code != 0)
+	if (icmp->icmp_type != RTE_IP_ICMP_ECHO_REQUEST && w->exc != MC_EXC_ON)
+		TO_KERNEL(f, drop_icmp); /* no exception path: not checked further */
+	if (icmp->icmp_type == RTE_IP_ICMP_ECHO_REQUEST && icmp->icmp_code != 0)
 		VERDICT(f, drop_icmp);
 	if (rte_raw_cksum_mbuf(f->m, f->l2 + sizeof(*ip), f->l4_len, &ck) != 0 || ck != 0xffff)
 		VERDICT(f, drop_icmp);
+	if (icmp->icmp_type != RTE_IP_ICMP_ECHO_REQUEST)
+		TO_KERNEL(f, drop_icmp);
 	f->kind = MC_FRAME_ICMP;
+}
+
+/* TCP is the kernel's (the TCP service listens there), checksum verified first. */
+static void
+parse_tcp(const struct mc_worker *w, struct mc_frame *f, const struct rte_ipv4_hdr *ip)
+{
+	if (w->exc != MC_EXC_ON)
+		TO_KERNEL(f, drop_ip_proto);
+	if (unlikely(f->l4_len < sizeof(struct rte_tcp_hdr)))
+		VERDICT(f, drop_short);
+	if (unlikely(!l4_cksum_ok(f, ip, f->l4_len)))
+		VERDICT(f, drop_tcp_cksum);
+	TO_KERNEL(f, drop_ip_proto);
 }
 
 static void
@@ -141,9 +195,15 @@ parse_udp(struct mc_worker *w, struct mc_frame *f, const struct rte_ipv4_hdr *ip
 	dlen = rte_be_to_cpu_16(udp->dgram_len);
 	if (unlikely(dlen < sizeof(*udp) || dlen > f->l4_len))
 		VERDICT(f, drop_udp_len);
+	/* Another port is the kernel's, checksum checked, the frame as it came. */
 	if (unlikely(udp->dst_port != w->udp_port_be &&
-		     (uint16_t)(rte_be_to_cpu_16(udp->dst_port) - w->udp_port) >= w->nports))
-		VERDICT(f, drop_udp_port);
+		     (uint16_t)(rte_be_to_cpu_16(udp->dst_port) - w->udp_port) >= w->nports)) {
+		if (w->exc != MC_EXC_ON)
+			TO_KERNEL(f, drop_udp_port);
+		if (udp->dgram_cksum != 0 && !l4_cksum_ok(f, ip, dlen))
+			VERDICT(f, drop_udp_cksum);
+		TO_KERNEL(f, drop_udp_port);
+	}
 	if (dlen < f->l4_len)
 		rte_pktmbuf_trim(m, f->l4_len - dlen);
 	/* The NIC's verdict when it gave one (NONE: verified, just not rewritten), else ours. */
@@ -241,8 +301,12 @@ stage_parse(struct mc_worker *w, struct mc_frame *f)
 		parse_udp(w, f, ip);
 		return;
 	}
+	if (ip->next_proto_id == IPPROTO_TCP) {
+		parse_tcp(w, f, ip);
+		return;
+	}
 	if (ip->next_proto_id == IPPROTO_ICMP) {
-		parse_icmp(f, ip);
+		parse_icmp(w, f, ip);
 		return;
 	}
 	VERDICT(f, drop_ip_proto);
@@ -361,6 +425,28 @@ answer_memcached(struct mc_worker *w, struct mc_frame *f)
 	mc_dp_reply_send(w, f, &out);
 }
 
+/* Not charged to the source's budgets: what the kernel gets is its business (SYN floods meet
+ * its syncookies), and a TCP client's segments would otherwise eat its UDP budget. The
+ * per-burst cap bounds the time a flood for the kernel takes from the fast path. */
+static void
+to_kernel(struct mc_worker *w, struct mc_frame *f)
+{
+	if (w->exc != MC_EXC_ON) {
+		if (w->exc == MC_EXC_OFF)
+			w->st.c[f->drop]++;
+		else
+			w->st.drop_no_exception++;
+		rte_pktmbuf_free(f->m);
+		return;
+	}
+	if (unlikely(w->exc_n == MC_EXC_BURST)) {
+		w->st.drop_exc_cap++;
+		rte_pktmbuf_free(f->m);
+		return;
+	}
+	w->exc_tx[w->exc_n++] = f->m;
+}
+
 static void
 stage_execute(struct mc_worker *w, struct mc_frame *f)
 {
@@ -373,6 +459,9 @@ stage_execute(struct mc_worker *w, struct mc_frame *f)
 		break;
 	case MC_FRAME_ICMP:
 		answer_icmp(w, f);
+		break;
+	case MC_FRAME_KERNEL:
+		to_kernel(w, f);
 		break;
 	default:
 		w->st.c[f->drop]++;
@@ -412,6 +501,8 @@ mc_dp_handle_burst(struct mc_worker *w, struct rte_mbuf **pkts, uint16_t n)
 			mc_store_prefetch_item(w->svc->px.sx.s, &f[i + ITEM_AHEAD].key);
 		stage_execute(w, &f[i]);
 	}
+	if (w->exc_n != 0)
+		mc_dp_exception_tx(w);
 }
 
 /* ---- counters ---- */
@@ -436,7 +527,9 @@ mc_dp_stats_line(const struct mc_dp_stats *s, char *buf, size_t len)
 			   s->rx_packets, s->tx_packets, s->udp_requests, s->arp_replies,
 			   s->icmp_replies);
 #define X(name, help)                                                                          \
-	if (s->name != 0 && (!strncmp(#name, "drop_", 5) || !strcmp(#name, "tx_deferred")) &&   \
+	if (s->name != 0 &&                                                                    \
+	    (!strncmp(#name, "drop_", 5) || !strncmp(#name, "exc_", 4) ||                      \
+	     !strcmp(#name, "tx_deferred")) &&                                                 \
 	    off >= 0 && (size_t)off < len)                                                     \
 		off += snprintf(buf + off, len - (size_t)off, " %s=%" PRIu64, #name, s->name);
 	MC_DP_COUNTERS(X)

@@ -24,13 +24,22 @@
  * never cut. Twice the datagrams of the largest UDP reply (1 MiB cap). */
 #define MC_TX_BACKLOG 2048
 #define MC_TX_FLUSH_AT 64   /* hand frames to the queue once this many wait */
+/* Exception path: at most this many frames of one RX burst go to the kernel (each is a write
+ * on a TAP), so a flood for the kernel cannot take a worker's time from the fast path. */
+#define MC_EXC_BURST 8
+/* Under load (full RX bursts) the exception queue is read every this many polls: on a TAP an
+ * empty read is a syscall. A poll whose burst was not full reads it every time. */
+#define MC_EXC_POLL_EVERY 16
 
 /* Per-lcore counters; X(name, help). Drop reasons start with drop_. */
 #define MC_DP_COUNTERS(X)                                                                      \
 	X(rx_packets, "frames received")                                                       \
 	X(tx_packets, "frames sent")                                                           \
 	X(tx_deferred, "times the TX queue took only part of the backlog (the rest waited)")    \
-	X(drop_tx_backlog, "replies refused whole: no room in the TX backlog for all of them")     \
+	X(drop_tx_backlog, "replies refused whole, or kernel frames refused: no room in the TX "  \
+			   "backlog")                                                          \
+	X(exc_to_kernel, "frames handed to the kernel interface (exception path)")            \
+	X(exc_from_kernel, "frames the kernel interface sent, queued for the port")            \
 	X(arp_replies, "ARP replies sent")                                                     \
 	X(icmp_replies, "ICMP echo replies sent")                                              \
 	X(udp_requests, "memcached datagrams handled")                                         \
@@ -38,7 +47,8 @@
 	X(drop_l2_dst, "not addressed to our MAC or broadcast")                                \
 	X(drop_l2_src, "broadcast or multicast source MAC")                                    \
 	X(drop_ethertype, "neither IPv4 nor ARP")                                              \
-	X(drop_arp, "ARP that is not a request for our address")                               \
+	X(drop_arp, "ARP that is neither a request for our address nor a reply to it (replies " \
+		    "too with --exception off)")                                               \
 	X(drop_ip_version, "IP version not 4")                                                 \
 	X(drop_ip_hdr, "IPv4 header length below 20 or past the frame")                        \
 	X(drop_ip_options, "IPv4 options present")                                             \
@@ -48,16 +58,23 @@
 	X(drop_ip_dst, "IPv4 destination is not our address")                                  \
 	X(drop_ip_src, "IPv4 source zero, broadcast, multicast, loopback, ours, or our subnet's " \
 		       "network or broadcast address")                                         \
-	X(drop_ip_proto, "IPv4 protocol other than ICMP and UDP")                              \
-	X(drop_icmp, "ICMP other than a valid echo request")                                   \
+	X(drop_ip_proto, "IPv4 protocol other than ICMP, UDP and TCP (TCP too with --exception " \
+			 "off)")                                                               \
+	X(drop_icmp, "ICMP short, badly summed, or an echo request with a code (any ICMP but "  \
+		     "echo requests too with --exception off)")                                \
+	X(drop_tcp_cksum, "TCP for the kernel with a bad checksum")                            \
 	X(drop_udp_len, "UDP length disagrees with the IPv4 length")                           \
 	X(drop_udp_cksum, "bad UDP checksum")                                                  \
-	X(drop_udp_port, "UDP to a port other than memcached's")                               \
+	X(drop_udp_port, "UDP to a port other than memcached's, with --exception off")         \
 	X(drop_src_port, "UDP from a well-known service port (reflection loops)")               \
 	X(drop_not_allowed, "source (IPv4, ICMP or ARP sender) not in the allow list")          \
 	X(drop_ratelimit, "source over its request or reply-byte budget")                      \
 	X(drop_frame, "memcached frame header short or multi-datagram request")                \
-	X(drop_nombuf, "no mbuf for a reply datagram")
+	X(drop_nombuf, "no mbuf for a reply datagram")                                         \
+	X(drop_exc_cap, "frames for the kernel beyond MC_EXC_BURST in one RX burst")           \
+	X(drop_exc_full, "frames for the kernel its exception queue refused")                  \
+	X(drop_no_exception, "frames for the kernel with no exception path here (it could not " \
+			     "be created, or the port is not port 0)")
 
 enum mc_dp_counter {
 #define X(name, help) MC_DP_CTR_##name,
@@ -81,11 +98,12 @@ struct mc_dp_stats {
 #define MC_L3L4_LEN (20 + 8) /* IPv4 (no options) and UDP headers */
 
 /* One received frame as the parse stage leaves it for the later stages. */
-enum mc_frame_kind { MC_FRAME_DROP, MC_FRAME_ARP, MC_FRAME_ICMP, MC_FRAME_MEMCACHED };
+enum mc_frame_kind { MC_FRAME_DROP, MC_FRAME_ARP, MC_FRAME_ICMP, MC_FRAME_MEMCACHED, MC_FRAME_KERNEL };
 struct mc_frame {
 	struct rte_mbuf *m;
 	uint8_t kind;            /* enum mc_frame_kind */
-	uint8_t drop;            /* MC_FRAME_DROP: its enum mc_dp_counter */
+	uint8_t drop;            /* MC_FRAME_DROP: its enum mc_dp_counter; MC_FRAME_KERNEL: the
+				  * counter it falls to with --exception off */
 	uint16_t l2;             /* Ethernet header length (14, or 18 with 802.1Q) */
 	uint16_t l4_len;         /* IPv4 payload length */
 	uint16_t payload_len;    /* UDP payload: memcached frame header and request */
@@ -163,6 +181,10 @@ struct mc_rl {
 
 struct mc_store;
 
+/* A worker's exception path: off by --exception off (kernel-bound frames count their old drop
+ * reasons), asked for but missing on this worker (drop_no_exception), or on. */
+enum mc_exc_state { MC_EXC_OFF, MC_EXC_MISSING, MC_EXC_ON };
+
 /* One worker: one lcore, one RX/TX queue pair, one store partition. */
 struct mc_worker {
 	uint16_t port_id;
@@ -195,6 +217,12 @@ struct mc_worker {
 	uint16_t tx_head;        /* TX backlog: a ring of tx_n frames from tx_head */
 	uint16_t tx_n;
 	uint8_t tx_stalled;      /* the queue refused frames this poll: pushes do not retry */
+	/* The exception path (exception.c): queue queue_id of exc_port, both ways. */
+	uint8_t exc;             /* enum mc_exc_state */
+	uint8_t exc_skip;        /* full-burst polls since the exception queue was read */
+	uint16_t exc_port;
+	uint16_t exc_n;          /* kernel-bound frames of the burst being handled */
+	struct rte_mbuf *exc_tx[MC_EXC_BURST];
 	struct mc_frame frames[MC_BURST]; /* the burst being handled, stage by stage */
 	struct rte_mbuf *tx[MC_TX_BACKLOG];
 	struct mc_dp_stats st;
@@ -231,6 +259,45 @@ void mc_dp_worker_init(struct mc_worker *w, const struct mc_config *cfg,
 		       const struct mc_port *port, uint16_t q, uint16_t part, struct mc_rl *rl,
 		       uint64_t clock_tsc0);
 
+/* The exception port: a kernel interface (TAP PMD or virtio-user over vhost-net) carrying
+ * port 0's MAC, with one queue pair per queue of port 0; queue q is worker q's both ways. */
+struct mc_exc {
+	uint16_t port_id;
+	uint16_t queues;
+	bool up;                 /* created and started */
+	struct rte_mempool *pool; /* what the kernel sends is received into this */
+	char dev[64];            /* the vdev's name */
+	char ifname[16];
+};
+
+/* Create and start the exception device of kind "tap" or "virtio" named ifname, with port's
+ * MAC and queue count; IPv6 is turned off on the interface before it can come up. Returns 0,
+ * or -1 with a reason in err (nothing left behind). */
+int mc_dp_exception_create(const char *kind, const char *ifname, const struct mc_port *port,
+			   struct mc_exc *exc, char *err, size_t errlen);
+/* Set up its kernel interface with ioctls: port's MAC (checked), port's MTU, ip/netmask (host
+ * order; ip 0: no address), link up. Returns 0, or -1 with a reason in err. */
+int mc_dp_exception_kernel_if(const struct mc_exc *exc, const struct mc_port *port, uint32_t ip,
+			      uint32_t netmask, char *err, size_t errlen);
+/* Stop, close and remove the device (its kernel interface goes with it). */
+void mc_dp_exception_destroy(struct mc_exc *exc);
+/* Give worker w (of port 0) exception queue w->queue_id of exc. */
+void mc_dp_worker_exception(struct mc_worker *w, const struct mc_exc *exc);
+/* Read the exception RX queue and queue what the kernel sent on the worker's TX backlog. */
+void mc_dp_exception_rx(struct mc_worker *w);
+
+/* After a port RX burst of n frames: read the exception queue if it is due (every poll whose
+ * burst was not full, else every MC_EXC_POLL_EVERY polls). */
+static inline void
+mc_dp_exception_poll(struct mc_worker *w, uint16_t n)
+{
+	if (w->exc != MC_EXC_ON)
+		return;
+	if (n == MC_BURST && ++w->exc_skip < MC_EXC_POLL_EVERY)
+		return;
+	mc_dp_exception_rx(w);
+}
+
 /* Release what the worker still holds (frames waiting in its TX backlog). */
 void mc_dp_worker_fini(struct mc_worker *w);
 
@@ -245,8 +312,9 @@ bool mc_dp_tx_reserve(struct mc_worker *w, unsigned int n);
 /* Queue one reply frame for TX (room reserved before). */
 void mc_dp_tx_push(struct mc_worker *w, struct rte_mbuf *m);
 
-/* One poll at TSC now: a burst from the RX queue, the TX backlog flushed, and housekeeping
- * when it is due (every millisecond, however busy the queue). Returns the frames received. */
+/* One poll at TSC now: a burst from the RX queue, the exception queue when it is due, the TX
+ * backlog flushed, and housekeeping when it is due (every millisecond, however busy the
+ * queue). Returns the frames received from the port. */
 unsigned int mc_dp_poll(struct mc_worker *w, uint64_t now);
 /* The worker loop: mc_dp_poll until *quit is set, napping when idle if configured. */
 void mc_dp_worker_loop(struct mc_worker *w, volatile bool *quit);

@@ -60,15 +60,17 @@ cksum_sum(const void *p, size_t len, uint64_t sum)
 	return (uint16_t)sum;
 }
 
-/* Sum of the UDP datagram at offset off (pseudo header included), over a chain if need be:
- * each segment is folded first and swapped when it starts at an odd offset. (DPDK 22.11's
- * rte_raw_cksum_mbuf swaps an unfolded sum truncated to 16 bits and loses carries there.) */
+/* Sum of the UDP or TCP (proto) segment at offset off (pseudo header included), over a chain
+ * if need be: each segment is folded first and swapped when it starts at an odd offset.
+ * (DPDK 22.11's rte_raw_cksum_mbuf swaps an unfolded sum truncated to 16 bits and loses
+ * carries there.) */
 static inline uint16_t
-udp_sum(const struct rte_mbuf *m, const struct rte_ipv4_hdr *ip, uint32_t off, uint32_t len)
+l4_sum(const struct rte_mbuf *m, const struct rte_ipv4_hdr *ip, uint8_t proto, uint32_t off,
+       uint32_t len)
 {
 	/* Pseudo header in memory order, summed as native words (one's-complement sums do not
-	 * care how the words are grouped): addresses, zero and protocol, UDP length. */
-	uint64_t sum = (uint64_t)ip->src_addr + ip->dst_addr + RTE_BE16(IPPROTO_UDP) +
+	 * care how the words are grouped): addresses, zero and protocol, L4 length. */
+	uint64_t sum = (uint64_t)ip->src_addr + ip->dst_addr + rte_cpu_to_be_16(proto) +
 		       rte_cpu_to_be_16((uint16_t)len);
 	uint32_t done = 0;
 	if (likely(m->nb_segs == 1))
@@ -91,10 +93,20 @@ udp_sum(const struct rte_mbuf *m, const struct rte_ipv4_hdr *ip, uint32_t off, u
 	return (uint16_t)sum;
 }
 
+static inline uint16_t
+udp_sum(const struct rte_mbuf *m, const struct rte_ipv4_hdr *ip, uint32_t off, uint32_t len)
+{
+	return l4_sum(m, ip, IPPROTO_UDP, off, len);
+}
+
 /* reply.c: the reply to memcached request f, whose headers were turned around. open lays out
  * o (in place after the request when it fits, else in the scratch); send queues the whole
  * reply, or refuses it whole (counted), and consumes f->m. */
 void mc_dp_reply_open(struct mc_worker *w, struct mc_frame *f, struct mc_out *o);
 void mc_dp_reply_send(struct mc_worker *w, struct mc_frame *f, struct mc_out *o);
+
+/* exception.c: hand the burst's kernel-bound frames (w->exc_tx) to the exception queue; what
+ * it refuses is dropped and counted. */
+void mc_dp_exception_tx(struct mc_worker *w);
 
 #endif

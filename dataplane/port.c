@@ -234,6 +234,8 @@ mc_dp_worker_init(struct mc_worker *w, const struct mc_config *cfg, const struct
 	w->clock_tsc0 = clock_tsc0;
 	w->hk_next = clock_tsc0;
 	w->tick_next = clock_tsc0;
+	/* An exception queue is given later (mc_dp_worker_exception), to port 0's workers. */
+	w->exc = strcmp(cfg->exception, "off") != 0 ? MC_EXC_MISSING : MC_EXC_OFF;
 }
 
 void
@@ -282,6 +284,7 @@ mc_dp_poll(struct mc_worker *w, uint64_t now)
 	n = rte_eth_rx_burst(w->port_id, w->queue_id, pkts, MC_BURST);
 	if (n != 0)
 		mc_dp_handle_burst(w, pkts, n);
+	mc_dp_exception_poll(w, n);
 	mc_dp_tx_flush(w);
 	if (unlikely(now >= w->hk_next))
 		housekeep(w, now);

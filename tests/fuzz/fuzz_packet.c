@@ -21,6 +21,7 @@
 
 static struct rte_mempool *pool;
 static struct rte_ring *txr;
+static struct rte_ring *ktxr; /* the exception port's TX: what went to the kernel */
 static struct mc_worker w;
 static struct mc_config cfg;
 static struct mc_store *store;
@@ -55,6 +56,15 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	cfg.src_rps = 0;
 	cfg.src_kbps = 0;
 	mc_dp_worker_init(&w, &cfg, &port, 0, 0, NULL, 0);
+	/* The exception path on, over a ring port, so what goes to the kernel is fuzzed too. */
+	{
+		struct mc_port kport;
+		struct mc_exc exc = {.queues = 1, .up = true};
+		if (mc_dp_ring_port("fzexc", pool, &mac, &kport, &ktxr) != 0)
+			abort();
+		exc.port_id = kport.port_id;
+		mc_dp_worker_exception(&w, &exc);
+	}
 	store = mc_store_create(aligned_alloc(64, 16u << 20), 16u << 20, &set);
 	w.svc = mc_dp_service_create(store, &conf, set.max_item_size, 0);
 	/* Zero-copy from 64 bytes, so chained replies are fuzzed too. */
@@ -124,6 +134,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check_reply(out[i]);
 			rte_pktmbuf_free(out[i]);
 		}
+	}
+	/* The kernel gets the frame as it came (Ethernet padding cut at most): untagged IPv4 or
+	 * ARP, at most one. */
+	n = rte_ring_dequeue_burst(ktxr, out, 512, NULL);
+	if (n > 1)
+		abort();
+	if (n == 1) {
+		const struct rte_mbuf *k = out[0];
+		const uint8_t *p = rte_pktmbuf_mtod(k, const uint8_t *);
+		if (k != m || k->nb_segs != 1 || k->pkt_len > size || k->pkt_len < 14 + 20 ||
+		    memcmp(p, our_mac, 6) != 0 || memcmp(p + 6, data + 6, k->pkt_len - 6) != 0 ||
+		    !((p[12] == 0x08 && p[13] == 0x00) || (p[12] == 0x08 && p[13] == 0x06)))
+			abort();
+		rte_pktmbuf_free(out[0]);
 	}
 	if (rte_mempool_avail_count(pool) != before)
 		abort();
