@@ -313,7 +313,8 @@ static void
 stat_packet(struct mc_out *o, const struct breq *r, const uint8_t *k, size_t kl,
 	    const uint8_t *v, size_t vl)
 {
-	if (hdr(o, r, ST_OK, (uint16_t)kl, 0, (uint32_t)(kl + vl), 0)) {
+	/* The empty packet that ends the list has no key or value to copy (NULL). */
+	if (hdr(o, r, ST_OK, (uint16_t)kl, 0, (uint32_t)(kl + vl), 0) && kl + vl != 0) {
 		mc_out_put(o, k, kl);
 		mc_out_put(o, v, vl);
 	}

@@ -128,6 +128,11 @@ make_link() {
 	ip netns exec "$NS" sysctl -qw "net.ipv6.conf.$cli.disable_ipv6=1" 2>/dev/null
 	ip netns exec "$NS" ethtool -K "$cli" tx off >/dev/null 2>&1
 	ethtool -K "$srv" tx off >/dev/null 2>&1
+	# The root namespace's kernel holds the box's address on mcbox's exception interface
+	# (mcbox<k>); it must not also answer what arrives on the veth that mcbox drives: no ARP
+	# replies for it here, and strict reverse-path filtering drops its IP.
+	sysctl -qw "net.ipv4.conf.$srv.arp_ignore=8" 2>/dev/null
+	sysctl -qw "net.ipv4.conf.$srv.rp_filter=1" 2>/dev/null
 	ip link set "$srv" up
 	if [ -n "$addr" ]; then
 		ip netns exec "$NS" ip addr add "$addr" dev "$cli" || return 1

@@ -276,6 +276,16 @@ test_udp_gates_do_not_apply(void **state)
 	feeds("set a 0 0 1\r\n1\r\nflush_all\r\nget a\r\nverbosity 1\r\n");
 	assert_string_equal(outstr(), "STORED\r\nOK\r\nEND\r\nOK\r\n");
 	conf.verbosity = 0;
+	/* Binary STAT: packets, then the empty one that ends them. */
+	{
+		uint8_t req[64];
+		size_t n = bin_req(req, 0x10, "settings", NULL, 0, NULL, 0, 5, 0);
+		feed_reset();
+		feed(req, n);
+		assert_true(f.outlen > 2 * 24);
+		assert_int_equal((uint8_t)f.out[f.outlen - 24 + 1], 0x10);
+		assert_int_equal((uint8_t)f.out[f.outlen - 24 + 11], 0); /* empty body */
+	}
 }
 
 /* With o holding soft bytes the stream stops between requests; the rest runs on the next
