@@ -439,10 +439,16 @@ to_kernel(struct mc_worker *w, struct mc_frame *f)
 		rte_pktmbuf_free(f->m);
 		return;
 	}
-	if (unlikely(w->exc_n == MC_EXC_BURST)) {
-		w->st.drop_exc_cap++;
-		rte_pktmbuf_free(f->m);
-		return;
+	{
+		/* GCRA: a frame is due every step; up to MC_EXC_BUCKET may come early. */
+		const uint64_t step = w->tsc_hz / MC_EXC_PPS;
+		uint64_t tat = w->exc_tat > w->now ? w->exc_tat : w->now;
+		if (unlikely(tat - w->now > step * MC_EXC_BUCKET || w->exc_n == MC_EXC_BURST)) {
+			w->st.drop_exc_cap++;
+			rte_pktmbuf_free(f->m);
+			return;
+		}
+		w->exc_tat = tat + step;
 	}
 	w->exc_tx[w->exc_n++] = f->m;
 }
