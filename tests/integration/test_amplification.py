@@ -1,8 +1,10 @@
 """Amplification with the defaults: no request datagram draws more than --udp-reply-max (64 KiB)
 of replies, whatever it asks for; a larger reply is one short SERVER_ERROR telling the client
-to fetch it over TCP; datagrams from reflectors' ports and forged sources draw nothing. Prints the worst reply/request ratio measured on the wire (Ethernet, IP,
+to fetch it over TCP; datagrams from reflectors' ports and forged sources draw nothing. UDP is
+read-only by default, so the values are stored over TCP, as a fleet would. Prints the worst reply/request ratio measured on the wire (Ethernet, IP,
 UDP and memcached headers counted on both sides), which the README quotes."""
-# lab: MCBOX_ARGS="--udp-writes=on"
+# lab: MCBOX_ARGS=
+import socket
 import struct
 
 import labtest as L
@@ -15,23 +17,18 @@ WIRE = 14 + 20 + 8  # Ethernet, IPv4, UDP headers around each datagram
 
 
 def grow(c, key, size):
-    """Store a value of size bytes with a set and appends, each datagram under 1400 bytes."""
-    chunk = 1300
-    body = b"v" * min(chunk, size)
-    assert c.exchange(b"set %s 0 0 %d\r\n%s\r\n" % (key, len(body), body)) == b"STORED\r\n"
-    left = size - len(body)
-    sent = 0
-    while left > 0:
-        n = min(chunk, left)
-        c.send_raw(b"append %s 0 0 %d noreply\r\n%s\r\n" % (key, n, b"a" * n))
-        left -= n
-        sent += 1
-        # Flow control: every 32 appends, wait for an answer, so the RX ring never
-        # overflows while mcbox copies a growing value (the ASan build is slow at it).
-        if sent % 32 == 0:
-            assert c.exchange(b"mn\r\n") == b"MN\r\n"
-    got = c.exchange(b"mg %s s\r\n" % key)
-    assert got == b"HD s%d\r\n" % size, got[:80]
+    """Store a value of size bytes over TCP (UDP refuses writes by default); c is unused but
+    shows which client reads it back."""
+    del c
+    s = socket.create_connection((L.SERVER_IP, L.MC_PORT), timeout=10)
+    s.sendall(b"set %s 0 0 %d\r\n" % (key, size) + b"v" * size + b"\r\n")
+    got = b""
+    while not got.endswith(b"\r\n"):
+        data = s.recv(100)
+        assert data, "TCP connection closed"
+        got += data
+    s.close()
+    assert got == b"STORED\r\n", got
 
 
 def wire_ratio(request, chunks):
@@ -88,7 +85,9 @@ def test_report_worst_ratio():
     # The cap bounds it: 64 KiB of payload in 48 datagrams over the smallest useful request.
     assert worst[0] < (CAP + 48 * (WIRE + 8)) / (WIRE + 8 + len(b"get x\r\n")), worst
     print("amplification: worst %.0fx (%r)" % (worst[0], worst[1][:40]), flush=True)
+    # And the default refuses the writes an amplifier would need set up by a forged source.
     c = L.UdpClient()
+    assert c.request(b"set x 0 0 1\r\nx\r\n") == b"CLIENT_ERROR writes not allowed\r\n"
     c.close()
 
 

@@ -71,6 +71,23 @@ def test_differential_against_memcached():
         mc.stop()
 
 
+def test_udp_write_read_over_tcp():
+    """With --udp-writes=on (this suite), a key set over UDP is read over TCP: one store."""
+    c = L.UdpClient()
+    assert c.request(b"set viaudp 9 0 3\r\nudp\r\n") == b"STORED\r\n"
+    s = socket.create_connection((L.SERVER_IP, L.MC_PORT), timeout=5)
+    s.sendall(b"get viaudp\r\n")
+    want = b"VALUE viaudp 9 3\r\nudp\r\nEND\r\n"
+    got = b""
+    while len(got) < len(want):
+        data = s.recv(100)
+        if not data:
+            break
+        got += data
+    s.close()
+    assert got == want, got
+
+
 def test_request_id_echo_and_multi_datagram_reply():
     c = L.UdpClient()
     value = bytes(random.getrandbits(8) for _ in range(5000))
