@@ -40,7 +40,7 @@ all:
 	@pkg-config --exists libdpdk libmemcached && [ -f /usr/include/cmocka.h ] || bash scripts/deps.sh
 	@$(MAKE) --no-print-directory build
 
-build: $(BUILD)/mcbox $(BUILD)/mcbench $(BUILD)/mcload $(UNIT_BINS) $(BUILD)/tests/tools/test_ketama_check
+build: $(BUILD)/mcbox $(BUILD)/mcbench $(BUILD)/mctcpbench $(BUILD)/mcload $(UNIT_BINS) $(BUILD)/tests/tools/test_ketama_check
 
 # The load generator: plain sockets, no DPDK.
 $(BUILD)/mcload: tools/mcload.c tools/ketama.c tools/ketama.h
@@ -55,6 +55,10 @@ $(BUILD)/tests/tools/test_ketama_check: tools/ketama_check.c tools/ketama.c tool
 		$(filter %.c,$^) $(shell pkg-config --libs libmemcached)
 
 $(BUILD)/mcbench: $(BUILD)/obj/bench/bench.o $(LIB_OBJS)
+	@echo "  LD $@"
+	@$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/mctcpbench: $(BUILD)/obj/bench/tcpbench.o $(LIB_OBJS)
 	@echo "  LD $@"
 	@$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -35,6 +35,23 @@ rc=$?
 rm -rf "/var/run/dpdk/mcbench-$$"
 [ $rc -eq 0 ] || exit $rc
 
+# TCP: a large value copied into the reply or sent from item memory (sendmsg under a store
+# reference), loopback, alternating rounds (bench/tcpbench.c).
+echo "bench: TCP gets, values copied vs sent from item memory"
+rounds=5
+[ "${BENCH_QUICK:-0}" = 1 ] && rounds=1
+build/mctcpbench "$rounds" "$commit" > build/bench/tcp.jsonl || rc=1
+/usr/bin/python3 - "$out" build/bench/tcp.jsonl "$machine" <<'PY'
+import json, sys
+out, extra, machine = sys.argv[1], sys.argv[2], json.loads("{" + sys.argv[3] + "}")
+results = json.load(open(out))
+for line in open(extra):
+    r = json.loads(line)
+    r["params"].update(machine)
+    results.append(r)
+json.dump(results, open(out, "w"), indent=1)
+PY
+
 # pktgen-style traffic: generated pcaps replayed into the lab; every frame must be answered.
 echo "bench: replaying mkpcap.py captures into the lab"
 trap 'kill $mcpid 2>/dev/null; wait $mcpid 2>/dev/null; bash scripts/lab.sh down >/dev/null 2>&1' EXIT
