@@ -13,7 +13,8 @@ key=$(basename "$f")
 run() { echo "\$ $*"; ip netns exec "$NS" "$@"; }
 run memccp --servers=$BOX "$f"
 run memccat --servers=$BOX "$key"
-run memcstat --servers=$BOX | grep -E 'curr_connections|total_connections|threads|cmd_get|get_hits|curr_items' || true
+echo "\$ memcstat --servers=$BOX   (a few of its lines)"
+ip netns exec "$NS" memcstat --servers=$BOX | grep -E 'curr_connections|total_connections|threads|cmd_get:|get_hits|curr_items' || true
 echo "\$ python3: pymemcache over TCP, then raw UDP datagrams to the same box"
 ip netns exec "$NS" /usr/bin/python3 - "$key" <<'PY'
 import socket, struct, sys
