@@ -17,6 +17,8 @@ if [ -x scripts/demo-memcached.sh ]; then
 	say "5. memcached: TCP clients through the kernel path, UDP gets on the fast path"
 	bash scripts/demo-memcached.sh
 fi
+say "6. a pool: three boxes behind twemproxy (LAB_BOXES=3)"
+bash scripts/demo-pool.sh
 say "mcbox is running (pid $(cat build/lab/mcbox.pid), log build/lab/mcbox.log)."
 echo "Try:  ip netns exec $NS ping 198.18.0.1"
 echo "Stop: make lab-down"
