@@ -292,14 +292,16 @@ void mc_dp_worker_exception(struct mc_worker *w, const struct mc_exc *exc);
 /* Read the exception RX queue and queue what the kernel sent on the worker's TX backlog. */
 void mc_dp_exception_rx(struct mc_worker *w);
 
-/* After a port RX burst of n frames: read the exception queue if it is due (every poll whose
- * burst was not full, else every MC_EXC_POLL_EVERY polls). */
+/* After a port RX burst of n frames: read the exception queue if it is due: after every burst
+ * that brought frames but did not fill (traffic, the kernel's among it perhaps), else every
+ * MC_EXC_POLL_EVERY polls (on a TAP an empty read is a syscall: an idle loop must not spin
+ * on it, nor a saturated one). The worker loop also reads it after each idle nap. */
 static inline void
 mc_dp_exception_poll(struct mc_worker *w, uint16_t n)
 {
 	if (w->exc != MC_EXC_ON)
 		return;
-	if (n == MC_BURST && ++w->exc_skip < MC_EXC_POLL_EVERY)
+	if ((n == 0 || n == MC_BURST) && ++w->exc_skip < MC_EXC_POLL_EVERY)
 		return;
 	mc_dp_exception_rx(w);
 }
