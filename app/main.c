@@ -1,13 +1,16 @@
 /* mcbox: EAL init, options, ports, the store, the workers and their lcores, signals, the main
  * lcore's tick (link monitor, stats line), teardown. Each step is a setup function; main()
  * reads as the list of them. */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <unistd.h>
 
 #include <rte_cycles.h>
@@ -207,7 +210,7 @@ static int
 setup_tcp(void)
 {
 	const struct mc_config *c = &app.cfg;
-	const struct mc_tcp_settings set = {
+	struct mc_tcp_settings set = {
 		.ip = c->ip, .port = c->tcp_port, .threads = c->tcp_threads,
 		.max_conns = c->max_conns, .idle_timeout = c->idle_timeout,
 		.read_timeout = c->read_timeout, .conn_memory = (size_t)c->conn_memory_mb << 20,
@@ -215,8 +218,26 @@ setup_tcp(void)
 		.allowed = tcp_allowed, .allowed_arg = c,
 	};
 	char err[256];
+	cpu_set_t free_cpus;
+	unsigned int lcore, cpu, n = 0;
 	if (c->tcp_port == 0)
 		return -1;
+	/* The TCP threads get the CPUs no lcore polls on (as EAL's control threads do). */
+	CPU_ZERO(&free_cpus);
+	for (cpu = 0; cpu < CPU_SETSIZE && cpu < (unsigned int)sysconf(_SC_NPROCESSORS_ONLN); cpu++)
+		CPU_SET(cpu, &free_cpus);
+	RTE_LCORE_FOREACH(lcore) {
+		rte_cpuset_t lc = rte_lcore_cpuset(lcore);
+		for (cpu = 0; cpu < CPU_SETSIZE; cpu++)
+			if (CPU_ISSET(cpu, &lc))
+				CPU_CLR(cpu, &free_cpus);
+	}
+	n = (unsigned int)CPU_COUNT(&free_cpus);
+	if (n != 0)
+		set.cpus = &free_cpus;
+	else
+		MC_LOG(WARNING, "TCP threads share the CPUs of the polling lcores (no CPU is left "
+				"for them): expect TCP latency spikes; give EAL fewer lcores\n");
 	app.tcp = mc_tcp_start(&set, app.store, &app.proto_conf, mc_app_stats, &app, err,
 			       sizeof(err));
 	if (app.tcp == NULL) {
@@ -317,8 +338,9 @@ teardown(void)
 	MC_LOG(NOTICE, "shutting down\n");
 	rte_pdump_uninit();
 	/* TCP connections hold store references: closed before the store goes. */
+	/* Threads stopped and connections closed; its counters stay readable for telemetry
+	 * until the EAL is gone (mc_tcp_free in main). */
 	mc_tcp_stop(app.tcp);
-	app.tcp = NULL;
 	mc_app_stats_log(&app);
 	for (i = 0; i < app.nports; i++)
 		mc_dp_port_teardown(&app.ports[i]);
@@ -376,5 +398,6 @@ main(int argc, char **argv)
 	ret = rte_eal_cleanup();
 	if (ret != 0)
 		fprintf(stderr, "mcbox: EAL cleanup: err=%d\n", ret);
+	mc_tcp_free(app.tcp);
 	return 0;
 }

@@ -144,8 +144,8 @@ main(int argc, char **argv)
 			       sizes[i], m ? "ref" : "copy", best[m], commit, sizes[i], WINDOW, rounds);
 		}
 	}
-	mc_tcp_stop(t[0]);
-	mc_tcp_stop(t[1]);
+	mc_tcp_free(t[0]);
+	mc_tcp_free(t[1]);
 	free(mem);
 	return 0;
 }

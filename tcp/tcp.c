@@ -78,6 +78,7 @@ struct mc_tcp {
 	size_t hard_cap;            /* the most one request may be buffered */
 	atomic_size_t mem_used;     /* charged bytes, all connections */
 	atomic_uint_fast32_t nconns;
+	bool stopped;
 	unsigned int nthreads;
 	struct tcp_thread th[];
 };
@@ -338,8 +339,13 @@ process(struct tcp_thread *w, struct conn *c, uint8_t *buf, size_t len)
 		if (used == 0 && cx->swallow == 0)
 			break;
 	}
-	if (ran)
+	if (ran) {
 		c->last_req = now_secs();
+		/* A request completed: a partial one kept now is timed from now (the read
+		 * timeout is for one request's bytes, not for a busy pipelining client). */
+		if (c->out == NULL)
+			c->stuck_since = 0;
+	}
 	if (c->closing) {
 		if (buf == c->in)
 			c->inlen = 0;
@@ -351,7 +357,12 @@ process(struct tcp_thread *w, struct conn *c, uint8_t *buf, size_t len)
 		if (buf == c->in) {
 			memmove(c->in, c->in + pos, rest);
 		} else {
-			size_t cap = rest > need ? rest : need;
+			/* Room for what came and one more read, up to what the request needs:
+			 * memory is taken as bytes arrive, not when a length is declared, so
+			 * a client cannot reserve the budget with a few bytes. */
+			size_t cap = rest + RBUF < need ? rest + RBUF : need;
+			if (cap < rest)
+				cap = rest;
 			if (cap < 2048)
 				cap = 2048;
 			if (!in_reserve(w, c, cap)) {
@@ -381,8 +392,9 @@ on_read(struct tcp_thread *w, struct conn *c)
 		size_t room;
 		ssize_t n;
 		if (c->inlen > 0) {
-			/* Grow the unfinished request's buffer: to what it needs, else by half. */
-			size_t want = c->inlen + RBUF;
+			/* Grow the unfinished request's buffer, doubling: it holds at most
+			 * twice what arrived. */
+			size_t want = c->inlen + (c->inlen > RBUF ? c->inlen : RBUF);
 			if (want > w->t->hard_cap)
 				want = w->t->hard_cap;
 			if (c->inlen >= want || !in_reserve(w, c, want)) {
@@ -622,8 +634,9 @@ void
 mc_tcp_stop(struct mc_tcp *t)
 {
 	unsigned int i;
-	if (t == NULL)
+	if (t == NULL || t->stopped)
 		return;
+	t->stopped = true;
 	for (i = 0; i < t->nthreads; i++) {
 		uint64_t one = 1;
 		if (t->th[i].started && write(t->th[i].stopfd, &one, sizeof(one)) < 0) {
@@ -635,6 +648,12 @@ mc_tcp_stop(struct mc_tcp *t)
 			pthread_join(t->th[i].th, NULL);
 		thread_fini(&t->th[i]);
 	}
+}
+
+void
+mc_tcp_free(struct mc_tcp *t)
+{
+	mc_tcp_stop(t);
 	free(t);
 }
 
@@ -713,14 +732,21 @@ mc_tcp_start(const struct mc_tcp_settings *set, struct mc_store *s,
 	for (i = 0; i < t->nthreads; i++) {
 		if (thread_init(t, &t->th[i], s, conf, stats_fn, stats_arg, err, errlen) != 0) {
 			t->nthreads = i + 1;
-			mc_tcp_stop(t);
+			mc_tcp_free(t);
 			return NULL;
 		}
 	}
 	for (i = 0; i < t->nthreads; i++) {
-		if (pthread_create(&t->th[i].th, NULL, thread_main, &t->th[i]) != 0) {
+		pthread_attr_t attr;
+		int rc;
+		pthread_attr_init(&attr);
+		if (set->cpus != NULL)
+			pthread_attr_setaffinity_np(&attr, sizeof(*set->cpus), set->cpus);
+		rc = pthread_create(&t->th[i].th, &attr, thread_main, &t->th[i]);
+		pthread_attr_destroy(&attr);
+		if (rc != 0) {
 			snprintf(err, errlen, "tcp: cannot start thread %u", i);
-			mc_tcp_stop(t);
+			mc_tcp_free(t);
 			return NULL;
 		}
 		t->th[i].started = true;

@@ -14,6 +14,7 @@
 #ifndef MC_TCP_H
 #define MC_TCP_H
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -36,6 +37,10 @@ struct mc_tcp_settings {
 	size_t conn_memory;     /* bytes all connections may hold beyond 16 KiB each */
 	uint32_t max_item_size;
 	uint32_t zc_min;        /* values this long are written from item memory, 0 = copied */
+	/* CPUs the threads run on (NULL: the caller's). Not the polling lcores' CPUs: a TCP
+	 * thread preempted there by a spinning poller stalls its clients, and a writer preempted
+	 * mid-write stalls the readers spinning on its bucket. */
+	const cpu_set_t *cpus;
 	/* The allow list at accept (NULL: everyone); addr in host order. */
 	int (*allowed)(const void *arg, uint32_t addr);
 	const void *allowed_arg;
@@ -62,8 +67,10 @@ struct mc_tcp;
 struct mc_tcp *mc_tcp_start(const struct mc_tcp_settings *set, struct mc_store *s,
 			    const struct mc_proto_conf *conf, mc_proto_stats_fn stats_fn,
 			    void *stats_arg, char *err, size_t errlen);
-/* Stop the threads, close every connection (releasing what they hold), free everything. */
+/* Stop the threads, close every connection (releasing what they hold, so the store may go
+ * next) and free their buffers; the counters stay readable (mc_tcp_sum) until mc_tcp_free. */
 void mc_tcp_stop(struct mc_tcp *t);
+void mc_tcp_free(struct mc_tcp *t);
 /* The port listened on. */
 uint16_t mc_tcp_port(const struct mc_tcp *t);
 unsigned int mc_tcp_threads(const struct mc_tcp *t);

@@ -63,7 +63,7 @@ start(const struct mc_tcp_settings *set)
 static void
 stop(void)
 {
-	mc_tcp_stop(t);
+	mc_tcp_free(t);
 	t = NULL;
 	free(mem);
 }
@@ -308,6 +308,88 @@ test_garbage_and_large_values_cost_bounded_memory(void **state)
 	stop();
 }
 
+/* A client that declares a large value and sends a few bytes of it holds only what it sent
+ * (and room for one read): ten of them cannot take the budget from a real set. */
+static void
+test_declared_lengths_do_not_reserve_memory(void **state)
+{
+	struct mc_tcp_settings set = settings();
+	static char val[300000], line[64];
+	int fds[10], fd, i;
+	(void)state;
+	set.conn_memory = 1 << 20;
+	start(&set);
+	for (i = 0; i < 10; i++) {
+		fds[i] = dial();
+		snprintf(line, sizeof(line), "set atk%d 0 0 1000000\r\nx", i);
+		puts_(fds[i], line);
+	}
+	/* All ten have been read (bounded poll on the budget's gauge moving). */
+	for (i = 0; i < 10000 && stats().conn_buffer_bytes == 0; i++) {
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+	}
+	fd = dial();
+	memset(val, 'v', sizeof(val));
+	puts_(fd, "set legit 0 0 300000\r\n");
+	put(fd, val, sizeof(val));
+	puts_(fd, "\r\n");
+	expect(fd, "STORED\r\n");
+	assert_true(stats().conn_buffer_bytes < (1 << 20));
+	close(fd);
+	for (i = 0; i < 10; i++)
+		close(fds[i]);
+	wait_no_conns();
+	stop();
+}
+
+/* The read timeout is for one request's bytes: a client pipelining sets in pieces that never
+ * line up with requests keeps its connection while requests complete. */
+static void
+test_busy_pipeline_is_not_slow(void **state)
+{
+	struct mc_tcp_settings set = settings();
+	static char req[20000];
+	struct timespec t0, t1;
+	size_t n, off = 0, sent = 0;
+	int fd;
+	(void)state;
+	set.read_timeout = 1;
+	start(&set);
+	fd = dial();
+	n = (size_t)snprintf(req, sizeof(req), "set pk 0 0 10000 noreply\r\n");
+	memset(req + n, 'p', 10000);
+	memcpy(req + n + 10000, "\r\n", 2);
+	n += 10002;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		/* 7001-byte pieces: every read ends inside a request. */
+		size_t k = 7001, i;
+		char piece[7001];
+		for (i = 0; i < k; i++)
+			piece[i] = req[(off + i) % n];
+		off = (off + k) % n;
+		put(fd, piece, k);
+		sent += k;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+	} while (t1.tv_sec - t0.tv_sec < 3);
+	/* Finish the request in flight, then ask: the connection is alive. */
+	{
+		size_t left = n - off, i;
+		char *rest = malloc(left);
+		for (i = 0; i < left; i++)
+			rest[i] = req[off + i];
+		put(fd, rest, left);
+		free(rest);
+	}
+	puts_(fd, "version\r\n");
+	expect(fd, "VERSION " MC_VERSION_STRING "\r\n");
+	assert_int_equal(stats().conn_closed_slow, 0);
+	close(fd);
+	wait_no_conns();
+	stop();
+}
+
 int
 main(void)
 {
@@ -316,6 +398,8 @@ main(void)
 		cmocka_unit_test(test_pipeline_larger_than_the_socket),
 		cmocka_unit_test(test_connection_limit_and_allow_list),
 		cmocka_unit_test(test_garbage_and_large_values_cost_bounded_memory),
+		cmocka_unit_test(test_declared_lengths_do_not_reserve_memory),
+		cmocka_unit_test(test_busy_pipeline_is_not_slow),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
