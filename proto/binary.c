@@ -514,7 +514,8 @@ static void
 too_long(struct mc_proto_ctx *cx, struct breq *r, const struct bop *op, struct mc_out *o)
 {
 	if (op != NULL && op->fn == b_update && r->extlen == op->ext && r->keylen != 0 &&
-	    r->keylen <= MC_KEY_MAX) {
+	    r->keylen <= MC_KEY_MAX && r->bodylen <= INT32_MAX) {
+		/* (A body of 2 GiB or more is a negative int in memcached: invalid, closed.) */
 		struct mc_key k;
 		r->vlen = r->bodylen - r->keylen - r->extlen;
 		if (mc_store_too_large(cx->sx.s, r->keylen, r->vlen))

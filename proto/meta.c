@@ -385,12 +385,13 @@ cmd_ms(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, const uint8_t *req,
 	uint8_t kbuf[MC_KEY_MAX + 4];
 	int32_t vlen;
 	int mode = MC_SET;
-	const uint8_t *data;
+	const uint8_t *data = NULL;
 	struct mc_key k;
 	enum mc_store_status rc;
 	struct mc_store_args a = {0};
 	uint64_t cas = 0;
 	size_t mark;
+	enum mc_data swallowed = MC_DATA_WAIT; /* a stream's value too long to hold */
 
 	if (!meta_head(o, t, nt, NULL))
 		return;
@@ -407,28 +408,24 @@ cmd_ms(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, const uint8_t *req,
 		return;
 	}
 	if (len - *pos < (size_t)vlen + 2 && cx->stream) {
-		/* A stream waits for the data block, unless it is more than it may hold. */
-		switch (mc_proto_stream_data(cx, len, pos, (uint64_t)vlen,
-					     mc_store_too_large(cx->sx.s, t[1].len, (uint32_t)vlen))) {
-		case MC_DATA_WAIT: return;
-		case MC_DATA_NO_MEMORY:
-			line(o, "SERVER_ERROR out of memory storing object");
-			break;
-		case MC_DATA_TOO_LARGE:
-			line(o, "SERVER_ERROR object too large for cache");
-			break;
-		}
-		return;
-	}
-	/* From here on an error swallows the data block, so it must be in the datagram. */
-	if (len - *pos < (size_t)vlen + 2) {
+		/* A stream waits for the data block, unless it is more than it may hold: then
+		 * it is swallowed, and answered as memcached answers a failed allocation (after
+		 * the flag errors, which swallow it too). */
+		swallowed = mc_proto_stream_data(cx, len, pos, (uint64_t)vlen,
+						 mc_store_too_large(cx->sx.s, t[1].len, (uint32_t)vlen));
+		if (swallowed == MC_DATA_WAIT)
+			return;
+	} else if (len - *pos < (size_t)vlen + 2) {
+		/* From here on an error swallows the data block, so it must be in the
+		 * datagram. */
 		cx->st.proto_incomplete++;
 		mc_out_rewind(o, 0);
 		*pos = len;
 		return;
+	} else {
+		data = req + *pos;
+		*pos += (size_t)vlen + 2;
 	}
-	data = req + *pos;
-	*pos += (size_t)vlen + 2;
 	if (preparse(cx, t, 3, &f, kbuf, &err) != 0) {
 		line(o, err);
 		return;
@@ -441,11 +438,17 @@ cmd_ms(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, const uint8_t *req,
 		line(o, "CLIENT_ERROR invalid mode for ms M token");
 		return;
 	}
-	/* Before the size check: an oversize ms deletes the old item. */
+	/* Before the size check: an oversize ms deletes the old item (memcached: for any
+	 * failed allocation, so that no stale value stays). */
 	if (!writes_ok(cx, o))
 		return;
 	mc_proto_key(cx, &k, t[1].p, t[1].len);
-	if (mc_store_too_large(cx->sx.s, k.len, (uint32_t)vlen)) {
+	if (swallowed == MC_DATA_NO_MEMORY) {
+		line(o, "SERVER_ERROR out of memory storing object");
+		mc_store_delete(&cx->sx, &k, 0);
+		return;
+	}
+	if (swallowed == MC_DATA_TOO_LARGE || mc_store_too_large(cx->sx.s, k.len, (uint32_t)vlen)) {
 		line(o, "SERVER_ERROR object too large for cache");
 		mc_store_delete(&cx->sx, &k, 0);
 		return;

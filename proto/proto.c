@@ -297,6 +297,7 @@ mc_proto_stream(struct mc_proto_ctx *cx, const uint8_t *buf, size_t len, struct 
 	while (pos < len && cx->swallow == 0) {
 		if (o->full || mc_out_pos(o) >= soft || o->nrefs >= MC_OUT_MAX_REFS / 2)
 			return pos;
+		const struct mc_proto_stats before = cx->st;
 		cx->ev = MC_EV_NONE;
 		cx->need = 0;
 		cx->req_start = pos;
@@ -309,9 +310,9 @@ mc_proto_stream(struct mc_proto_ctx *cx, const uint8_t *buf, size_t len, struct 
 			mc_ascii_command(cx, buf, len, &pos, o);
 		}
 		if (cx->ev == MC_EV_MORE) {
-			/* Nothing was done: run it again once the rest is here. */
-			if (*proto == MC_SP_ASCII)
-				cx->st.cmd_ascii--;
+			/* Nothing was done: run it again once the rest is here (and count it
+			 * then). */
+			cx->st = before;
 			*ev = MC_EV_MORE;
 			return cx->req_start;
 		}

@@ -182,12 +182,15 @@ test_too_large_value_is_answered_and_swallowed(void **state)
 	free(big);
 	assert_string_equal(outstr(), "MN\r\n");
 	feed_reset();
-	big = with_value("ms k 200000\r\n", 200000, "\r\nmn\r\n", &len);
+	feeds("set k 0 0 3\r\nabc\r\n");
+	big = with_value("ms k 200000\r\n", 200000, "\r\nmg k v\r\nmn\r\n", &len);
 	feed(big, 100);
-	assert_string_equal(outstr(), "SERVER_ERROR out of memory storing object\r\n");
+	assert_string_equal(outstr(), "STORED\r\nSERVER_ERROR out of memory storing object\r\n");
 	feed(big + 100, len - 100);
 	free(big);
-	assert_string_equal(outstr(), "SERVER_ERROR out of memory storing object\r\nMN\r\n");
+	/* memcached unlinks the old item of an ms it could not store, as of a set. */
+	assert_string_equal(outstr(), "STORED\r\nSERVER_ERROR out of memory storing object\r\n"
+				      "EN\r\nMN\r\n");
 }
 
 static void
@@ -212,6 +215,12 @@ test_binary_too_large_and_protocol_errors(void **state)
 	assert_memory_equal(f.out + 24, "Too large.", 10);
 	assert_int_equal((uint8_t)f.out[34 + 1], 0x0a);
 	assert_false(f.closed);
+	/* A SET of 2 GiB or more: memcached reads a negative length, Invalid arguments, closed. */
+	feed_reset();
+	n = bin_req(req, 0x01, "k", "\x00\x00\x00\x00\x00\x00\x00\x00", 8, NULL, 0, 9, 0x90000000u);
+	feed(req, n);
+	assert_true(f.closed);
+	assert_int_equal((uint8_t)f.out[7], 0x04);
 	/* A GET whose body is longer than its key: Invalid arguments, then closed. */
 	feed_reset();
 	n = bin_req(req, 0x00, "k", NULL, 0, "xx", 2, 11, 0);
@@ -288,6 +297,26 @@ test_udp_gates_do_not_apply(void **state)
 	}
 }
 
+/* A request waiting for its data block is counted once, when it runs. */
+static void
+test_waiting_requests_counted_once(void **state)
+{
+	uint64_t meta, ascii;
+	int i;
+	(void)state;
+	fresh();
+	feed_reset();
+	meta = cx.st.cmd_meta;
+	ascii = cx.st.cmd_ascii;
+	feeds("ms k 10\r\n");
+	for (i = 0; i < 10; i++)
+		feed("x", 1);
+	feeds("\r\n");
+	assert_string_equal(outstr(), "HD\r\n");
+	assert_int_equal(cx.st.cmd_meta, meta + 1);
+	assert_int_equal(cx.st.cmd_ascii, ascii + 1);
+}
+
 /* With o holding soft bytes the stream stops between requests; the rest runs on the next
  * call, and nothing is lost or repeated. */
 static void
@@ -315,6 +344,7 @@ main(void)
 		cmocka_unit_test(test_long_lines_and_quit),
 		cmocka_unit_test(test_udp_gates_do_not_apply),
 		cmocka_unit_test(test_stops_at_the_soft_limit),
+		cmocka_unit_test(test_waiting_requests_counted_once),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
