@@ -148,8 +148,9 @@ parse_arp(struct mc_worker *w, struct mc_frame *f)
 	TO_KERNEL(f, drop_arp);
 }
 
-/* Echo requests are answered here; any other ICMP (errors the kernel's TCP needs, such as
- * fragmentation needed, and echo replies to its own pings) is the kernel's. */
+/* Echo requests are answered here; the ICMP the kernel's TCP needs (destination unreachable,
+ * fragmentation needed among them; time exceeded; parameter problem) and echo replies to its
+ * own pings are the kernel's; the rest (redirects, timestamps...) is dropped. */
 static void
 parse_icmp(const struct mc_worker *w, struct mc_frame *f, const struct rte_ipv4_hdr *ip)
 {
@@ -164,19 +165,27 @@ parse_icmp(const struct mc_worker *w, struct mc_frame *f, const struct rte_ipv4_
 		VERDICT(f, drop_icmp);
 	if (rte_raw_cksum_mbuf(f->m, f->l2 + sizeof(*ip), f->l4_len, &ck) != 0 || ck != 0xffff)
 		VERDICT(f, drop_icmp);
-	if (icmp->icmp_type != RTE_IP_ICMP_ECHO_REQUEST)
+	if (icmp->icmp_type == RTE_IP_ICMP_ECHO_REPLY || icmp->icmp_type == 3 ||
+	    icmp->icmp_type == 11 || icmp->icmp_type == 12)
 		TO_KERNEL(f, drop_icmp);
+	if (icmp->icmp_type != RTE_IP_ICMP_ECHO_REQUEST)
+		VERDICT(f, drop_icmp);
 	f->kind = MC_FRAME_ICMP;
 }
 
-/* TCP is the kernel's (the TCP service listens there), checksum verified first. */
+/* TCP to the TCP service's port is the kernel's (mcbox's TCP threads listen there), checksum
+ * verified first. Other ports are not: the host's own services (sshd, rpcbind...) must not
+ * become reachable on the box's data address. */
 static void
 parse_tcp(const struct mc_worker *w, struct mc_frame *f, const struct rte_ipv4_hdr *ip)
 {
+	const struct rte_tcp_hdr *th = (const struct rte_tcp_hdr *)(ip + 1);
 	if (w->exc != MC_EXC_ON)
 		TO_KERNEL(f, drop_ip_proto);
 	if (unlikely(f->l4_len < sizeof(struct rte_tcp_hdr)))
 		VERDICT(f, drop_short);
+	if (th->dst_port != rte_cpu_to_be_16(w->cfg->tcp_port) || w->cfg->tcp_port == 0)
+		VERDICT(f, drop_tcp_port);
 	if (unlikely(!l4_cksum_ok(f, ip, f->l4_len)))
 		VERDICT(f, drop_tcp_cksum);
 	TO_KERNEL(f, drop_ip_proto);
@@ -195,15 +204,11 @@ parse_udp(struct mc_worker *w, struct mc_frame *f, const struct rte_ipv4_hdr *ip
 	dlen = rte_be_to_cpu_16(udp->dgram_len);
 	if (unlikely(dlen < sizeof(*udp) || dlen > f->l4_len))
 		VERDICT(f, drop_udp_len);
-	/* Another port is the kernel's, checksum checked, the frame as it came. */
+	/* Another port: nobody's. Not the kernel's either: the host's UDP services (NTP, SNMP,
+	 * SSDP...) would become reflectors on the box's data address. */
 	if (unlikely(udp->dst_port != w->udp_port_be &&
-		     (uint16_t)(rte_be_to_cpu_16(udp->dst_port) - w->udp_port) >= w->nports)) {
-		if (w->exc != MC_EXC_ON)
-			TO_KERNEL(f, drop_udp_port);
-		if (udp->dgram_cksum != 0 && !l4_cksum_ok(f, ip, dlen))
-			VERDICT(f, drop_udp_cksum);
-		TO_KERNEL(f, drop_udp_port);
-	}
+		     (uint16_t)(rte_be_to_cpu_16(udp->dst_port) - w->udp_port) >= w->nports))
+		VERDICT(f, drop_udp_port);
 	if (dlen < f->l4_len)
 		rte_pktmbuf_trim(m, f->l4_len - dlen);
 	/* The NIC's verdict when it gave one (NONE: verified, just not rewritten), else ours. */

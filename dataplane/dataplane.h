@@ -70,7 +70,8 @@
 	X(drop_tcp_cksum, "TCP for the kernel with a bad checksum")                            \
 	X(drop_udp_len, "UDP length disagrees with the IPv4 length")                           \
 	X(drop_udp_cksum, "bad UDP checksum")                                                  \
-	X(drop_udp_port, "UDP to a port other than memcached's, with --exception off")         \
+	X(drop_udp_port, "UDP to a port other than memcached's")                               \
+	X(drop_tcp_port, "TCP to a port other than the TCP service's (-p)")                    \
 	X(drop_src_port, "UDP from a well-known service port (reflection loops)")               \
 	X(drop_not_allowed, "source (IPv4, ICMP or ARP sender) not in the allow list")          \
 	X(drop_ratelimit, "source over its request or reply-byte budget")                      \

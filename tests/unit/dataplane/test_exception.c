@@ -156,6 +156,16 @@ icmp_frag_needed(uint32_t src)
 	return frame(f, ipv4(f, IPPROTO_ICMP, src, OUR_IP, icmp, sizeof(icmp), 0));
 }
 
+/* An ICMP message of the type given (code 0, 8 bytes of body) from src. */
+static struct rte_mbuf *
+icmp_type(uint32_t src, uint8_t type)
+{
+	uint8_t f[14 + 20 + 16], icmp[16] = {type, 0};
+	uint16_t ck = (uint16_t)~rte_raw_cksum(icmp, sizeof(icmp));
+	memcpy(icmp + 2, &ck, 2);
+	return frame(f, ipv4(f, IPPROTO_ICMP, src, OUR_IP, icmp, sizeof(icmp), 0));
+}
+
 /* An ARP packet (op 1 request, 2 reply) from sip (host order) about our address. */
 static struct rte_mbuf *
 arp(uint16_t op, uint32_t sip)
@@ -263,7 +273,22 @@ test_what_the_kernel_needs_goes_to_it(void **state)
 	expect_kernel(tcp_syn(CLI_IP, OUR_IP, 0), "TCP SYN");
 	expect_kernel(arp(2, CLI_IP), "ARP reply");
 	expect_kernel(icmp_frag_needed(CLI_IP), "ICMP fragmentation needed");
-	expect_kernel(udp_other(CLI_IP, 0), "UDP to port 53");
+	expect_kernel(icmp_type(CLI_IP, 11), "ICMP time exceeded");
+	expect_kernel(icmp_type(CLI_IP, 0), "ICMP echo reply");
+}
+
+/* Only what the TCP service and the kernel's TCP need: other TCP and UDP ports and other ICMP
+ * are dropped, so the host's own services are not reachable on the data address. */
+static void
+test_other_ports_are_nobodys(void **state)
+{
+	struct rte_mbuf *m = tcp_syn(CLI_IP, OUR_IP, 0);
+	(void)state;
+	rte_pktmbuf_mtod_offset(m, uint8_t *, 14 + 20)[3] = 22; /* to port 11030 (0x2b16) */
+	expect_drop(&w, m, &w.st.drop_tcp_port, "TCP to another port");
+	expect_drop(&w, udp_other(CLI_IP, 0), &w.st.drop_udp_port, "UDP to port 53");
+	expect_drop(&w, icmp_type(CLI_IP, 5), &w.st.drop_icmp, "ICMP redirect");
+	expect_drop(&w, icmp_type(CLI_IP, 13), &w.st.drop_icmp, "ICMP timestamp request");
 }
 
 /* The fast path keeps what it answers: a memcached get, an ARP request, an echo request. */
@@ -294,7 +319,6 @@ test_unsafe_frames_do_not_reach_the_kernel(void **state)
 	expect_drop(&w, tcp_syn(OUR_IP, OUR_IP, 0), &w.st.drop_ip_src, "TCP from ourselves");
 	expect_drop(&w, tcp_syn(0xc61200ffu, OUR_IP, 0), &w.st.drop_ip_src, "TCP from broadcast");
 	expect_drop(&w, tcp_syn(CLI_IP, OUR_IP, 1), &w.st.drop_tcp_cksum, "TCP, bad checksum");
-	expect_drop(&w, udp_other(CLI_IP, 1), &w.st.drop_udp_cksum, "UDP to 53, bad checksum");
 	expect_drop(&w, arp(2, FAR_IP), &w.st.drop_not_allowed, "ARP reply from outside");
 	expect_drop(&w, arp(2, OUR_IP), &w.st.drop_arp, "ARP reply from ourselves");
 	m = tcp_syn(CLI_IP, OUR_IP, 0);
@@ -478,8 +502,8 @@ test_without_exception_path(void **state)
 	expect_drop(&x, tcp_syn(CLI_IP, OUR_IP, 0), &x.st.drop_no_exception, "missing: TCP");
 	expect_drop(&x, arp(2, CLI_IP), &x.st.drop_no_exception, "missing: ARP reply");
 	expect_drop(&x, icmp_frag_needed(CLI_IP), &x.st.drop_no_exception, "missing: ICMP");
-	expect_drop(&x, udp_other(CLI_IP, 0), &x.st.drop_no_exception, "missing: UDP to 53");
-	assert_int_equal(x.st.drop_ip_proto + x.st.drop_arp + x.st.drop_icmp + x.st.drop_udp_port, 0);
+	expect_drop(&x, udp_other(CLI_IP, 0), &x.st.drop_udp_port, "missing: UDP to 53");
+	assert_int_equal(x.st.drop_ip_proto + x.st.drop_arp + x.st.drop_icmp, 0);
 	/* A worker of another port gets no exception queue: exc has fewer queues than it. */
 	x.queue_id = 1;
 	mc_dp_worker_exception(&x, &exc);
@@ -492,6 +516,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_what_the_kernel_needs_goes_to_it),
+		cmocka_unit_test(test_other_ports_are_nobodys),
 		cmocka_unit_test(test_fast_path_answers_stay_on_the_fast_path),
 		cmocka_unit_test(test_unsafe_frames_do_not_reach_the_kernel),
 		cmocka_unit_test(test_kernel_frames_capped_by_a_token_bucket),
