@@ -233,11 +233,16 @@ setup_tcp(void)
 				CPU_CLR(cpu, &free_cpus);
 	}
 	n = (unsigned int)CPU_COUNT(&free_cpus);
-	if (n != 0)
-		set.cpus = &free_cpus;
-	else
+	if (n == 0) {
+		/* Every CPU polls: let the scheduler place them anywhere rather than inherit
+		 * the main lcore's one CPU. */
 		MC_LOG(WARNING, "TCP threads share the CPUs of the polling lcores (no CPU is left "
 				"for them): expect TCP latency spikes; give EAL fewer lcores\n");
+		for (cpu = 0; cpu < CPU_SETSIZE && cpu < (unsigned int)sysconf(_SC_NPROCESSORS_ONLN);
+		     cpu++)
+			CPU_SET(cpu, &free_cpus);
+	}
+	set.cpus = &free_cpus;
 	app.tcp = mc_tcp_start(&set, app.store, &app.proto_conf, mc_app_stats, &app, err,
 			       sizeof(err));
 	if (app.tcp == NULL) {
