@@ -140,6 +140,9 @@ struct mc_key {
 	/* Where it lives, once mc_store_prefetch placed it: the lookup need not work it out
 	 * again. */
 	bool placed;
+	/* The slot whose tag the item prefetch matched, 1 + 8 * bucket (0 or 1) + slot; 0: none.
+	 * The lookup tries it before scanning both buckets. A hint only: it is checked. */
+	uint8_t way;
 	uint16_t part;
 	uint32_t bkt[2];
 };
@@ -177,14 +180,16 @@ mc_key_init(struct mc_key *k, const struct mc_store *s, const void *p, uint32_t 
 	k->len = len;
 	k->hash = mc_store_hash(s, p, len);
 	k->placed = false;
+	k->way = 0;
 }
 unsigned int mc_store_nparts(const struct mc_store *s);
 unsigned int mc_store_part_of(const struct mc_store *s, uint64_t hash);
 /* Place k (its partition and buckets, kept in k for the lookup) and prefetch its index
  * buckets: call for a whole burst before executing it. */
 void mc_store_prefetch(const struct mc_store *s, struct mc_key *k);
-/* Then, once the buckets are in: prefetch the items whose tag matches (a hint, no check). */
-void mc_store_prefetch_item(const struct mc_store *s, const struct mc_key *k);
+/* Then, once the buckets are in: prefetch the first item whose tag matches (a hint, no check),
+ * and note its slot in k for the lookup. */
+void mc_store_prefetch_item(const struct mc_store *s, struct mc_key *k);
 
 /* Clock. Store-relative time starts at 62 as memcached's does, so exptime 1 is already past.
  * tick: the production clock, from a monotonic source: whole seconds since the store started,
