@@ -16,6 +16,17 @@ add_c(uint64_t a, uint64_t b)
 	return r + (r < b);
 }
 
+/* A 64-bit one's-complement accumulator folded to 16 bits (not inverted). */
+static inline uint16_t
+cksum_fold(uint64_t sum)
+{
+	sum = (sum & 0xffffffffu) + (sum >> 32);
+	sum = (sum & 0xffffffffu) + (sum >> 32);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
 /* One's-complement sum of len bytes, native byte order, folded to 16 bits (not inverted):
  * sixteen bytes a step as an add-with-carry chain, where rte_raw_cksum adds two bytes a step.
  * Same result as rte_raw_cksum. */
@@ -53,11 +64,7 @@ cksum_sum(const void *p, size_t len, uint64_t sum)
 	}
 	if (len)
 		sum = add_c(sum, *b);
-	sum = (sum & 0xffffffffu) + (sum >> 32);
-	sum = (sum & 0xffffffffu) + (sum >> 32);
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)sum;
+	return cksum_fold(sum);
 }
 
 /* Sum of the UDP or TCP (proto) segment at offset off (pseudo header included), over a chain
