@@ -67,7 +67,7 @@ put_value_line(struct mc_out *o, const struct mc_tok *key, const struct mc_store
 		return false;
 	memcpy(d, "VALUE ", 6);
 	d += 6;
-	memcpy(d, key->p, key->len);
+	mc_copy(d, key->p, key->len);
 	d += key->len;
 	*d++ = ' ';
 	mc_put_u64(d, r->flags, nf);

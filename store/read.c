@@ -104,13 +104,6 @@ changed:
 	goto retry;
 }
 
-bool
-mc_store_read_check(const struct mc_store_read *r)
-{
-	__atomic_thread_fence(__ATOMIC_ACQUIRE);
-	return __atomic_load_n(r->ver, __ATOMIC_RELAXED) == r->v;
-}
-
 void
 mc_store_read_touch(const struct mc_store_read *r)
 {

@@ -215,7 +215,12 @@ bool mc_store_too_large(const struct mc_store *s, uint32_t klen, uint32_t vlen);
  * Expired and flushed items are misses. begin counts nothing: the caller decides hit/miss. */
 enum mc_store_status mc_store_read_begin(struct mc_store_ctx *cx, const struct mc_key *k,
 					 struct mc_store_read *r);
-bool mc_store_read_check(const struct mc_store_read *r);
+static inline bool
+mc_store_read_check(const struct mc_store_read *r)
+{
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	return __atomic_load_n(r->ver, __ATOMIC_RELAXED) == r->v;
+}
 /* Mark a validated hit as used (CLOCK and fetched bits; writes only when not yet set). Safe
  * even if the item was replaced since: it writes nothing into item memory. */
 void mc_store_read_touch(const struct mc_store_read *r);
