@@ -336,6 +336,9 @@ mc_proto_execute(struct mc_proto_ctx *cx, const uint8_t *req, size_t len,
 	cx->hint = hint;
 	if (req[0] == 0x80) {
 		mc_binary_execute(cx, req, len, o, &n);
+	} else if (hint != NULL && mc_ascii_hinted(cx, req, len, o)) {
+		cx->st.cmd_ascii++;
+		n = 1;
 	} else {
 		while (pos < len) {
 			n++;
