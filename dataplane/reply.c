@@ -5,6 +5,7 @@
 
 #include <rte_ethdev.h>
 #include <rte_malloc.h>
+#include <rte_memcpy.h>
 #include <rte_memory.h>
 #include <rte_mempool.h>
 #include <rte_udp.h>
@@ -92,7 +93,7 @@ udp_sum_known(uint64_t addrs, const uint8_t *udp, uint32_t l4, const struct mc_o
  * serves the UDP pseudo header too. l2_len is the Ethernet header length (14 or 18),
  * payload_len the UDP payload length. With o (a single datagram whose text follows the frame
  * header), a software UDP checksum adds the copied values' kept sums instead of reading them. */
-static void
+static inline __attribute__((always_inline)) void
 udp_finish(const struct mc_worker *w, struct rte_mbuf *m, uint16_t l2_len, uint16_t payload_len,
 	   const struct mc_out *o)
 {
@@ -353,15 +354,45 @@ mc_dp_reply_open(struct mc_worker *w, struct mc_frame *f, struct mc_out *o)
 	o->zc_min = svc->zc_min;
 }
 
+/* The replies that do not fit in place: with referenced values (zero-copy), or spilled past
+ * the request's mbuf (split into datagrams). TX room and budget are paid already. */
+static void __attribute__((noinline))
+reply_send_other(struct mc_worker *w, struct mc_frame *f, struct mc_out *o)
+{
+	struct mc_service *svc = w->svc;
+	struct rte_mbuf *m = f->m;
+	const uint16_t l2 = f->l2, hlen = (uint16_t)(l2 + MC_L3L4_LEN);
+	if (o->nrefs != 0) {
+		uint8_t tmpl[128];
+		memcpy(tmpl, rte_pktmbuf_mtod(m, uint8_t *), hlen);
+		switch (send_chained(w, svc, tmpl, hlen, l2, f->hdr.req_id, o)) {
+		case 1:
+			rte_pktmbuf_free(m);
+			return;
+		case -1:
+			w->st.drop_nombuf++;
+			mc_out_rewind(o, 0);
+			rte_pktmbuf_free(m);
+			return;
+		default:
+			break;
+		}
+		/* Short of holders or mbufs: copy after all. */
+		svc->st.zc_fallbacks++;
+		flatten(svc, o);
+	}
+	send_split(w, svc, m, hlen, l2, f->hdr.req_id, o->buf, o->len);
+}
+
 void
 mc_dp_reply_send(struct mc_worker *w, struct mc_frame *f, struct mc_out *o)
 {
-	struct mc_service *svc = w->svc;
 	struct rte_mbuf *m = f->m;
 	const uint16_t l2 = f->l2, hlen = (uint16_t)(l2 + MC_L3L4_LEN);
 	/* The reply's destination: the headers were already turned around. */
 	const uint32_t dst = rte_pktmbuf_mtod_offset(m, const struct rte_ipv4_hdr *, l2)->dst_addr;
 	const size_t total = mc_out_pos(o);
+	uint8_t *h;
 	uint16_t n;
 
 	if (total == 0) {
@@ -379,39 +410,21 @@ mc_dp_reply_send(struct mc_worker *w, struct mc_frame *f, struct mc_out *o)
 		w->st.drop_ratelimit++;
 		goto drop;
 	}
-	if (unlikely(o->nrefs != 0)) {
-		uint8_t tmpl[128];
-		memcpy(tmpl, rte_pktmbuf_mtod(m, uint8_t *), hlen);
-		switch (send_chained(w, svc, tmpl, hlen, l2, f->hdr.req_id, o)) {
-		case 1:
-			rte_pktmbuf_free(m);
-			return;
-		case -1:
-			w->st.drop_nombuf++;
-			goto drop;
-		default:
-			break;
-		}
-		/* Short of holders or mbufs: copy after all. */
-		svc->st.zc_fallbacks++;
-		flatten(svc, o);
-		send_split(w, svc, m, hlen, l2, f->hdr.req_id, o->buf, o->len);
+	if (unlikely(o->nrefs != 0 || o->spilled)) {
+		reply_send_other(w, f, o);
 		return;
 	}
-	if (!o->spilled) {
-		/* One datagram, built where it lies: move the headers in front of it. */
-		uint8_t *h = (uint8_t *)m->buf_addr + f->reply_off;
-		memmove(h, rte_pktmbuf_mtod(m, uint8_t *), hlen);
-		mc_udp_frame_write(h + hlen, f->hdr.req_id, 0, 1);
-		m->data_off = f->reply_off;
-		m->data_len = (uint16_t)(hlen + MC_UDP_HDR_LEN + o->len);
-		m->pkt_len = m->data_len;
-		udp_finish(w, m, l2, (uint16_t)(MC_UDP_HDR_LEN + o->len), o);
-		svc->st.reply_datagrams++;
-		mc_dp_tx_push(w, m);
-		return;
-	}
-	send_split(w, svc, m, hlen, l2, f->hdr.req_id, o->buf, o->len);
+	/* One datagram, built where it lies: move the headers in front of it (42 or 46 bytes,
+	 * never overlapping: the reply starts past the request). */
+	h = (uint8_t *)m->buf_addr + f->reply_off;
+	rte_memcpy(h, rte_pktmbuf_mtod(m, uint8_t *), hlen);
+	mc_udp_frame_write(h + hlen, f->hdr.req_id, 0, 1);
+	m->data_off = f->reply_off;
+	m->data_len = (uint16_t)(hlen + MC_UDP_HDR_LEN + o->len);
+	m->pkt_len = m->data_len;
+	udp_finish(w, m, l2, (uint16_t)(MC_UDP_HDR_LEN + o->len), o);
+	w->svc->st.reply_datagrams++;
+	mc_dp_tx_push(w, m);
 	return;
 drop:
 	mc_out_rewind(o, 0);
