@@ -104,14 +104,6 @@ changed:
 	goto retry;
 }
 
-void
-mc_store_read_touch(const struct mc_store_read *r)
-{
-	/* The unit's use bits, never the item: it may be reused by now (see UNIT_SHIFT). */
-	if ((__atomic_load_n(r->use, __ATOMIC_RELAXED) & (USE_HOT | USE_SEEN)) != (USE_HOT | USE_SEEN))
-		__atomic_fetch_or(r->use, USE_HOT | USE_SEEN, __ATOMIC_RELAXED);
-}
-
 uint8_t *
 mc_store_read_ref(const struct mc_store_read *r)
 {

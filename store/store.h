@@ -223,7 +223,16 @@ mc_store_read_check(const struct mc_store_read *r)
 }
 /* Mark a validated hit as used (CLOCK and fetched bits; writes only when not yet set). Safe
  * even if the item was replaced since: it writes nothing into item memory. */
-void mc_store_read_touch(const struct mc_store_read *r);
+#define MC_USE_HOT 0x01  /* CLOCK: used since the hand last passed */
+#define MC_USE_SEEN 0x02 /* fetched at least once */
+static inline void
+mc_store_read_touch(const struct mc_store_read *r)
+{
+	/* The unit's use bits, never the item: it may be reused by now (see UNIT_SHIFT). */
+	if ((__atomic_load_n(r->use, __ATOMIC_RELAXED) & (MC_USE_HOT | MC_USE_SEEN)) !=
+	    (MC_USE_HOT | MC_USE_SEEN))
+		__atomic_fetch_or(r->use, MC_USE_HOT | MC_USE_SEEN, __ATOMIC_RELAXED);
+}
 /* Take a reference on a validated hit so its memory outlives replacement, deletion and page
  * moves (zero-copy replies). Returns the reference for mc_store_ref_put, or NULL if the item
  * changed meanwhile (mc_store_read_check fails: start over) or is referenced too often (the

@@ -21,7 +21,7 @@ struct mc_udp_frame {
 enum mc_udp_status { MC_UDP_OK = 0, MC_UDP_SHORT = -1, MC_UDP_MULTI = -2 };
 
 /* Parse the frame header at buf. A request must carry more than the header and be a single
- * datagram (total == 1), as memcached requires. Inline: every request and reply passes here. */
+ * datagram (total == 1), as memcached requires. Inline: every request passes here. */
 static inline int
 mc_udp_frame_parse(const uint8_t *buf, size_t len, struct mc_udp_frame *f)
 {
@@ -36,10 +36,16 @@ mc_udp_frame_parse(const uint8_t *buf, size_t len, struct mc_udp_frame *f)
 	return MC_UDP_OK;
 }
 
-/* Write a frame header. */
+/* Write a frame header: on a little-endian host, one 8-byte store. */
 static inline void
 mc_udp_frame_write(uint8_t *buf, uint16_t req_id, uint16_t seq, uint16_t total)
 {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	const uint64_t v = (uint64_t)__builtin_bswap16(req_id) |
+			   (uint64_t)__builtin_bswap16(seq) << 16 |
+			   (uint64_t)__builtin_bswap16(total) << 32;
+	__builtin_memcpy(buf, &v, 8);
+#else
 	buf[0] = (uint8_t)(req_id >> 8);
 	buf[1] = (uint8_t)req_id;
 	buf[2] = (uint8_t)(seq >> 8);
@@ -48,6 +54,7 @@ mc_udp_frame_write(uint8_t *buf, uint16_t req_id, uint16_t seq, uint16_t total)
 	buf[5] = (uint8_t)total;
 	buf[6] = 0;
 	buf[7] = 0;
+#endif
 }
 
 /* Datagrams needed for a reply of len bytes (at least 1). */
