@@ -336,7 +336,9 @@ mc_proto_execute(struct mc_proto_ctx *cx, const uint8_t *req, size_t len,
 	cx->hint = hint;
 	if (req[0] == 0x80) {
 		mc_binary_execute(cx, req, len, o, &n);
-	} else if (hint != NULL && mc_ascii_hinted(cx, req, len, o)) {
+	} else if (hint != NULL && (uintptr_t)hint->p - (uintptr_t)req - 4 <= 1 &&
+		   mc_ascii_hinted(cx, req, len, o)) {
+		/* (The key 4 or 5 bytes in: "get " or "gets ", not mg's "mg ".) */
 		cx->st.cmd_ascii++;
 		n = 1;
 	} else {
