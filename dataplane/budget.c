@@ -1,40 +1,10 @@
-/* Per-source budgets: GCRA over a table shared by every worker (dataplane.h, struct mc_rl). */
+/* Per-source budgets: the table shared by every worker, its secret and costs (dataplane.h:
+ * struct mc_rl, and the GCRA itself, inline there). */
 #include "dataplane.h"
 
 #include <rte_malloc.h>
 
 #include <sys/random.h>
-
-static inline struct mc_rl_slot *
-rl_slot(const struct mc_rl *rl, uint32_t src)
-{
-	/* Multiply-shift with a secret: 2-universal, so no two sources collide by design. */
-	return &rl->slot[((src ^ rl->k0) * rl->k1) >> (64 - 16)];
-}
-
-/* GCRA: move *tat on by cost unless that puts it more than window ahead of now. Lock-free:
- * workers on other queues may charge the same slot. */
-static inline bool
-gcra_take(const struct mc_rl *rl, uint64_t *tat, uint64_t now, uint64_t cost, uint64_t window)
-{
-	uint64_t t = __atomic_load_n(tat, __ATOMIC_RELAXED), n;
-	if (!rl->shared) {
-		/* One worker: nobody else writes the slot, a plain update will do (a locked
-		 * compare-and-swap costs about 20 cycles a request, twice). */
-		n = (t > now ? t : now) + cost;
-		if (n - now > window)
-			return false;
-		__atomic_store_n(tat, n, __ATOMIC_RELAXED);
-		return true;
-	}
-	do {
-		n = (t > now ? t : now) + cost;
-		if (n - now > window)
-			return false;
-	} while (!__atomic_compare_exchange_n(tat, &t, n, true, __ATOMIC_RELAXED,
-					      __ATOMIC_RELAXED));
-	return true;
-}
 
 struct mc_rl *
 mc_dp_rl_create(const struct mc_config *cfg, uint64_t tsc_hz, int socket)
@@ -76,30 +46,4 @@ mc_dp_rl_destroy(struct mc_rl *rl)
 		return;
 	rte_free(rl->slot);
 	rte_free(rl);
-}
-
-bool
-mc_dp_rl_admit(struct mc_worker *w, uint32_t src)
-{
-	const struct mc_rl *rl = w->rl;
-	struct mc_rl_slot *s;
-	if (rl == NULL)
-		return true;
-	s = rl_slot(rl, src);
-	/* A source whose byte budget cannot pay even the smallest reply gets no request in
-	 * either: nothing is parsed, looked up or copied for it. */
-	if (rl->byte_cost_fp != 0 &&
-	    __atomic_load_n(&s->byte_tat, __ATOMIC_RELAXED) + rl->byte_min > w->now + rl->byte_window)
-		return false;
-	return rl->req_cost == 0 || gcra_take(rl, &s->req_tat, w->now, rl->req_cost, rl->req_window);
-}
-
-bool
-mc_dp_rl_charge(struct mc_worker *w, uint32_t src, uint32_t bytes)
-{
-	const struct mc_rl *rl = w->rl;
-	if (rl == NULL || rl->byte_cost_fp == 0)
-		return true;
-	return gcra_take(rl, &rl_slot(rl, src)->byte_tat, w->now, (bytes * rl->byte_cost_fp) >> 16,
-			 rl->byte_window);
 }

@@ -398,6 +398,7 @@ answer_memcached(struct mc_worker *w, struct mc_frame *f)
 	struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, f->l2);
 	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
 	struct mc_out out;
+	uint32_t addr;
 	uint16_t port;
 
 	if (unlikely(!mc_dp_rl_admit(w, ip->src_addr))) {
@@ -417,9 +418,11 @@ answer_memcached(struct mc_worker *w, struct mc_frame *f)
 		rte_pktmbuf_free(m);
 		return;
 	}
-	/* The reply's headers: the request's, turned around. */
-	ip_reply(ip);
-	ip->packet_id = 0;
+	/* The reply's headers: the request's, turned around (udp_finish writes the rest of the
+	 * IPv4 header). */
+	addr = ip->src_addr;
+	ip->src_addr = ip->dst_addr;
+	ip->dst_addr = addr;
 	port = udp->src_port;
 	udp->src_port = udp->dst_port;
 	udp->dst_port = port;

@@ -340,8 +340,65 @@ void mc_dp_rl_destroy(struct mc_rl *rl);
 /* Rate limits at w->now (the burst's TSC): may src (network order) send a request (its
  * request budget is charged, and its byte budget must not be spent)? Then, before a reply
  * leaves, charge its bytes: false means the budget cannot pay and the reply is dropped. */
-bool mc_dp_rl_admit(struct mc_worker *w, uint32_t src);
-bool mc_dp_rl_charge(struct mc_worker *w, uint32_t src, uint32_t bytes);
+/* Inline: both run for every request (budget.c sets the table up). */
+static inline struct mc_rl_slot *
+mc_dp_rl_slot(const struct mc_rl *rl, uint32_t src)
+{
+	/* Multiply-shift with a secret: 2-universal, so no two sources collide by design. */
+	return &rl->slot[((src ^ rl->k0) * rl->k1) >> (64 - 16)];
+}
+
+/* GCRA: move *tat on by cost unless that puts it more than window ahead of now. Lock-free:
+ * workers on other queues may charge the same slot. */
+static inline bool
+mc_dp_gcra_take(const struct mc_rl *rl, uint64_t *tat, uint64_t now, uint64_t cost,
+		uint64_t window)
+{
+	uint64_t t = __atomic_load_n(tat, __ATOMIC_RELAXED), n;
+	if (!rl->shared) {
+		/* One worker: nobody else writes the slot, a plain update will do (a locked
+		 * compare-and-swap costs about 20 cycles a request, twice). */
+		n = (t > now ? t : now) + cost;
+		if (n - now > window)
+			return false;
+		__atomic_store_n(tat, n, __ATOMIC_RELAXED);
+		return true;
+	}
+	do {
+		n = (t > now ? t : now) + cost;
+		if (n - now > window)
+			return false;
+	} while (!__atomic_compare_exchange_n(tat, &t, n, true, __ATOMIC_RELAXED,
+					      __ATOMIC_RELAXED));
+	return true;
+}
+
+static inline bool
+mc_dp_rl_admit(struct mc_worker *w, uint32_t src)
+{
+	const struct mc_rl *rl = w->rl;
+	struct mc_rl_slot *s;
+	if (rl == NULL)
+		return true;
+	s = mc_dp_rl_slot(rl, src);
+	/* A source whose byte budget cannot pay even the smallest reply gets no request in
+	 * either: nothing is parsed, looked up or copied for it. */
+	if (rl->byte_cost_fp != 0 &&
+	    __atomic_load_n(&s->byte_tat, __ATOMIC_RELAXED) + rl->byte_min > w->now + rl->byte_window)
+		return false;
+	return rl->req_cost == 0 ||
+	       mc_dp_gcra_take(rl, &s->req_tat, w->now, rl->req_cost, rl->req_window);
+}
+
+static inline bool
+mc_dp_rl_charge(struct mc_worker *w, uint32_t src, uint32_t bytes)
+{
+	const struct mc_rl *rl = w->rl;
+	if (rl == NULL || rl->byte_cost_fp == 0)
+		return true;
+	return mc_dp_gcra_take(rl, &mc_dp_rl_slot(rl, src)->byte_tat, w->now,
+			       (bytes * rl->byte_cost_fp) >> 16, rl->byte_window);
+}
 
 
 #endif

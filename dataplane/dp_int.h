@@ -16,14 +16,46 @@ add_c(uint64_t a, uint64_t b)
 	return r + (r < b);
 }
 
+/* A 64-bit one's-complement accumulator folded to 16 bits (not inverted). */
+static inline uint16_t
+cksum_fold(uint64_t sum)
+{
+	sum = (sum & 0xffffffffu) + (sum >> 32);
+	sum = (sum & 0xffffffffu) + (sum >> 32);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
 /* One's-complement sum of len bytes, native byte order, folded to 16 bits (not inverted):
- * sixteen bytes a step as an add-with-carry chain, where rte_raw_cksum adds two bytes a step.
- * Same result as rte_raw_cksum. */
+ * eight bytes an add with carry, where rte_raw_cksum adds two bytes a step. Same result as
+ * rte_raw_cksum. On x86-64, 32 bytes a step as one unbroken adc chain: the compiler's version
+ * of add_c re-derives the carry with a compare each time, twice the instructions. */
 static inline uint16_t
 cksum_sum(const void *p, size_t len, uint64_t sum)
 {
 	const uint8_t *b = p;
 	uint64_t w, w2;
+#if defined(__x86_64__)
+	if (len >= 32) {
+		uint64_t n = len / 32;
+		/* lea and dec leave the carry flag alone, so it runs from one step to the next. */
+		__asm__("clc\n"
+			"1:\n\t"
+			"adcq (%[b]), %[s]\n\t"
+			"adcq 8(%[b]), %[s]\n\t"
+			"adcq 16(%[b]), %[s]\n\t"
+			"adcq 24(%[b]), %[s]\n\t"
+			"leaq 32(%[b]), %[b]\n\t"
+			"decq %[n]\n\t"
+			"jnz 1b\n\t"
+			"adcq $0, %[s]"
+			: [s] "+r"(sum), [b] "+r"(b), [n] "+r"(n)
+			:
+			: "cc", "memory"); /* it reads the bytes the caller may just have written */
+		len &= 31;
+	}
+#endif
 	while (len >= 16) {
 		memcpy(&w, b, 8);
 		memcpy(&w2, b + 8, 8);
@@ -53,11 +85,7 @@ cksum_sum(const void *p, size_t len, uint64_t sum)
 	}
 	if (len)
 		sum = add_c(sum, *b);
-	sum = (sum & 0xffffffffu) + (sum >> 32);
-	sum = (sum & 0xffffffffu) + (sum >> 32);
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)sum;
+	return cksum_fold(sum);
 }
 
 /* Sum of the UDP or TCP (proto) segment at offset off (pseudo header included), over a chain

@@ -5,6 +5,7 @@
 
 #include <rte_ethdev.h>
 #include <rte_malloc.h>
+#include <rte_memcpy.h>
 #include <rte_memory.h>
 #include <rte_mempool.h>
 #include <rte_udp.h>
@@ -57,17 +58,15 @@ mc_dp_tx_push(struct mc_worker *w, struct rte_mbuf *m)
 
 /* ---- reply datagrams ---- */
 
-/* A datagram's UDP sum, pseudo header included, when its payload is the memcached frame header
- * and then o's text, contiguous after the UDP header: the text is summed in pieces around the
- * values o copied, whose sums the store kept, so a value is not read again. A piece that
- * starts at an odd offset adds its sum byte-swapped. */
+/* A datagram's UDP sum, pseudo header included (addrs: the sum of the two addresses), when its
+ * payload is the memcached frame header and then o's text, contiguous after the UDP header:
+ * the text is summed in pieces around the values o copied, whose sums the store kept, so a
+ * value is not read again. A piece that starts at an odd offset adds its sum byte-swapped. */
 static uint16_t
-udp_sum_known(const struct rte_ipv4_hdr *ip, const uint8_t *udp, uint32_t l4,
-	      const struct mc_out *o)
+udp_sum_known(uint64_t addrs, const uint8_t *udp, uint32_t l4, const struct mc_out *o)
 {
 	const uint8_t *text = udp + sizeof(struct rte_udp_hdr) + MC_UDP_HDR_LEN; /* even */
-	uint64_t sum = (uint64_t)ip->src_addr + ip->dst_addr + RTE_BE16(IPPROTO_UDP) +
-		       rte_cpu_to_be_16((uint16_t)l4);
+	uint64_t sum = addrs + RTE_BE16(IPPROTO_UDP) + rte_cpu_to_be_16((uint16_t)l4);
 	uint32_t at = 0, i;
 	sum += cksum_sum(udp, sizeof(struct rte_udp_hdr) + MC_UDP_HDR_LEN, 0);
 	for (i = 0; i <= o->nsums; i++) {
@@ -79,26 +78,37 @@ udp_sum_known(const struct rte_ipv4_hdr *ip, const uint8_t *udp, uint32_t l4,
 			at = end + o->sums[i].len;
 		}
 	}
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)sum;
+	return cksum_fold(sum);
 }
 
-/* Fill IPv4/UDP lengths and checksums of a reply whose L2..L4 headers were turned around.
- * l2_len is the Ethernet header length (14 or 18), payload_len the UDP payload length. With
- * o (a single datagram whose text follows the frame header), a software UDP checksum adds the
- * copied values' kept sums instead of reading them. */
-static void
+/* The sum of a reply's IPv4 header words that udp_finish writes as constants: version and
+ * header length with TOS 0, ID 0, DF, TTL 64 with UDP. Words in memory order, summed as
+ * native ones, as cksum_sum sums them. */
+#define REPLY_IP_FIXED_SUM                                                                     \
+	((uint64_t)RTE_BE16(0x4500) + RTE_BE16(RTE_IPV4_HDR_DF_FLAG) + RTE_BE16(64 << 8 | IPPROTO_UDP))
+
+/* Fill the IPv4 header and the UDP length and checksum of a reply whose L2..L4 headers were
+ * turned around: the IPv4 header is written whole here, all but the addresses, so its
+ * checksum is the constants' sum plus the length and the addresses, and the addresses' sum
+ * serves the UDP pseudo header too. l2_len is the Ethernet header length (14 or 18),
+ * payload_len the UDP payload length. With o (a single datagram whose text follows the frame
+ * header), a software UDP checksum adds the copied values' kept sums instead of reading them. */
+static inline __attribute__((always_inline)) void
 udp_finish(const struct mc_worker *w, struct rte_mbuf *m, uint16_t l2_len, uint16_t payload_len,
 	   const struct mc_out *o)
 {
 	struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, l2_len);
 	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
-	uint16_t l4 = (uint16_t)(sizeof(*udp) + payload_len);
+	const uint16_t l4 = (uint16_t)(sizeof(*udp) + payload_len);
+	ip->version_ihl = RTE_IPV4_VHL_DEF;
+	ip->type_of_service = 0;
 	ip->total_length = rte_cpu_to_be_16((uint16_t)(sizeof(*ip) + l4));
-	udp->dgram_len = rte_cpu_to_be_16(l4);
+	ip->packet_id = 0;
+	ip->fragment_offset = RTE_BE16(RTE_IPV4_HDR_DF_FLAG);
+	ip->time_to_live = 64;
+	ip->next_proto_id = IPPROTO_UDP;
 	ip->hdr_checksum = 0;
+	udp->dgram_len = rte_cpu_to_be_16(l4);
 	udp->dgram_cksum = 0;
 	if (w->tx_cksum_offload) {
 		m->l2_len = l2_len;
@@ -106,10 +116,13 @@ udp_finish(const struct mc_worker *w, struct rte_mbuf *m, uint16_t l2_len, uint1
 		m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM;
 		udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
 	} else {
+		const uint64_t addrs = (uint64_t)ip->src_addr + ip->dst_addr;
 		uint16_t ck;
-		ip->hdr_checksum = (uint16_t)~cksum_sum(ip, sizeof(*ip), 0);
+		ip->hdr_checksum = (uint16_t)~cksum_fold(addrs + REPLY_IP_FIXED_SUM + ip->total_length);
 		if (o != NULL && o->nsums != 0 && o->nsums <= MC_OUT_MAX_SUMS)
-			ck = (uint16_t)~udp_sum_known(ip, (const uint8_t *)udp, l4, o);
+			ck = (uint16_t)~udp_sum_known(addrs, (const uint8_t *)udp, l4, o);
+		else if (likely(m->nb_segs == 1))
+			ck = (uint16_t)~cksum_sum(udp, l4, addrs + RTE_BE16(IPPROTO_UDP) + udp->dgram_len);
 		else
 			ck = (uint16_t)~udp_sum(m, ip, l2_len + sizeof(*ip), l4);
 		udp->dgram_cksum = ck == 0 ? 0xffff : ck;
@@ -341,15 +354,45 @@ mc_dp_reply_open(struct mc_worker *w, struct mc_frame *f, struct mc_out *o)
 	o->zc_min = svc->zc_min;
 }
 
+/* The replies that do not fit in place: with referenced values (zero-copy), or spilled past
+ * the request's mbuf (split into datagrams). TX room and budget are paid already. */
+static void __attribute__((noinline))
+reply_send_other(struct mc_worker *w, struct mc_frame *f, struct mc_out *o)
+{
+	struct mc_service *svc = w->svc;
+	struct rte_mbuf *m = f->m;
+	const uint16_t l2 = f->l2, hlen = (uint16_t)(l2 + MC_L3L4_LEN);
+	if (o->nrefs != 0) {
+		uint8_t tmpl[128];
+		memcpy(tmpl, rte_pktmbuf_mtod(m, uint8_t *), hlen);
+		switch (send_chained(w, svc, tmpl, hlen, l2, f->hdr.req_id, o)) {
+		case 1:
+			rte_pktmbuf_free(m);
+			return;
+		case -1:
+			w->st.drop_nombuf++;
+			mc_out_rewind(o, 0);
+			rte_pktmbuf_free(m);
+			return;
+		default:
+			break;
+		}
+		/* Short of holders or mbufs: copy after all. */
+		svc->st.zc_fallbacks++;
+		flatten(svc, o);
+	}
+	send_split(w, svc, m, hlen, l2, f->hdr.req_id, o->buf, o->len);
+}
+
 void
 mc_dp_reply_send(struct mc_worker *w, struct mc_frame *f, struct mc_out *o)
 {
-	struct mc_service *svc = w->svc;
 	struct rte_mbuf *m = f->m;
 	const uint16_t l2 = f->l2, hlen = (uint16_t)(l2 + MC_L3L4_LEN);
 	/* The reply's destination: the headers were already turned around. */
 	const uint32_t dst = rte_pktmbuf_mtod_offset(m, const struct rte_ipv4_hdr *, l2)->dst_addr;
 	const size_t total = mc_out_pos(o);
+	uint8_t *h;
 	uint16_t n;
 
 	if (total == 0) {
@@ -367,39 +410,21 @@ mc_dp_reply_send(struct mc_worker *w, struct mc_frame *f, struct mc_out *o)
 		w->st.drop_ratelimit++;
 		goto drop;
 	}
-	if (unlikely(o->nrefs != 0)) {
-		uint8_t tmpl[128];
-		memcpy(tmpl, rte_pktmbuf_mtod(m, uint8_t *), hlen);
-		switch (send_chained(w, svc, tmpl, hlen, l2, f->hdr.req_id, o)) {
-		case 1:
-			rte_pktmbuf_free(m);
-			return;
-		case -1:
-			w->st.drop_nombuf++;
-			goto drop;
-		default:
-			break;
-		}
-		/* Short of holders or mbufs: copy after all. */
-		svc->st.zc_fallbacks++;
-		flatten(svc, o);
-		send_split(w, svc, m, hlen, l2, f->hdr.req_id, o->buf, o->len);
+	if (unlikely(o->nrefs != 0 || o->spilled)) {
+		reply_send_other(w, f, o);
 		return;
 	}
-	if (!o->spilled) {
-		/* One datagram, built where it lies: move the headers in front of it. */
-		uint8_t *h = (uint8_t *)m->buf_addr + f->reply_off;
-		memmove(h, rte_pktmbuf_mtod(m, uint8_t *), hlen);
-		mc_udp_frame_write(h + hlen, f->hdr.req_id, 0, 1);
-		m->data_off = f->reply_off;
-		m->data_len = (uint16_t)(hlen + MC_UDP_HDR_LEN + o->len);
-		m->pkt_len = m->data_len;
-		udp_finish(w, m, l2, (uint16_t)(MC_UDP_HDR_LEN + o->len), o);
-		svc->st.reply_datagrams++;
-		mc_dp_tx_push(w, m);
-		return;
-	}
-	send_split(w, svc, m, hlen, l2, f->hdr.req_id, o->buf, o->len);
+	/* One datagram, built where it lies: move the headers in front of it (42 or 46 bytes,
+	 * never overlapping: the reply starts past the request). */
+	h = (uint8_t *)m->buf_addr + f->reply_off;
+	rte_memcpy(h, rte_pktmbuf_mtod(m, uint8_t *), hlen);
+	mc_udp_frame_write(h + hlen, f->hdr.req_id, 0, 1);
+	m->data_off = f->reply_off;
+	m->data_len = (uint16_t)(hlen + MC_UDP_HDR_LEN + o->len);
+	m->pkt_len = m->data_len;
+	udp_finish(w, m, l2, (uint16_t)(MC_UDP_HDR_LEN + o->len), o);
+	w->svc->st.reply_datagrams++;
+	mc_dp_tx_push(w, m);
 	return;
 drop:
 	mc_out_rewind(o, 0);

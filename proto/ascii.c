@@ -67,7 +67,7 @@ put_value_line(struct mc_out *o, const struct mc_tok *key, const struct mc_store
 		return false;
 	memcpy(d, "VALUE ", 6);
 	d += 6;
-	memcpy(d, key->p, key->len);
+	mc_copy(d, key->p, key->len);
 	d += key->len;
 	*d++ = ' ';
 	mc_put_u64(d, r->flags, nf);
@@ -431,39 +431,103 @@ cmd_stats(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o
 	MC_OUT_STR(o, "END\r\n");
 }
 
-/* Does req[0..len) hold exactly "get <key>\r\n" or "gets <key>\r\n" with the hinted key,
- * a key of only bytes above ' ' (so no space, NUL or newline a tokenizer would split at)?
- * Then fill t as mc_tokenize would: command, key, terminator. */
-static inline bool
-hinted_get(const struct mc_proto_ctx *cx, const uint8_t *req, size_t len, struct mc_tok *t)
+/* A lone get or gets hit written in one go: the VALUE line, the value and "\r\nEND\r\n" under
+ * one room check, one version check after all of it (a seqlock read: the line's numbers and
+ * the value are of one version, or it is read again); a miss is "END\r\n". Counts as cmd_get
+ * counts. Returns false, having written and counted nothing, when the value would be
+ * referenced (zero-copy) or the reply does not fit: cmd_get then answers. */
+static bool
+lone_get(struct mc_proto_ctx *cx, const struct mc_key *k, bool with_cas, struct mc_out *o)
 {
-	const uint8_t *k = cx->hint->p;
-	const uint32_t kl = cx->hint->len;
-	uint32_t cl, i;
-	if (k == req + 4 && !memcmp(req, "get ", 4))
+	struct mc_store_read r;
+	for (;;) {
+		unsigned int nf, nv, nc;
+		size_t line, n, at;
+		uint8_t *d;
+		if (mc_store_read_begin(&cx->sx, k, &r) != MC_OK) {
+			cx->sx.st.cmd_get++;
+			cx->sx.st.get_misses++;
+			MC_OUT_STR(o, "END\r\n");
+			return true;
+		}
+		nf = mc_u64_digits(r.flags);
+		nv = mc_u64_digits(r.vlen);
+		nc = with_cas ? mc_u64_digits(r.cas) : 0;
+		line = 6 + k->len + 1 + nf + 1 + nv + (with_cas ? 1 + nc : 0) + 2;
+		n = line + r.vlen + 7;
+		if (__builtin_expect(o->zc_min != 0 && r.vlen >= o->zc_min, 0) || o->len + n > o->cap ||
+		    mc_out_pos(o) + n > o->limit)
+			return false;
+		d = o->buf + o->len;
+		memcpy(d, "VALUE ", 6);
+		d += 6;
+		mc_copy(d, k->p, k->len);
+		d += k->len;
+		*d++ = ' ';
+		mc_put_u64(d, r.flags, nf);
+		d += nf;
+		*d++ = ' ';
+		mc_put_u64(d, r.vlen, nv);
+		d += nv;
+		if (with_cas) {
+			*d++ = ' ';
+			mc_put_u64(d, r.cas, nc);
+			d += nc;
+		}
+		memcpy(d, "\r\n", 2);
+		d += 2;
+		mc_copy(d, r.value, r.vlen);
+		memcpy(d + r.vlen, "\r\nEND\r\n", 7);
+		if (__builtin_expect(!mc_store_read_check(&r), 0)) {
+			/* The item changed while it was read. */
+			cx->sx.st.read_retries++;
+			continue;
+		}
+		at = o->len + line;
+		o->len += n;
+		if (r.vlen >= MC_OUT_SUM_MIN && r.vlen <= MC_VSUM_MAX) {
+			/* As mc_out_value notes a copied value's kept sum. */
+			if (o->nsums < MC_OUT_MAX_SUMS)
+				o->sums[o->nsums] = (struct mc_out_sum){(uint32_t)at, r.vlen, r.vsum};
+			if (o->nsums <= MC_OUT_MAX_SUMS)
+				o->nsums++;
+		}
+		cx->sx.st.cmd_get++;
+		cx->sx.st.get_hits++;
+		mc_store_read_touch(&r);
+		return true;
+	}
+}
+
+bool
+mc_ascii_hinted(struct mc_proto_ctx *cx, const uint8_t *req, size_t len, struct mc_out *o)
+{
+	const struct mc_key *h = cx->hint;
+	struct mc_tok t[3];
+	uint32_t cl;
+	/* Exactly "get <key>\r\n" or "gets <key>\r\n" with the hint's view as the key. Its bytes
+	 * are all above ' ' (mc_proto_first_key stops at the first that is not), so no space,
+	 * NUL or line end a tokenizer would split at. */
+	if (h->p == req + 4 && !memcmp(req, "get ", 4))
 		cl = 3;
-	else if (k == req + 5 && !memcmp(req, "gets ", 5))
+	else if (h->p == req + 5 && !memcmp(req, "gets ", 5))
 		cl = 4;
 	else
 		return false;
-	if (kl == 0 || kl > KEY_MAX || cl + 1 + kl + 2 != len || req[len - 2] != '\r' ||
+	if (h->len == 0 || h->len > KEY_MAX || cl + 1 + h->len + 2 != len || req[len - 2] != '\r' ||
 	    req[len - 1] != '\n')
 		return false;
-	for (i = 0; i + 8 <= kl; i += 8) {
-		uint64_t v;
-		memcpy(&v, k + i, 8);
-		if ((v - 0x2121212121212121ull) & ~v & 0x8080808080808080ull)
-			return false;
-	}
-	for (; i < kl; i++)
-		if (k[i] <= ' ')
-			return false;
+	cx->st.cmd_get_fast++;
+	if (__builtin_expect(lone_get(cx, h, cl == 4, o), 1))
+		return true;
+	/* The tokens the general path would find. */
 	t[0].p = req;
 	t[0].len = cl;
-	t[1].p = k;
-	t[1].len = kl;
+	t[1].p = h->p;
+	t[1].len = h->len;
 	t[2].p = NULL;
 	t[2].len = 0;
+	cmd_get(cx, t, 3, cl == 4, false, o);
 	return true;
 }
 
@@ -601,13 +665,6 @@ mc_ascii_command(struct mc_proto_ctx *cx, const uint8_t *req, size_t len, size_t
 	const uint8_t *line = req + *pos, *nl, *z;
 	size_t llen, i;
 
-	if (*pos == 0 && cx->hint != NULL && hinted_get(cx, req, len, t)) {
-		/* The datagram is one get/gets of the key the transport hashed: the tokens the
-		 * general path below would find, without looking for them. */
-		*pos = len;
-		cx->st.cmd_get_fast++;
-		return cmd_get(cx, t, 3, t[0].len == 4, false, o);
-	}
 	nl = memchr(line, '\n', len - *pos);
 	if (nl == NULL && cx->stream) {
 		/* memcached waits for the rest of the line, but past 2048 bytes without one it

@@ -22,40 +22,24 @@ mc_out_rewind(struct mc_out *o, size_t mark)
 }
 
 int
-mc_out_value(struct mc_out *o, const struct mc_store_read *r)
+mc_out_value_ref(struct mc_out *o, const struct mc_store_read *r)
 {
-	if (o->zc_min != 0 && r->vlen >= o->zc_min && o->nrefs < MC_OUT_MAX_REFS &&
-	    mc_out_pos(o) + r->vlen <= o->limit) {
-		uint8_t *ref = mc_store_read_ref(r);
-		if (ref != NULL) {
-			struct mc_out_ref *f = &o->refs[o->nrefs++];
-			f->lpos = mc_out_pos(o);
-			f->at = o->len;
-			f->ref = ref;
-			f->p = r->value;
-			f->len = r->vlen;
-			o->reflen += r->vlen;
-			return 1;
-		}
-		if (!mc_store_read_check(r))
-			return 0;
-		/* Refcount saturated: copy instead. */
+	uint8_t *ref;
+	if (o->nrefs >= MC_OUT_MAX_REFS || mc_out_pos(o) + r->vlen > o->limit)
+		return 2;
+	ref = mc_store_read_ref(r);
+	if (ref != NULL) {
+		struct mc_out_ref *f = &o->refs[o->nrefs++];
+		f->lpos = mc_out_pos(o);
+		f->at = o->len;
+		f->ref = ref;
+		f->p = r->value;
+		f->len = r->vlen;
+		o->reflen += r->vlen;
+		return 1;
 	}
-	{
-		const size_t pos = o->len;
-		if (!mc_out_put(o, r->value, r->vlen))
-			return -1;
-		/* Short values are summed faster than their pieces are kept track of. */
-		if (r->vlen >= MC_OUT_SUM_MIN && r->vlen <= MC_VSUM_MAX) {
-			if (o->nsums < MC_OUT_MAX_SUMS)
-				o->sums[o->nsums] = (struct mc_out_sum){(uint32_t)pos, r->vlen,
-									r->vsum};
-			if (o->nsums <= MC_OUT_MAX_SUMS)
-				o->nsums++;
-		}
-	}
-	/* The sum was read with the value: the same check validates both. */
-	return mc_store_read_check(r) ? 1 : 0;
+	/* Changed, or the refcount saturated: then copy instead. */
+	return mc_store_read_check(r) ? 2 : 0;
 }
 
 bool
@@ -353,6 +337,11 @@ mc_proto_execute(struct mc_proto_ctx *cx, const uint8_t *req, size_t len,
 	cx->hint = hint;
 	if (req[0] == 0x80) {
 		mc_binary_execute(cx, req, len, o, &n);
+	} else if (hint != NULL && (uintptr_t)hint->p - (uintptr_t)req - 4 <= 1 &&
+		   mc_ascii_hinted(cx, req, len, o)) {
+		/* (The key 4 or 5 bytes in: "get " or "gets ", not mg's "mg ".) */
+		cx->st.cmd_ascii++;
+		n = 1;
 	} else {
 		while (pos < len) {
 			n++;

@@ -88,6 +88,42 @@ mc_out_pos(const struct mc_out *o)
 /* Drop everything written after mark, releasing the references taken since. */
 void mc_out_rewind(struct mc_out *o, size_t mark);
 
+/* memcpy for the short, variable lengths of keys and small values, without a call: up to 32
+ * bytes as two overlapping moves, longer ones by memcpy. d and s do not overlap. */
+static inline void
+mc_copy(void *d, const void *s, size_t n)
+{
+	uint8_t *dp = d;
+	const uint8_t *sp = s;
+	if (n > 32) {
+		__builtin_memcpy(d, s, n);
+	} else if (n >= 16) {
+		struct { uint64_t a, b; } x, y;
+		__builtin_memcpy(&x, sp, 16);
+		__builtin_memcpy(&y, sp + n - 16, 16);
+		__builtin_memcpy(dp, &x, 16);
+		__builtin_memcpy(dp + n - 16, &y, 16);
+	} else if (n >= 8) {
+		uint64_t x, y;
+		__builtin_memcpy(&x, sp, 8);
+		__builtin_memcpy(&y, sp + n - 8, 8);
+		__builtin_memcpy(dp, &x, 8);
+		__builtin_memcpy(dp + n - 8, &y, 8);
+	} else if (n >= 4) {
+		uint32_t x, y;
+		__builtin_memcpy(&x, sp, 4);
+		__builtin_memcpy(&y, sp + n - 4, 4);
+		__builtin_memcpy(dp, &x, 4);
+		__builtin_memcpy(dp + n - 4, &y, 4);
+	} else if (n != 0) {
+		/* 1 to 3 bytes: first, middle and last (some the same). */
+		uint8_t x = sp[0], y = sp[n / 2], z = sp[n - 1];
+		dp[0] = x;
+		dp[n / 2] = y;
+		dp[n - 1] = z;
+	}
+}
+
 /* Room for n more bytes (pointer to them, length not yet advanced), or NULL. */
 uint8_t *mc_out_room_slow(struct mc_out *o, size_t n);
 static inline uint8_t *
@@ -103,17 +139,40 @@ mc_out_put(struct mc_out *o, const void *p, size_t n)
 	uint8_t *d = mc_out_room(o, n);
 	if (d == NULL)
 		return false;
-	__builtin_memcpy(d, p, n);
+	mc_copy(d, p, n);
 	o->len += n;
 	return true;
 }
 #define MC_OUT_STR(o, s) mc_out_put((o), (s), sizeof(s) - 1)
 
-struct mc_store_read;
+/* mc_out_value's zero-copy side: 1 referenced, 0 the item changed, 2 copy it instead. */
+int mc_out_value_ref(struct mc_out *o, const struct mc_store_read *r);
+
 /* A validated read's value: referenced when the reply allows zero-copy and the value is long
  * enough, copied otherwise. Returns 1 done, 0 the item changed (rewind and read again), -1 the
  * reply is full. */
-int mc_out_value(struct mc_out *o, const struct mc_store_read *r);
+static inline int
+mc_out_value(struct mc_out *o, const struct mc_store_read *r)
+{
+	size_t pos;
+	if (__builtin_expect(o->zc_min != 0 && r->vlen >= o->zc_min, 0)) {
+		const int v = mc_out_value_ref(o, r);
+		if (v != 2)
+			return v;
+	}
+	pos = o->len;
+	if (!mc_out_put(o, r->value, r->vlen))
+		return -1;
+	/* Short values are summed faster than their pieces are kept track of. */
+	if (r->vlen >= MC_OUT_SUM_MIN && r->vlen <= MC_VSUM_MAX) {
+		if (o->nsums < MC_OUT_MAX_SUMS)
+			o->sums[o->nsums] = (struct mc_out_sum){(uint32_t)pos, r->vlen, r->vsum};
+		if (o->nsums <= MC_OUT_MAX_SUMS)
+			o->nsums++;
+	}
+	/* The sum was read with the value: the same check validates both. */
+	return mc_store_read_check(r) ? 1 : 0;
+}
 
 /* Counters kept per lcore; X(name). */
 #define MC_PROTO_COUNTERS(X)                                                                   \

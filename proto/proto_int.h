@@ -172,6 +172,9 @@ void mc_proto_flush_all(struct mc_proto_ctx *cx, int64_t exptime);
  * false to stop processing the datagram (quit, or a reply that cannot be completed). */
 bool mc_ascii_command(struct mc_proto_ctx *cx, const uint8_t *req, size_t len, size_t *pos,
 		      struct mc_out *o);
+/* A datagram that is exactly one get or gets of cx->hint's key (the transport's first key),
+ * answered without the tokenizer; false when it is anything else (nothing done). */
+bool mc_ascii_hinted(struct mc_proto_ctx *cx, const uint8_t *req, size_t len, struct mc_out *o);
 void mc_meta_command(struct mc_proto_ctx *cx, char which, struct mc_tok *t, size_t nt,
 		     const uint8_t *req, size_t len, size_t *pos, struct mc_out *o);
 void mc_binary_execute(struct mc_proto_ctx *cx, const uint8_t *req, size_t len,

@@ -33,7 +33,7 @@ mc_store_prefetch(const struct mc_store *s, struct mc_key *k)
 }
 
 void
-mc_store_prefetch_item(const struct mc_store *s, const struct mc_key *k)
+mc_store_prefetch_item(const struct mc_store *s, struct mc_key *k)
 {
 	const struct part *p;
 	const uint16_t tag = tag_of(k->hash);
@@ -42,18 +42,22 @@ mc_store_prefetch_item(const struct mc_store *s, const struct mc_key *k)
 	key_place(s, k, &p, bi);
 	for (j = 0; j < 2; j++) {
 		const struct bucket *b = &p->buckets[bi[j]];
-		uint32_t m = tag_matches(b, tag);
-		while (m != 0) {
-			/* Writers store whole slots, so even a stale one holds an offset inside the
-			 * partition; header and key share the item's first line. The hit will
-			 * read (and may set) the item's use bits too: their line as well. */
-			const struct mc_item *it = item_at(
-				p, __atomic_load_n(&b->slot[__builtin_ctz(m)], __ATOMIC_RELAXED));
+		const uint32_t m = tag_matches(b, tag);
+		if (m != 0) {
+			/* The first match only: a second is a 16-bit tag collision, rare enough that
+			 * the lookup's own scan covers it. Writers store whole slots, so even a stale
+			 * one holds an offset inside the partition; header and key share the item's
+			 * first line. The hit will read (and may set) the item's use bits too: their
+			 * line as well. */
+			const unsigned int i = (unsigned int)__builtin_ctz(m);
+			const struct mc_item *it =
+				item_at(p, __atomic_load_n(&b->slot[i], __ATOMIC_RELAXED));
 			const ptrdiff_t u = unit_of(p, it);
 			rte_prefetch0(it);
 			if (u >= 0)
 				rte_prefetch0(p->use + u);
-			m &= m - 1;
+			k->way = (uint8_t)(1 + 8 * j + i);
+			return;
 		}
 	}
 }

@@ -140,6 +140,9 @@ struct mc_key {
 	/* Where it lives, once mc_store_prefetch placed it: the lookup need not work it out
 	 * again. */
 	bool placed;
+	/* The slot whose tag the item prefetch matched, 1 + 8 * bucket (0 or 1) + slot; 0: none.
+	 * The lookup tries it before scanning both buckets. A hint only: it is checked. */
+	uint8_t way;
 	uint16_t part;
 	uint32_t bkt[2];
 };
@@ -177,14 +180,16 @@ mc_key_init(struct mc_key *k, const struct mc_store *s, const void *p, uint32_t 
 	k->len = len;
 	k->hash = mc_store_hash(s, p, len);
 	k->placed = false;
+	k->way = 0;
 }
 unsigned int mc_store_nparts(const struct mc_store *s);
 unsigned int mc_store_part_of(const struct mc_store *s, uint64_t hash);
 /* Place k (its partition and buckets, kept in k for the lookup) and prefetch its index
  * buckets: call for a whole burst before executing it. */
 void mc_store_prefetch(const struct mc_store *s, struct mc_key *k);
-/* Then, once the buckets are in: prefetch the items whose tag matches (a hint, no check). */
-void mc_store_prefetch_item(const struct mc_store *s, const struct mc_key *k);
+/* Then, once the buckets are in: prefetch the first item whose tag matches (a hint, no check),
+ * and note its slot in k for the lookup. */
+void mc_store_prefetch_item(const struct mc_store *s, struct mc_key *k);
 
 /* Clock. Store-relative time starts at 62 as memcached's does, so exptime 1 is already past.
  * tick: the production clock, from a monotonic source: whole seconds since the store started,
@@ -210,10 +215,24 @@ bool mc_store_too_large(const struct mc_store *s, uint32_t klen, uint32_t vlen);
  * Expired and flushed items are misses. begin counts nothing: the caller decides hit/miss. */
 enum mc_store_status mc_store_read_begin(struct mc_store_ctx *cx, const struct mc_key *k,
 					 struct mc_store_read *r);
-bool mc_store_read_check(const struct mc_store_read *r);
+static inline bool
+mc_store_read_check(const struct mc_store_read *r)
+{
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	return __atomic_load_n(r->ver, __ATOMIC_RELAXED) == r->v;
+}
 /* Mark a validated hit as used (CLOCK and fetched bits; writes only when not yet set). Safe
  * even if the item was replaced since: it writes nothing into item memory. */
-void mc_store_read_touch(const struct mc_store_read *r);
+#define MC_USE_HOT 0x01  /* CLOCK: used since the hand last passed */
+#define MC_USE_SEEN 0x02 /* fetched at least once */
+static inline void
+mc_store_read_touch(const struct mc_store_read *r)
+{
+	/* The unit's use bits, never the item: it may be reused by now (see UNIT_SHIFT). */
+	if ((__atomic_load_n(r->use, __ATOMIC_RELAXED) & (MC_USE_HOT | MC_USE_SEEN)) !=
+	    (MC_USE_HOT | MC_USE_SEEN))
+		__atomic_fetch_or(r->use, MC_USE_HOT | MC_USE_SEEN, __ATOMIC_RELAXED);
+}
 /* Take a reference on a validated hit so its memory outlives replacement, deletion and page
  * moves (zero-copy replies). Returns the reference for mc_store_ref_put, or NULL if the item
  * changed meanwhile (mc_store_read_check fails: start over) or is referenced too often (the

@@ -37,8 +37,8 @@
 #define UNIT_SHIFT 6
 #define UNITS_PER_PAGE (MC_PAGE_SIZE >> UNIT_SHIFT)
 #define REF_MAX 64          /* readers check before adding: at most one per lcore overshoots */
-#define USE_HOT 0x01        /* CLOCK: used since the hand last passed */
-#define USE_SEEN 0x02       /* fetched at least once */
+#define USE_HOT MC_USE_HOT   /* CLOCK: used since the hand last passed (store.h) */
+#define USE_SEEN MC_USE_SEEN /* fetched at least once */
 /* What lock-free readers write lives beside the pages, never in item memory: a chunk may be
  * freed and re-carved (even for another class) while a reader still holds its pointer, and a
  * write through it would land in whatever lives there now. Every chunk is at least 72 bytes,

@@ -21,10 +21,42 @@ struct mc_udp_frame {
 enum mc_udp_status { MC_UDP_OK = 0, MC_UDP_SHORT = -1, MC_UDP_MULTI = -2 };
 
 /* Parse the frame header at buf. A request must carry more than the header and be a single
- * datagram (total == 1), as memcached requires. */
-int mc_udp_frame_parse(const uint8_t *buf, size_t len, struct mc_udp_frame *f);
-/* Write a frame header. */
-void mc_udp_frame_write(uint8_t *buf, uint16_t req_id, uint16_t seq, uint16_t total);
+ * datagram (total == 1), as memcached requires. Inline: every request passes here. */
+static inline int
+mc_udp_frame_parse(const uint8_t *buf, size_t len, struct mc_udp_frame *f)
+{
+	if (len <= MC_UDP_HDR_LEN)
+		return MC_UDP_SHORT;
+	f->req_id = (uint16_t)(buf[0] << 8 | buf[1]);
+	f->seq = (uint16_t)(buf[2] << 8 | buf[3]);
+	f->total = (uint16_t)(buf[4] << 8 | buf[5]);
+	f->reserved = (uint16_t)(buf[6] << 8 | buf[7]);
+	if (f->total != 1)
+		return MC_UDP_MULTI;
+	return MC_UDP_OK;
+}
+
+/* Write a frame header: on a little-endian host, one 8-byte store. */
+static inline void
+mc_udp_frame_write(uint8_t *buf, uint16_t req_id, uint16_t seq, uint16_t total)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	const uint64_t v = (uint64_t)__builtin_bswap16(req_id) |
+			   (uint64_t)__builtin_bswap16(seq) << 16 |
+			   (uint64_t)__builtin_bswap16(total) << 32;
+	__builtin_memcpy(buf, &v, 8);
+#else
+	buf[0] = (uint8_t)(req_id >> 8);
+	buf[1] = (uint8_t)req_id;
+	buf[2] = (uint8_t)(seq >> 8);
+	buf[3] = (uint8_t)seq;
+	buf[4] = (uint8_t)(total >> 8);
+	buf[5] = (uint8_t)total;
+	buf[6] = 0;
+	buf[7] = 0;
+#endif
+}
+
 /* Datagrams needed for a reply of len bytes (at least 1). */
 static inline uint16_t
 mc_udp_dgram_count(size_t len)

@@ -222,30 +222,42 @@ test_hinted_get_matches_tokenizer(void **state)
 		{"get 0123456789abcdef0123\r\n", 4, 20, 1},
 		{"get 0123456789abcdef0123\r\n", 4, 19, 0},
 		{"get nokey\r\n", 4, 5, 1}, /* a miss */
+		{"gets big\r\n", 5, 3, 1},  /* past the first buffer: the reply spills */
 	};
-	size_t i;
+	/* No cap; a cap the longer hits do not fit under (the cut line instead), nor a miss's
+	 * END (nothing at all). */
+	static const size_t limits[] = {0, 100, 66};
+	size_t k;
+	char *set_big;
+	size_t big_len;
 	(void)state;
 	fresh();
 	assert_string_equal(run("set hk 7 0 3\r\nabc\r\n"), "STORED\r\n");
 	assert_string_equal(run("set 0123456789abcdef0123 4294967295 0 0\r\n\r\n"), "STORED\r\n");
-	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+	set_big = with_value("set big 1 0 1500\r\n", 1500, "\r\n", &big_len);
+	assert_string_equal(run(set_big), "STORED\r\n");
+	free(set_big);
+	for (k = 0; k < sizeof(limits) / sizeof(limits[0]) * (sizeof(c) / sizeof(c[0])); k++) {
+		const size_t i = k % (sizeof(c) / sizeof(c[0])), li = k / (sizeof(c) / sizeof(c[0]));
 		const uint8_t *req = (const uint8_t *)c[i].req;
 		size_t len = strlen(c[i].req), n1, n2;
-		char plain[4096];
+		static char plain[4096];
 		struct mc_store_ctx_stats st0 = cx.sx.st, st1;
+		struct mc_proto_stats p0 = cx.st, p1;
 		uint64_t fast;
 		{
-			const char *got = run_n(req, len, &n1, 0);
+			const char *got = run_n(req, len, &n1, limits[li]);
 			memcpy(plain, got, n1 + 1);
 		}
 		st1 = cx.sx.st;
+		p1 = cx.st;
 		fast = cx.st.cmd_get_fast;
 		{
 			struct mc_key hk;
 			const char *hinted;
 			mc_key_init(&hk, cx.sx.s, req + c[i].key_off, (uint32_t)c[i].key_len);
 			run_hint = &hk;
-			hinted = run_n(req, len, &n2, 0);
+			hinted = run_n(req, len, &n2, limits[li]);
 			run_hint = NULL;
 			if (n1 != n2 || memcmp(plain, hinted, n1) != 0)
 				fail_msg("case %zu (%s): without hint %s, with hint %s", i, c[i].req,
@@ -256,6 +268,12 @@ test_hinted_get_matches_tokenizer(void **state)
 		fail_msg("case %zu (%s): %s moved by %llu, with the hint by %llu", i, c[i].req, #n, \
 			 (unsigned long long)(st1.n - st0.n), (unsigned long long)(cx.sx.st.n - st1.n));
 		MC_STORE_CTX_COUNTERS(X)
+#undef X
+#define X(n)                                                                                   \
+	if (strcmp(#n, "cmd_get_fast") != 0 && p1.n - p0.n != cx.st.n - p1.n)                  \
+		fail_msg("case %zu (%s): %s moved by %llu, with the hint by %llu", i, c[i].req, #n, \
+			 (unsigned long long)(p1.n - p0.n), (unsigned long long)(cx.st.n - p1.n));
+		MC_PROTO_COUNTERS(X)
 #undef X
 		if (cx.st.cmd_get_fast - fast != (uint64_t)c[i].fast)
 			fail_msg("case %zu (%s): fast path %s", i, c[i].req,

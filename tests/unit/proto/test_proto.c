@@ -1,6 +1,6 @@
 /* The protocol core: the reply buffer and its caps (memory, the UDP cap's "retry over TCP"),
  * the admin and writes switches and read-only, append past the item limit in every codec,
- * decimal digits. */
+ * decimal digits, the short copy. */
 #include "tests/unit/proto/proto_test.h"
 
 static void
@@ -243,6 +243,27 @@ test_decimal_digits(void **state)
 	}
 }
 
+/* mc_copy moves exactly n bytes for every length its cases split at and around, at odd
+ * alignments, and writes nothing outside them. */
+static void
+test_short_copy(void **state)
+{
+	uint8_t src[80], dst[96], want[96];
+	size_t n, off;
+	(void)state;
+	for (n = 0; n < sizeof(src); n++)
+		src[n] = (uint8_t)(n * 7 + 1);
+	for (n = 0; n <= 70; n++) {
+		for (off = 0; off < 3; off++) {
+			memset(dst, 0xee, sizeof(dst));
+			memset(want, 0xee, sizeof(want));
+			memcpy(want + 8 + off, src + off, n);
+			mc_copy(dst + 8 + off, src + off, n);
+			assert_memory_equal(dst, want, sizeof(dst));
+		}
+	}
+}
+
 int
 main(void)
 {
@@ -253,6 +274,7 @@ main(void)
 		cmocka_unit_test(test_read_only_refuses_writes),
 		cmocka_unit_test(test_append_past_item_max),
 		cmocka_unit_test(test_decimal_digits),
+		cmocka_unit_test(test_short_copy),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	free(mem);

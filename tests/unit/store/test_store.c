@@ -497,6 +497,71 @@ test_sweep_reclaims_expired(void **state)
 	assert_int_equal(ps.expired_unfetched, 100);
 }
 
+/* The slot the item prefetch noted is a hint the lookup checks: stale (deleted, replaced,
+ * expired) or pointing at another key's slot or an empty one, the answer is the scan's. */
+static uint32_t
+get_k(struct mc_key *k, char *buf, size_t cap)
+{
+	uint32_t vlen = UINT32_MAX;
+	if (mc_store_get(&cx, k, buf, cap, &vlen, NULL, NULL) != MC_OK)
+		return UINT32_MAX;
+	return vlen;
+}
+
+static void
+test_slot_hint_is_checked(void **state)
+{
+	struct mc_key k, other;
+	char buf[16], name[24];
+	unsigned int w;
+	(void)state;
+	make(16, 1, 1 << 20);
+	set("hint", "v1", 0, 0);
+	k = K("hint");
+	mc_store_prefetch(s, &k);
+	mc_store_prefetch_item(s, &k);
+	assert_int_not_equal(k.way, 0);
+	/* A neighbour in k's other bucket (its first choice, empty, so it goes there). */
+	for (w = 0;; w++) {
+		snprintf(name, sizeof(name), "other:%u", w);
+		other = K(name);
+		mc_store_prefetch(s, &other);
+		if (other.bkt[0] == k.bkt[1 - (k.way - 1) / 8] && other.bkt[1] != k.bkt[0] &&
+		    other.bkt[1] != k.bkt[1]) {
+			assert_int_equal(set(name, "o", 0, 0), MC_STORED);
+			break;
+		}
+	}
+	mc_store_prefetch_item(s, &other);
+	assert_int_equal((other.way - 1) / 8, 0);
+	assert_int_equal(get_k(&k, buf, sizeof(buf)), 2);
+	assert_memory_equal(buf, "v1", 2);
+	/* Deleted: a miss; set again: found wherever it went. */
+	assert_int_equal(mc_store_delete(&cx, &k, 0), MC_DELETED);
+	assert_int_equal(get_k(&k, buf, sizeof(buf)), UINT32_MAX);
+	set("hint", "v22", 0, 0);
+	assert_int_equal(get_k(&k, buf, sizeof(buf)), 3);
+	assert_memory_equal(buf, "v22", 3);
+	/* Every slot of both buckets as the hint (the neighbour's among them): only k's own item
+	 * answers. */
+	for (w = 1; w <= 15; w++) {
+		if ((w - 1) % 8 == 7)
+			continue;
+		k.way = (uint8_t)w;
+		assert_int_equal(get_k(&k, buf, sizeof(buf)), 3);
+		assert_memory_equal(buf, "v22", 3);
+	}
+	/* Expired through the hint: a miss, counted as one. */
+	set("hint", "v3", 0, (uint32_t)mc_store_realtime(s, 5));
+	k = K("hint");
+	mc_store_prefetch(s, &k);
+	mc_store_prefetch_item(s, &k);
+	mc_store_clock_set(s, T0 + 6);
+	assert_int_equal(get_k(&k, buf, sizeof(buf)), UINT32_MAX);
+	assert_int_equal(cx.st.get_expired, 1);
+	assert_int_equal(get_k(&other, buf, sizeof(buf)), 1);
+}
+
 /* ---- concurrency: one writer per partition, readers on other threads ---- */
 
 int
@@ -516,6 +581,7 @@ main(void)
 		cmocka_unit_test(test_eviction_under_full_memory),
 		cmocka_unit_test(test_clock_monotonic_ttl_wall_absolute),
 		cmocka_unit_test(test_sweep_reclaims_expired),
+		cmocka_unit_test(test_slot_hint_is_checked),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
