@@ -43,7 +43,7 @@ all:
 build: $(BUILD)/mcbox $(BUILD)/mcbench $(BUILD)/mctcpbench $(BUILD)/mcload $(UNIT_BINS) $(BUILD)/tests/tools/test_ketama_check
 
 # The load generator: plain sockets, no DPDK.
-$(BUILD)/mcload: tools/mcload.c tools/ketama.c tools/ketama.h
+$(BUILD)/mcload: tools/mcload.c tools/ketama.c tools/ketama.h tools/workload.c tools/workload.h
 	@echo "  LD $@"
 	@$(CC) $(CFLAGS) -std=gnu11 $(WARN) $(SAN) -o $@ $(filter %.c,$^) -lpthread -lm
 
