@@ -13,7 +13,8 @@
  * mcload -s 198.18.0.1:11211 [-s HOST:PORT ...] [-T threads] [-d seconds] [-w warmup]
  *        [-c window | -r rate] [-k keys] [-z zipf_s] [-g get_ratio] [-m keys_per_get]
  *        [-p ascii|binary|meta] [--key-size N|MIN-MAX] [--value-size N|MIN-MAX]
- *        [--json FILE] [--cdf FILE]; sizes given as MIN-MAX are uniform in the range. */
+ *        [--preload] [--json FILE] [--cdf FILE]; sizes given as MIN-MAX are uniform in the
+ *        range. Keys, sizes, the mix and the requests come from tools/workload.c. */
 #define _GNU_SOURCE
 #include "ketama.h"
 #include "workload.h"
@@ -58,6 +59,7 @@ static struct {
 	double rate; /* requests/s in total; 0 = closed loop */
 	uint64_t max_requests;
 	double timeout;
+	bool preload; /* set every key once before the warm-up */
 	const char *json;
 	const char *cdf; /* latency CDF: "microseconds fraction" lines, for gnuplot */
 } opt = {.threads = 1, .duration = 5, .warmup = 1, .window = 32, .max_requests = 100000000,
@@ -102,22 +104,25 @@ struct worker {
 };
 
 static struct worker workers[MAX_THREADS];
-static volatile bool measuring, stopping;
+static volatile bool measuring, stopping, preloading;
+static _Atomic uint64_t preload_next; /* --preload: the next key to set */
 
 /* Issue one logical request: keys picked, de-duplicated, split per server. */
 static void
-issue(struct worker *w, struct mmsghdr *mm, struct iovec *iov, uint8_t (*bufs)[1500], unsigned int *nm)
+issue(struct worker *w, struct mmsghdr *mm, struct iovec *iov, uint8_t (*bufs)[MC_WL_REQ_MAX], unsigned int *nm)
 {
 	static __thread char keys[MAX_SERVERS][16][256];
 	static __thread size_t klen[MAX_SERVERS][16];
 	static __thread struct mc_wl_key req[16];
 	uint64_t ids[MAX_SERVERS][16];
 	unsigned int cnt[MAX_SERVERS] = {0}, s, i, j;
-	bool get = mc_wl_unit(&w->seed) < wl.get_ratio;
+	bool get = !preloading && mc_wl_unit(&w->seed) < wl.get_ratio;
 	unsigned int nk = get ? wl.mget : 1;
 	for (i = 0; i < nk; i++) {
 		char k[256];
-		uint64_t id = mc_wl_pick_key(&wl, &w->seed);
+		uint64_t id = preloading ? atomic_fetch_add(&preload_next, 1) : mc_wl_pick_key(&wl, &w->seed);
+		if (id >= wl.keys)
+			return; /* preloaded */
 		size_t kl = mc_wl_key_text(&wl, k, id);
 		unsigned int sv = mc_ketama_server(&ring, k, kl);
 		bool dup = false;
@@ -217,7 +222,7 @@ run(void *arg)
 	struct worker *w = arg;
 	struct mmsghdr mm[BATCH], rm[BATCH];
 	struct iovec iov[BATCH], riov[BATCH];
-	static __thread uint8_t bufs[BATCH][1500], rbufs[BATCH][2048];
+	static __thread uint8_t bufs[BATCH][MC_WL_REQ_MAX], rbufs[BATCH][2048];
 	struct pollfd pfd[MAX_SERVERS];
 	unsigned int s, i;
 	const double per_thread_rate = opt.rate / opt.threads;
@@ -242,7 +247,10 @@ run(void *arg)
 			} else if (w->outstanding >= opt.window) {
 				break;
 			}
+			unsigned int before = nm;
 			issue(w, mm, iov, bufs, &nm);
+			if (nm == before)
+				break; /* preloaded: nothing to send until the run starts */
 		}
 		if (nm) {
 			/* Group by destination: sendmmsg on each server's socket. */
@@ -297,7 +305,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: mcload -s HOST:PORT [-s ...] [-T threads] [-d seconds] [-w warmup]\n"
 			"  [-c window | -r rate]\n" MC_WL_USAGE
-			"  [-n max_requests] [--timeout s] [--json FILE] [--cdf FILE]\n");
+			"  [-n max_requests] [--timeout s] [--preload] [--json FILE] [--cdf FILE]\n");
 	exit(2);
 }
 
@@ -308,7 +316,8 @@ main(int argc, char **argv)
 		{"server", 1, NULL, 's'}, {"threads", 1, NULL, 'T'}, {"duration", 1, NULL, 'd'},
 		{"warmup", 1, NULL, 'w'}, {"window", 1, NULL, 'c'}, {"rate", 1, NULL, 'r'},
 		MC_WL_LONGOPTS, {"max-requests", 1, NULL, 'n'}, {"timeout", 1, NULL, 't'},
-		{"json", 1, NULL, 'j'}, {"cdf", 1, NULL, 'C'}, {NULL, 0, NULL, 0}};
+		{"json", 1, NULL, 'j'}, {"cdf", 1, NULL, 'C'}, {"preload", 0, NULL, 'L'},
+		{NULL, 0, NULL, 0}};
 	static struct mc_hist all;
 	const char *why;
 	uint64_t sent = 0, done = 0, timeouts = 0, reorders = 0, hits = 0;
@@ -346,6 +355,7 @@ main(int argc, char **argv)
 		case 't': opt.timeout = atof(optarg); break;
 		case 'j': opt.json = optarg; break;
 		case 'C': opt.cdf = optarg; break;
+		case 'L': opt.preload = true; break;
 		default: usage();
 		}
 	}
@@ -381,7 +391,17 @@ main(int argc, char **argv)
 		}
 		pthread_create(&w->th, NULL, run, w);
 	}
-	/* Warm-up, then the measured window; progress once a second on a terminal. */
+	/* Preload (every key set once, at most 30 s), warm-up, then the measured window; progress
+	 * once a second on a terminal. The warm-up collects the preload's last replies. */
+	if (opt.preload) {
+		preloading = true;
+		t0 = now_s();
+		while (atomic_load(&preload_next) < wl.keys && now_s() - t0 < 30)
+			usleep(1000);
+		preloading = false;
+		fprintf(stderr, "mcload: preloaded %llu keys in %.2fs\n",
+			(unsigned long long)(atomic_load(&preload_next) < wl.keys ? atomic_load(&preload_next) : wl.keys), now_s() - t0);
+	}
 	t0 = now_s();
 	while (now_s() - t0 < opt.warmup)
 		usleep(10000);

@@ -154,8 +154,9 @@ mc_wl_key_text(const struct mc_wl *wl, char *k, uint64_t id)
 	int n = snprintf(k, MC_WL_MAX_KEY + 1, "key:%llu", (unsigned long long)id);
 	unsigned int want = wl->key_min + (unsigned int)((id * 0x9e3779b97f4a7c15ull >> 40) %
 							 (wl->key_max - wl->key_min + 1));
+	/* Padded with a letter: with '0', key 9082 and key 90820 would be one key. */
 	while ((unsigned int)n < want && n < MC_WL_MAX_KEY)
-		k[n++] = '0';
+		k[n++] = 'x';
 	return (size_t)n;
 }
 

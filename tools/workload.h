@@ -18,7 +18,7 @@
 #define MC_WL_MAX_VALUE 1300   /* one datagram with its VALUE line */
 #define MC_WL_UDP_HDR 8
 #define MC_WL_DGRAM_PAYLOAD 1392 /* memcached's 1400-byte datagrams less the frame header */
-#define MC_WL_REQ_MAX 1500       /* room for any request this module builds, header included */
+#define MC_WL_REQ_MAX 4608       /* room for any request this module builds, header included */
 
 enum mc_wl_proto { MC_WL_ASCII, MC_WL_BINARY, MC_WL_META };
 
@@ -73,7 +73,7 @@ mc_wl_unit(uint64_t *s)
 }
 
 uint64_t mc_wl_pick_key(const struct mc_wl *wl, uint64_t *seed);
-/* A key's text: "key:<n>" padded with '0' to its length. Writes to k (MC_WL_MAX_KEY + 1 bytes)
+/* A key's text: "key:<n>" padded with 'x' to its length. Writes to k (MC_WL_MAX_KEY + 1 bytes)
  * and returns the length. */
 size_t mc_wl_key_text(const struct mc_wl *wl, char *k, uint64_t id);
 /* The same, from the table when there is one (k is then not written). */
