@@ -33,11 +33,13 @@
 #include <unistd.h>
 
 #define BURST 32
+#define PREFETCH 4 /* frames ahead */
 #define RING_SIZE 1024
 #define NB_MBUFS 8191
 #define LINK_WAIT_S 10
 #define ARP_WAIT_S 3
 #define PRELOAD_MAX_S 30
+#define DRAWS (1u << 21) /* a Zipf draw is a binary search over a large table: draw in advance */
 
 static volatile bool force_quit;
 
@@ -66,7 +68,9 @@ struct gen {
 	bool preloading;
 	uint64_t measured_sent; /* for --max-requests */
 	uint64_t tx_refused, bad_csum, other, arp_answered;
-	uint64_t busy_tsc, idle_tsc; /* measured: turns that did something, turns that did not */
+	uint64_t work_tsc, phase_tsc; /* measured: cycles spent sending and receiving; in all */
+	uint32_t *draws; /* key numbers drawn in advance (DRAWS of them, used in turn) */
+	uint32_t draw_next;
 };
 
 static void
@@ -85,7 +89,7 @@ pick_keys(struct gen *g, bool get, struct mc_wl_key *k, char (*buf)[MC_WL_MAX_KE
 {
 	unsigned int want = get ? g->wl.mget : 1, nk = 0, tries = 0;
 	while (nk < want && tries++ < 4 * want) {
-		uint64_t id = g->preloading ? g->preload_next++ : mc_wl_pick_key(&g->wl, &g->seed);
+		uint64_t id = g->preloading ? g->preload_next++ : g->draws[g->draw_next++ % DRAWS];
 		bool dup = false;
 		for (unsigned int j = 0; j < nk; j++)
 			dup |= r->ids[j] == id;
@@ -133,8 +137,12 @@ send_requests(struct gen *g, unsigned int n, uint64_t now)
 	unsigned int i;
 	if (rte_pktmbuf_alloc_bulk(g->pool, ms, n) != 0)
 		return;
+	for (i = 0; i < n && i < PREFETCH; i++)
+		__builtin_prefetch(rte_pktmbuf_mtod(ms[i], void *), 1);
 	for (i = 0; i < n; i++) {
 		uint8_t *f = rte_pktmbuf_mtod(ms[i], uint8_t *);
+		if (i + PREFETCH < n)
+			__builtin_prefetch(rte_pktmbuf_mtod(ms[i + PREFETCH], void *), 1);
 		struct mc_wl_req *r = mcg_issue(&g->mt, now, &rids[i]);
 		size_t plen = build_request(g, f + MCG_HDRS, rids[i], r);
 		uint16_t sport = (uint16_t)(opt.fl.sport + rids[i] % opt.fl.nsports);
@@ -168,25 +176,28 @@ handle_arp(struct gen *g, struct rte_mbuf *m, uint8_t mac[6], bool *learned)
 	rte_pktmbuf_free(m);
 }
 
-/* One RX burst: replies to the matcher, ARP answered. Returns frames received. */
+/* One RX burst: replies to the matcher, ARP answered. Returns frames received; *done is the
+ * TSC when they were dealt with. */
 static unsigned int
-receive(struct gen *g, uint8_t mac[6], bool *learned)
+receive(struct gen *g, uint8_t mac[6], bool *learned, uint64_t *done)
 {
-	struct rte_mbuf *ms[BURST];
-	uint16_t n = rte_eth_rx_burst(g->port, 0, ms, BURST);
+	struct rte_mbuf *ms[BURST], *done_ms[BURST];
+	uint16_t n = rte_eth_rx_burst(g->port, 0, ms, BURST), i, nd = 0;
 	uint64_t now;
 	if (n == 0)
 		return 0;
 	now = rte_rdtsc();
-	for (uint16_t i = 0; i < n; i++) {
+	for (i = 0; i < n && i < PREFETCH; i++)
+		rte_prefetch0(rte_pktmbuf_mtod(ms[i], void *));
+	for (i = 0; i < n; i++) {
 		const uint8_t *p;
 		size_t plen;
 		struct rte_mbuf *m = ms[i];
-		if (i + 1 < n)
-			rte_prefetch0(rte_pktmbuf_mtod(ms[i + 1], void *));
+		if (i + PREFETCH < n)
+			rte_prefetch0(rte_pktmbuf_mtod(ms[i + PREFETCH], void *));
 		if (m->nb_segs != 1) { /* a chained reply: mcgen reads one segment */
 			g->other++;
-			rte_pktmbuf_free(m);
+			done_ms[nd++] = m;
 			continue;
 		}
 		switch (mcg_frame_parse(rte_pktmbuf_mtod(m, uint8_t *), m->data_len, &opt.fl, &p, &plen)) {
@@ -195,8 +206,10 @@ receive(struct gen *g, uint8_t mac[6], bool *learned)
 		case MCG_RX_BAD_CSUM: g->bad_csum++; break;
 		case MCG_RX_OTHER: g->other++; break;
 		}
-		rte_pktmbuf_free(m);
+		done_ms[nd++] = m;
 	}
+	rte_pktmbuf_free_bulk(done_ms, nd);
+	*done = rte_rdtsc();
 	return n;
 }
 
@@ -212,7 +225,7 @@ since(const struct gen *g, uint64_t t0)
 static int
 resolve(struct gen *g)
 {
-	uint64_t t0 = rte_rdtsc(), next = 0;
+	uint64_t t0 = rte_rdtsc(), next = 0, done;
 	bool learned = false;
 	while (!learned && !force_quit && since(g, t0) < ARP_WAIT_S) {
 		if (rte_rdtsc() >= next) {
@@ -225,7 +238,7 @@ resolve(struct gen *g)
 			}
 			next = rte_rdtsc() + g->hz / 10;
 		}
-		receive(g, opt.fl.dst_mac, &learned);
+		receive(g, opt.fl.dst_mac, &learned, &done);
 	}
 	return learned ? 0 : -1;
 }
@@ -248,9 +261,9 @@ static double
 run_phase(struct gen *g, enum phase ph, double secs)
 {
 	const uint64_t t0 = rte_rdtsc(), end = t0 + (uint64_t)(secs * (double)g->hz);
-	uint64_t sent = 0, next_progress = t0 + g->hz, last = 0, now, t;
+	uint64_t sent = 0, next_progress = t0 + g->hz, last = 0, now, mark, done, work = 0;
 	uint8_t mac[6];
-	bool learned, busy;
+	bool learned;
 	g->preloading = ph == PH_PRELOAD;
 	g->mt.measuring = ph == PH_MEASURE;
 	while (!force_quit && (now = rte_rdtsc()) < end) {
@@ -272,15 +285,16 @@ run_phase(struct gen *g, enum phase ph, double secs)
 			if (g->measured_sent >= opt.max_requests && g->mt.outstanding == 0)
 				break;
 		}
+		mark = now;
 		if (n) {
 			send_requests(g, n, now);
 			sent += n;
+			mark = rte_rdtsc();
+			work += mark - now;
 		}
-		busy = receive(g, mac, &learned) > 0 || n > 0;
-		t = rte_rdtsc();
-		mcg_expire(&g->mt, t);
-		if (ph == PH_MEASURE)
-			*(busy ? &g->busy_tsc : &g->idle_tsc) += t - now;
+		if (receive(g, mac, &learned, &done))
+			work += done - mark;
+		mcg_expire(&g->mt, now);
 		if (ph == PH_MEASURE && now >= next_progress) {
 			progress(g, (double)(now - t0) / (double)g->hz, &last);
 			next_progress += g->hz;
@@ -288,6 +302,10 @@ run_phase(struct gen *g, enum phase ph, double secs)
 	}
 	g->mt.measuring = false;
 	g->preloading = false;
+	if (ph == PH_MEASURE) {
+		g->work_tsc += work;
+		g->phase_tsc += rte_rdtsc() - t0;
+	}
 	return since(g, t0);
 }
 
@@ -296,29 +314,29 @@ static void
 drain(struct gen *g)
 {
 	const uint64_t t0 = rte_rdtsc();
+	uint64_t done;
 	uint8_t mac[6];
 	bool learned;
 	while (!force_quit && g->mt.outstanding > 0 && since(g, t0) < opt.timeout)
-		receive(g, mac, &learned);
+		receive(g, mac, &learned, &done);
 	mcg_expire_all(&g->mt);
 }
 
 /* ---- report ---- */
 
-/* TSC cycles of mcgen's busy loop turns per reply: what one request costs the generator. */
+/* TSC cycles mcgen spent building, sending, receiving and checking, per reply (polls that
+ * found nothing are not counted): what a request costs the generator. */
 static double
-busy_per_req(const struct gen *g)
+work_per_req(const struct gen *g)
 {
-	return g->mt.measured.replies ? (double)g->busy_tsc / (double)g->mt.measured.replies : 0.0;
+	return g->mt.measured.replies ? (double)g->work_tsc / (double)g->mt.measured.replies : 0.0;
 }
 
-/* The share of the measured time mcgen spent polling with nothing to do: how far it was from
- * being the bottleneck itself. */
+/* The share of the measured time mcgen did such work: well below 1, it was not the limit. */
 static double
-idle(const struct gen *g)
+work_share(const struct gen *g)
 {
-	uint64_t all = g->busy_tsc + g->idle_tsc;
-	return all ? (double)g->idle_tsc / (double)all : 0.0;
+	return g->phase_tsc ? (double)g->work_tsc / (double)g->phase_tsc : 0.0;
 }
 
 static void
@@ -338,9 +356,9 @@ report(const struct gen *g, double secs)
 	if (g->mt.all.errors)
 		printf("mcgen: %llu wrong replies in all (preload and warm-up too); the last: %s: \"%.*s\"\n",
 		       (unsigned long long)g->mt.all.errors, g->mt.why, (int)g->mt.bad_len, g->mt.bad);
-	printf("mcgen: idle %.1f%% of the time (polls that sent and received nothing); busy %.0f cycles a "
-	       "request: it could drive about %.2f Mreq/s\n", 100.0 * idle(g), busy_per_req(g),
-	       busy_per_req(g) > 0 ? (double)g->hz / busy_per_req(g) / 1e6 : 0.0);
+	printf("mcgen: busy %.0f%% of the time, %.0f cycles a request (so it could drive about %.2f "
+	       "Mreq/s)\n", 100.0 * work_share(g), work_per_req(g),
+	       work_per_req(g) > 0 ? (double)g->hz / work_per_req(g) / 1e6 : 0.0);
 	if (g->bad_csum || g->tx_refused)
 		printf("mcgen: %llu replies with a bad checksum, %llu requests the port refused\n",
 		       (unsigned long long)g->bad_csum, (unsigned long long)g->tx_refused);
@@ -356,14 +374,14 @@ report(const struct gen *g, double secs)
 		MCG_COUNTERS(X)
 #undef X
 		fprintf(f, ", \"errors_all\": %llu, \"loss_all\": %llu, \"bad_checksum\": %llu, "
-			   "\"tx_refused\": %llu, \"gen_idle\": %.4f, \"gen_busy_cycles\": %.0f, \"p50_us\": %.3f, \"p90_us\": %.3f, \"p99_us\": %.3f, "
+			   "\"tx_refused\": %llu, \"gen_busy\": %.4f, \"gen_cycles_per_req\": %.0f, \"p50_us\": %.3f, \"p90_us\": %.3f, \"p99_us\": %.3f, "
 			   "\"p999_us\": %.3f, \"window\": %u, \"rate\": %.0f, \"proto\": \"%s\", "
 			   "\"keys\": %llu, \"zipf\": %.2f, \"get_ratio\": %.2f, \"mget\": %u, "
 			   "\"key_size\": \"%u-%u\", \"value_size\": \"%u-%u\", \"preload\": %s, "
 			   "\"pcap_frames\": %u}\n",
 			(unsigned long long)g->mt.all.errors, (unsigned long long)g->mt.all.loss,
 			(unsigned long long)g->bad_csum, (unsigned long long)g->tx_refused,
-			idle(g), busy_per_req(g), mc_hist_percentile(h, 0.5) / 1e3, mc_hist_percentile(h, 0.9) / 1e3,
+			work_share(g), work_per_req(g), mc_hist_percentile(h, 0.5) / 1e3, mc_hist_percentile(h, 0.9) / 1e3,
 			mc_hist_percentile(h, 0.99) / 1e3, mc_hist_percentile(h, 0.999) / 1e3,
 			opt.window, opt.rate, mc_wl_proto_name(g->wl.proto),
 			(unsigned long long)g->wl.keys, g->wl.zipf, g->wl.get_ratio, g->wl.mget,
@@ -526,6 +544,11 @@ main(int argc, char **argv)
 	g.seed = 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
 	if (mcg_match_create(&g.mt, &g.wl, (uint64_t)(opt.timeout * (double)g.hz), 1e9 / (double)g.hz))
 		rte_exit(EXIT_FAILURE, "mcgen: out of memory for the request table\n");
+	g.draws = malloc(DRAWS * sizeof(*g.draws));
+	if (g.draws == NULL)
+		rte_exit(EXIT_FAILURE, "mcgen: out of memory for the key draws\n");
+	for (uint32_t i = 0; i < DRAWS; i++)
+		g.draws[i] = (uint32_t)mc_wl_pick_key(&g.wl, &g.seed);
 	port_setup(&g);
 	if (!opt.have_dst_mac && resolve(&g) != 0)
 		rte_exit(EXIT_FAILURE, "mcgen: no ARP reply from the target in %d s\n", ARP_WAIT_S);
@@ -549,6 +572,7 @@ main(int argc, char **argv)
 	rte_eth_dev_close(g.port);
 	mcg_match_destroy(&g.mt);
 	mcg_pcap_free(&g.pc);
+	free(g.draws);
 	mc_wl_teardown(&g.wl);
 	rte_eal_cleanup();
 	return 0;
