@@ -15,7 +15,7 @@
 # mcbox runs with --exception off (no kernel interface: nothing is created outside this
 # directory) and -p 0 (no TCP), and without per-source budgets (--source-rps 0 --source-kbps
 # 0), because one generator address sends everything. Files in LAB_DIR: mcbox.pid, mcbox.log,
-# prefix (mcbox's EAL --file-prefix), memif.sock.
+# prefix (mcbox's EAL --file-prefix), memif.sock, zero_copy (yes or no: mcgen's last run).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
@@ -61,7 +61,7 @@ down() {
 		rm -rf "/var/run/dpdk/$prefix"
 		rm -f /dev/hugepages/"$prefix"* 2>/dev/null
 	fi
-	rm -f "$LAB_DIR/mcbox.pid" "$LAB_DIR/prefix" "$LAB_DIR/memif.sock"
+	rm -f "$LAB_DIR/mcbox.pid" "$LAB_DIR/prefix" "$LAB_DIR/memif.sock" "$LAB_DIR/zero_copy"
 	return 0
 }
 
@@ -111,10 +111,14 @@ gen() {
 	fi
 	prefix="mcgen-memif-$$-$RANDOM"
 	mem=$(eal_mem 256)
-	if [ "$MEMIF_ZERO_COPY" = 1 ]; then
+	if [ "$MEMIF_ZERO_COPY" = 1 ] && [ "${mem#--no-huge}" = "$mem" ]; then
 		zc=",zero-copy=yes"
 		mem="${mem/--huge-unlink/} --single-file-segments"
+		echo yes >"$LAB_DIR/zero_copy"
+	elif [ "$MEMIF_ZERO_COPY" = 1 ]; then
+		log "no hugepages: mcgen copies (memif zero-copy needs its memory in a hugepage file)"
 	fi
+	[ -n "$zc" ] || echo no >"$LAB_DIR/zero_copy"
 	[ $# -eq 0 ] && set -- -d 5 --preload
 	# shellcheck disable=SC2086
 	timeout --signal=INT --kill-after=10 120 "$MCGEN_BIN" -l "$MEMIF_GEN_LCORE" --no-pci \
