@@ -31,7 +31,8 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 LAB_QUEUES ?= 1
 MCBOX_ARGS ?=
-export LAB_QUEUES MCBOX_ARGS
+LAB_LINK ?=
+export LAB_QUEUES MCBOX_ARGS LAB_LINK
 
 .PHONY: all build deps hugepages lab-up lab-down demo test unit integration bench fuzz soak clean
 
@@ -40,12 +41,25 @@ all:
 	@pkg-config --exists libdpdk libmemcached && [ -f /usr/include/cmocka.h ] || bash scripts/deps.sh
 	@$(MAKE) --no-print-directory build
 
-build: $(BUILD)/mcbox $(BUILD)/mcbench $(BUILD)/mctcpbench $(BUILD)/mcload $(UNIT_BINS) $(BUILD)/tests/tools/test_ketama_check
+build: $(BUILD)/mcbox $(BUILD)/mcbench $(BUILD)/mctcpbench $(BUILD)/mcload $(BUILD)/mcgen $(UNIT_BINS) $(BUILD)/tests/tools/test_ketama_check
 
 # The load generator: plain sockets, no DPDK.
-$(BUILD)/mcload: tools/mcload.c tools/ketama.c tools/ketama.h
+$(BUILD)/mcload: tools/mcload.c tools/ketama.c tools/ketama.h tools/workload.c tools/workload.h
 	@echo "  LD $@"
 	@$(CC) $(CFLAGS) -std=gnu11 $(WARN) $(SAN) -o $@ $(filter %.c,$^) -lpthread -lm
+
+# The DPDK load generator (memif, af_xdp, af_packet, a NIC); its matcher and workload have no
+# DPDK in them, so the unit test links them alone.
+GEN_LIB_SRCS := tools/workload.c tools/mcgen_match.c tools/mcgen_net.c
+GEN_LIB_OBJS := $(GEN_LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+$(BUILD)/mcgen: $(BUILD)/obj/tools/mcgen.o $(GEN_LIB_OBJS)
+	@echo "  LD $@"
+	@$(CC) $(ALL_CFLAGS) -o $@ $^ $(DPDK_LIBS) -lm
+
+$(BUILD)/tests/tools/test_mcgen: tests/unit/tools/test_mcgen.c $(GEN_LIB_OBJS)
+	@mkdir -p $(dir $@)
+	@echo "  LD $@"
+	@$(CC) $(ALL_CFLAGS) -I. -o $@ $^ $(DPDK_LIBS) -lm -lcmocka
 
 # mcload's ketama against libmemcached's own; tests/run_unit.sh runs it with the unit tests.
 $(BUILD)/tests/tools/test_ketama_check: tools/ketama_check.c tools/ketama.c tools/ketama.h

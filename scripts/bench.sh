@@ -52,6 +52,10 @@ for line in open(extra):
 json.dump(results, open(out, "w"), indent=1)
 PY
 
+# One mcbox lcore over memif, driven by the DPDK generator, and stock memcached's requests per
+# CPU-second, same run (scripts/bench-memif.sh).
+bash scripts/bench-memif.sh "$out" "$machine" || rc=1
+
 # pktgen-style traffic: generated pcaps replayed into the lab; every frame must be answered.
 echo "bench: replaying mkpcap.py captures into the lab"
 trap 'kill $mcpid 2>/dev/null; wait $mcpid 2>/dev/null; bash scripts/lab.sh down >/dev/null 2>&1' EXIT

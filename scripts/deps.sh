@@ -8,6 +8,7 @@ PKGS=(
   dpdk libdpdk-dev            # DPDK 22.11: EAL, ethdev, cfgfile, telemetry
   librte-net-af-packet23 librte-mempool-ring23 librte-net-ring23  # lab PMD, mempool driver, ring PMD
   librte-net-tap23 librte-net-virtio23  # the exception path to the kernel (TAP, virtio-user)
+  librte-net-memif23          # the memif lab: mcbox and build/mcgen over shared memory
   libhugetlbfs-bin            # hugeadm
   libcmocka-dev               # unit tests
   memcached libmemcached-tools  # oracle and real clients (memccp, memcaslap, memccapable)

@@ -6,7 +6,8 @@
 # Environment: LAB_QUEUES (default 1), MCBOX_ARGS (extra app options), MCBOX_BIN (binary,
 # default build/mcbox), LAB_DIR (default build/lab), LAB_PORTS (default 1; 2 adds veth
 # mcs1/mcc1, a second mcbox port answering the same address, mcc1 without an address),
-# LAB_PMD (af_packet, the default, or af_xdp), LAB_BOXES (default 1, at most 16).
+# LAB_PMD (af_packet, the default, or af_xdp), LAB_BOXES (default 1, at most 16), LAB_LINK
+# (memif: the memif lab of scripts/memif.sh instead of all this).
 #
 # LAB_BOXES=N starts N independent mcbox processes, a pool of cache boxes. Box k answers
 # 198.18.k.1 on veth mcsb<k> (box 0: mcs0), its client side mccb<k> (box 0: mcc0) is
@@ -19,6 +20,12 @@
 # 198.18.k.1:11211 one a line once every box answers.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
+
+# LAB_LINK=memif: the memif lab instead (scripts/memif.sh: mcbox and build/mcgen joined by
+# shared memory; no kernel, no namespace, no veth).
+if [ "${LAB_LINK:-}" = memif ]; then
+	exec bash scripts/memif.sh "$@"
+fi
 
 NS=mcbox-client
 LAB_DIR=${LAB_DIR:-build/lab}

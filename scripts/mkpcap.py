@@ -6,7 +6,8 @@
 
 Every frame is Ethernet/IPv4/UDP with valid checksums, an 8-byte memcached frame header
 (request id = frame number, total 1) and one request: get or set (ASCII), mg or ms (meta), or
-GETK or SET (binary). Keys are "key:<n>" padded to --key-size; values are --value-size bytes.
+GETK or SET (binary). Keys are "key:<n>" padded with "x" to --key-size (as mcload and mcgen
+make them); values are --value-size bytes.
 Source ports vary over --sport-range so RSS spreads the frames over queues."""
 import argparse
 import bisect
@@ -31,7 +32,7 @@ def zipf_sampler(n, s, rnd):
 
 def key_bytes(i, size):
     k = b"key:%d" % i
-    return (k + b"0" * size)[:max(size, len(k))]
+    return (k + b"x" * size)[:max(size, len(k))]  # "x": with "0", keys 12 and 120 would be one
 
 
 def request(proto, op, key, value):
