@@ -120,14 +120,24 @@ gen() {
 	fi
 	[ -n "$zc" ] || echo no >"$LAB_DIR/zero_copy"
 	[ $# -eq 0 ] && set -- -d 5 --preload
-	# shellcheck disable=SC2086
-	timeout --signal=INT --kill-after=10 120 "$MCGEN_BIN" -l "$MEMIF_GEN_LCORE" --no-pci \
-		--file-prefix "$prefix" $mem --log-level='lib.*:error' \
-		--vdev "net_memif0,role=client,id=0,socket=$sock,socket-abstract=no$zc" -- \
-		--src-ip "$GEN_IP" --dst-ip "$BOX_IP" "$@"
-	rc=$?
-	rm -rf "/var/run/dpdk/$prefix"
-	rm -f /dev/hugepages/"$prefix"* 2>/dev/null
+	# A client that connects while the server still tears down the previous one's session is
+	# refused ("Failed to connect socket"): try again, three times at most.
+	local attempt out
+	out=$(mktemp)
+	for attempt in 1 2 3; do
+		# shellcheck disable=SC2086
+		timeout --signal=INT --kill-after=10 120 "$MCGEN_BIN" -l "$MEMIF_GEN_LCORE" --no-pci \
+			--file-prefix "$prefix" $mem --log-level='lib.*:error' \
+			--vdev "net_memif0,role=client,id=0,socket=$sock,socket-abstract=no$zc" -- \
+			--src-ip "$GEN_IP" --dst-ip "$BOX_IP" "$@" 2>&1 | tee "$out"
+		rc=${PIPESTATUS[0]}
+		rm -rf "/var/run/dpdk/$prefix"
+		rm -f /dev/hugepages/"$prefix"* 2>/dev/null
+		[ "$rc" -ne 0 ] && grep -q "Failed to connect socket" "$out" || break
+		log "mcgen could not connect (attempt $attempt); trying again"
+		sleep 1
+	done
+	rm -f "$out"
 	return $rc
 }
 
