@@ -604,7 +604,12 @@ listen_on(const struct mc_tcp_settings *s, uint16_t port, char *err, size_t errl
 	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	/* The address may reach the kernel only once the exception path's interface has it. */
 	setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 1024) != 0) {
+	/* A backlog as deep as the connections allowed (the kernel caps it at somaxconn): a burst
+	 * of connects that overflows the accept queue loses final ACKs, and with syncookies the
+	 * client then believes in a connection the server never saw. */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    listen(fd, s->max_conns > 1024 ? (s->max_conns < 65535 ? (int)s->max_conns : 65535)
+					   : 1024) != 0) {
 		snprintf(err, errlen, "tcp: cannot listen on %u.%u.%u.%u:%u: %s", s->ip >> 24,
 			 (s->ip >> 16) & 0xff, (s->ip >> 8) & 0xff, s->ip & 0xff, port,
 			 strerror(errno));
