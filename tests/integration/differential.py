@@ -315,3 +315,25 @@ def normalise(reply, binary):
     reply = re.sub(rb"^VERSION .*\r$", b"VERSION X\r", reply, flags=re.M)
     reply = re.sub(rb"^ME (\S+) .*\r$", rb"ME \1 ...\r", reply, flags=re.M)
     return reply
+
+
+def compare(exchange_oracle, exchange_mcbox, what):
+    """Send every request of the list to both servers (exchange_*(request) -> reply bytes),
+    print the tally and the differences, and fail on any."""
+    reqs = requests()
+    cas_a, cas_m = {}, {}
+    same, diffs = 0, []
+    for i, req in enumerate(reqs):
+        ra = exchange_oracle(fill(req, cas_a))
+        rm = exchange_mcbox(fill(req, cas_m))
+        learn_cas(req, ra, cas_a)
+        learn_cas(req, rm, cas_m)
+        binary = req[:1] == b"\x80"
+        if normalise(ra, binary) == normalise(rm, binary):
+            same += 1
+        else:
+            diffs.append((i, req[:120], ra[:300], rm[:300]))
+    print("# differential%s: %d of %d requests answered identically" % (what, same, len(reqs)))
+    for i, req, ra, rm in diffs:
+        print("#  [%d] %r\n#     memcached: %r\n#     mcbox:     %r" % (i, req, ra, rm))
+    assert not diffs, "%d replies differ" % len(diffs)

@@ -74,25 +74,10 @@ def tcp_exchange(host, port, req):
 
 
 def test_differential_over_tcp_against_memcached():
-    reqs = D.requests()
     mc = MemcachedTcp()
     try:
-        cas_a, cas_m = {}, {}
-        same, diffs = 0, []
-        for i, req in enumerate(reqs):
-            ra = tcp_exchange("127.0.0.1", mc.port, D.fill(req, cas_a))
-            rm = tcp_exchange(L.SERVER_IP, L.MC_PORT, D.fill(req, cas_m))
-            D.learn_cas(req, ra, cas_a)
-            D.learn_cas(req, rm, cas_m)
-            binary = req[:1] == b"\x80"
-            if D.normalise(ra, binary) == D.normalise(rm, binary):
-                same += 1
-            else:
-                diffs.append((i, req[:120], ra[:300], rm[:300]))
-        print("# differential over TCP: %d of %d requests answered identically" % (same, len(reqs)))
-        for i, req, ra, rm in diffs:
-            print("#  [%d] %r\n#     memcached: %r\n#     mcbox:     %r" % (i, req, ra, rm))
-        assert not diffs, "%d replies differ" % len(diffs)
+        D.compare(lambda req: tcp_exchange("127.0.0.1", mc.port, req),
+                  lambda req: tcp_exchange(L.SERVER_IP, L.MC_PORT, req), " over TCP")
     finally:
         mc.stop()
 
