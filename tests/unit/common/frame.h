@@ -43,26 +43,37 @@ mc_test_ring_worker(const char *name, unsigned int n, struct mc_config *cfg, str
 
 #define MC_FRAME_HDR_LEN (14 + 20 + 8 + MC_UDP_HDR_LEN)
 
-/* Write the frame to p (MC_FRAME_HDR_LEN + plen bytes). Addresses in host order. */
-static inline void
-mc_frame_request(uint8_t *p, const uint8_t dst_mac[6], const uint8_t src_mac[6], uint32_t src_ip,
-		 uint32_t dst_ip, uint16_t sport, uint16_t dport, uint16_t rid, const void *payload,
-		 size_t plen)
+/* Ethernet and IPv4 headers (valid header checksum) at p for l4len bytes of proto after them.
+ * Addresses in host order. Returns the IPv4 header. */
+static inline struct rte_ipv4_hdr *
+mc_frame_eth_ipv4(uint8_t *p, const uint8_t dst_mac[6], const uint8_t src_mac[6], uint8_t proto,
+		  uint32_t src_ip, uint32_t dst_ip, size_t l4len)
 {
 	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(p + 14);
-	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
 	memcpy(p, dst_mac, 6);
 	memcpy(p + 6, src_mac, 6);
 	p[12] = 0x08;
 	p[13] = 0x00;
 	memset(ip, 0, sizeof(*ip));
 	ip->version_ihl = 0x45;
-	ip->total_length = rte_cpu_to_be_16((uint16_t)(20 + 8 + MC_UDP_HDR_LEN + plen));
+	ip->total_length = rte_cpu_to_be_16((uint16_t)(20 + l4len));
 	ip->time_to_live = 64;
-	ip->next_proto_id = IPPROTO_UDP;
+	ip->next_proto_id = proto;
 	ip->src_addr = rte_cpu_to_be_32(src_ip);
 	ip->dst_addr = rte_cpu_to_be_32(dst_ip);
 	ip->hdr_checksum = rte_ipv4_cksum(ip);
+	return ip;
+}
+
+/* Write the frame to p (MC_FRAME_HDR_LEN + plen bytes). Addresses in host order. */
+static inline void
+mc_frame_request(uint8_t *p, const uint8_t dst_mac[6], const uint8_t src_mac[6], uint32_t src_ip,
+		 uint32_t dst_ip, uint16_t sport, uint16_t dport, uint16_t rid, const void *payload,
+		 size_t plen)
+{
+	struct rte_ipv4_hdr *ip = mc_frame_eth_ipv4(p, dst_mac, src_mac, IPPROTO_UDP, src_ip, dst_ip,
+						    8 + MC_UDP_HDR_LEN + plen);
+	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
 	udp->src_port = rte_cpu_to_be_16(sport);
 	udp->dst_port = rte_cpu_to_be_16(dport);
 	udp->dgram_len = rte_cpu_to_be_16((uint16_t)(8 + MC_UDP_HDR_LEN + plen));

@@ -85,19 +85,8 @@ static size_t
 ipv4(uint8_t *p, uint8_t proto, uint32_t src, uint32_t dst, const void *l4, size_t l4len,
      int bad_l4)
 {
-	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(p + 14);
-	memcpy(p, mc_test_our_mac, 6);
-	memcpy(p + 6, mc_test_cli_mac, 6);
-	p[12] = 0x08;
-	p[13] = 0x00;
-	memset(ip, 0, sizeof(*ip));
-	ip->version_ihl = 0x45;
-	ip->total_length = rte_cpu_to_be_16((uint16_t)(20 + l4len));
-	ip->time_to_live = 64;
-	ip->next_proto_id = proto;
-	ip->src_addr = rte_cpu_to_be_32(src);
-	ip->dst_addr = rte_cpu_to_be_32(dst);
-	ip->hdr_checksum = rte_ipv4_cksum(ip);
+	struct rte_ipv4_hdr *ip =
+		mc_frame_eth_ipv4(p, mc_test_our_mac, mc_test_cli_mac, proto, src, dst, l4len);
 	memcpy(ip + 1, l4, l4len);
 	if (proto == IPPROTO_TCP) {
 		struct rte_tcp_hdr *t = (struct rte_tcp_hdr *)(ip + 1);
