@@ -5,8 +5,16 @@
 # (a line '# lab: LAB_QUEUES=2 MCBOX_ARGS="..."', read as shell words; LAB_BOXES=N starts a
 # pool of N boxes). The shutdown check is box 0's; every box's log is checked for sanitizer
 # reports once the lab is down (a leak report comes at exit).
+# Usage: run.sh [SUITE.py ...] (default: every suite). The lab has fixed names (namespace,
+# veths), so a run holds /tmp/mcbox-lab.lock: two worktrees on one machine take turns.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
+if [ -z "${MCBOX_LAB_LOCKED:-}" ]; then
+	export MCBOX_LAB_LOCKED=1
+	exec flock /tmp/mcbox-lab.lock bash "$0" "$@"
+fi
+suites=("$@")
+[ ${#suites[@]} -gt 0 ] || suites=(tests/integration/test_*.py)
 
 export MCBOX_BIN=${MCBOX_BIN:-build/asan/mcbox}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
@@ -39,7 +47,7 @@ check_shutdown() {
 	echo "ok   clean shutdown on SIGTERM (exit 0, no hugepage files)"
 }
 
-for suite in tests/integration/test_*.py; do
+for suite in "${suites[@]}"; do
 	opts=$(sed -n 's/^# lab: //p' "$suite" | head -1)
 	echo "== $suite ${opts:+($opts)}"
 	if ! eval "env $opts bash scripts/lab.sh up"; then
