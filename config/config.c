@@ -14,14 +14,15 @@
 
 RTE_LOG_REGISTER_DEFAULT(mc_logtype, NOTICE);
 
-enum mc_opt_kind { K_IP, K_U16, K_U32, K_SIZE, K_DOUBLE, K_STR, K_BOOL, K_CIDRS, K_VERB };
+enum mc_opt_kind { K_IP, K_IP6, K_U16, K_U32, K_SIZE, K_DOUBLE, K_STR, K_BOOL, K_CIDRS, K_VERB };
 
 /* X(long name, short, file key, kind, field, min, max, default, help): the one table of options.
  * The defaults, the help text and the shipped config/mcbox.conf (a unit test checks it) all come
  * from here; an empty default leaves the field zero. */
 #define MC_OPTIONS(X)                                                                        \
-	X("ip", 0, "ip", K_IP, ip, 0, 0, "", "IPv4 address mcbox answers on (required)") \
+	X("ip", 0, "ip", K_IP, ip, 0, 0, "", "IPv4 address mcbox answers on (this or --ip6 is required)") \
 	X("netmask", 0, "netmask", K_IP, netmask, 0, 0, "255.255.255.0", "netmask of --ip") \
+	X("ip6", 0, "ip6", K_IP6, ip6, 0, 0, "", "IPv6 address and prefix mcbox answers on, ADDR/PREFIX (e.g. 2001:2::1/64)") \
 	X("udp-port", 'U', "udp_port", K_U16, udp_port, 1, 65535, "11211", "memcached UDP port") \
 	X("memory-limit", 'm', "memory_mb", K_U32, memory_mb, 8, 1048576, "64", "item memory in MiB") \
 	X("max-item-size", 'I', "max_item_size", K_SIZE, max_item_size, 1024, 8388608, "1m", "largest item, e.g. 1m, 512k, at most 8m") \
@@ -31,7 +32,7 @@ enum mc_opt_kind { K_IP, K_U16, K_U32, K_SIZE, K_DOUBLE, K_STR, K_BOOL, K_CIDRS,
 	X("stats-interval", 0, "stats_interval", K_U32, stats_interval, 0, 86400, "5", "seconds between stats lines, 0 = off") \
 	X("idle-sleep", 0, "idle_sleep_us", K_U32, idle_sleep_us, 0, 100000, "0", "microseconds to nap when a queue is idle, 0 = poll") \
 	X("verbose", 'v', "verbosity", K_VERB, verbosity, 0, 3, "0", "more logging; repeat for more") \
-	X("allow", 0, "allow", K_CIDRS, allow, 0, 0, "", "comma-separated CIDRs served (default: the subnet of --ip)") \
+	X("allow", 0, "allow", K_CIDRS, allow, 0, 0, "", "comma-separated IPv4 and IPv6 CIDRs served (default: the subnets of --ip and --ip6)") \
 	X("udp-admin", 0, "udp_admin", K_BOOL, udp_admin, 0, 1, "off", "on|off: stats, flush_all, verbosity over UDP") \
 	X("udp-writes", 0, "udp_writes", K_BOOL, udp_writes, 0, 1, "off", "on|off: over UDP, anything that changes the store (off: read-only UDP, writes over TCP)") \
 	X("max-reply-ratio", 0, "max_reply_ratio", K_U32, max_reply_ratio, 0, 1000000, "0", "reply bytes per request byte over UDP, 0 = unlimited") \
@@ -153,6 +154,54 @@ parse_ip(const char *s, uint32_t *out)
 	return 0;
 }
 
+/* ADDR/PREFIX (PREFIX 1..128; /128 when left out) into c. A box address must be unicast and
+ * global or unique-local: not unspecified, loopback, multicast, link-local or IPv4-mapped. */
+static int
+parse_cidr6(const char *s, struct mc_cidr6 *c, int box_address)
+{
+	char buf[INET6_ADDRSTRLEN + 8];
+	char *slash;
+	uint64_t bits = 128;
+	struct in6_addr a;
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	if (strlen(s) >= sizeof(buf))
+		return -1;
+	strcpy(buf, s);
+	slash = strchr(buf, '/');
+	if (slash != NULL) {
+		*slash = '\0';
+		if (parse_u64(slash + 1, &bits) != 0 || bits > 128 || (box_address && bits == 0))
+			return -1;
+	}
+	if (inet_pton(AF_INET6, buf, &a) != 1)
+		return -1;
+	if (box_address) {
+		static const uint8_t zero[16], loop[16] = {[15] = 1};
+		if (!memcmp(a.s6_addr, zero, 16) || !memcmp(a.s6_addr, loop, 16) ||
+		    a.s6_addr[0] == 0xff || (a.s6_addr[0] == 0xfe && (a.s6_addr[1] & 0xc0) == 0x80) ||
+		    !memcmp(a.s6_addr, mapped, 12))
+			return -1;
+		memcpy(c->net, a.s6_addr, 16);
+	} else {
+		unsigned int i;
+		for (i = 0; i < 16; i++) {
+			unsigned int keep = bits >= 8 * (i + 1) ? 8 : bits > 8 * i ? (unsigned)(bits - 8 * i) : 0;
+			c->net[i] = (uint8_t)(a.s6_addr[i] & (keep ? 0xff << (8 - keep) : 0));
+		}
+	}
+	c->bits = (uint8_t)bits;
+	return 0;
+}
+
+int
+mc_ip6_prefix_match(const uint8_t *a, const uint8_t *b, unsigned int bits)
+{
+	unsigned int full = bits / 8, rest = bits % 8;
+	if (memcmp(a, b, full) != 0)
+		return 0;
+	return rest == 0 || ((a[full] ^ b[full]) & (0xff << (8 - rest))) == 0;
+}
+
 static int
 parse_bool(const char *s, int *out)
 {
@@ -170,7 +219,7 @@ parse_cidrs(const char *s, struct mc_config *cfg)
 {
 	char buf[1024];
 	char *save = NULL, *tok;
-	unsigned int n = 0;
+	unsigned int n = 0, n6 = 0;
 	if (strlen(s) >= sizeof(buf))
 		return -1;
 	strcpy(buf, s);
@@ -178,6 +227,12 @@ parse_cidrs(const char *s, struct mc_config *cfg)
 		char *slash = strchr(tok, '/');
 		uint64_t bits = 32;
 		uint32_t addr;
+		if (strchr(tok, ':') != NULL) {
+			if (n6 == MC_MAX_ALLOW || parse_cidr6(tok, &cfg->allow6[n6], 0) != 0)
+				return -1;
+			n6++;
+			continue;
+		}
 		if (n == MC_MAX_ALLOW)
 			return -1;
 		if (slash) {
@@ -191,9 +246,10 @@ parse_cidrs(const char *s, struct mc_config *cfg)
 		cfg->allow[n].net = addr & cfg->allow[n].mask;
 		n++;
 	}
-	if (n == 0)
+	if (n + n6 == 0)
 		return -1;
 	cfg->n_allow = n;
+	cfg->n_allow6 = n6;
 	return 0;
 }
 
@@ -209,6 +265,13 @@ set_value(struct mc_config *cfg, const char *name, enum mc_opt_kind kind, void *
 		if (parse_ip(val, field) == 0)
 			return 0;
 		snprintf(err, errlen, "%s: '%s' is not an IPv4 address (A.B.C.D)", name, val);
+		return -1;
+	case K_IP6:
+		if (parse_cidr6(val, field, 1) == 0)
+			return 0;
+		snprintf(err, errlen,
+			 "%s: '%s' is not a unicast IPv6 address with a prefix length (ADDR/PREFIX)",
+			 name, val);
 		return -1;
 	case K_U16:
 	case K_U32:
@@ -257,8 +320,8 @@ set_value(struct mc_config *cfg, const char *name, enum mc_opt_kind kind, void *
 	case K_CIDRS:
 		if (parse_cidrs(val, cfg) == 0)
 			return 0;
-		snprintf(err, errlen, "%s: '%s' is not a list of up to %d CIDRs (A.B.C.D/N,...)", name,
-			 val, MC_MAX_ALLOW);
+		snprintf(err, errlen, "%s: '%s' is not a list of up to %d IPv4 and %d IPv6 CIDRs (A.B.C.D/N,X:Y::/N,...)", name,
+			 val, MC_MAX_ALLOW, MC_MAX_ALLOW);
 		return -1;
 	case K_VERB:
 		if (parse_u64(val, &v) == 0 && v <= mx) {
@@ -412,8 +475,8 @@ mc_config_parse(struct mc_config *cfg, int argc, char **argv, char *err, size_t 
 		snprintf(err, errlen, "unexpected argument '%s' (see --help)", argv[optind]);
 		return -1;
 	}
-	if (cfg->ip == 0) {
-		snprintf(err, errlen, "--ip: required (the IPv4 address mcbox answers on)");
+	if (cfg->ip == 0 && cfg->ip6.bits == 0) {
+		snprintf(err, errlen, "--ip: required, or --ip6 (the address mcbox answers on)");
 		return -1;
 	}
 	if (cfg->netmask != 0 && ((~cfg->netmask + 1) & ~cfg->netmask) != 0) {
@@ -441,10 +504,22 @@ int
 mc_config_allowed(const struct mc_config *cfg, uint32_t addr)
 {
 	unsigned int i;
-	if (cfg->n_allow == 0)
-		return (addr & cfg->netmask) == (cfg->ip & cfg->netmask);
+	if (cfg->n_allow + cfg->n_allow6 == 0)
+		return cfg->ip != 0 && (addr & cfg->netmask) == (cfg->ip & cfg->netmask);
 	for (i = 0; i < cfg->n_allow; i++)
 		if ((addr & cfg->allow[i].mask) == cfg->allow[i].net)
+			return 1;
+	return 0;
+}
+
+int
+mc_config_allowed6(const struct mc_config *cfg, const uint8_t *a)
+{
+	unsigned int i;
+	if (cfg->n_allow + cfg->n_allow6 == 0)
+		return cfg->ip6.bits != 0 && mc_ip6_prefix_match(a, cfg->ip6.net, cfg->ip6.bits);
+	for (i = 0; i < cfg->n_allow6; i++)
+		if (mc_ip6_prefix_match(a, cfg->allow6[i].net, cfg->allow6[i].bits))
 			return 1;
 	return 0;
 }

@@ -21,9 +21,16 @@ struct mc_cidr {
 	uint32_t mask; /* host byte order */
 };
 
+/* An IPv6 address and prefix length (bits 0: none). */
+struct mc_cidr6 {
+	uint8_t net[16];
+	uint8_t bits;
+};
+
 struct mc_config {
-	uint32_t ip;            /* host byte order */
+	uint32_t ip;            /* host byte order; 0 = no IPv4 (then --ip6 is required) */
 	uint32_t netmask;       /* host byte order */
+	struct mc_cidr6 ip6;    /* --ip6 ADDR/PREFIX; bits 0 = no IPv6 */
 	uint16_t udp_port;
 	uint32_t memory_mb;
 	uint32_t max_item_size; /* bytes */
@@ -35,7 +42,9 @@ struct mc_config {
 	uint32_t idle_sleep_us; /* nap when a queue is idle; 0 = pure polling */
 	/* Network safety. */
 	struct mc_cidr allow[MC_MAX_ALLOW];
-	unsigned int n_allow;   /* 0 = the subnet of ip/netmask */
+	unsigned int n_allow;   /* IPv4 entries of the allow list */
+	struct mc_cidr6 allow6[MC_MAX_ALLOW];
+	unsigned int n_allow6;  /* IPv6 entries; no entries at all = the subnets of ip and ip6 */
 	int udp_admin;          /* stats/flush_all/verbosity over UDP */
 	int udp_writes;         /* storage commands over UDP */
 	uint32_t max_reply_ratio; /* reply bytes per request byte, 0 = unlimited */
@@ -77,5 +86,9 @@ void mc_config_usage(const char *prog);
 
 /* Is addr (host order) allowed by cfg's allow list? */
 int mc_config_allowed(const struct mc_config *cfg, uint32_t addr);
+/* Is the IPv6 address a (16 bytes, network order) allowed by cfg's allow list? */
+int mc_config_allowed6(const struct mc_config *cfg, const uint8_t *a);
+/* Do the first bits of a and b agree? */
+int mc_ip6_prefix_match(const uint8_t *a, const uint8_t *b, unsigned int bits);
 
 #endif

@@ -48,6 +48,53 @@ test_defaults_and_ip(void **state)
 	assert_false(mc_config_allowed(&c, 0xc6130002u));
 }
 
+/* --ip6 ADDR/PREFIX, IPv6 entries in the allow list, and an IPv6-only box. */
+static void
+test_ip6_and_allow6(void **state)
+{
+	struct mc_config c;
+	char err[512];
+	static const uint8_t ours[16] = {0x20, 0x01, 0, 2, [15] = 1};
+	uint8_t a[16] = {0x20, 0x01, 0, 2, [15] = 9}, far[16] = {0x20, 0x01, 0, 3, [15] = 9};
+	const char *both[] = {"--ip", "198.18.0.1", "--ip6", "2001:2::1/64", NULL};
+	const char *only6[] = {"--ip6", "2001:2::1/64", NULL};
+	const char *list[] = {"--ip6", "2001:2::1/64", "--allow", "2001:3::/32,10.0.0.0/8", NULL};
+	const char *bad[][3] = {{"--ip6", "2001:2::1/129", NULL}, {"--ip6", "ff02::1/64", NULL},
+				{"--ip6", "fe80::1/64", NULL}, {"--ip6", "::/64", NULL},
+				{"--ip6", "::ffff:1.2.3.4/64", NULL}, {"--ip6", "198.18.0.1", NULL},
+				{"--allow", "2001:2::/200", NULL}};
+	size_t i;
+	(void)state;
+	assert_int_equal(parse(&c, err, both), 0);
+	assert_memory_equal(c.ip6.net, ours, 16);
+	assert_int_equal(c.ip6.bits, 64);
+	/* No allow list: the subnets of both addresses. */
+	assert_true(mc_config_allowed6(&c, a));
+	assert_false(mc_config_allowed6(&c, far));
+	assert_true(mc_config_allowed(&c, 0xc6120002u));
+	assert_int_equal(parse(&c, err, only6), 0);
+	assert_int_equal(c.ip, 0);
+	assert_false(mc_config_allowed(&c, 0xc6120002u));
+	assert_true(mc_config_allowed6(&c, a));
+	/* A list names what is served, of either family. */
+	assert_int_equal(parse(&c, err, list), 0);
+	assert_int_equal(c.n_allow6, 1);
+	assert_false(mc_config_allowed6(&c, a));
+	assert_true(mc_config_allowed6(&c, far));
+	assert_true(mc_config_allowed(&c, 0x0a010203u));
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *args[5] = {"--ip", "198.18.0.1", bad[i][0], bad[i][1], NULL};
+		assert_int_equal(parse(&c, err, args), -1);
+		assert_non_null(strstr(err, bad[i][0]));
+	}
+	/* Neither address: one line naming --ip. */
+	{
+		const char *none[] = {"-m", "64", NULL};
+		assert_int_equal(parse(&c, err, none), -1);
+		assert_non_null(strstr(err, "--ip"));
+	}
+}
+
 static void
 test_memcached_style_flags(void **state)
 {
@@ -157,7 +204,7 @@ static void
 test_shipped_example_config_is_the_defaults(void **state)
 {
 	static const char *const keys[] = {
-		"ip", "netmask", "udp_port", "memory_mb", "max_item_size", "growth_factor",
+		"ip", "netmask", "ip6", "udp_port", "memory_mb", "max_item_size", "growth_factor",
 		"queues", "ethdev", "stats_interval", "verbosity", "idle_sleep_us", "allow",
 		"udp_admin", "udp_writes", "max_reply_ratio", "zero_copy_min", "src_rps",
 		"src_kbps", "src_burst_ms", "udp_reply_max", "tcp_port", "tcp_threads", "max_conns",
@@ -198,6 +245,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults_and_ip),
+		cmocka_unit_test(test_ip6_and_allow6),
 		cmocka_unit_test(test_memcached_style_flags),
 		cmocka_unit_test(test_bad_values_say_which_option),
 		cmocka_unit_test(test_file_then_command_line),
