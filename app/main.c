@@ -100,7 +100,7 @@ setup_exception(void)
 		snprintf(err, sizeof(err), "%s: %s", dev, strerror(errno));
 	} else if (mc_dp_exception_create(c->exception, c->kernel_if, &app.ports[0], &app.exc, err,
 					  sizeof(err)) == 0 &&
-		   mc_dp_exception_kernel_if(&app.exc, &app.ports[0], c->ip, c->netmask, err,
+		   mc_dp_exception_kernel_if(&app.exc, &app.ports[0], c->ip, c->netmask, &c->ip6, err,
 					     sizeof(err)) == 0) {
 		MC_LOG(NOTICE, "exception path: %s %s (port %u), %u queue pair(s), for port %s%s\n",
 		       virtio ? "virtio-user" : "TAP", c->kernel_if, app.exc.port_id,
@@ -186,6 +186,8 @@ setup_workers(void)
 		w->lcore_id = lcore;
 		w->svc = mc_dp_service_create(app.store, &app.proto_conf, app.cfg.max_item_size,
 					      port->socket);
+		if (w->queue_id == 0)
+			mc_dp_announce(w); /* IPv6: an unsolicited advertisement, sent first */
 		if (w->svc == NULL)
 			rte_exit(EXIT_FAILURE, "cannot allocate the service of queue %u (%zu bytes of "
 					       "reply scratch)\n",
@@ -204,6 +206,12 @@ tcp_allowed(const void *arg, uint32_t addr)
 	return mc_config_allowed(arg, addr);
 }
 
+static int
+tcp_allowed6(const void *arg, const uint8_t *a6)
+{
+	return mc_config_allowed6(arg, a6);
+}
+
 /* The TCP service on --ip:-p with -t threads over the same store; off with -p 0. Returns -1 to
  * go on, else the exit status. */
 static int
@@ -215,13 +223,15 @@ setup_tcp(void)
 		.max_conns = c->max_conns, .idle_timeout = c->idle_timeout,
 		.read_timeout = c->read_timeout, .conn_memory = (size_t)c->conn_memory_mb << 20,
 		.max_item_size = c->max_item_size, .zc_min = MC_TCP_ZC_MIN,
-		.allowed = tcp_allowed, .allowed_arg = c,
+		.allowed = tcp_allowed, .allowed6 = tcp_allowed6, .allowed_arg = c,
+		.has_ip6 = c->ip6.bits != 0, .ip6_only = c->ip == 0,
 	};
 	char err[256];
 	cpu_set_t free_cpus;
 	unsigned int lcore, cpu, n = 0;
 	if (c->tcp_port == 0)
 		return -1;
+	memcpy(set.ip6, c->ip6.net, 16);
 	/* The TCP threads get the CPUs no lcore polls on (as EAL's control threads do). */
 	CPU_ZERO(&free_cpus);
 	for (cpu = 0; cpu < CPU_SETSIZE && cpu < (unsigned int)sysconf(_SC_NPROCESSORS_ONLN); cpu++)
@@ -323,10 +333,18 @@ announce(void)
 		       ? "off (port has no multi-segment TX)"
 	       : c->zc_min ? "from the configured size up"
 			   : "off (zero_copy_min = 0)");
-	MC_LOG(NOTICE, "serving memcached on %u.%u.%u.%u udp/%u with %u MiB, %u port(s) x %u "
-		       "queue(s)\n",
-	       c->ip >> 24, (c->ip >> 16) & 0xff, (c->ip >> 8) & 0xff, c->ip & 0xff, c->udp_port,
-	       c->memory_mb, app.nports, c->queues);
+	{
+		char a6[INET6_ADDRSTRLEN + 8] = "";
+		if (c->ip6.bits != 0) {
+			a6[0] = ' ';
+			inet_ntop(AF_INET6, c->ip6.net, a6 + 1, INET6_ADDRSTRLEN);
+			snprintf(a6 + strlen(a6), sizeof(a6) - strlen(a6), "/%u", c->ip6.bits);
+		}
+		MC_LOG(NOTICE, "serving memcached on %u.%u.%u.%u%s udp/%u with %u MiB, %u port(s) x "
+			       "%u queue(s)\n",
+		       c->ip >> 24, (c->ip >> 16) & 0xff, (c->ip >> 8) & 0xff, c->ip & 0xff, a6,
+		       c->udp_port, c->memory_mb, app.nports, c->queues);
+	}
 	if (app.tcp != NULL)
 		MC_LOG(NOTICE, "serving memcached on tcp/%u with %u thread(s), at most %u connections\n",
 		       mc_tcp_port(app.tcp), mc_tcp_threads(app.tcp), c->max_conns);

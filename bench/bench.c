@@ -573,7 +573,7 @@ bench_dp_exc(void)
 		char ifname[16];
 		snprintf(ifname, sizeof(ifname), "mcbxb%d", (int)getpid());
 		if (mc_dp_exception_create("tap", ifname, &port, &exc, err, sizeof(err)) == 0 &&
-		    mc_dp_exception_kernel_if(&exc, &port, 0, 0, err, sizeof(err)) == 0)
+		    mc_dp_exception_kernel_if(&exc, &port, 0, 0, NULL, err, sizeof(err)) == 0)
 			tap = true;
 		else
 			printf("  (no TAP: %s; a ring port instead)\n", err);

@@ -62,20 +62,16 @@ reflector_port(const struct mc_worker *w, uint16_t sport_be)
 	       (uint16_t)(p - w->udp_port) < w->nports;
 }
 
-/* Allowed and within its budget (request now, reply bytes charged up front: the reply is the
- * same size as the request for ARP and ICMP echo). ARP also answers any sender on our subnet,
- * allowed or not: a router must resolve us for routed clients to reach us, and an ARP reply
- * goes only to the requester's MAC, so it reflects nothing off-link. Counts the drop. */
-static inline bool
-admit_echo(struct mc_worker *w, uint32_t src_be, uint32_t reply_bytes, bool on_link_ok)
+/* Allowed and within its budget (request now, reply bytes charged up front: the reply is about
+ * the same size as the request for ARP, ND and ICMP echo). Counts the drop. */
+bool
+mc_dp_admit_echo(struct mc_worker *w, uint64_t src_key, uint32_t reply_bytes, bool allowed)
 {
-	const bool on_link = ((src_be ^ w->ip_be) & w->mask_be) == 0;
-	if (unlikely(!(on_link_ok && on_link) &&
-		     !mc_config_allowed(w->cfg, rte_be_to_cpu_32(src_be)))) {
+	if (unlikely(!allowed)) {
 		w->st.drop_not_allowed++;
 		return false;
 	}
-	if (unlikely(!mc_dp_rl_admit(w, src_be) || !mc_dp_rl_charge(w, src_be, reply_bytes))) {
+	if (unlikely(!mc_dp_rl_admit(w, src_key) || !mc_dp_rl_charge(w, src_key, reply_bytes))) {
 		w->st.drop_ratelimit++;
 		return false;
 	}
@@ -88,35 +84,6 @@ admit_echo(struct mc_worker *w, uint32_t src_be, uint32_t reply_bytes, bool on_l
 
 /* ---- stage 1: parse and validate L2-L4, once ---- */
 
-/* The frame is dropped for reason (a counter of struct mc_dp_stats), in the execute stage. */
-#define VERDICT(f, reason)                                                                     \
-	do {                                                                                   \
-		(f)->kind = MC_FRAME_DROP;                                                     \
-		(f)->drop = MC_DP_CTR_##reason;                                                \
-		return;                                                                        \
-	} while (0)
-
-/* The frame is for the kernel: the exception path takes it, or, without one, it is dropped for
- * reason (--exception off) or as drop_no_exception. The kernel interface has no VLANs: a
- * tagged frame is not handed over. */
-#define TO_KERNEL(f, reason)                                                                   \
-	do {                                                                                   \
-		(f)->kind = (f)->l2 == sizeof(struct rte_ether_hdr) ? MC_FRAME_KERNEL          \
-								    : MC_FRAME_DROP;           \
-		(f)->drop = MC_DP_CTR_##reason;                                                \
-		return;                                                                        \
-	} while (0)
-
-/* The NIC's verdict on the L4 checksum when it gave one, else the sum over the segment. */
-static inline bool
-l4_cksum_ok(const struct mc_frame *f, const struct rte_ipv4_hdr *ip, uint16_t len)
-{
-	const uint64_t ck = f->m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
-	if (ck != RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN)
-		return ck != RTE_MBUF_F_RX_L4_CKSUM_BAD;
-	return l4_sum(f->m, ip, ip->next_proto_id, f->l2 + sizeof(*ip), len) == 0xffff;
-}
-
 static void
 parse_arp(struct mc_worker *w, struct mc_frame *f)
 {
@@ -124,6 +91,8 @@ parse_arp(struct mc_worker *w, struct mc_frame *f)
 	if (unlikely(rte_pktmbuf_data_len(f->m) < f->l2 + sizeof(*arp)))
 		VERDICT(f, drop_short);
 	arp = rte_pktmbuf_mtod_offset(f->m, const struct rte_arp_hdr *, f->l2);
+	if (w->ip_be == 0)
+		VERDICT(f, drop_arp); /* an IPv6-only box */
 	if (arp->arp_hardware != RTE_BE16(RTE_ARP_HRD_ETHER) ||
 	    arp->arp_protocol != RTE_BE16(RTE_ETHER_TYPE_IPV4) || arp->arp_hlen != 6 ||
 	    arp->arp_plen != 4 || arp->arp_data.arp_tip != w->ip_be ||
@@ -176,31 +145,35 @@ parse_icmp(const struct mc_worker *w, struct mc_frame *f, const struct rte_ipv4_
 /* TCP to the TCP service's port is the kernel's (mcbox's TCP threads listen there), checksum
  * verified first. Other ports are not: the host's own services (sshd, rpcbind...) must not
  * become reachable on the box's data address. */
-static void
-parse_tcp(const struct mc_worker *w, struct mc_frame *f, const struct rte_ipv4_hdr *ip)
+void
+mc_dp_parse_tcp(const struct mc_worker *w, struct mc_frame *f, uint64_t addrs)
 {
-	const struct rte_tcp_hdr *th = (const struct rte_tcp_hdr *)(ip + 1);
+	const uint32_t off = f->l2 + f->l3_len;
+	const struct rte_tcp_hdr *th;
 	if (w->exc != MC_EXC_ON)
 		TO_KERNEL(f, drop_ip_proto);
-	if (unlikely(f->l4_len < sizeof(struct rte_tcp_hdr)))
+	if (unlikely(f->l4_len < sizeof(struct rte_tcp_hdr) ||
+		     rte_pktmbuf_data_len(f->m) < off + sizeof(*th)))
 		VERDICT(f, drop_short);
+	th = rte_pktmbuf_mtod_offset(f->m, const struct rte_tcp_hdr *, off);
 	if (th->dst_port != rte_cpu_to_be_16(w->cfg->tcp_port) || w->cfg->tcp_port == 0)
 		VERDICT(f, drop_tcp_port);
-	if (unlikely(!l4_cksum_ok(f, ip, f->l4_len)))
+	if (unlikely(!l4_cksum_ok(f, addrs, IPPROTO_TCP, off, f->l4_len)))
 		VERDICT(f, drop_tcp_cksum);
 	TO_KERNEL(f, drop_ip_proto);
 }
 
-static void
-parse_udp(struct mc_worker *w, struct mc_frame *f, const struct rte_ipv4_hdr *ip)
+/* Inline into the IPv4 parse (the hot path); ip6.c calls it through mc_dp_parse_udp. */
+static inline __attribute__((always_inline)) void
+parse_udp(struct mc_worker *w, struct mc_frame *f, uint64_t addrs)
 {
 	struct rte_mbuf *m = f->m;
+	const uint32_t off = f->l2 + f->l3_len;
 	const struct rte_udp_hdr *udp;
 	uint16_t dlen;
-	if (unlikely(f->l4_len < sizeof(*udp) ||
-		     rte_pktmbuf_data_len(m) < f->l2 + sizeof(*ip) + sizeof(*udp)))
+	if (unlikely(f->l4_len < sizeof(*udp) || rte_pktmbuf_data_len(m) < off + sizeof(*udp)))
 		VERDICT(f, drop_udp_len);
-	udp = (const struct rte_udp_hdr *)(ip + 1);
+	udp = rte_pktmbuf_mtod_offset(m, const struct rte_udp_hdr *, off);
 	dlen = rte_be_to_cpu_16(udp->dgram_len);
 	if (unlikely(dlen < sizeof(*udp) || dlen > f->l4_len))
 		VERDICT(f, drop_udp_len);
@@ -211,63 +184,46 @@ parse_udp(struct mc_worker *w, struct mc_frame *f, const struct rte_ipv4_hdr *ip
 		VERDICT(f, drop_udp_port);
 	if (dlen < f->l4_len)
 		rte_pktmbuf_trim(m, f->l4_len - dlen);
-	/* The NIC's verdict when it gave one (NONE: verified, just not rewritten), else ours. */
+	/* The NIC's verdict when it gave one (NONE: verified, just not rewritten), else ours.
+	 * IPv4 may leave the sum out (0); IPv6 may not. */
 	if (udp->dgram_cksum != 0) {
 		const uint64_t ck = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
 		if (unlikely(ck == RTE_MBUF_F_RX_L4_CKSUM_BAD))
 			VERDICT(f, drop_udp_cksum);
 		if (ck == RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN &&
-		    unlikely(udp_sum(m, ip, f->l2 + sizeof(*ip), dlen) != 0xffff))
+		    unlikely(l4_sum(m, addrs, IPPROTO_UDP, off, dlen) != 0xffff))
 			VERDICT(f, drop_udp_cksum);
+	} else if (unlikely(f->v6)) {
+		VERDICT(f, drop_udp_cksum);
 	}
 	if (unlikely(reflector_port(w, udp->src_port)))
 		VERDICT(f, drop_src_port);
 	f->payload_len = (uint16_t)(dlen - sizeof(*udp));
 	/* The request in view when it lies in the first segment; a chain is copied later. */
-	f->payload = rte_pktmbuf_data_len(m) >= f->l2 + MC_L3L4_LEN + f->payload_len
-			     ? rte_pktmbuf_mtod_offset(m, const uint8_t *, f->l2 + MC_L3L4_LEN)
+	f->payload = rte_pktmbuf_data_len(m) >= off + sizeof(*udp) + f->payload_len
+			     ? rte_pktmbuf_mtod_offset(m, const uint8_t *, off + sizeof(*udp))
 			     : NULL;
 	f->kind = MC_FRAME_MEMCACHED;
 }
 
+void
+mc_dp_parse_udp(struct mc_worker *w, struct mc_frame *f, uint64_t addrs)
+{
+	parse_udp(w, f, addrs);
+}
+
+/* IPv4, from its header on. A reassembled datagram comes back here whole (true), its header
+ * rewritten by the reassembly with the checksum left at zero: every fragment's was checked. */
 static void
-stage_parse(struct mc_worker *w, struct mc_frame *f)
+parse_ip4(struct mc_worker *w, struct mc_frame *f, bool whole)
 {
 	struct rte_mbuf *m = f->m;
-	const struct rte_ether_hdr *eth;
-	const struct rte_ipv4_hdr *ip;
-	uint16_t etype, tot, frame_l3;
+	struct rte_ipv4_hdr *ip;
+	uint16_t tot, frame_l3;
 
-	f->l2 = sizeof(*eth);
-	f->key.p = NULL;
-	f->hdr_ok = false;
-	if (unlikely(rte_pktmbuf_data_len(m) < sizeof(*eth)))
-		VERDICT(f, drop_short);
-	eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
-	if (unlikely(!rte_is_same_ether_addr(&eth->dst_addr, &w->mac) &&
-		     !rte_is_broadcast_ether_addr(&eth->dst_addr)))
-		VERDICT(f, drop_l2_dst);
-	if (unlikely(rte_is_multicast_ether_addr(&eth->src_addr)))
-		VERDICT(f, drop_l2_src);
-	etype = eth->ether_type;
-	if (etype == RTE_BE16(RTE_ETHER_TYPE_VLAN)) {
-		/* 802.1Q: keep the tag, it goes back out unchanged. */
-		const struct rte_vlan_hdr *vh;
-		if (unlikely(rte_pktmbuf_data_len(m) < f->l2 + sizeof(*vh)))
-			VERDICT(f, drop_short);
-		vh = (const struct rte_vlan_hdr *)(eth + 1);
-		etype = vh->eth_proto;
-		f->l2 += sizeof(*vh);
-	}
-	if (etype == RTE_BE16(RTE_ETHER_TYPE_ARP)) {
-		parse_arp(w, f);
-		return;
-	}
-	if (unlikely(etype != RTE_BE16(RTE_ETHER_TYPE_IPV4)))
-		VERDICT(f, drop_ethertype);
 	if (unlikely(rte_pktmbuf_data_len(m) < f->l2 + sizeof(*ip)))
 		VERDICT(f, drop_short);
-	ip = rte_pktmbuf_mtod_offset(m, const struct rte_ipv4_hdr *, f->l2);
+	ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, f->l2);
 	if (unlikely((ip->version_ihl >> 4) != 4))
 		VERDICT(f, drop_ip_version);
 	if (unlikely((ip->version_ihl & 0xf) < 5))
@@ -281,7 +237,7 @@ stage_parse(struct mc_worker *w, struct mc_frame *f)
 	frame_l3 = (uint16_t)(rte_pktmbuf_pkt_len(m) - f->l2);
 	if (unlikely(tot < sizeof(*ip) || tot > frame_l3))
 		VERDICT(f, drop_ip_len);
-	{
+	if (likely(!whole)) {
 		const uint64_t ck = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
 		if (unlikely(ck == RTE_MBUF_F_RX_IP_CKSUM_BAD))
 			VERDICT(f, drop_ip_cksum);
@@ -289,10 +245,7 @@ stage_parse(struct mc_worker *w, struct mc_frame *f)
 		    unlikely(cksum_sum(ip, sizeof(*ip), 0) != 0xffff))
 			VERDICT(f, drop_ip_cksum);
 	}
-	if (unlikely((ip->fragment_offset &
-		      RTE_BE16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0))
-		VERDICT(f, drop_ip_frag);
-	if (unlikely(ip->dst_addr != w->ip_be))
+	if (unlikely(ip->dst_addr != w->ip_be || w->ip_be == 0))
 		VERDICT(f, drop_ip_dst);
 	if (unlikely(bad_source_ip(w, ip->src_addr)))
 		VERDICT(f, drop_ip_src);
@@ -301,13 +254,25 @@ stage_parse(struct mc_worker *w, struct mc_frame *f)
 	/* Ethernet pads short frames: cut the padding so lengths below are the IP ones. */
 	if (tot < frame_l3)
 		rte_pktmbuf_trim(m, frame_l3 - tot);
+	if (unlikely((ip->fragment_offset &
+		      RTE_BE16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0)) {
+		struct rte_mbuf *d = whole ? NULL : mc_dp_frag4(w, f, ip, tot);
+		if (whole)
+			VERDICT(f, drop_ip_frag);
+		if (d == NULL)
+			return; /* held, or a verdict */
+		f->m = d;
+		parse_ip4(w, f, true);
+		return;
+	}
+	f->src_key = ip->src_addr;
 	f->l4_len = (uint16_t)(tot - sizeof(*ip));
 	if (ip->next_proto_id == IPPROTO_UDP) {
-		parse_udp(w, f, ip);
+		parse_udp(w, f, ip4_addrs(ip));
 		return;
 	}
 	if (ip->next_proto_id == IPPROTO_TCP) {
-		parse_tcp(w, f, ip);
+		mc_dp_parse_tcp(w, f, ip4_addrs(ip));
 		return;
 	}
 	if (ip->next_proto_id == IPPROTO_ICMP) {
@@ -315,6 +280,55 @@ stage_parse(struct mc_worker *w, struct mc_frame *f)
 		return;
 	}
 	VERDICT(f, drop_ip_proto);
+}
+
+static void
+stage_parse(struct mc_worker *w, struct mc_frame *f)
+{
+	struct rte_mbuf *m = f->m;
+	const struct rte_ether_hdr *eth;
+	uint16_t etype;
+
+	f->l2 = sizeof(*eth);
+	f->key.p = NULL;
+	f->hdr_ok = false;
+	if (unlikely(rte_pktmbuf_data_len(m) < sizeof(*eth)))
+		VERDICT(f, drop_short);
+	eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
+	/* Ours, broadcast, or our IPv6 solicited-node group (neighbor solicitations). */
+	if (unlikely(!rte_is_same_ether_addr(&eth->dst_addr, &w->mac) &&
+		     !rte_is_broadcast_ether_addr(&eth->dst_addr) &&
+		     !(w->has_ip6 && rte_is_same_ether_addr(&eth->dst_addr, &w->ip6_sn_mac))))
+		VERDICT(f, drop_l2_dst);
+	if (unlikely(rte_is_multicast_ether_addr(&eth->src_addr)))
+		VERDICT(f, drop_l2_src);
+	etype = eth->ether_type;
+	if (etype == RTE_BE16(RTE_ETHER_TYPE_VLAN)) {
+		/* 802.1Q: keep the tag, it goes back out unchanged. */
+		const struct rte_vlan_hdr *vh;
+		if (unlikely(rte_pktmbuf_data_len(m) < f->l2 + sizeof(*vh)))
+			VERDICT(f, drop_short);
+		vh = (const struct rte_vlan_hdr *)(eth + 1);
+		etype = vh->eth_proto;
+		f->l2 += sizeof(*vh);
+	}
+	if (likely(etype == RTE_BE16(RTE_ETHER_TYPE_IPV4))) {
+		f->v6 = 0;
+		f->l3_len = sizeof(struct rte_ipv4_hdr);
+		parse_ip4(w, f, false);
+		return;
+	}
+	if (etype == RTE_BE16(RTE_ETHER_TYPE_ARP)) {
+		parse_arp(w, f);
+		return;
+	}
+	if (etype == RTE_BE16(RTE_ETHER_TYPE_IPV6) && w->has_ip6) {
+		f->v6 = 1;
+		f->l3_len = sizeof(struct rte_ipv6_hdr);
+		mc_dp_parse_ip6(w, f);
+		return;
+	}
+	VERDICT(f, drop_ethertype);
 }
 
 /* ---- stage 2: the memcached frame, the first key hashed, its buckets prefetched ---- */
@@ -348,7 +362,13 @@ answer_arp(struct mc_worker *w, struct rte_mbuf *m, uint16_t l2)
 {
 	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
 	struct rte_arp_hdr *arp = rte_pktmbuf_mtod_offset(m, struct rte_arp_hdr *, l2);
-	if (!admit_echo(w, arp->arp_data.arp_sip, rte_pktmbuf_pkt_len(m), true)) {
+	/* Any sender on our subnet is answered, allowed or not: a router must resolve us for
+	 * routed clients to reach us, and an ARP reply goes only to the requester's MAC, so it
+	 * reflects nothing off-link. */
+	const uint32_t sip = arp->arp_data.arp_sip;
+	if (!mc_dp_admit_echo(w, sip, rte_pktmbuf_pkt_len(m),
+			      ((sip ^ w->ip_be) & w->mask_be) == 0 ||
+				      mc_config_allowed(w->cfg, rte_be_to_cpu_32(sip)))) {
 		rte_pktmbuf_free(m);
 		return;
 	}
@@ -372,7 +392,7 @@ answer_icmp(struct mc_worker *w, struct mc_frame *f)
 	struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, f->l2);
 	struct rte_icmp_hdr *icmp = (struct rte_icmp_hdr *)(ip + 1);
 	uint16_t ck;
-	if (!admit_echo(w, ip->src_addr, rte_pktmbuf_pkt_len(m), false)) {
+	if (!mc_dp_admit_echo(w, f->src_key, rte_pktmbuf_pkt_len(m), true)) { /* allowed: parse */
 		rte_pktmbuf_free(m);
 		return;
 	}
@@ -395,13 +415,12 @@ answer_memcached(struct mc_worker *w, struct mc_frame *f)
 	struct mc_service *svc = w->svc;
 	struct rte_mbuf *m = f->m;
 	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
-	struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, f->l2);
-	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
+	uint8_t *l3 = rte_pktmbuf_mtod_offset(m, uint8_t *, f->l2);
+	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(l3 + f->l3_len);
 	struct mc_out out;
-	uint32_t addr;
 	uint16_t port;
 
-	if (unlikely(!mc_dp_rl_admit(w, ip->src_addr))) {
+	if (unlikely(!mc_dp_rl_admit(w, f->src_key))) {
 		w->st.drop_ratelimit++;
 		rte_pktmbuf_free(m);
 		return;
@@ -409,7 +428,7 @@ answer_memcached(struct mc_worker *w, struct mc_frame *f)
 	w->st.udp_requests++;
 	if (unlikely(f->payload == NULL)) {
 		/* A chained request: one copy makes it contiguous. */
-		f->payload = rte_pktmbuf_read(m, f->l2 + MC_L3L4_LEN, f->payload_len, svc->lin);
+		f->payload = rte_pktmbuf_read(m, frame_hlen(f), f->payload_len, svc->lin);
 		f->hdr_ok = f->payload != NULL &&
 			    mc_udp_frame_parse(f->payload, f->payload_len, &f->hdr) == MC_UDP_OK;
 	}
@@ -419,10 +438,19 @@ answer_memcached(struct mc_worker *w, struct mc_frame *f)
 		return;
 	}
 	/* The reply's headers: the request's, turned around (udp_finish writes the rest of the
-	 * IPv4 header). */
-	addr = ip->src_addr;
-	ip->src_addr = ip->dst_addr;
-	ip->dst_addr = addr;
+	 * IP header). */
+	if (likely(!f->v6)) {
+		struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)l3;
+		const uint32_t addr = ip->src_addr;
+		ip->src_addr = ip->dst_addr;
+		ip->dst_addr = addr;
+	} else {
+		struct rte_ipv6_hdr *ip6 = (struct rte_ipv6_hdr *)l3;
+		uint8_t a[16];
+		memcpy(a, ip6->src_addr, 16);
+		memcpy(ip6->src_addr, ip6->dst_addr, 16);
+		memcpy(ip6->dst_addr, a, 16);
+	}
 	port = udp->src_port;
 	udp->src_port = udp->dst_port;
 	udp->dst_port = port;
@@ -472,10 +500,18 @@ stage_execute(struct mc_worker *w, struct mc_frame *f)
 		answer_arp(w, f->m, f->l2);
 		break;
 	case MC_FRAME_ICMP:
-		answer_icmp(w, f);
+		if (f->v6)
+			mc_dp_answer_echo6(w, f);
+		else
+			answer_icmp(w, f);
 		break;
 	case MC_FRAME_KERNEL:
 		to_kernel(w, f);
+		break;
+	case MC_FRAME_ND:
+		mc_dp_answer_nd(w, f);
+		break;
+	case MC_FRAME_HELD:
 		break;
 	default:
 		w->st.c[f->drop]++;
@@ -517,6 +553,8 @@ mc_dp_handle_burst(struct mc_worker *w, struct rte_mbuf **pkts, uint16_t n)
 	}
 	if (w->exc_n != 0)
 		mc_dp_exception_tx(w);
+	if (unlikely(w->dr.cnt != 0))
+		mc_dp_frag_flush(w);
 }
 
 /* ---- counters ---- */

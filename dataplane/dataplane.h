@@ -1,6 +1,7 @@
 /* Dataplane: ports and queues, the per-lcore poll, the burst pipeline (L2-L4 parsed once,
- * keys hashed, items prefetched, frames executed), ARP and ICMP echo, the reply builders and
- * the TX backlog, per-source budgets. The only module that touches rte_ethdev; it calls the
+ * keys hashed, items prefetched, frames executed), ARP, IPv6 neighbor discovery, ICMP and
+ * ICMPv6 echo, IPv4 and IPv6 reassembly, the reply builders and the TX backlog, per-source
+ * budgets. The only module that touches rte_ethdev; it calls the
  * memcached UDP codec (udp/), the protocol (proto/) and the store. */
 #ifndef MC_DATAPLANE_H
 #define MC_DATAPLANE_H
@@ -10,6 +11,7 @@
 
 #include <rte_common.h>
 #include <rte_ether.h>
+#include <rte_ip_frag.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
@@ -46,25 +48,35 @@
 	X(exc_to_kernel, "frames handed to the kernel interface (exception path)")            \
 	X(exc_from_kernel, "frames the kernel interface sent, queued for the port")            \
 	X(arp_replies, "ARP replies sent")                                                     \
-	X(icmp_replies, "ICMP echo replies sent")                                              \
+	X(icmp_replies, "ICMP and ICMPv6 echo replies sent")                                   \
+	X(nd_replies, "IPv6 neighbor advertisements sent (answers, and one unsolicited at start)") \
+	X(frag_received, "IP fragments taken in for reassembly")                               \
+	X(frag_reassembled, "datagrams reassembled from fragments")                            \
+	X(frag_dropped, "fragments given up in reassembly: timed out, overlapping, duplicated, " \
+			"too many, or no room in the table")                                   \
 	X(udp_requests, "memcached datagrams handled")                                         \
 	X(drop_short, "frame shorter than its headers")                                        \
 	X(drop_l2_dst, "not addressed to our MAC or broadcast")                                \
 	X(drop_l2_src, "broadcast or multicast source MAC")                                    \
-	X(drop_ethertype, "neither IPv4 nor ARP")                                              \
+	X(drop_ethertype, "neither IPv4, ARP nor IPv6 (IPv6 too without --ip6)")               \
 	X(drop_arp, "ARP that is neither a request for our address nor a reply to it (replies " \
 		    "too with --exception off)")                                               \
-	X(drop_ip_version, "IP version not 4")                                                 \
+	X(drop_ip_version, "IP version not that of the Ethernet type")                        \
 	X(drop_ip_hdr, "IPv4 header length below 20 or past the frame")                        \
 	X(drop_ip_options, "IPv4 options present")                                             \
-	X(drop_ip_len, "IPv4 total length disagrees with the frame")                           \
+	X(drop_ip_len, "IPv4 total length or IPv6 payload length disagrees with the frame")   \
 	X(drop_ip_cksum, "bad IPv4 header checksum")                                           \
-	X(drop_ip_frag, "IPv4 fragment (no reassembly)")                                       \
-	X(drop_ip_dst, "IPv4 destination is not our address")                                  \
-	X(drop_ip_src, "IPv4 source zero, broadcast, multicast, loopback, ours, or our subnet's " \
-		       "network or broadcast address")                                         \
-	X(drop_ip_proto, "IPv4 protocol other than ICMP, UDP and TCP (TCP too with --exception " \
+	X(drop_ip_frag, "IP fragment refused before reassembly: not UDP, empty, misaligned, past " \
+			"64 KiB, a first fragment without the UDP header, or (IPv6) after other " \
+			"extension headers")                                                   \
+	X(drop_ip_dst, "IP destination is not our address")                                    \
+	X(drop_ip_src, "IP source zero, broadcast, multicast, loopback, ours, IPv4-mapped, or our " \
+		       "subnet's network or broadcast address")                                \
+	X(drop_ip_proto, "IP protocol other than ICMP, UDP and TCP (TCP too with --exception " \
 			 "off)")                                                               \
+	X(drop_ip6_ext, "IPv6 extension header not walked: a routing header with segments left, " \
+			"hop-by-hop not first, too many, or past the frame")                   \
+	X(drop_nd, "IPv6 neighbor discovery malformed, hop limit not 255, or not for our address") \
 	X(drop_icmp, "ICMP short, badly summed, or an echo request with a code (any ICMP but "  \
 		     "echo requests too with --exception off)")                                \
 	X(drop_tcp_cksum, "TCP for the kernel with a bad checksum")                            \
@@ -101,20 +113,26 @@ struct mc_dp_stats {
 	};
 };
 
-#define MC_L3L4_LEN (20 + 8) /* IPv4 (no options) and UDP headers */
-
-/* One received frame as the parse stage leaves it for the later stages. */
-enum mc_frame_kind { MC_FRAME_DROP, MC_FRAME_ARP, MC_FRAME_ICMP, MC_FRAME_MEMCACHED, MC_FRAME_KERNEL };
+/* One received frame as the parse stage leaves it for the later stages. HELD: a fragment the
+ * reassembly table keeps (nothing more to do with it). */
+enum mc_frame_kind {
+	MC_FRAME_DROP, MC_FRAME_ARP, MC_FRAME_ICMP, MC_FRAME_MEMCACHED, MC_FRAME_KERNEL,
+	MC_FRAME_ND, MC_FRAME_HELD
+};
 struct mc_frame {
 	struct rte_mbuf *m;
 	uint8_t kind;            /* enum mc_frame_kind */
 	uint8_t drop;            /* MC_FRAME_DROP: its enum mc_dp_counter; MC_FRAME_KERNEL: the
 				  * counter it falls to with --exception off */
+	uint8_t v6;              /* IPv6 (else IPv4) */
+	uint8_t l3_len;          /* IP header length before L4: 20, or 40 (an IPv6 frame we answer
+				  * has its extension headers cut out first) */
 	uint16_t l2;             /* Ethernet header length (14, or 18 with 802.1Q) */
-	uint16_t l4_len;         /* IPv4 payload length */
+	uint16_t l4_len;         /* IP payload length (L4 header and data) */
 	uint16_t payload_len;    /* UDP payload: memcached frame header and request */
 	uint16_t reply_off;      /* where an in-place reply goes in the buffer */
 	bool hdr_ok;             /* the memcached frame header parsed (stage 2, or execution) */
+	uint64_t src_key;        /* the source's budget: its IPv4 address, or its IPv6 /64 */
 	const uint8_t *payload;  /* the UDP payload in view, or NULL (chained: copied later) */
 	struct mc_udp_frame hdr; /* the memcached frame header */
 	struct mc_key key;       /* the request's first key, hashed (p NULL: none found) */
@@ -197,8 +215,12 @@ struct mc_worker {
 	uint16_t queue_id;
 	uint16_t part;         /* the store partition this worker owns: its sweep, its steering */
 	unsigned int lcore_id;
-	uint32_t ip_be;        /* our address, network order */
+	uint32_t ip_be;        /* our address, network order (0: no IPv4) */
 	uint32_t mask_be;      /* our netmask, network order */
+	uint8_t has_ip6;       /* --ip6 given */
+	uint8_t ip6[16];       /* our IPv6 address */
+	uint8_t ip6_sn[16];    /* its solicited-node multicast address */
+	struct rte_ether_addr ip6_sn_mac; /* and that group's MAC (33:33:ff:..) */
 	uint16_t udp_port_be;  /* memcached port, network order */
 	uint16_t udp_port;     /* host order: the first of nports served ports */
 	uint16_t nports;       /* ports udp_port .. udp_port + nports - 1 (one per partition) */
@@ -230,6 +252,10 @@ struct mc_worker {
 	uint16_t exc_n;          /* kernel-bound frames of the burst being handled */
 	uint64_t exc_tat;        /* the kernel's token bucket: theoretical arrival (TSC) */
 	struct rte_mbuf *exc_tx[MC_EXC_BURST];
+	/* Reassembly (frag.c): this worker's table, and the fragments it gave up, freed after
+	 * each burst. NULL table: fragments are refused (drop_ip_frag). */
+	struct rte_ip_frag_tbl *frag;
+	struct rte_ip_frag_death_row dr;
 	struct mc_frame frames[MC_BURST]; /* the burst being handled, stage by stage */
 	struct rte_mbuf *tx[MC_TX_BACKLOG];
 	struct mc_dp_stats st;
@@ -283,9 +309,11 @@ struct mc_exc {
 int mc_dp_exception_create(const char *kind, const char *ifname, const struct mc_port *port,
 			   struct mc_exc *exc, char *err, size_t errlen);
 /* Set up its kernel interface with ioctls: port's MAC (checked), port's MTU, ip/netmask (host
- * order; ip 0: no address), link up. Returns 0, or -1 with a reason in err. */
+ * order; ip 0: no address), link up, and ip6 (NULL or bits 0: IPv6 stays off on it). Returns
+ * 0, or -1 with a reason in err. */
 int mc_dp_exception_kernel_if(const struct mc_exc *exc, const struct mc_port *port, uint32_t ip,
-			      uint32_t netmask, char *err, size_t errlen);
+			      uint32_t netmask, const struct mc_cidr6 *ip6, char *err,
+			      size_t errlen);
 /* Stop, close and remove the device (its kernel interface goes with it). */
 void mc_dp_exception_destroy(struct mc_exc *exc);
 /* Give worker w (of port 0) exception queue w->queue_id of exc. */
@@ -307,8 +335,20 @@ mc_dp_exception_poll(struct mc_worker *w, uint16_t n)
 	mc_dp_exception_rx(w);
 }
 
-/* Release what the worker still holds (frames waiting in its TX backlog). */
+/* Release what the worker still holds (frames waiting in its TX backlog, fragments waiting
+ * for the rest of their datagram). */
 void mc_dp_worker_fini(struct mc_worker *w);
+
+/* Announce our IPv6 address: one unsolicited neighbor advertisement to all nodes, queued on
+ * w's TX backlog (sent with its next flush). Nothing without --ip6. Called for queue 0 of
+ * each port, before the workers run. */
+void mc_dp_announce(struct mc_worker *w);
+
+/* Reassembly bounds per worker: datagrams in progress at once (each holds at most
+ * RTE_LIBRTE_IP_FRAG_MAX_FRAG mbufs, so a port's pool adds this many times that per queue),
+ * and how long an incomplete one may wait. */
+#define MC_FRAG_MAX_DGRAMS 128
+#define MC_FRAG_TIMEOUT_MS 2000
 
 /* Handle one burst of received frames: replies are queued on w's TX backlog and everything
  * else is freed and counted. The production per-burst function. */
@@ -337,14 +377,15 @@ int mc_dp_stats_line(const struct mc_dp_stats *s, char *buf, size_t len);
  * both rates are 0. rte_exit when memory is short. */
 struct mc_rl *mc_dp_rl_create(const struct mc_config *cfg, uint64_t tsc_hz, int socket);
 void mc_dp_rl_destroy(struct mc_rl *rl);
-/* Rate limits at w->now (the burst's TSC): may src (network order) send a request (its
+/* Rate limits at w->now (the burst's TSC): may src (the frame's src_key) send a request (its
  * request budget is charged, and its byte budget must not be spent)? Then, before a reply
  * leaves, charge its bytes: false means the budget cannot pay and the reply is dropped. */
 /* Inline: both run for every request (budget.c sets the table up). */
 static inline struct mc_rl_slot *
-mc_dp_rl_slot(const struct mc_rl *rl, uint32_t src)
+mc_dp_rl_slot(const struct mc_rl *rl, uint64_t src)
 {
-	/* Multiply-shift with a secret: 2-universal, so no two sources collide by design. */
+	/* Multiply-shift with a secret: 2-universal, so no two sources collide by design. src is
+	 * an IPv4 address, or an IPv6 /64 (one host's share of the address space). */
 	return &rl->slot[((src ^ rl->k0) * rl->k1) >> (64 - 16)];
 }
 
@@ -374,7 +415,7 @@ mc_dp_gcra_take(const struct mc_rl *rl, uint64_t *tat, uint64_t now, uint64_t co
 }
 
 static inline bool
-mc_dp_rl_admit(struct mc_worker *w, uint32_t src)
+mc_dp_rl_admit(struct mc_worker *w, uint64_t src)
 {
 	const struct mc_rl *rl = w->rl;
 	struct mc_rl_slot *s;
@@ -391,7 +432,7 @@ mc_dp_rl_admit(struct mc_worker *w, uint32_t src)
 }
 
 static inline bool
-mc_dp_rl_charge(struct mc_worker *w, uint32_t src, uint32_t bytes)
+mc_dp_rl_charge(struct mc_worker *w, uint64_t src, uint32_t bytes)
 {
 	const struct mc_rl *rl = w->rl;
 	if (rl == NULL || rl->byte_cost_fp == 0)

@@ -88,18 +88,36 @@ cksum_sum(const void *p, size_t len, uint64_t sum)
 	return cksum_fold(sum);
 }
 
-/* Sum of the UDP or TCP (proto) segment at offset off (pseudo header included), over a chain
- * if need be: each segment is folded first and swapped when it starts at an odd offset.
- * (DPDK 22.11's rte_raw_cksum_mbuf swaps an unfolded sum truncated to 16 bits and loses
- * carries there.) */
-static inline uint16_t
-l4_sum(const struct rte_mbuf *m, const struct rte_ipv4_hdr *ip, uint8_t proto, uint32_t off,
-       uint32_t len)
+/* The pseudo header's addresses, summed as native words (one's-complement sums do not care
+ * how the words are grouped): IPv4's two, IPv6's eight 32-bit words. */
+static inline uint64_t
+ip4_addrs(const struct rte_ipv4_hdr *ip)
 {
-	/* Pseudo header in memory order, summed as native words (one's-complement sums do not
-	 * care how the words are grouped): addresses, zero and protocol, L4 length. */
-	uint64_t sum = (uint64_t)ip->src_addr + ip->dst_addr + rte_cpu_to_be_16(proto) +
-		       rte_cpu_to_be_16((uint16_t)len);
+	return (uint64_t)ip->src_addr + ip->dst_addr;
+}
+
+static inline uint64_t
+ip6_addrs(const struct rte_ipv6_hdr *ip6)
+{
+	uint64_t sum = 0;
+	uint32_t v[8];
+	unsigned int i;
+	memcpy(v, ip6->src_addr, 16);
+	memcpy(v + 4, ip6->dst_addr, 16);
+	for (i = 0; i < 8; i++)
+		sum += v[i];
+	return sum;
+}
+
+/* Sum of the L4 segment (proto: UDP, TCP, ICMPv6) at offset off, pseudo header included
+ * (addrs: ip4_addrs or ip6_addrs; IPv6's 32-bit length and next header add up to the same
+ * two words as IPv4's), over a chain if need be: each segment is folded first and swapped
+ * when it starts at an odd offset. (DPDK 22.11's rte_raw_cksum_mbuf swaps an unfolded sum
+ * truncated to 16 bits and loses carries there.) */
+static inline uint16_t
+l4_sum(const struct rte_mbuf *m, uint64_t addrs, uint8_t proto, uint32_t off, uint32_t len)
+{
+	uint64_t sum = addrs + rte_cpu_to_be_16(proto) + rte_cpu_to_be_16((uint16_t)len);
 	uint32_t done = 0;
 	if (likely(m->nb_segs == 1))
 		return cksum_sum(rte_pktmbuf_mtod_offset(m, const uint8_t *, off), len, sum);
@@ -121,10 +139,82 @@ l4_sum(const struct rte_mbuf *m, const struct rte_ipv4_hdr *ip, uint8_t proto, u
 	return (uint16_t)sum;
 }
 
-static inline uint16_t
-udp_sum(const struct rte_mbuf *m, const struct rte_ipv4_hdr *ip, uint32_t off, uint32_t len)
+/* The rate-limit key of an IPv6 source: its /64, with the top bit set so that it is never an
+ * IPv4 address's key. */
+static inline uint64_t
+ip6_src_key(const uint8_t *a)
 {
-	return l4_sum(m, ip, IPPROTO_UDP, off, len);
+	uint64_t k;
+	memcpy(&k, a, 8);
+	return k | (1ull << 63);
+}
+
+/* ---- the parse stage's verdicts (burst.c, ip6.c, frag.c) ---- */
+
+/* The frame is dropped for reason (a counter of struct mc_dp_stats), in the execute stage. */
+#define VERDICT(f, reason)                                                                     \
+	do {                                                                                   \
+		(f)->kind = MC_FRAME_DROP;                                                     \
+		(f)->drop = MC_DP_CTR_##reason;                                                \
+		return;                                                                        \
+	} while (0)
+
+/* The frame is for the kernel: the exception path takes it, or, without one, it is dropped for
+ * reason (--exception off) or as drop_no_exception. The kernel interface has no VLANs: a
+ * tagged frame is not handed over. */
+#define TO_KERNEL(f, reason)                                                                   \
+	do {                                                                                   \
+		(f)->kind = (f)->l2 == sizeof(struct rte_ether_hdr) ? MC_FRAME_KERNEL          \
+								    : MC_FRAME_DROP;           \
+		(f)->drop = MC_DP_CTR_##reason;                                                \
+		return;                                                                        \
+	} while (0)
+
+/* The NIC's verdict on the L4 checksum when it gave one, else the sum over the segment at
+ * off (pseudo header from addrs). */
+static inline bool
+l4_cksum_ok(const struct mc_frame *f, uint64_t addrs, uint8_t proto, uint32_t off, uint16_t len)
+{
+	const uint64_t ck = f->m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+	if (ck != RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN)
+		return ck != RTE_MBUF_F_RX_L4_CKSUM_BAD;
+	return l4_sum(f->m, addrs, proto, off, len) == 0xffff;
+}
+
+/* burst.c: UDP and TCP, after IPv4 or IPv6 (the L4 header at l2 + l3_len, addrs its pseudo
+ * header's addresses): memcached's, the kernel's, or a counted drop. */
+void mc_dp_parse_udp(struct mc_worker *w, struct mc_frame *f, uint64_t addrs);
+void mc_dp_parse_tcp(const struct mc_worker *w, struct mc_frame *f, uint64_t addrs);
+/* Allowed and within its budget, with TX room for one frame: the checks of every frame
+ * answered in place (ARP, ND, echo). Counts the drop. */
+bool mc_dp_admit_echo(struct mc_worker *w, uint64_t src_key, uint32_t reply_bytes, bool allowed);
+
+/* ip6.c: an IPv6 frame, from its IP header on: ND and ICMPv6 settled here, UDP and TCP passed
+ * on to mc_dp_parse_udp/tcp, fragments to reassembly (then parsed again whole). */
+void mc_dp_parse_ip6(struct mc_worker *w, struct mc_frame *f);
+/* Answer a neighbor solicitation (MC_FRAME_ND) and an ICMPv6 echo request in place. */
+void mc_dp_answer_nd(struct mc_worker *w, struct mc_frame *f);
+void mc_dp_answer_echo6(struct mc_worker *w, struct mc_frame *f);
+
+/* frag.c: hand a fragment to the worker's table. Returns the whole datagram (a chain, its IP
+ * header rewritten as unfragmented, L4 checksum to be verified in software), or NULL: the
+ * fragment is held (f->kind HELD) or refused (a verdict). */
+struct rte_mbuf *mc_dp_frag4(struct mc_worker *w, struct mc_frame *f, struct rte_ipv4_hdr *ip,
+			     uint16_t tot);
+struct rte_mbuf *mc_dp_frag6(struct mc_worker *w, struct mc_frame *f, struct rte_ipv6_hdr *ip6,
+			     uint16_t off, uint16_t end);
+/* Free what the table gave up during the burst (counted as frag_dropped), and, from
+ * housekeeping, the datagrams that waited too long. */
+void mc_dp_frag_flush(struct mc_worker *w);
+void mc_dp_frag_expire(struct mc_worker *w, uint64_t now);
+int mc_dp_frag_init(struct mc_worker *w, int socket);
+void mc_dp_frag_fini(struct mc_worker *w);
+
+/* The headers in front of a memcached request or reply datagram's frame header. */
+static inline uint16_t
+frame_hlen(const struct mc_frame *f)
+{
+	return (uint16_t)(f->l2 + f->l3_len + 8);
 }
 
 /* reply.c: the reply to memcached request f, whose headers were turned around. open lays out

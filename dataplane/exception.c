@@ -69,20 +69,69 @@ mc_dp_worker_exception(struct mc_worker *w, const struct mc_exc *exc)
 
 /* ---- the device ---- */
 
-/* No IPv6 on the interface yet (the fast path has no IPv6 exception path): no link-local
- * address, router solicitations or MLD reports from it. A kernel without IPv6 has no file. */
-static void
-ipv6_off(const char *ifname)
+/* Write value to the interface's IPv6 setting key. Returns 0, or -1 (a kernel without IPv6
+ * has no file). */
+static int
+ipv6_conf(const char *ifname, const char *key, const char *value)
 {
 	char path[128];
 	FILE *f;
-	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", ifname);
+	int ret = 0;
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/%s", ifname, key);
 	f = fopen(path, "w");
 	if (f == NULL)
-		return;
-	if (fputs("1\n", f) == EOF)
+		return -1;
+	if (fputs(value, f) == EOF)
+		ret = -1;
+	if (fclose(f) != 0)
+		ret = -1;
+	return ret;
+}
+
+/* No IPv6 on the interface until it is given --ip6: no link-local address, router
+ * solicitations or MLD reports from it. */
+static void
+ipv6_off(const char *ifname)
+{
+	if (ipv6_conf(ifname, "disable_ipv6", "1\n") != 0 && errno != ENOENT)
 		MC_LOG(WARNING, "%s: cannot turn IPv6 off: %s\n", ifname, strerror(errno));
-	fclose(f);
+}
+
+/* The kernel's side of --ip6: the address only (no link-local one, no autoconfiguration, no
+ * router advertisements taken, no duplicate address detection: the address is the box's and
+ * usable at once), for the TCP service over IPv6. in6_ifreq as <linux/ipv6.h> has it. */
+struct mc_in6_ifreq {
+	struct in6_addr addr;
+	uint32_t prefixlen;
+	int ifindex;
+};
+
+static int
+ipv6_address(const char *ifname, const struct mc_cidr6 *ip6, char *err, size_t errlen)
+{
+	struct mc_in6_ifreq r;
+	int fd;
+	if (ipv6_conf(ifname, "addr_gen_mode", "1\n") != 0 ||
+	    ipv6_conf(ifname, "accept_ra", "0\n") != 0 ||
+	    ipv6_conf(ifname, "autoconf", "0\n") != 0 ||
+	    ipv6_conf(ifname, "accept_dad", "0\n") != 0 ||
+	    ipv6_conf(ifname, "disable_ipv6", "0\n") != 0) {
+		snprintf(err, errlen, "%s: cannot turn IPv6 on: %s", ifname, strerror(errno));
+		return -1;
+	}
+	memset(&r, 0, sizeof(r));
+	memcpy(&r.addr, ip6->net, 16);
+	r.prefixlen = ip6->bits;
+	r.ifindex = (int)if_nametoindex(ifname);
+	fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || r.ifindex == 0 || (ioctl(fd, SIOCSIFADDR, &r) != 0 && errno != EEXIST)) {
+		snprintf(err, errlen, "%s: set IPv6 address: %s", ifname, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
 }
 
 int
@@ -210,7 +259,7 @@ ifreq_addr(struct ifreq *ifr, uint32_t a)
 
 int
 mc_dp_exception_kernel_if(const struct mc_exc *exc, const struct mc_port *port, uint32_t ip,
-			  uint32_t netmask, char *err, size_t errlen)
+			  uint32_t netmask, const struct mc_cidr6 *ip6, char *err, size_t errlen)
 {
 	struct ifreq ifr;
 	uint16_t mtu;
@@ -255,6 +304,8 @@ mc_dp_exception_kernel_if(const struct mc_exc *exc, const struct mc_port *port, 
 		goto out;
 	ifr.ifr_flags |= IFF_UP;
 	if (ifreq_ioctl(fd, SIOCSIFFLAGS, &ifr, "link up", err, errlen) != 0)
+		goto out;
+	if (ip6 != NULL && ip6->bits != 0 && ipv6_address(exc->ifname, ip6, err, errlen) != 0)
 		goto out;
 	ret = 0;
 out:

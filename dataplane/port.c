@@ -1,5 +1,5 @@
 /* Port bring-up and the per-lcore poll loop. */
-#include "dataplane.h"
+#include "dp_int.h"
 
 #include <rte_cycles.h>
 #include "../store/store.h"
@@ -135,7 +135,8 @@ mc_dp_port_setup(const struct mc_config *cfg, uint16_t port_id, uint16_t first_p
 		rte_exit(EXIT_FAILURE, "cannot adjust descriptors of port %s: err=%d\n", port->name, ret);
 
 	/* RX rings full, TX rings full, bursts in flight, per-lcore caches, and reply datagrams. */
-	nb_mbufs = cfg->queues * (nb_rxd + nb_txd + MC_TX_BACKLOG + 2 * MC_BURST + POOL_CACHE) + 4096;
+	nb_mbufs = cfg->queues * (nb_rxd + nb_txd + MC_TX_BACKLOG + 2 * MC_BURST + POOL_CACHE +
+				  MC_FRAG_MAX_DGRAMS * RTE_LIBRTE_IP_FRAG_MAX_FRAG) + 4096;
 	nb_mbufs = rte_align32pow2(nb_mbufs) - 1;
 	char pname[RTE_MEMPOOL_NAMESIZE];
 	snprintf(pname, sizeof(pname), "mc_pool_%u", port->port_id);
@@ -164,6 +165,16 @@ mc_dp_port_setup(const struct mc_config *cfg, uint16_t port_id, uint16_t first_p
 		rte_exit(EXIT_FAILURE, "cannot start port %s: err=%d\n", port->name, ret);
 	if (port->queues > 1)
 		flow_steer(cfg, port);
+	if (cfg->ip6.bits != 0) {
+		/* Neighbor solicitations come to our solicited-node group's MAC. */
+		struct rte_ether_addr sn = {{0x33, 0x33, 0xff, cfg->ip6.net[13], cfg->ip6.net[14],
+					     cfg->ip6.net[15]}};
+		if (rte_eth_dev_set_mc_addr_list(port->port_id, &sn, 1) != 0 &&
+		    rte_eth_allmulticast_enable(port->port_id) != 0 &&
+		    rte_eth_promiscuous_get(port->port_id) != 1)
+			MC_LOG(WARNING, "port %s: cannot receive multicast; IPv6 neighbors must be "
+					"told our MAC some other way\n", port->name);
+	}
 	MC_LOG(NOTICE, "port %s (%u) up: MAC " RTE_ETHER_ADDR_PRT_FMT ", %u queue(s), %u+%u descriptors, "
 		       "%u mbufs, checksum offload TX %s, RX %s\n",
 	       port->name, port->port_id, RTE_ETHER_ADDR_BYTES(&port->mac), port->queues, nb_rxd,
@@ -224,6 +235,15 @@ mc_dp_worker_init(struct mc_worker *w, const struct mc_config *cfg, const struct
 	w->part = part;
 	w->ip_be = rte_cpu_to_be_32(cfg->ip);
 	w->mask_be = rte_cpu_to_be_32(cfg->netmask);
+	if (cfg->ip6.bits != 0) {
+		static const uint8_t sn[13] = {0xff, 0x02, [11] = 1, [12] = 0xff};
+		w->has_ip6 = 1;
+		memcpy(w->ip6, cfg->ip6.net, 16);
+		memcpy(w->ip6_sn, sn, 13);
+		memcpy(w->ip6_sn + 13, cfg->ip6.net + 13, 3);
+		w->ip6_sn_mac = (struct rte_ether_addr){{0x33, 0x33, 0xff, w->ip6[13], w->ip6[14],
+							  w->ip6[15]}};
+	}
 	w->udp_port_be = rte_cpu_to_be_16(cfg->udp_port);
 	w->udp_port = cfg->udp_port;
 	w->nports = port->nparts > 1 ? port->nparts : 1;
@@ -238,11 +258,15 @@ mc_dp_worker_init(struct mc_worker *w, const struct mc_config *cfg, const struct
 	w->tick_next = clock_tsc0;
 	/* An exception queue is given later (mc_dp_worker_exception), to port 0's workers. */
 	w->exc = strcmp(cfg->exception, "off") != 0 ? MC_EXC_MISSING : MC_EXC_OFF;
+	if (mc_dp_frag_init(w, port->socket) != 0)
+		MC_LOG(WARNING, "queue %u of port %s: no reassembly table (fragments are dropped)\n",
+		       q, port->name);
 }
 
 void
 mc_dp_worker_fini(struct mc_worker *w)
 {
+	mc_dp_frag_fini(w);
 	while (w->tx_n != 0) {
 		rte_pktmbuf_free(w->tx[w->tx_head]);
 		w->tx_head = (uint16_t)((w->tx_head + 1) % MC_TX_BACKLOG);
@@ -261,6 +285,7 @@ housekeep(struct mc_worker *w, uint64_t now)
 {
 	uint64_t secs;
 	w->hk_next = now + w->tsc_hz / HK_PER_SEC;
+	mc_dp_frag_expire(w, now);
 	if (w->store == NULL)
 		return;
 	/* The store's clock: monotonic seconds from the TSC (every worker ticks the same clock;

@@ -87,19 +87,63 @@ udp_sum_known(uint64_t addrs, const uint8_t *udp, uint32_t l4, const struct mc_o
 #define REPLY_IP_FIXED_SUM                                                                     \
 	((uint64_t)RTE_BE16(0x4500) + RTE_BE16(RTE_IPV4_HDR_DF_FLAG) + RTE_BE16(64 << 8 | IPPROTO_UDP))
 
-/* Fill the IPv4 header and the UDP length and checksum of a reply whose L2..L4 headers were
- * turned around: the IPv4 header is written whole here, all but the addresses, so its
+/* The UDP checksum of a reply datagram, in software: with o (a single datagram whose text
+ * follows the frame header) the copied values' kept sums are added instead of reading them. */
+static inline __attribute__((always_inline)) void
+udp_cksum_sw(struct rte_mbuf *m, struct rte_udp_hdr *udp, uint16_t l4, uint32_t l4_off,
+	     uint64_t addrs, const struct mc_out *o)
+{
+	uint16_t ck;
+	if (o != NULL && o->nsums != 0 && o->nsums <= MC_OUT_MAX_SUMS)
+		ck = (uint16_t)~udp_sum_known(addrs, (const uint8_t *)udp, l4, o);
+	else if (likely(m->nb_segs == 1))
+		ck = (uint16_t)~cksum_sum(udp, l4, addrs + RTE_BE16(IPPROTO_UDP) + udp->dgram_len);
+	else
+		ck = (uint16_t)~l4_sum(m, addrs, IPPROTO_UDP, l4_off, l4);
+	udp->dgram_cksum = ck == 0 ? 0xffff : ck;
+}
+
+/* The IPv6 reply's header (addresses already turned around) and UDP length and checksum,
+ * which IPv6 requires. */
+static void
+udp6_finish(const struct mc_worker *w, struct rte_mbuf *m, uint16_t l2_len, uint16_t payload_len,
+	    const struct mc_out *o)
+{
+	struct rte_ipv6_hdr *ip6 = rte_pktmbuf_mtod_offset(m, struct rte_ipv6_hdr *, l2_len);
+	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip6 + 1);
+	const uint16_t l4 = (uint16_t)(sizeof(*udp) + payload_len);
+	ip6->vtc_flow = RTE_BE32(6u << 28);
+	ip6->payload_len = rte_cpu_to_be_16(l4);
+	ip6->proto = IPPROTO_UDP;
+	ip6->hop_limits = 64;
+	udp->dgram_len = rte_cpu_to_be_16(l4);
+	udp->dgram_cksum = 0;
+	if (w->tx_cksum_offload) {
+		m->l2_len = l2_len;
+		m->l3_len = sizeof(*ip6);
+		m->ol_flags |= RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_UDP_CKSUM;
+		udp->dgram_cksum = rte_ipv6_phdr_cksum(ip6, m->ol_flags);
+	} else {
+		udp_cksum_sw(m, udp, l4, l2_len + sizeof(*ip6), ip6_addrs(ip6), o);
+	}
+}
+
+/* Fill the IP header and the UDP length and checksum of a reply whose L2..L4 headers were
+ * turned around. IPv4: the header is written whole here, all but the addresses, so its
  * checksum is the constants' sum plus the length and the addresses, and the addresses' sum
  * serves the UDP pseudo header too. l2_len is the Ethernet header length (14 or 18),
- * payload_len the UDP payload length. With o (a single datagram whose text follows the frame
- * header), a software UDP checksum adds the copied values' kept sums instead of reading them. */
+ * payload_len the UDP payload length. o as for udp_cksum_sw. */
 static inline __attribute__((always_inline)) void
-udp_finish(const struct mc_worker *w, struct rte_mbuf *m, uint16_t l2_len, uint16_t payload_len,
-	   const struct mc_out *o)
+udp_finish(const struct mc_worker *w, struct rte_mbuf *m, bool v6, uint16_t l2_len,
+	   uint16_t payload_len, const struct mc_out *o)
 {
 	struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, l2_len);
 	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
 	const uint16_t l4 = (uint16_t)(sizeof(*udp) + payload_len);
+	if (unlikely(v6)) {
+		udp6_finish(w, m, l2_len, payload_len, o);
+		return;
+	}
 	ip->version_ihl = RTE_IPV4_VHL_DEF;
 	ip->type_of_service = 0;
 	ip->total_length = rte_cpu_to_be_16((uint16_t)(sizeof(*ip) + l4));
@@ -116,16 +160,9 @@ udp_finish(const struct mc_worker *w, struct rte_mbuf *m, uint16_t l2_len, uint1
 		m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM;
 		udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
 	} else {
-		const uint64_t addrs = (uint64_t)ip->src_addr + ip->dst_addr;
-		uint16_t ck;
+		const uint64_t addrs = ip4_addrs(ip);
 		ip->hdr_checksum = (uint16_t)~cksum_fold(addrs + REPLY_IP_FIXED_SUM + ip->total_length);
-		if (o != NULL && o->nsums != 0 && o->nsums <= MC_OUT_MAX_SUMS)
-			ck = (uint16_t)~udp_sum_known(addrs, (const uint8_t *)udp, l4, o);
-		else if (likely(m->nb_segs == 1))
-			ck = (uint16_t)~cksum_sum(udp, l4, addrs + RTE_BE16(IPPROTO_UDP) + udp->dgram_len);
-		else
-			ck = (uint16_t)~udp_sum(m, ip, l2_len + sizeof(*ip), l4);
-		udp->dgram_cksum = ck == 0 ? 0xffff : ck;
+		udp_cksum_sw(m, udp, l4, l2_len + sizeof(*ip), addrs, o);
 	}
 }
 
@@ -150,7 +187,7 @@ zc_free(void *addr, void *opaque)
  * swapped) headers; m is freed. Every mbuf is taken before any datagram is queued,
  * so the reply goes whole or not at all (the caller reserved TX room for all of them). */
 static void
-send_split(struct mc_worker *w, struct mc_service *svc, struct rte_mbuf *m, uint16_t hlen,
+send_split(struct mc_worker *w, struct mc_service *svc, struct rte_mbuf *m, bool v6, uint16_t hlen,
 	   uint16_t l2, uint16_t req_id, const uint8_t *src, size_t len)
 {
 	const uint16_t n = mc_udp_dgram_count(len);
@@ -173,7 +210,7 @@ send_split(struct mc_worker *w, struct mc_service *svc, struct rte_mbuf *m, uint
 		mc_udp_frame_write(p + hlen, req_id, i, n);
 		memcpy(p + hlen + MC_UDP_HDR_LEN, src + off, chunk);
 		off += chunk;
-		udp_finish(w, d, l2, (uint16_t)(MC_UDP_HDR_LEN + chunk), NULL);
+		udp_finish(w, d, v6, l2, (uint16_t)(MC_UDP_HDR_LEN + chunk), NULL);
 		mc_dp_tx_push(w, d);
 	}
 	svc->st.reply_datagrams += n;
@@ -211,8 +248,8 @@ flatten(struct mc_service *svc, struct mc_out *o)
  * text that fits), then segments of text or of item memory attached as external buffers.
  * Returns 1 when sent, 0 when nothing was attached (copy instead), -1 when the reply is lost. */
 static int
-send_chained(struct mc_worker *w, struct mc_service *svc, const uint8_t *tmpl, uint16_t hlen,
-	     uint16_t l2, uint16_t req_id, struct mc_out *o)
+send_chained(struct mc_worker *w, struct mc_service *svc, const uint8_t *tmpl, bool v6,
+	     uint16_t hlen, uint16_t l2, uint16_t req_id, struct mc_out *o)
 {
 	struct mc_zc *zc[MC_OUT_MAX_REFS];
 	struct rte_mbuf *built[512];
@@ -297,7 +334,7 @@ send_chained(struct mc_worker *w, struct mc_service *svc, const uint8_t *tmpl, u
 		}
 	}
 	for (i = 0; i < nb; i++) {
-		udp_finish(w, built[i], l2, (uint16_t)(rte_pktmbuf_pkt_len(built[i]) - hlen), NULL);
+		udp_finish(w, built[i], v6, l2, (uint16_t)(rte_pktmbuf_pkt_len(built[i]) - hlen), NULL);
 		mc_dp_tx_push(w, built[i]);
 	}
 	svc->st.zc_values += o->nrefs;
@@ -329,7 +366,7 @@ mc_dp_reply_open(struct mc_worker *w, struct mc_frame *f, struct mc_out *o)
 {
 	struct mc_service *svc = w->svc;
 	struct rte_mbuf *m = f->m;
-	const uint16_t hlen = (uint16_t)(f->l2 + MC_L3L4_LEN);
+	const uint16_t hlen = frame_hlen(f);
 	size_t room = 0, limit;
 	/* In place: the reply goes after the request in the same buffer, with room in front of
 	 * it for the headers, so parsing never reads bytes the reply has overwritten. */
@@ -361,11 +398,11 @@ reply_send_other(struct mc_worker *w, struct mc_frame *f, struct mc_out *o)
 {
 	struct mc_service *svc = w->svc;
 	struct rte_mbuf *m = f->m;
-	const uint16_t l2 = f->l2, hlen = (uint16_t)(l2 + MC_L3L4_LEN);
+	const uint16_t l2 = f->l2, hlen = frame_hlen(f);
 	if (o->nrefs != 0) {
 		uint8_t tmpl[128];
 		memcpy(tmpl, rte_pktmbuf_mtod(m, uint8_t *), hlen);
-		switch (send_chained(w, svc, tmpl, hlen, l2, f->hdr.req_id, o)) {
+		switch (send_chained(w, svc, tmpl, f->v6, hlen, l2, f->hdr.req_id, o)) {
 		case 1:
 			rte_pktmbuf_free(m);
 			return;
@@ -381,16 +418,14 @@ reply_send_other(struct mc_worker *w, struct mc_frame *f, struct mc_out *o)
 		svc->st.zc_fallbacks++;
 		flatten(svc, o);
 	}
-	send_split(w, svc, m, hlen, l2, f->hdr.req_id, o->buf, o->len);
+	send_split(w, svc, m, f->v6, hlen, l2, f->hdr.req_id, o->buf, o->len);
 }
 
 void
 mc_dp_reply_send(struct mc_worker *w, struct mc_frame *f, struct mc_out *o)
 {
 	struct rte_mbuf *m = f->m;
-	const uint16_t l2 = f->l2, hlen = (uint16_t)(l2 + MC_L3L4_LEN);
-	/* The reply's destination: the headers were already turned around. */
-	const uint32_t dst = rte_pktmbuf_mtod_offset(m, const struct rte_ipv4_hdr *, l2)->dst_addr;
+	const uint16_t l2 = f->l2, hlen = frame_hlen(f);
 	const size_t total = mc_out_pos(o);
 	uint8_t *h;
 	uint16_t n;
@@ -406,7 +441,7 @@ mc_dp_reply_send(struct mc_worker *w, struct mc_frame *f, struct mc_out *o)
 		w->st.drop_tx_backlog++;
 		goto drop;
 	}
-	if (unlikely(!mc_dp_rl_charge(w, dst, (uint32_t)(total + n * (hlen + MC_UDP_HDR_LEN))))) {
+	if (unlikely(!mc_dp_rl_charge(w, f->src_key, (uint32_t)(total + n * (hlen + MC_UDP_HDR_LEN))))) {
 		w->st.drop_ratelimit++;
 		goto drop;
 	}
@@ -415,14 +450,14 @@ mc_dp_reply_send(struct mc_worker *w, struct mc_frame *f, struct mc_out *o)
 		return;
 	}
 	/* One datagram, built where it lies: move the headers in front of it (42 or 46 bytes,
-	 * never overlapping: the reply starts past the request). */
+	 * 62 or 66 over IPv6; never overlapping: the reply starts past the request). */
 	h = (uint8_t *)m->buf_addr + f->reply_off;
 	rte_memcpy(h, rte_pktmbuf_mtod(m, uint8_t *), hlen);
 	mc_udp_frame_write(h + hlen, f->hdr.req_id, 0, 1);
 	m->data_off = f->reply_off;
 	m->data_len = (uint16_t)(hlen + MC_UDP_HDR_LEN + o->len);
 	m->pkt_len = m->data_len;
-	udp_finish(w, m, l2, (uint16_t)(MC_UDP_HDR_LEN + o->len), o);
+	udp_finish(w, m, f->v6, l2, (uint16_t)(MC_UDP_HDR_LEN + o->len), o);
 	w->svc->st.reply_datagrams++;
 	mc_dp_tx_push(w, m);
 	return;

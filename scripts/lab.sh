@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The lab network: namespace mcbox-client holding veth mcc0 = 198.18.0.2/24, whose peer mcs0
-# (root namespace, no address) is driven by mcbox through DPDK's net_af_packet at 198.18.0.1.
+# The lab network: namespace mcbox-client holding veth mcc0 = 198.18.0.2/24 and 2001:2::2/64,
+# whose peer mcs0 (root namespace, no address) is driven by mcbox through DPDK's
+# net_af_packet at 198.18.0.1 and 2001:2::1.
 #   scripts/lab.sh up     make it, start mcbox, wait until it answers ping
 #   scripts/lab.sh down   stop mcbox and remove everything 'up' made (safe to run any time)
 # Environment: LAB_QUEUES (default 1), MCBOX_ARGS (extra app options), MCBOX_BIN (binary,
@@ -10,7 +11,8 @@
 # (memif: the memif lab of scripts/memif.sh instead of all this).
 #
 # LAB_BOXES=N starts N independent mcbox processes, a pool of cache boxes. Box k answers
-# 198.18.k.1 on veth mcsb<k> (box 0: mcs0), its client side mccb<k> (box 0: mcc0) is
+# 198.18.k.1 and 2001:2:0:k::1 on veth mcsb<k> (box 0: mcs0), its client side mccb<k> (box 0:
+# mcc0) is 2001:2:0:k::2/64 and
 # 198.18.k.2/24 in the same namespace; its exception-path kernel interface is mcbox<k>.
 # LAB_QUEUES and LAB_PORTS shape box 0; boxes k >= 1 have one port, one queue on lcore
 # k % nproc, -m 32 (before MCBOX_ARGS, which can override it) and at most 256 MiB of EAL
@@ -125,9 +127,9 @@ down() {
 }
 
 # A veth pair: $1 in the root namespace (mcbox's side, no address), $2 in the client
-# namespace with address $3 (none when empty).
+# namespace with addresses $3 (IPv4) and $4 (IPv6; none when empty).
 make_link() {
-	local srv=$1 cli=$2 addr=$3
+	local srv=$1 cli=$2 addr=$3 addr6=${4:-}
 	ip link add "$srv" type veth peer name "$cli" netns "$NS" || return 1
 	# No IPv6 chatter on either end, and full checksums on what the client sends (veth would
 	# otherwise leave UDP checksums to an offload that an AF_PACKET reader never sees).
@@ -143,6 +145,14 @@ make_link() {
 	ip link set "$srv" up
 	if [ -n "$addr" ]; then
 		ip netns exec "$NS" ip addr add "$addr" dev "$cli" || return 1
+	fi
+	if [ -n "$addr6" ]; then
+		# The global address only: no link-local one, no router solicitations, no
+		# duplicate address detection (the lab's addresses are its own).
+		ip netns exec "$NS" sysctl -qw "net.ipv6.conf.$cli.addr_gen_mode=1" \
+			"net.ipv6.conf.$cli.accept_ra=0" "net.ipv6.conf.$cli.router_solicitations=0" \
+			"net.ipv6.conf.$cli.disable_ipv6=0" || return 1
+		ip netns exec "$NS" ip -6 addr add "$addr6" dev "$cli" nodad || return 1
 	fi
 	ip netns exec "$NS" ip link set "$cli" up
 }
@@ -189,7 +199,8 @@ start_box() {
 	(
 		"$MCBOX_BIN" -l "$lcores" --no-pci --file-prefix "$prefix" $eal_mem \
 			"${vdevs[@]}" -- \
-			--ip "198.18.$k.1" --queues "$queues" --idle-sleep 20 --kernel-if "mcbox$k" \
+			--ip "198.18.$k.1" --ip6 "2001:2:0:$k::1/64" --queues "$queues" --idle-sleep 20 \
+			--kernel-if "mcbox$k" \
 			$app_mem $MCBOX_ARGS \
 			>"$base.log" 2>&1 </dev/null &
 		echo $! > "$base.pid.tmp"
@@ -240,9 +251,11 @@ up() {
 	ip netns add "$NS" || { log "cannot create namespace $NS (root needed)"; return 1; }
 	ip netns exec "$NS" sysctl -qw "net.ipv6.conf.all.disable_ipv6=1" 2>/dev/null
 	ip netns exec "$NS" sysctl -qw "net.ipv6.conf.default.disable_ipv6=1" 2>/dev/null
+	ip netns exec "$NS" sysctl -qw "net.ipv6.conf.lo.disable_ipv6=0" 2>/dev/null
 	ip netns exec "$NS" ip link set lo up
 	for ((k = 0; k < LAB_BOXES; k++)); do
-		make_link "$(srv_if "$k")" "$(cli_if "$k")" "198.18.$k.2/24" || { down; return 1; }
+		make_link "$(srv_if "$k")" "$(cli_if "$k")" "198.18.$k.2/24" "2001:2:0:$k::2/64" ||
+			{ down; return 1; }
 	done
 	if [ "$LAB_PORTS" -ge 2 ]; then
 		make_link mcs1 mcc1 "" || { down; return 1; }

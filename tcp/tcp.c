@@ -63,7 +63,7 @@ struct tcp_thread {
 	struct mc_tcp *t;
 	pthread_t th;
 	bool started;
-	int ep, lfd, stopfd;
+	int ep, lfd, lfd6, stopfd; /* listeners: IPv4, IPv6 (-1: none) */
 	struct mc_proto_ctx px;
 	uint8_t *rbuf, *obuf, *spill;
 	size_t spill_cap;
@@ -465,30 +465,46 @@ on_write(struct tcp_thread *w, struct conn *c)
 	return 0;
 }
 
+/* The epoll tag of listener lfd (the thread's own address) or lfd6 (its lfd6 field's). */
+static void *
+listener_tag(struct tcp_thread *w, bool v6)
+{
+	return v6 ? (void *)&w->lfd6 : (void *)w;
+}
+
 static void
-on_accept(struct tcp_thread *w)
+on_accept(struct tcp_thread *w, bool v6)
 {
 	struct mc_tcp *t = w->t;
+	const int lfd = v6 ? w->lfd6 : w->lfd;
 	for (;;) {
-		struct sockaddr_in sa;
+		struct sockaddr_storage sa;
 		socklen_t sl = sizeof(sa);
 		struct epoll_event ev;
 		struct conn *c;
 		int one = 1;
-		int fd = accept4(w->lfd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept4(lfd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-				/* The listener would stay readable: stop watching it for a
+				/* The listeners would stay readable: stop watching them for a
 				 * while, as memcached's listen_disabled. */
 				struct epoll_event off = {.events = 0, .data.ptr = w};
-				epoll_ctl(w->ep, EPOLL_CTL_MOD, w->lfd, &off);
+				if (w->lfd >= 0)
+					epoll_ctl(w->ep, EPOLL_CTL_MOD, w->lfd, &off);
+				off.data.ptr = listener_tag(w, true);
+				if (w->lfd6 >= 0)
+					epoll_ctl(w->ep, EPOLL_CTL_MOD, w->lfd6, &off);
 				w->accept_paused = true;
 				w->st.listen_disabled_num++;
 			}
 			return; /* EAGAIN, or an error the next accept may not have */
 		}
-		if (t->set.allowed != NULL && sa.sin_family == AF_INET &&
-		    !t->set.allowed(t->set.allowed_arg, ntohl(sa.sin_addr.s_addr))) {
+		if ((sa.ss_family == AF_INET && t->set.allowed != NULL &&
+		     !t->set.allowed(t->set.allowed_arg,
+				     ntohl(((struct sockaddr_in *)&sa)->sin_addr.s_addr))) ||
+		    (sa.ss_family == AF_INET6 && t->set.allowed6 != NULL &&
+		     !t->set.allowed6(t->set.allowed_arg,
+				      ((struct sockaddr_in6 *)&sa)->sin6_addr.s6_addr))) {
 			w->st.conn_not_allowed++;
 			close(fd);
 			continue;
@@ -537,7 +553,11 @@ sweep(struct tcp_thread *w, uint64_t now)
 	struct conn *c = w->conns, *next;
 	if (w->accept_paused) {
 		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = w};
-		epoll_ctl(w->ep, EPOLL_CTL_MOD, w->lfd, &ev);
+		if (w->lfd >= 0)
+			epoll_ctl(w->ep, EPOLL_CTL_MOD, w->lfd, &ev);
+		ev.data.ptr = listener_tag(w, true);
+		if (w->lfd6 >= 0)
+			epoll_ctl(w->ep, EPOLL_CTL_MOD, w->lfd6, &ev);
 		w->accept_paused = false;
 	}
 	for (; c != NULL; c = next) {
@@ -568,8 +588,9 @@ thread_main(void *arg)
 			int rc = 0;
 			if (c == NULL)
 				return NULL; /* the stop eventfd */
-			if (c == (struct conn *)(uintptr_t)w) {
-				on_accept(w);
+			if (c == (struct conn *)(uintptr_t)w ||
+			    c == (struct conn *)listener_tag(w, true)) {
+				on_accept(w, c != (struct conn *)(uintptr_t)w);
 				continue;
 			}
 			if (evs[i].events & EPOLLOUT)
@@ -590,29 +611,39 @@ thread_main(void *arg)
 /* ---- start and stop ---- */
 
 static int
-listen_on(const struct mc_tcp_settings *s, uint16_t port, char *err, size_t errlen)
+listen_on(const struct mc_tcp_settings *s, bool v6, uint16_t port, char *err, size_t errlen)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	struct sockaddr_in6 sa6 = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
 	int one = 1;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	char name[INET6_ADDRSTRLEN];
 	if (fd < 0) {
 		snprintf(err, errlen, "tcp: socket: %s", strerror(errno));
 		return -1;
 	}
 	sa.sin_addr.s_addr = htonl(s->ip);
+	memcpy(&sa6.sin6_addr, s->ip6, 16);
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	/* The address may reach the kernel only once the exception path's interface has it. */
 	setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one));
+	if (v6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	/* A backlog as deep as the connections allowed (the kernel caps it at somaxconn): a burst
 	 * of connects that overflows the accept queue loses final ACKs, and with syncookies the
 	 * client then believes in a connection the server never saw. */
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	if ((v6 ? bind(fd, (struct sockaddr *)&sa6, sizeof(sa6))
+		: bind(fd, (struct sockaddr *)&sa, sizeof(sa))) != 0 ||
 	    listen(fd, s->max_conns > 1024 ? (s->max_conns < 65535 ? (int)s->max_conns : 65535)
 					   : 1024) != 0) {
-		snprintf(err, errlen, "tcp: cannot listen on %u.%u.%u.%u:%u: %s", s->ip >> 24,
-			 (s->ip >> 16) & 0xff, (s->ip >> 8) & 0xff, s->ip & 0xff, port,
-			 strerror(errno));
+		if (v6)
+			inet_ntop(AF_INET6, s->ip6, name, sizeof(name));
+		else
+			snprintf(name, sizeof(name), "%u.%u.%u.%u", s->ip >> 24, (s->ip >> 16) & 0xff,
+				 (s->ip >> 8) & 0xff, s->ip & 0xff);
+		snprintf(err, errlen, "tcp: cannot listen on %s%s%s:%u: %s", v6 ? "[" : "", name,
+			 v6 ? "]" : "", port, strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -626,6 +657,8 @@ thread_fini(struct tcp_thread *w)
 		conn_close(w, w->conns);
 	if (w->lfd >= 0)
 		close(w->lfd);
+	if (w->lfd6 >= 0)
+		close(w->lfd6);
 	if (w->stopfd >= 0)
 		close(w->stopfd);
 	if (w->ep >= 0)
@@ -669,7 +702,7 @@ thread_init(struct mc_tcp *t, struct tcp_thread *w, struct mc_store *s,
 {
 	struct epoll_event ev;
 	w->t = t;
-	w->ep = w->lfd = w->stopfd = -1;
+	w->ep = w->lfd = w->lfd6 = w->stopfd = -1;
 	mc_proto_ctx_init(&w->px, s, conf);
 	w->px.stream = true;
 	w->px.stats_fn = fn;
@@ -685,18 +718,35 @@ thread_init(struct mc_tcp *t, struct tcp_thread *w, struct mc_store *s,
 		snprintf(err, errlen, "tcp: out of memory or descriptors for a thread");
 		return -1;
 	}
-	w->lfd = listen_on(&t->set, t->port, err, errlen);
-	if (w->lfd < 0)
-		return -1;
-	if (t->port == 0) {
+	if (!t->set.ip6_only) {
+		w->lfd = listen_on(&t->set, false, t->port, err, errlen);
+		if (w->lfd < 0)
+			return -1;
+	}
+	if (t->port == 0 && w->lfd >= 0) {
 		struct sockaddr_in sa;
 		socklen_t sl = sizeof(sa);
 		getsockname(w->lfd, (struct sockaddr *)&sa, &sl);
 		t->port = ntohs(sa.sin_port);
 	}
+	if (t->set.has_ip6) {
+		w->lfd6 = listen_on(&t->set, true, t->port, err, errlen);
+		if (w->lfd6 < 0)
+			return -1;
+		if (t->port == 0) {
+			struct sockaddr_in6 sa6;
+			socklen_t sl = sizeof(sa6);
+			getsockname(w->lfd6, (struct sockaddr *)&sa6, &sl);
+			t->port = ntohs(sa6.sin6_port);
+		}
+	}
 	ev.events = EPOLLIN;
-	ev.data.ptr = w; /* the listener is known by the thread's own address */
-	epoll_ctl(w->ep, EPOLL_CTL_ADD, w->lfd, &ev);
+	ev.data.ptr = w; /* a listener is known by the thread's own address (IPv4) */
+	if (w->lfd >= 0)
+		epoll_ctl(w->ep, EPOLL_CTL_ADD, w->lfd, &ev);
+	ev.data.ptr = listener_tag(w, true); /* or its lfd6 field's (IPv6) */
+	if (w->lfd6 >= 0)
+		epoll_ctl(w->ep, EPOLL_CTL_ADD, w->lfd6, &ev);
 	ev.data.ptr = NULL;
 	epoll_ctl(w->ep, EPOLL_CTL_ADD, w->stopfd, &ev);
 	return 0;

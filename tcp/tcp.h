@@ -28,7 +28,10 @@
 #define MC_TCP_ZC_MIN 16384
 
 struct mc_tcp_settings {
-	uint32_t ip;            /* host order; 0 = any address */
+	uint32_t ip;            /* host order; 0 = any address (unless ip6_only) */
+	uint8_t ip6[16];        /* with has_ip6: a second listener, on this IPv6 address */
+	bool has_ip6;
+	bool ip6_only;          /* no IPv4 listener (an IPv6-only box) */
 	uint16_t port;          /* 0 = any free port (tests), see mc_tcp_port */
 	unsigned int threads;
 	uint32_t max_conns;
@@ -41,8 +44,9 @@ struct mc_tcp_settings {
 	 * thread preempted there by a spinning poller stalls its clients, and a writer preempted
 	 * mid-write stalls the readers spinning on its bucket. */
 	const cpu_set_t *cpus;
-	/* The allow list at accept (NULL: everyone); addr in host order. */
+	/* The allow list at accept (NULL: everyone); addr in host order, a6 16 bytes. */
 	int (*allowed)(const void *arg, uint32_t addr);
+	int (*allowed6)(const void *arg, const uint8_t *a6);
 	const void *allowed_arg;
 };
 
