@@ -163,13 +163,13 @@ def test_zero_copy_replies_from_the_file():
     c.set(b"zc", big, flags=3)
     c.close()
     want = b"VALUE zc 3 4500\r\n" + big + b"\r\nEND\r\n"
-    for round in range(2):
+    for rnd in range(2):
         u = L.UdpClient()
         before = L.telemetry()["zc_values"]
         assert u.request(b"get zc\r\n", idle=0.0) == want
         assert L.telemetry()["zc_values"] >= before + 1
         u.close()
-        if round == 0:
+        if rnd == 0:
             status, old, new = restart()
             assert status == "0", (status, old)
             assert "warm restart: reattached %s: 302 items" % FILE in new, new
