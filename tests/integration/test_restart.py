@@ -80,9 +80,9 @@ def value(i):
     return b"value-%d-" % i + b"v" * (i % 300)
 
 
-def restart(args=ARGS, sig="TERM", while_down=None):
-    """Stop box 0 with sig, run while_down, start it with args. Returns the stop's exit
-    status, the stopped box's log and the new box's log."""
+def restart(args=ARGS, sig="TERM", while_down=None, **env):
+    """Stop box 0 with sig, run while_down, start it with args (and env for lab.sh, e.g.
+    LAB_QUEUES). Returns the stop's exit status, the stopped box's log and the new box's log."""
     global _since
     out = L.lab("stop", LAB_SIGNAL=sig)
     m = re.search(r"mcbox exited with status (\S+)", out)
@@ -95,7 +95,7 @@ def restart(args=ARGS, sig="TERM", while_down=None):
     if while_down:
         while_down()
     _since = os.path.getsize(LOG)
-    L.lab("start", MCBOX_ARGS=args)
+    L.lab("start", MCBOX_ARGS=args, **env)
     with open(LOG, "rb") as f:
         f.seek(_since)
         new = f.read().decode(errors="replace")
@@ -198,6 +198,22 @@ def test_a_changed_m_starts_cold():
     assert status == "0", (status, old)
     assert "warm restart: saved 1 items" in old, old
     assert "warm restart: cold start: -m changed (saved 32 MiB, now 64 MiB) (%s)" % FILE in new, new
+
+
+def test_changed_queues_start_cold():
+    """Two queues mean two partitions, another layout: cold, and back again."""
+    c = Tcp()
+    c.set(b"q", b"1")
+    c.close()
+    status, old, new = restart(LAB_QUEUES="2")
+    assert status == "0", (status, old)
+    assert "warm restart: cold start: partitions changed (saved 1, now 2: ports x --queues)" in new, new
+    c = Tcp()
+    assert c.gets(b"q") is None
+    c.close()
+    status, old, new = restart(LAB_QUEUES="1")
+    assert status == "0", (status, old)
+    assert "warm restart: cold start: partitions changed (saved 2, now 1: ports x --queues)" in new, new
 
 
 def test_kill_9_starts_cold():
