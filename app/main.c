@@ -11,7 +11,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <unistd.h>
 
 #include <rte_cycles.h>
 #include <rte_eal.h>
@@ -20,7 +19,6 @@
 #include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
-#include <rte_memzone.h>
 #include <rte_pdump.h>
 
 #include "app.h"
@@ -118,31 +116,6 @@ setup_exception(void)
 	MC_LOG(WARNING, "exception path off: %s (frames for the kernel are dropped as "
 			"drop_no_exception)\n", err);
 	return -1;
-}
-
-/* The store: all of -m from one memzone on the first port's socket (hugepages), one
- * partition per worker. Its clock starts now. */
-static void
-setup_store(void)
-{
-	const size_t bytes = (size_t)app.cfg.memory_mb << 20;
-	const struct mc_store_settings set = {
-		.mem_bytes = bytes, .nparts = app.nworkers, .max_item_size = app.cfg.max_item_size,
-		.factor = app.cfg.growth_factor, .chunk_min = 48,
-	};
-	const struct rte_memzone *mz = rte_memzone_reserve_aligned("mc_store", bytes,
-								   app.ports[0].socket, 0,
-								   RTE_CACHE_LINE_SIZE);
-	if (mz == NULL)
-		rte_exit(EXIT_FAILURE, "cannot reserve %u MiB for the store on socket %d: %s "
-				       "(more hugepages, or a smaller -m)\n",
-			 app.cfg.memory_mb, app.ports[0].socket, rte_strerror(rte_errno));
-	app.store = mc_store_create(mz->addr, mz->len, &set);
-	if (app.store == NULL)
-		rte_exit(EXIT_FAILURE, "-m %u MiB is too small for %u partition(s)\n",
-			 app.cfg.memory_mb, app.nworkers);
-	app.clock_tsc0 = rte_rdtsc();
-	app.started = time(NULL);
 }
 
 /* Worker q on the q-th lcore (the main lcore first): port q / queues, its queue q % queues,
@@ -374,7 +347,8 @@ teardown(void)
 		mc_dp_worker_fini(&app.workers[i]);
 		mc_dp_service_destroy(app.workers[i].svc);
 	}
-	rte_memzone_free(rte_memzone_lookup("mc_store"));
+	/* Nothing uses the store now: with -e, saved for the next start. */
+	mc_app_store_close(&app);
 	mc_dp_rl_destroy(app.rate_limiter);
 	rte_free(app.workers);
 }
@@ -389,9 +363,12 @@ main(int argc, char **argv)
 	argv += ret;
 	argv[0] = (char *)"mcbox";
 
-	/* Before the ports: a signal while a NIC starts still ends in an orderly teardown. */
+	app.store_fd = -1;
+	/* Before the ports: a signal while a NIC starts still ends in an orderly teardown.
+	 * SIGUSR1 too, memcached's signal for a stop that saves the cache (-e). */
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	signal(SIGUSR1, on_signal);
 	signal(SIGPIPE, SIG_IGN);
 	if ((ret = setup_options(argc, argv)) >= 0 || (ret = setup_ports()) >= 0) {
 		rte_eal_cleanup();
@@ -404,11 +381,12 @@ main(int argc, char **argv)
 		rte_eal_cleanup();
 		return ret;
 	}
-	setup_store();
+	mc_app_store_setup(&app);
 	setup_workers();
 	if ((ret = setup_tcp()) >= 0) {
 		teardown();
 		rte_eal_cleanup();
+		mc_app_store_unmap(&app);
 		return ret;
 	}
 	mc_app_telemetry_setup(&app);
@@ -422,5 +400,6 @@ main(int argc, char **argv)
 	if (ret != 0)
 		fprintf(stderr, "mcbox: EAL cleanup: err=%d\n", ret);
 	mc_tcp_free(app.tcp);
+	mc_app_store_unmap(&app);
 	return 0;
 }

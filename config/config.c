@@ -27,6 +27,7 @@ enum mc_opt_kind { K_IP, K_IP6, K_U16, K_U32, K_SIZE, K_DOUBLE, K_STR, K_BOOL, K
 	X("memory-limit", 'm', "memory_mb", K_U32, memory_mb, 8, 1048576, "64", "item memory in MiB") \
 	X("max-item-size", 'I', "max_item_size", K_SIZE, max_item_size, 1024, 8388608, "1m", "largest item, e.g. 1m, 512k, at most 8m") \
 	X("slab-growth-factor", 'f', "growth_factor", K_DOUBLE, growth_factor, 0, 0, "1.25", "slab class growth factor, 1.01..4") \
+	X("memory-file", 'e', "memory_file", K_STR, memory_file, 0, sizeof(((struct mc_config *)0)->memory_file), "", "warm restart: the cache lives in this file (hugetlbfs or tmpfs); a clean stop (SIGTERM, SIGUSR1) saves it and a start with the same -m, -I, -f and queues reattaches it") \
 	X("queues", 'q', "queues", K_U16, queues, 1, MC_MAX_QUEUES, "1", "RX/TX queue pairs, one worker lcore each") \
 	X("ethdev", 0, "ethdev", K_STR, ethdev, 0, sizeof(((struct mc_config *)0)->ethdev), "", "ethdev name to drive (default: every probed port)") \
 	X("stats-interval", 0, "stats_interval", K_U32, stats_interval, 0, 86400, "5", "seconds between stats lines, 0 = off") \
@@ -418,7 +419,7 @@ mc_config_parse(struct mc_config *cfg, int argc, char **argv, char *err, size_t 
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *shortopts = "U:m:I:f:q:p:t:vc:hV";
+	const char *shortopts = "U:m:I:f:e:q:p:t:vc:hV";
 	int pass, c, verbose_count = 0;
 
 	/* Pass 0 finds -c and loads the file; pass 1 applies the command line over it. */

@@ -35,6 +35,7 @@ struct mc_config {
 	uint32_t memory_mb;
 	uint32_t max_item_size; /* bytes */
 	double growth_factor;
+	char memory_file[256];  /* -e: the store lives in this file (warm restart); empty = off */
 	uint16_t queues;
 	char ethdev[64];        /* ethdev name; empty = every probed port */
 	uint32_t stats_interval; /* seconds; 0 = never print */

@@ -4,6 +4,12 @@
 # net_af_packet at 198.18.0.1 and 2001:2::1.
 #   scripts/lab.sh up     make it, start mcbox, wait until it answers ping
 #   scripts/lab.sh down   stop mcbox and remove everything 'up' made (safe to run any time)
+#   scripts/lab.sh stop   stop the boxes but keep the network; prints each box's exit status
+#                         (LAB_SIGNAL: TERM by default, USR1, or KILL for a crash)
+#   scripts/lab.sh start  start the boxes again on the network 'up' made, with the MCBOX_ARGS
+#                         given now, appending to their logs; waits until they answer
+# stop and start restart a box (warm restart with -e FILE, tests/integration/test_restart.py);
+# a suite inside the client namespace runs them in run.sh's namespaces (labtest.lab()).
 # Environment: LAB_QUEUES (default 1), MCBOX_ARGS (extra app options), MCBOX_BIN (binary,
 # default build/mcbox), LAB_DIR (default build/lab), LAB_PORTS (default 1; 2 adds veth
 # mcs1/mcc1, a second mcbox port answering the same address, mcc1 without an address),
@@ -68,7 +74,8 @@ lab_boxes() {
 	done
 }
 
-# SIGTERM every box at once, then wait at most 10 s for all of them; SIGKILL the rest.
+# SIGTERM (or LAB_SIGNAL) every box at once, then wait at most 10 s for all of them; SIGKILL
+# the rest.
 stop_boxes() {
 	local pidf pref pid prefix any live=()
 	while read -r pidf pref; do
@@ -79,7 +86,7 @@ stop_boxes() {
 			prefix=mcbox-lab- # its prefix file is gone: any lab box will do
 		fi
 		if [ -n "$pid" ] && is_box "$pid" "$prefix"; then
-			kill -TERM "$pid" 2>/dev/null
+			kill -"${LAB_SIGNAL:-TERM}" "$pid" 2>/dev/null
 			live+=("$pid")
 		fi
 		rm -f "$pidf"
@@ -95,24 +102,16 @@ stop_boxes() {
 	done
 	for pid in "${live[@]}"; do
 		if kill -0 "$pid" 2>/dev/null; then
-			log "mcbox $pid ignored SIGTERM for 10 s; killing it"
+			log "mcbox $pid ignored SIG${LAB_SIGNAL:-TERM} for 10 s; killing it"
 			kill -KILL "$pid" 2>/dev/null
 			sleep 0.2
 		fi
 	done
 }
 
-down() {
-	local prefix pref link
-	stop_boxes
-	ip netns del "$NS" 2>/dev/null
-	# Deleting one end of a veth deletes both; the namespace's end went with the namespace.
-	ip link del mcs0 2>/dev/null
-	ip link del mcs1 2>/dev/null
-	for link in $(ip -o link show 2>/dev/null | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }' |
-		grep -E '^mcsb[0-9]+$'); do
-		ip link del "$link" 2>/dev/null
-	done
+# What EAL left of stopped boxes (after a kill, its run directory and hugepage files).
+clean_prefixes() {
+	local pref prefix
 	for pref in "$LAB_DIR/prefix" "$LAB_DIR"/box*.prefix; do
 		[ -f "$pref" ] || continue
 		prefix=$(cat "$pref")
@@ -122,6 +121,20 @@ down() {
 		fi
 		rm -f "$pref"
 	done
+}
+
+down() {
+	local link
+	stop_boxes
+	ip netns del "$NS" 2>/dev/null
+	# Deleting one end of a veth deletes both; the namespace's end went with the namespace.
+	ip link del mcs0 2>/dev/null
+	ip link del mcs1 2>/dev/null
+	for link in $(ip -o link show 2>/dev/null | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }' |
+		grep -E '^mcsb[0-9]+$'); do
+		ip link del "$link" 2>/dev/null
+	done
+	clean_prefixes
 	rm -f "$LAB_DIR/boxes"
 	return 0
 }
@@ -194,6 +207,13 @@ start_box() {
 		vdevs+=(--vdev "net_af_packet1,iface=mcs1,qpairs=$LAB_QUEUES")
 	fi
 	rm -f "$base.exit" "$base.pid.tmp"
+	# 'start' appends to the log of the box's earlier runs (a restart), so that nothing they
+	# said (a sanitizer report at exit among it) is lost; 'up' begins a new one.
+	if [ "${LAB_APPEND_LOG:-0}" = 1 ]; then
+		echo "lab: start (MCBOX_ARGS=$MCBOX_ARGS)" >>"$base.log"
+	else
+		: >"$base.log"
+	fi
 	# The subshell records mcbox's exit status in <stem>.exit for the shutdown test.
 	# shellcheck disable=SC2086
 	(
@@ -202,7 +222,7 @@ start_box() {
 			--ip "198.18.$k.1" --ip6 "2001:2:0:$k::1/64" --queues "$queues" --idle-sleep 20 \
 			--kernel-if "mcbox$k" \
 			$app_mem $MCBOX_ARGS \
-			>"$base.log" 2>&1 </dev/null &
+			>>"$base.log" 2>&1 </dev/null &
 		echo $! > "$base.pid.tmp"
 		wait $!
 		echo $? > "$base.exit"
@@ -240,7 +260,7 @@ wait_box() {
 }
 
 up() {
-	local k huge deadline
+	local k
 	if ! [[ "$LAB_BOXES" =~ ^[0-9]+$ ]] || [ "$LAB_BOXES" -lt 1 ] || [ "$LAB_BOXES" -gt "$MAX_BOXES" ]; then
 		log "LAB_BOXES=$LAB_BOXES: give a number of boxes from 1 to $MAX_BOXES"
 		return 2
@@ -261,6 +281,12 @@ up() {
 		make_link mcs1 mcc1 "" || { down; return 1; }
 	fi
 
+	start_boxes || { down; return 1; }
+}
+
+# Start every box on the lab's network and wait until each answers ping.
+start_boxes() {
+	local k huge deadline
 	if bash scripts/hugepages.sh 512 >"$LAB_DIR/hugepages.log" 2>&1; then
 		huge=1
 	else
@@ -275,7 +301,7 @@ up() {
 	# start together and share two cores).
 	deadline=$((SECONDS + 30 + 10 * (LAB_BOXES - 1)))
 	for ((k = 0; k < LAB_BOXES; k++)); do
-		wait_box "$k" "$deadline" || { down; return 1; }
+		wait_box "$k" "$deadline" || return 1
 	done
 	for ((k = 0; k < LAB_BOXES; k++)); do
 		echo "198.18.$k.1:11211"
@@ -283,8 +309,40 @@ up() {
 	return 0
 }
 
+# Stop the boxes, keep the network: 'start' brings them back (a restart). Prints each box's
+# exit status (from <stem>.exit, which its subshell writes once mcbox is gone).
+stop() {
+	local stems=() f base
+	[ -f "$LAB_DIR/mcbox.pid" ] && stems+=("$LAB_DIR/mcbox")
+	for f in "$LAB_DIR"/box*.pid; do
+		[ -f "$f" ] && stems+=("${f%.pid}")
+	done
+	stop_boxes
+	for base in "${stems[@]}"; do
+		for _ in $(seq 1 100); do [ -s "$base.exit" ] && break; sleep 0.05; done
+		log "$(basename "$base") exited with status $(cat "$base.exit" 2>/dev/null || echo unknown) (SIG${LAB_SIGNAL:-TERM})"
+	done
+	clean_prefixes
+	rm -f "$LAB_DIR/boxes"
+	return 0
+}
+
+start() {
+	if ! ip netns list | grep -qw "$NS"; then
+		log "no lab network (namespace $NS): make lab-up first"
+		return 1
+	fi
+	if [ -f "$LAB_DIR/mcbox.pid" ] && is_box "$(cat "$LAB_DIR/mcbox.pid")" mcbox-lab-; then
+		log "box 0 is running: lab.sh stop first"
+		return 1
+	fi
+	LAB_APPEND_LOG=1 start_boxes
+}
+
 case "${1:-}" in
 up) up ;;
 down) down ;;
-*) echo "usage: $0 up|down" >&2; exit 2 ;;
+stop) stop ;;
+start) start ;;
+*) echo "usage: $0 up|down|stop|start" >&2; exit 2 ;;
 esac

@@ -8,8 +8,8 @@
 void (*mc_store_race_hook)(enum mc_store_race where, void *arg);
 void *mc_store_race_arg;
 
-static inline uint32_t
-clamp_rel(int64_t rel)
+uint32_t
+st_clamp_rel(int64_t rel)
 {
 	if (rel < 2)
 		rel = 2;
@@ -21,14 +21,15 @@ clamp_rel(int64_t rel)
 void
 mc_store_clock_set(struct mc_store *s, int64_t unix_now)
 {
-	__atomic_store_n(&s->now, clamp_rel(unix_now - s->started), __ATOMIC_RELEASE);
+	__atomic_store_n(&s->now, st_clamp_rel(unix_now - s->started), __ATOMIC_RELEASE);
 	__atomic_store_n(&s->wall_base, s->started, __ATOMIC_RELEASE);
 }
 
 void
 mc_store_clock_tick(struct mc_store *s, uint64_t mono_secs, int64_t unix_now)
 {
-	uint32_t rel = clamp_rel(62 + (int64_t)RTE_MIN(mono_secs, (uint64_t)UINT32_MAX));
+	uint32_t rel = st_clamp_rel((int64_t)s->clock_base +
+				    (int64_t)RTE_MIN(mono_secs, (uint64_t)UINT32_MAX));
 	uint32_t cur = __atomic_load_n(&s->now, __ATOMIC_ACQUIRE);
 	/* Several lcores tick the same clock: it only moves forward. */
 	while (rel > cur && !__atomic_compare_exchange_n(&s->now, &cur, rel, false,
@@ -106,10 +107,13 @@ mc_store_create(void *mem, size_t len, const struct mc_store_settings *set)
 	 * relative time starts at 62 and exptime 1 is already over. */
 	s->started = (set->unix_now ? set->unix_now : (int64_t)time(NULL)) - 62;
 	s->now = 62;
+	s->clock_base = 62;
 	s->wall_base = s->started;
+	s->factor = set->factor;
+	s->chunk_min = set->chunk_min ? set->chunk_min : 48;
 
 	/* Slab classes: header + chunk_min first, growing by factor, the last = max item size. */
-	sz = MC_ITEM_HDR + (set->chunk_min ? set->chunk_min : 48);
+	sz = MC_ITEM_HDR + s->chunk_min;
 	for (c = 0; c < MC_STORE_MAX_CLASSES - 1; c++) {
 		uint32_t size = RTE_ALIGN_CEIL((uint32_t)sz, 8);
 		if (c > 0 && size <= s->class_size[c - 1])

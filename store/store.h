@@ -170,6 +170,29 @@ struct mc_store *mc_store_create(void *mem, size_t len, const struct mc_store_se
 /* Nothing to free (the memory is the caller's); provided for symmetry. */
 void mc_store_destroy(struct mc_store *s);
 
+/* Warm restart (docs/DESIGN.md, "Warm restart"). The store's memory may live in a file that
+ * outlives the process; MC_STORE_META_SIZE bytes beside it (the file's head) hold its metadata:
+ * format version, the settings that shape the memory, where it was mapped, the clock and wall
+ * time at the stop, the CAS counters, the hash secret, a clean mark and checksums. */
+#define MC_STORE_META_SIZE 4096
+#define MC_STORE_FORMAT 1
+/* Reattach the store a clean stop saved in mem (len bytes) with meta: same format, settings
+ * (len, set's nparts, max_item_size, factor, chunk_min; set's hash_seed and unix_now are not
+ * used: the saved secret places the items), layout and checksums. Pointers are moved to mem,
+ * wherever it is mapped now; the clock goes on from where it stopped plus the wall time that
+ * passed (unix_now - the stop's), so TTLs count the time down too; CAS goes on. Returns the
+ * store, with *down_secs (may be NULL) the seconds it was down; or NULL with the reason in
+ * why, and the caller creates the store cold. Either way meta is marked unclean before mem is
+ * touched: a crash from here on, or a kill, means a cold start next time. */
+struct mc_store *mc_store_attach(void *mem, size_t len, void *meta,
+				 const struct mc_store_settings *set, int64_t unix_now,
+				 int64_t *down_secs, char *why, size_t whylen);
+/* A clean stop: call with nothing left that reads, writes or references the store (workers
+ * and TCP threads stopped, every zero-copy mbuf freed). Clears the reference counts, frees the
+ * zombies, and writes meta, marked clean last. Returns how many references were still held
+ * (0 after an orderly stop; more means a holder leaked, and its items were freed anyway). */
+uint64_t mc_store_save(struct mc_store *s, void *meta, int64_t unix_now);
+
 /* The key hash, keyed by the store's per-boot secret: which bucket a key lands in cannot be
  * computed from outside, so crafted keys cannot pile into one bucket (hash flooding). */
 uint64_t mc_store_hash(const struct mc_store *s, const void *key, uint32_t len);

@@ -101,6 +101,12 @@ struct mc_store {
 	size_t index_bytes;
 	uint32_t class_size[MC_STORE_MAX_CLASSES];
 	struct part *parts[MC_STORE_MAX_PARTS];
+	/* Cold: what shaped the layout (a warm restart compares them) and where the monotonic
+	 * clock starts (62 when created; where the saved clock left off, moved on by the wall
+	 * time that passed, after a warm restart). */
+	double factor;
+	uint32_t chunk_min;
+	uint32_t clock_base;
 } __rte_cache_aligned;
 
 static inline void
@@ -403,5 +409,7 @@ struct mc_item *st_hand_next(const struct part *p, const struct slabclass *c, ui
 struct mc_item *st_item_alloc(const struct mc_store *s, struct part *p, uint32_t total);
 struct mc_item *st_item_new(const struct mc_store *s, struct part *p, const struct mc_key *k,
 			    const void *val, uint32_t vlen, uint32_t flags, uint32_t exptime);
+/* store.c */
+uint32_t st_clamp_rel(int64_t rel);
 
 #endif

@@ -7,6 +7,7 @@ import os
 import random
 import socket
 import struct
+import subprocess
 import sys
 import time
 import traceback
@@ -30,6 +31,26 @@ def boxes():
                 host, port = line.rsplit(":", 1)
                 out.append((host, int(port)))
     return out
+
+
+def lab(cmd, timeout=120, **env):
+    """Run scripts/lab.sh CMD ("stop" or "start") in the namespaces of the runner (run.sh),
+    where the lab was made: from the client namespace the box's veth and its kernel interface
+    are out of reach. env adds variables (MCBOX_ARGS, LAB_SIGNAL). Returns the script's
+    output; raises if it fails."""
+    host = os.environ.get("MCBOX_LAB_HOST_PID")
+    if not host:
+        raise RuntimeError("MCBOX_LAB_HOST_PID is not set: run the suite through "
+                           "tests/integration/run.sh")
+    e = dict(os.environ)
+    e.update(env)
+    p = subprocess.run(["nsenter", "-t", host, "-n", "-m", "--", "bash",
+                        os.path.join(ROOT, "scripts", "lab.sh"), cmd],
+                       env=e, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       universal_newlines=True, timeout=timeout)
+    if p.returncode != 0:
+        raise RuntimeError("lab.sh %s failed (%d): %s" % (cmd, p.returncode, p.stdout))
+    return p.stdout
 
 
 def telemetry(cmd="/mcbox/stats"):

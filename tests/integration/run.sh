@@ -21,6 +21,9 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 PY=/usr/bin/python3
 NS=mcbox-client
+# A suite runs inside the client namespace; to stop and start the box (a restart) it enters
+# this shell's namespaces, where the lab was made (labtest.lab()).
+export MCBOX_LAB_HOST_PID=$$
 passed=0; failed=0
 
 trap 'bash scripts/lab.sh down >/dev/null 2>&1' EXIT INT TERM

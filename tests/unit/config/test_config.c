@@ -102,7 +102,7 @@ test_memcached_style_flags(void **state)
 	char err[512];
 	const char *a[] = {"--ip", "10.0.0.1", "-U", "11311", "-m", "128", "-I", "2m", "-f", "1.5",
 			   "--queues", "2", "--allow", "10.0.0.0/8,192.0.2.7", "--udp-admin", "on",
-			   "-vv", "-p", "0", "-t", "4", NULL};
+			   "-vv", "-p", "0", "-t", "4", "-e", "/dev/hugepages/mcbox", NULL};
 	(void)state;
 	assert_int_equal(parse(&c, err, a), 0);
 	assert_int_equal(c.udp_port, 11311);
@@ -114,6 +114,7 @@ test_memcached_style_flags(void **state)
 	assert_int_equal(c.n_allow, 2);
 	assert_int_equal(c.tcp_port, 0);
 	assert_int_equal(c.tcp_threads, 4);
+	assert_string_equal(c.memory_file, "/dev/hugepages/mcbox");
 	assert_true(mc_config_allowed(&c, 0x0a010203u));
 	assert_true(mc_config_allowed(&c, 0xc0000207u));
 	assert_false(mc_config_allowed(&c, 0xc0000208u));
@@ -141,6 +142,11 @@ test_bad_values_say_which_option(void **state)
 		{{"--ip", "1.2.3.4", "-p", "65536", NULL}, "--port"},
 		{{"--ip", "1.2.3.4", "-t", "0", NULL}, "--threads"},
 		{{"--ip", "1.2.3.4", "--exception", "kni", NULL}, "--exception"},
+		{{"--ip", "1.2.3.4", "-e", "/dev/hugepages/a-path-longer-than-any-memory-file-may-be-"
+		  "0123456789012345678901234567890123456789012345678901234567890123456789012345678901"
+		  "0123456789012345678901234567890123456789012345678901234567890123456789012345678901"
+		  "0123456789012345678901234567890123456789012345678901234567890123456789012345678901",
+		  NULL}, "--memory-file"},
 		{{"--ip", "1.2.3.4", "--kernel-if", "a-name-far-too-long-for-linux", NULL}, "--kernel-if"},
 	};
 	size_t i;
@@ -205,7 +211,7 @@ test_shipped_example_config_is_the_defaults(void **state)
 {
 	static const char *const keys[] = {
 		"ip", "netmask", "ip6", "udp_port", "memory_mb", "max_item_size", "growth_factor",
-		"queues", "ethdev", "stats_interval", "verbosity", "idle_sleep_us", "allow",
+		"memory_file", "queues", "ethdev", "stats_interval", "verbosity", "idle_sleep_us", "allow",
 		"udp_admin", "udp_writes", "max_reply_ratio", "zero_copy_min", "src_rps",
 		"src_kbps", "src_burst_ms", "udp_reply_max", "tcp_port", "tcp_threads", "max_conns",
 		"idle_timeout", "read_timeout", "conn_memory_mb", "exception", "kernel_if",
