@@ -16,6 +16,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 LAB_DIR = os.environ.get("LAB_DIR", os.path.join(ROOT, "build", "lab"))
 SERVER_IP = "198.18.0.1"
 CLIENT_IP = "198.18.0.2"
+SERVER_IP6 = "2001:2::1"
+CLIENT_IP6 = "2001:2::2"
 CLIENT_IF = "mcc0"
 MC_PORT = 11211
 
@@ -93,7 +95,8 @@ class UdpClient:
 
     def __init__(self, host=SERVER_IP, port=MC_PORT, timeout=2.0, sport=0):
         self.addr = (host, port)
-        self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                               socket.SOCK_DGRAM)
         self.s.bind(("", sport))
         self.s.settimeout(timeout)
         self.rid = random.randrange(1 << 16)

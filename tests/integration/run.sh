@@ -18,6 +18,8 @@ suites=("$@")
 
 export MCBOX_BIN=${MCBOX_BIN:-build/asan/mcbox}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+# libxdp (af_xdp suites) leaks 80 bytes of its own per socket: not mcbox's to fix.
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/integration/lsan.supp}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 PY=/usr/bin/python3
 NS=mcbox-client
@@ -57,6 +59,10 @@ for suite in "${suites[@]}"; do
 		echo "FAIL $suite: lab did not come up"
 		failed=$((failed + 1)); continue
 	fi
+	# The mbufs free before the suite: the whole pool, less what the PMD keeps posted for
+	# receive (af_xdp fills its ring from the pool; af_packet keeps none).
+	pool_base=$(ip netns exec "$NS" env PYTHONPATH=tests/integration "$PY" -c '
+import labtest as L; print(L.telemetry()["mempool_avail"])' 2>/dev/null)
 	out=$(mktemp)
 	ip netns exec "$NS" env PYTHONPATH=tests/integration timeout 600 "$PY" "$suite" 2>&1 | tee "$out"
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -1)
@@ -67,16 +73,18 @@ for suite in "${suites[@]}"; do
 		passed=$((passed + $(echo "$line" | cut -d' ' -f1)))
 		failed=$((failed + $(echo "$line" | cut -d' ' -f3)))
 	fi
-	# Every mbuf back in its pool once the suite is done (bounded poll for TX completions).
-	if ip netns exec "$NS" env PYTHONPATH=tests/integration "$PY" -c '
-import time, labtest as L
+	# Every mbuf back in its pool once the suite is done (bounded poll for TX completions, and
+	# for held IP fragments to time out).
+	if ip netns exec "$NS" env PYTHONPATH=tests/integration POOL_BASE="${pool_base:-0}" "$PY" -c '
+import os, time, labtest as L
 deadline = time.time() + 5
 t = L.telemetry()
-while t["mempool_avail"] != t["mempool_size"] and time.time() < deadline:
+base = int(os.environ["POOL_BASE"]) or t["mempool_size"]
+while t["mempool_avail"] < base and time.time() < deadline:
     time.sleep(0.05)
     t = L.telemetry()
-print("%d of %d" % (t["mempool_avail"], t["mempool_size"]))
-raise SystemExit(t["mempool_avail"] != t["mempool_size"])' >/tmp/mcbox-mempool.$$ 2>&1; then
+print("%d of %d free, %d before the suite" % (t["mempool_avail"], t["mempool_size"], base))
+raise SystemExit(t["mempool_avail"] < base)' >/tmp/mcbox-mempool.$$ 2>&1; then
 		echo "ok   every mbuf back in the pool ($(cat /tmp/mcbox-mempool.$$))"; passed=$((passed + 1))
 	else
 		echo "FAIL mbufs missing after the suite: $(tail -1 /tmp/mcbox-mempool.$$)"; failed=$((failed + 1))
