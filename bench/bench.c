@@ -397,6 +397,10 @@ static struct mc_proto_conf pconf = {.udp_admin = false, .udp_writes = true};
 static uint8_t our_mac[6];
 static const uint8_t cli_mac[6] = {2, 0, 0, 0, 0, 2};
 
+static const uint8_t bench_ip6_box[16] = {0x20, 0x01, 0, 2, [15] = 1};
+/* Requests over IPv6 instead (dp_get_hit6). */
+static int over_ip6;
+
 static void
 dp_setup(void)
 {
@@ -408,6 +412,15 @@ dp_setup(void)
 		rte_exit(EXIT_FAILURE, "bench: cannot set up the ring port\n");
 	mc_config_defaults(&cfg);
 	cfg.ip = 0xc6120001u;
+	/* IPv6 as well (dp_get_hit6): 2001:2::1/64, and clients from 2001:2:0:N::2 (a /64 each,
+	 * so each has its own budget), all allowed. */
+	memcpy(cfg.ip6.net, bench_ip6_box, 16);
+	cfg.ip6.bits = 64;
+	cfg.allow[0] = (struct mc_cidr){.net = 0xc6120000u, .mask = 0xfffe0000u};
+	cfg.n_allow = 1;
+	memcpy(cfg.allow6[0].net, bench_ip6_box, 4);
+	cfg.allow6[0].bits = 32;
+	cfg.n_allow6 = 1;
 	/* Defaults as a user runs them, per-source rate limits included: the requests come from
 	 * NSRC client addresses, each well inside its limits. */
 	mc_dp_worker_init(&w, &cfg, &port, 0, 0, mc_dp_rl_create(&cfg, rte_get_tsc_hz(), 0),
@@ -427,11 +440,19 @@ static struct rte_mbuf *
 frame(const uint8_t *payload, size_t plen, uint16_t rid)
 {
 	struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
-	uint8_t *p = m ? (uint8_t *)rte_pktmbuf_append(m, (uint16_t)(MC_FRAME_HDR_LEN + plen)) : NULL;
+	const size_t hl = over_ip6 ? MC_FRAME6_HDR_LEN : MC_FRAME_HDR_LEN;
+	uint8_t *p = m ? (uint8_t *)rte_pktmbuf_append(m, (uint16_t)(hl + plen)) : NULL;
 	if (p == NULL)
 		rte_exit(EXIT_FAILURE, "bench: out of mbufs\n");
-	mc_frame_request(p, our_mac, cli_mac, 0xc6120002u + rid % NSRC, 0xc6120001u, 40000, 11211, rid,
-			 payload, plen);
+	if (over_ip6) {
+		uint8_t src[16] = {0x20, 0x01, 0, 2, 0, 0, 0, 0, [15] = 2};
+		src[7] = (uint8_t)(rid % NSRC);
+		mc_frame_request6(p, our_mac, cli_mac, src, bench_ip6_box, 40000, 11211, rid, payload,
+				  plen);
+	} else {
+		mc_frame_request(p, our_mac, cli_mac, 0xc6120002u + rid % NSRC, 0xc6120001u, 40000,
+				 11211, rid, payload, plen);
+	}
 	return m;
 }
 
@@ -667,6 +688,9 @@ bench_dp(void)
 	dp_setup();
 	dp_prefill();
 	bench_dp_case("dp_get_hit", r_get, "ASCII get, 16 B key, 32 B value");
+	over_ip6 = 1;
+	bench_dp_case("dp_get_hit6", r_get, "ASCII get over IPv6, 16 B key, 32 B value");
+	over_ip6 = 0;
 	bench_dp_exc();
 	bench_dp_case("dp_get_miss", r_miss, "ASCII get, 16 B key, miss");
 	bench_dp_case("dp_set", r_set, "ASCII set, 16 B key, 32 B value");

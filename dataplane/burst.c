@@ -212,15 +212,19 @@ mc_dp_parse_udp(struct mc_worker *w, struct mc_frame *f, uint64_t addrs)
 	parse_udp(w, f, addrs);
 }
 
-/* IPv4, from its header on. A reassembled datagram comes back here whole (true), its header
- * rewritten by the reassembly with the checksum left at zero: every fragment's was checked. */
-static void
-parse_ip4(struct mc_worker *w, struct mc_frame *f, bool whole)
+/* IPv4, from its header on. A reassembled datagram comes back to the top whole, its header
+ * rewritten by the reassembly with the checksum left at zero: every fragment's was checked.
+ * Inline, without recursion, into the parse stage: the hot path. */
+static inline __attribute__((always_inline)) void
+parse_ip4(struct mc_worker *w, struct mc_frame *f)
 {
-	struct rte_mbuf *m = f->m;
+	struct rte_mbuf *m;
 	struct rte_ipv4_hdr *ip;
 	uint16_t tot, frame_l3;
+	bool whole = false;
 
+again:
+	m = f->m;
 	if (unlikely(rte_pktmbuf_data_len(m) < f->l2 + sizeof(*ip)))
 		VERDICT(f, drop_short);
 	ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, f->l2);
@@ -262,8 +266,8 @@ parse_ip4(struct mc_worker *w, struct mc_frame *f, bool whole)
 		if (d == NULL)
 			return; /* held, or a verdict */
 		f->m = d;
-		parse_ip4(w, f, true);
-		return;
+		whole = true;
+		goto again;
 	}
 	f->src_key = ip->src_addr;
 	f->l4_len = (uint16_t)(tot - sizeof(*ip));
@@ -315,7 +319,7 @@ stage_parse(struct mc_worker *w, struct mc_frame *f)
 	if (likely(etype == RTE_BE16(RTE_ETHER_TYPE_IPV4))) {
 		f->v6 = 0;
 		f->l3_len = sizeof(struct rte_ipv4_hdr);
-		parse_ip4(w, f, false);
+		parse_ip4(w, f);
 		return;
 	}
 	if (etype == RTE_BE16(RTE_ETHER_TYPE_ARP)) {
