@@ -114,13 +114,10 @@ ip6_addrs(const struct rte_ipv6_hdr *ip6)
  * two words as IPv4's), over a chain if need be: each segment is folded first and swapped
  * when it starts at an odd offset. (DPDK 22.11's rte_raw_cksum_mbuf swaps an unfolded sum
  * truncated to 16 bits and loses carries there.) */
-static inline uint16_t
-l4_sum(const struct rte_mbuf *m, uint64_t addrs, uint8_t proto, uint32_t off, uint32_t len)
+static __attribute__((noinline, unused)) uint16_t
+l4_sum_chain(const struct rte_mbuf *m, uint64_t sum, uint32_t off, uint32_t len)
 {
-	uint64_t sum = addrs + rte_cpu_to_be_16(proto) + rte_cpu_to_be_16((uint16_t)len);
 	uint32_t done = 0;
-	if (likely(m->nb_segs == 1))
-		return cksum_sum(rte_pktmbuf_mtod_offset(m, const uint8_t *, off), len, sum);
 	while (m != NULL && off >= m->data_len) {
 		off -= m->data_len;
 		m = m->next;
@@ -137,6 +134,16 @@ l4_sum(const struct rte_mbuf *m, uint64_t addrs, uint8_t proto, uint32_t off, ui
 	sum = (sum & 0xffff) + (sum >> 16);
 	sum = (sum & 0xffff) + (sum >> 16);
 	return (uint16_t)sum;
+}
+
+/* The one-segment case inline (every request the parse checks), the chain out of line. */
+static inline __attribute__((always_inline)) uint16_t
+l4_sum(const struct rte_mbuf *m, uint64_t addrs, uint8_t proto, uint32_t off, uint32_t len)
+{
+	const uint64_t sum = addrs + rte_cpu_to_be_16(proto) + rte_cpu_to_be_16((uint16_t)len);
+	if (likely(m->nb_segs == 1))
+		return cksum_sum(rte_pktmbuf_mtod_offset(m, const uint8_t *, off), len, sum);
+	return l4_sum_chain(m, sum, off, len);
 }
 
 /* The rate-limit key of an IPv6 source: its /64, with the top bit set so that it is never an
