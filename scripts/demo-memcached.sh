@@ -32,4 +32,9 @@ for i, cmd in enumerate((b"get " + key + b"\r\n", b"mg demo v t f\r\n", b"get co
     s.sendto(struct.pack("!HHHH", i + 1, 0, 1, 0) + cmd, ("198.18.0.1", 11211))
     print("$ (UDP) " + cmd.split(b"\r\n")[0].decode())
     print(s.recv(65536)[8:].decode(errors="replace"), end="")
+s6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s6.settimeout(2)
+s6.sendto(struct.pack("!HHHH", 9, 0, 1, 0) + b"get demo\r\n", ("2001:2::1", 11211))
+print("$ (UDP over IPv6, to 2001:2::1) get demo")
+print(s6.recv(65536)[8:].decode(errors="replace"), end="")
 PY

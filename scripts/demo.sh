@@ -13,6 +13,9 @@ say "3. ARP: the client namespace learned mcbox's MAC"
 ip netns exec "$NS" ip neigh show 198.18.0.1
 say "4. ping 198.18.0.1 from namespace $NS"
 ip netns exec "$NS" ping -c 3 -i 0.2 198.18.0.1
+say "4b. IPv6: neighbor discovery answered by mcbox, then ping -6 2001:2::1"
+ip netns exec "$NS" ping -6 -c 3 -i 0.2 2001:2::1
+ip netns exec "$NS" ip -6 neigh show 2001:2::1
 if [ -x scripts/demo-memcached.sh ]; then
 	say "5. memcached: TCP clients through the kernel path, UDP gets on the fast path"
 	bash scripts/demo-memcached.sh
