@@ -278,9 +278,14 @@ mc_proto_stream(struct mc_proto_ctx *cx, const uint8_t *buf, size_t len, struct 
 	cx->hint = NULL;
 	cx->swallow = 0;
 	*ev = MC_EV_NONE;
-	while (pos < len && cx->swallow == 0) {
+	while ((pos < len || (cx->dump != NULL && cx->dump->active)) && cx->swallow == 0) {
 		if (o->full || mc_out_pos(o) >= soft || o->nrefs >= MC_OUT_MAX_REFS / 2)
 			return pos;
+		if (cx->dump != NULL && cx->dump->active) {
+			/* A metadump goes on before the connection's next request. */
+			mc_crawler_dump_more(cx, o, soft);
+			continue;
+		}
 		const struct mc_proto_stats before = cx->st;
 		cx->ev = MC_EV_NONE;
 		cx->need = 0;

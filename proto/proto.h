@@ -191,6 +191,18 @@ struct mc_proto_conf {
 	bool udp_writes;       /* anything that changes the store allowed */
 	uint32_t max_item_size;
 	volatile int verbosity;
+	volatile bool crawler_off; /* "lru_crawler disable": metadump refused until enabled */
+};
+
+/* An lru_crawler metadump under way on one stream connection. The transport keeps one per
+ * connection and points cx->dump at it; mc_proto_stream goes on with it, a bounded chunk at a
+ * time, before it runs the connection's next request (memcached's crawler writes to the
+ * connection from its own thread meanwhile). */
+struct mc_dump {
+	bool active;
+	bool all;         /* every class, else those in classes */
+	uint64_t classes; /* bit c: memcached's slab class id c (1..63) */
+	uint64_t cursor;  /* mc_store_walk's */
 };
 
 struct mc_proto_ctx;
@@ -219,6 +231,9 @@ struct mc_proto_ctx {
 	 * placed) key view the transport found; mc_proto_key takes it for that very view. */
 	const struct mc_key *hint;
 	const struct mc_proto_conf *conf;
+	/* The connection's metadump state, set by a stream transport that can carry one (NULL:
+	 * metadump is refused, as over UDP: its reply has no bound). */
+	struct mc_dump *dump;
 	struct mc_proto_stats st;
 	mc_proto_stats_fn stats_fn;
 	void *stats_arg;

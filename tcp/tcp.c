@@ -51,6 +51,7 @@ struct conn {
 	uint8_t *in;        /* an unfinished request (NULL: none) */
 	size_t inlen, incap;
 	uint64_t swallow;   /* bytes of a refused value still to discard */
+	struct mc_dump dump; /* an lru_crawler metadump under way: it goes on as replies drain */
 	struct pending *out; /* replies waiting for the socket (NULL: none) */
 	size_t held;        /* bytes of in and out */
 	size_t charged;     /* of them, charged to the shared budget */
@@ -310,7 +311,8 @@ process(struct tcp_thread *w, struct conn *c, uint8_t *buf, size_t len)
 	struct mc_proto_ctx *cx = &w->px;
 	size_t pos = 0, need = 0;
 	bool ran = false;
-	while (pos < len && c->out == NULL) {
+	cx->dump = &c->dump;
+	while ((pos < len || c->dump.active) && c->out == NULL) {
 		struct mc_out o;
 		enum mc_proto_ev ev;
 		size_t used;
@@ -336,7 +338,7 @@ process(struct tcp_thread *w, struct conn *c, uint8_t *buf, size_t len)
 			need = cx->need;
 			break;
 		}
-		if (used == 0 && cx->swallow == 0)
+		if (used == 0 && cx->swallow == 0 && !c->dump.active)
 			break;
 	}
 	if (ran) {
@@ -462,6 +464,12 @@ on_write(struct tcp_thread *w, struct conn *c)
 	watch(w, c, EPOLLIN | EPOLLRDHUP);
 	if (c->inlen > 0 && process(w, c, c->in, c->inlen) != 0)
 		return -1;
+	if (c->inlen == 0 && c->dump.active) {
+		/* A metadump goes on now that its last piece has gone. */
+		static uint8_t none[1];
+		if (process(w, c, none, 0) != 0)
+			return -1;
+	}
 	return 0;
 }
 
