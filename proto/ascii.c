@@ -419,6 +419,25 @@ cmd_stats(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o
 	if (!admin_allowed(cx, o, "stats", 5))
 		return;
 	mark = mc_out_pos(o);
+	if (nt >= 3 && TOK_IS(&t[1], "reset")) {
+		/* memcached answers RESET, without END, whatever follows. */
+		mc_proto_stats_reset(cx);
+		REPLY(o, false, "RESET");
+		return;
+	}
+	if (nt >= 3 && TOK_IS(&t[1], "detail")) {
+		/* memcached's per-prefix detail: mcbox collects none, so it is always off; dump
+		 * is the empty dump memcached gives with detail off, and on is refused. */
+		if (nt >= 4 && TOK_IS(&t[2], "off"))
+			REPLY(o, false, "OK");
+		else if (nt >= 4 && TOK_IS(&t[2], "dump"))
+			REPLY(o, false, "END");
+		else if (nt >= 4 && TOK_IS(&t[2], "on"))
+			REPLY(o, false, "SERVER_ERROR stats detail not supported");
+		else
+			REPLY(o, false, "CLIENT_ERROR usage: stats detail on|off|dump");
+		return;
+	}
 	if (nt == 2) {
 		mc_proto_stats(cx, o, NULL);
 	} else {

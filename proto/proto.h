@@ -192,6 +192,14 @@ struct mc_proto_conf {
 	uint32_t max_item_size;
 	volatile int verbosity;
 	volatile bool crawler_off; /* "lru_crawler disable": metadump refused until enabled */
+	/* "stats reset": the store's counters as they stood then, taken off what stats prints
+	 * (the counters themselves belong to their writers). Under a version, odd while a reset
+	 * writes it, so any thread may print while another resets. */
+	struct mc_stats_base {
+		uint32_t ver;
+		struct mc_store_part_stats part;
+		uint64_t evicted[MC_STORE_MAX_CLASSES];
+	} base;
 };
 
 /* An lru_crawler metadump under way on one stream connection. The transport keeps one per
@@ -206,7 +214,8 @@ struct mc_dump {
 };
 
 struct mc_proto_ctx;
-/* The app's extra "stats" lines (dataplane counters, uptime...): group is "" for plain stats. */
+/* The app's extra "stats" lines (dataplane counters, uptime...): group is "" for plain stats;
+ * "reset" asks it to take its counters as they stand now as zero (it writes nothing then). */
 typedef void (*mc_proto_stats_fn)(void *arg, struct mc_proto_ctx *cx, struct mc_out *o,
 				  const char *group, size_t glen);
 

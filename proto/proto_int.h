@@ -199,6 +199,10 @@ void mc_crawler_command(struct mc_proto_ctx *cx, const struct mc_tok *t, size_t 
 /* Go on with cx->dump until o holds soft bytes or the dump is done (then END, and inactive). */
 void mc_crawler_dump_more(struct mc_proto_ctx *cx, struct mc_out *o, size_t soft);
 
+/* "stats reset": counters as they stand now read as zero in stats from now on (gauges such as
+ * curr_items and bytes are not counters and stay). */
+void mc_proto_stats_reset(struct mc_proto_ctx *cx);
+
 /* The "stats" command body (without END). */
 void mc_proto_stats(struct mc_proto_ctx *cx, struct mc_out *o, const struct mc_tok *group);
 
