@@ -86,13 +86,17 @@ mc_app_stats(void *arg, struct mc_proto_ctx *cx, struct mc_out *o, const char *g
 {
 	const struct mc_app *a = arg;
 	struct app_sums s, b;
-	(void)cx;
 	if (glen == 5 && !memcmp(group, "reset", 5)) {
 		app_reset(a);
 		return;
 	}
 	if (glen == 8 && !memcmp(group, "settings", 8)) {
 		app_settings(a, o);
+		return;
+	}
+	if (glen == 5 && !memcmp(group, "conns", 5)) {
+		if (a->tcp != NULL)
+			mc_tcp_conns(a->tcp, cx, o);
 		return;
 	}
 	if (glen != 0) {

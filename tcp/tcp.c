@@ -57,6 +57,8 @@ struct conn {
 	size_t charged;     /* of them, charged to the shared budget */
 	uint64_t last_req;  /* when a request last completed (or the connection opened) */
 	uint64_t stuck_since; /* when a partial request or a blocked reply began, 0 = neither */
+	uint32_t peer_ip;   /* host order, for stats conns */
+	uint16_t peer_port;
 	struct conn *prev, *next;
 };
 
@@ -69,6 +71,11 @@ struct tcp_thread {
 	uint8_t *rbuf, *obuf, *spill;
 	size_t spill_cap;
 	struct conn *conns;
+	/* Held while conns gains or loses a member, and by stats conns (mc_tcp_conns) from any
+	 * thread while it walks the list; the owner walks its own list without it. */
+	pthread_mutex_t conns_lock;
+	struct conn *cur;     /* the connection process() runs, for stats conns */
+	uint64_t opened;      /* when the listener opened, for its secs_since_last_cmd */
 	bool accept_paused;   /* out of descriptors: accepting again at the next sweep */
 	struct mc_tcp_stats st;
 };
@@ -176,6 +183,7 @@ conn_close(struct tcp_thread *w, struct conn *c)
 	out_free(w, c);
 	in_free(w, c);
 	epoll_ctl(w->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	pthread_mutex_lock(&w->conns_lock);
 	close(c->fd);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -183,6 +191,7 @@ conn_close(struct tcp_thread *w, struct conn *c)
 		w->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
+	pthread_mutex_unlock(&w->conns_lock);
 	atomic_fetch_sub(&w->t->nconns, 1);
 	w->st.curr_connections--;
 	free(c);
@@ -312,6 +321,7 @@ process(struct tcp_thread *w, struct conn *c, uint8_t *buf, size_t len)
 	size_t pos = 0, need = 0;
 	bool ran = false;
 	cx->dump = &c->dump;
+	w->cur = c;
 	while ((pos < len || c->dump.active) && c->out == NULL) {
 		struct mc_out o;
 		enum mc_proto_ev ev;
@@ -519,6 +529,8 @@ on_accept(struct tcp_thread *w)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		c->fd = fd;
 		c->last_req = now_secs();
+		c->peer_ip = ntohl(sa.sin_addr.s_addr);
+		c->peer_port = ntohs(sa.sin_port);
 		ev.events = EPOLLIN | EPOLLRDHUP;
 		ev.data.ptr = c;
 		if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
@@ -527,10 +539,12 @@ on_accept(struct tcp_thread *w)
 			free(c);
 			continue;
 		}
+		pthread_mutex_lock(&w->conns_lock);
 		c->next = w->conns;
 		if (w->conns)
 			w->conns->prev = c;
 		w->conns = c;
+		pthread_mutex_unlock(&w->conns_lock);
 		w->st.curr_connections++;
 		w->st.total_connections++;
 	}
@@ -678,6 +692,8 @@ thread_init(struct mc_tcp *t, struct tcp_thread *w, struct mc_store *s,
 	struct epoll_event ev;
 	w->t = t;
 	w->ep = w->lfd = w->stopfd = -1;
+	pthread_mutex_init(&w->conns_lock, NULL);
+	w->opened = now_secs();
 	mc_proto_ctx_init(&w->px, s, conf);
 	w->px.stream = true;
 	w->px.stats_fn = fn;
@@ -804,5 +820,75 @@ mc_tcp_sum(const struct mc_tcp *t, struct mc_tcp_stats *ts, struct mc_store_ctx_
 			MC_PROTO_COUNTERS(X)
 #undef X
 		}
+	}
+}
+
+/* ---- stats conns ---- */
+
+static void
+conn_stat(struct mc_out *o, int fd, const char *field, const char *v)
+{
+	char name[48];
+	snprintf(name, sizeof(name), "%d:%s", fd, field);
+	mc_proto_stat_str(o, name, v);
+}
+
+static void
+conn_stat_u64(struct mc_out *o, int fd, const char *field, uint64_t v)
+{
+	char name[48];
+	snprintf(name, sizeof(name), "%d:%s", fd, field);
+	mc_proto_stat_u64(o, name, v);
+}
+
+static void
+addr_str(char *buf, size_t len, uint32_t ip, uint16_t port)
+{
+	snprintf(buf, len, "tcp:%u.%u.%u.%u:%u", ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255,
+		 ip & 255, port);
+}
+
+/* What memcached's conn_* state a connection is in, as far as another thread can tell: its
+ * fields are read without the owner's knowledge (relaxed loads of words the owner writes), so
+ * the answer is a moment's view, which is all stats conns promises. */
+static const char *
+conn_state(const struct tcp_thread *w, const struct conn *c, const struct mc_proto_ctx *asker)
+{
+	if (&w->px == asker && w->cur == c)
+		return "conn_parse_cmd"; /* the connection asking */
+	if (__atomic_load_n(&c->closing, __ATOMIC_RELAXED))
+		return "conn_closing";
+	if (__atomic_load_n(&c->out, __ATOMIC_RELAXED) != NULL)
+		return "conn_mwrite";
+	if (__atomic_load_n(&c->inlen, __ATOMIC_RELAXED) != 0)
+		return "conn_nread";
+	return "conn_waiting";
+}
+
+void
+mc_tcp_conns(struct mc_tcp *t, const struct mc_proto_ctx *asker, struct mc_out *o)
+{
+	const uint64_t now = now_secs();
+	char listen[40], peer[40];
+	unsigned int i;
+	addr_str(listen, sizeof(listen), t->set.ip, t->port);
+	for (i = 0; i < t->nthreads; i++) {
+		struct tcp_thread *w = &t->th[i];
+		const struct conn *c;
+		if (!w->started || w->lfd < 0)
+			continue;
+		conn_stat(o, w->lfd, "addr", listen);
+		conn_stat(o, w->lfd, "state", "conn_listening");
+		conn_stat_u64(o, w->lfd, "secs_since_last_cmd", now - w->opened);
+		pthread_mutex_lock(&w->conns_lock);
+		for (c = w->conns; c != NULL; c = c->next) {
+			const uint64_t last = __atomic_load_n(&c->last_req, __ATOMIC_RELAXED);
+			addr_str(peer, sizeof(peer), c->peer_ip, c->peer_port);
+			conn_stat(o, c->fd, "addr", peer);
+			conn_stat(o, c->fd, "listen_addr", listen);
+			conn_stat(o, c->fd, "state", conn_state(w, c, asker));
+			conn_stat_u64(o, c->fd, "secs_since_last_cmd", now > last ? now - last : 0);
+		}
+		pthread_mutex_unlock(&w->conns_lock);
 	}
 }

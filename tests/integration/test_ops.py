@@ -192,6 +192,11 @@ def test_stats_families():
         assert after[b"curr_items"] == before[b"curr_items"], (before, after)
         assert int(after[b"curr_connections"]) >= 1, after
         assert tcp_exchange(oracle[0], oracle[1], b"stats reset\r\n") == b"RESET\r\n"
+        # conns: memcached's four fields a connection, listeners as conn_listening.
+        for addr, me in ((oracle, b"127.0.0.1"), (MCBOX, L.CLIENT_IP.encode())):
+            conns = tcp_exchange(addr[0], addr[1], b"stats conns\r\n")
+            assert b":state conn_listening\r\n" in conns and b":state conn_parse_cmd\r\n" in conns, conns
+            assert re.search(rb"STAT \d+:addr tcp:" + re.escape(me) + rb":\d+\r\nSTAT \d+:listen_addr tcp:", conns), conns
     with_both(run)
 
 
