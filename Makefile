@@ -21,7 +21,7 @@ CFLAGS ?= -O2 -g
 ALL_CFLAGS = $(CFLAGS) -std=gnu11 $(WARN) $(SAN) $(DPDK_CFLAGS) -MMD -MP
 LDLIBS = $(DPDK_LIBS) -lrte_net_ring -lrte_bus_vdev -lm -lpthread
 
-LIB_SRCS := config/config.c store/store.c store/index.c store/slab.c store/write.c store/read.c store/restart.c proto/proto.c proto/ascii.c proto/meta.c proto/binary.c dataplane/burst.c dataplane/ip6.c dataplane/frag.c dataplane/reply.c dataplane/budget.c dataplane/port.c dataplane/exception.c tcp/tcp.c
+LIB_SRCS := config/config.c store/store.c store/index.c store/slab.c store/write.c store/read.c store/restart.c store/walk.c proto/proto.c proto/ascii.c proto/meta.c proto/binary.c proto/crawler.c dataplane/burst.c dataplane/ip6.c dataplane/frag.c dataplane/reply.c dataplane/budget.c dataplane/port.c dataplane/exception.c tcp/tcp.c
 APP_SRCS := app/main.c app/stats.c app/memfile.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 APP_OBJS := $(APP_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -34,7 +34,8 @@ MCBOX_ARGS ?=
 LAB_LINK ?=
 export LAB_QUEUES MCBOX_ARGS LAB_LINK
 
-.PHONY: all build deps hugepages lab-up lab-down demo test unit integration bench fuzz soak clean
+.PHONY: all build deps hugepages lab-up lab-down demo test unit integration bench fuzz soak clean \
+	install uninstall install-check
 
 # Builds; runs the package installer only when a build dependency is missing.
 all:
@@ -108,6 +109,40 @@ demo: all
 unit: build
 	@bash tests/run_unit.sh $(BUILD)
 
+# make install [DESTDIR=...] [PREFIX=/usr/local]: the binary, its man page, the systemd unit,
+# and the two files an operator edits. Those live in SYSCONFDIR (/etc whatever the PREFIX:
+# the unit names them, and /usr/local/etc is not where systemd or an operator looks) and are
+# kept when they exist, so a reinstall never overwrites a box's configuration. The unit goes
+# to PREFIX/lib/systemd/system, which systemd searches for /usr and /usr/local alike.
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+HUGEADM ?= /usr/bin/hugeadm
+install: $(BUILD)/mcbox
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(SYSCONFDIR)/mcbox $(DESTDIR)$(SYSCONFDIR)/default
+	install -m 755 $(BUILD)/mcbox $(DESTDIR)$(BINDIR)/mcbox
+	install -m 644 dist/mcbox.1 $(DESTDIR)$(MANDIR)/man1/mcbox.1
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		-e 's|@HUGEADM@|$(HUGEADM)|g' dist/mcbox.service.in >$(DESTDIR)$(UNITDIR)/mcbox.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/mcbox.service
+	[ -e $(DESTDIR)$(SYSCONFDIR)/mcbox/mcbox.conf ] || \
+		install -m 644 config/mcbox.conf $(DESTDIR)$(SYSCONFDIR)/mcbox/mcbox.conf
+	[ -e $(DESTDIR)$(SYSCONFDIR)/default/mcbox ] || \
+		install -m 644 dist/mcbox.default $(DESTDIR)$(SYSCONFDIR)/default/mcbox
+
+# Removes what install put in PREFIX; the configuration in SYSCONFDIR stays (remove it by hand).
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/mcbox $(DESTDIR)$(MANDIR)/man1/mcbox.1 \
+		$(DESTDIR)$(UNITDIR)/mcbox.service
+
+# make install into a scratch DESTDIR, then check the files, the man page against the options
+# and the unit with systemd-analyze verify (part of make test).
+install-check: $(BUILD)/mcbox
+	@bash tests/install/check.sh
+
 integration:
 	@bash tests/integration/run.sh
 
@@ -115,6 +150,7 @@ test: deps
 	@$(MAKE) --no-print-directory build
 	@$(MAKE) --no-print-directory ASAN=1 build
 	@bash tests/run_unit.sh build build/asan
+	@bash tests/install/check.sh
 	@FUZZ_REGRESSION=1 bash tests/fuzz/run.sh
 	@bash tests/integration/run.sh
 

@@ -362,6 +362,9 @@ main(int argc, char **argv)
 	argc -= ret;
 	argv += ret;
 	argv[0] = (char *)"mcbox";
+	/* EAL's default log stream copies each line to syslog too: under journald (mcbox.service)
+	 * every line would be there twice. stderr alone reaches the journal or the lab's log. */
+	rte_openlog_stream(stderr);
 
 	app.store_fd = -1;
 	/* Before the ports: a signal while a NIC starts still ends in an orderly teardown.

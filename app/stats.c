@@ -3,10 +3,12 @@
  * list (store, protocol, service, dataplane), so a name cannot appear in one and not another. */
 #include "app.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <rte_ethdev.h>
+#include <rte_spinlock.h>
 #include <rte_telemetry.h>
 
 static struct mc_app *tel_app;
@@ -43,12 +45,60 @@ app_sum(const struct mc_app *a, struct app_sums *s)
 	mc_store_part_stats(a->store, &s->part);
 }
 
+/* "stats reset": the sums as they stood then, taken off what `stats` prints (telemetry keeps
+ * the raw counters: its readers take rates and must not see them jump back). */
+static struct app_sums reset_base;
+static rte_spinlock_t reset_lock = RTE_SPINLOCK_INITIALIZER;
+
+static void
+app_reset(const struct mc_app *a)
+{
+	struct app_sums now;
+	app_sum(a, &now);
+	/* Gauges, not counters: they stay. */
+	now.tcp.curr_connections = 0;
+	now.tcp.conn_buffer_bytes = 0;
+	rte_spinlock_lock(&reset_lock);
+	reset_base = now;
+	rte_spinlock_unlock(&reset_lock);
+}
+
+/* stats settings: memcached's names for the app's settings. */
+static void
+app_settings(const struct mc_app *a, struct mc_out *o)
+{
+	char v[32];
+	snprintf(v, sizeof(v), "%u.%u.%u.%u", a->cfg.ip >> 24, (a->cfg.ip >> 16) & 255,
+		 (a->cfg.ip >> 8) & 255, a->cfg.ip & 255);
+	mc_proto_stat_u64(o, "maxconns", a->cfg.max_conns);
+	mc_proto_stat_u64(o, "tcpport", a->cfg.tcp_port);
+	mc_proto_stat_u64(o, "udpport", a->cfg.udp_port);
+	mc_proto_stat_str(o, "inter", v);
+	snprintf(v, sizeof(v), "%.2f", a->cfg.growth_factor);
+	mc_proto_stat_str(o, "growth_factor", v);
+	mc_proto_stat_u64(o, "num_threads", a->tcp != NULL ? mc_tcp_threads(a->tcp) : 0);
+	mc_proto_stat_u64(o, "tcp_backlog", a->cfg.max_conns);
+	mc_proto_stat_u64(o, "idle_timeout", a->cfg.idle_timeout);
+}
+
 void
 mc_app_stats(void *arg, struct mc_proto_ctx *cx, struct mc_out *o, const char *group, size_t glen)
 {
 	const struct mc_app *a = arg;
-	struct app_sums s;
-	(void)cx;
+	struct app_sums s, b;
+	if (glen == 5 && !memcmp(group, "reset", 5)) {
+		app_reset(a);
+		return;
+	}
+	if (glen == 8 && !memcmp(group, "settings", 8)) {
+		app_settings(a, o);
+		return;
+	}
+	if (glen == 5 && !memcmp(group, "conns", 5)) {
+		if (a->tcp != NULL)
+			mc_tcp_conns(a->tcp, cx, o);
+		return;
+	}
 	if (glen != 0) {
 		if (glen == 6 && !memcmp(group, "queues", 6)) {
 			unsigned int q;
@@ -64,6 +114,9 @@ mc_app_stats(void *arg, struct mc_proto_ctx *cx, struct mc_out *o, const char *g
 		return;
 	}
 	app_sum(a, &s);
+	rte_spinlock_lock(&reset_lock);
+	b = reset_base;
+	rte_spinlock_unlock(&reset_lock);
 	mc_proto_stat_u64(o, "pid", (uint64_t)getpid());
 	mc_proto_stat_u64(o, "uptime", (uint64_t)(time(NULL) - a->started));
 	mc_proto_stat_u64(o, "time", (uint64_t)time(NULL));
@@ -73,19 +126,19 @@ mc_app_stats(void *arg, struct mc_proto_ctx *cx, struct mc_out *o, const char *g
 	mc_proto_stat_u64(o, "max_connections", a->cfg.max_conns);
 	mc_proto_stat_u64(o, "udp_queues", a->nworkers);
 	mc_proto_stat_u64(o, "ports", a->nports);
-#define X(n) mc_proto_stat_u64(o, #n, s.tcp.n);
+#define X(n) mc_proto_stat_u64(o, #n, s.tcp.n - b.tcp.n);
 	MC_TCP_COUNTERS(X)
 #undef X
-#define X(n) mc_proto_stat_u64(o, #n, s.sx.n);
+#define X(n) mc_proto_stat_u64(o, #n, s.sx.n - b.sx.n);
 	MC_STORE_CTX_COUNTERS(X)
 #undef X
-#define X(n) mc_proto_stat_u64(o, #n, s.px.n);
+#define X(n) mc_proto_stat_u64(o, #n, s.px.n - b.px.n);
 	MC_PROTO_COUNTERS(X)
 #undef X
-#define X(n, help) mc_proto_stat_u64(o, #n, s.svc.n);
+#define X(n, help) mc_proto_stat_u64(o, #n, s.svc.n - b.svc.n);
 	MC_SVC_COUNTERS(X)
 #undef X
-#define X(n, help) mc_proto_stat_u64(o, #n, s.dp.n);
+#define X(n, help) mc_proto_stat_u64(o, #n, s.dp.n - b.dp.n);
 	MC_DP_COUNTERS(X)
 #undef X
 }

@@ -419,6 +419,25 @@ cmd_stats(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o
 	if (!admin_allowed(cx, o, "stats", 5))
 		return;
 	mark = mc_out_pos(o);
+	if (nt >= 3 && TOK_IS(&t[1], "reset")) {
+		/* memcached answers RESET, without END, whatever follows. */
+		mc_proto_stats_reset(cx);
+		REPLY(o, false, "RESET");
+		return;
+	}
+	if (nt >= 3 && TOK_IS(&t[1], "detail")) {
+		/* memcached's per-prefix detail: mcbox collects none, so it is always off; dump
+		 * is the empty dump memcached gives with detail off, and on is refused. */
+		if (nt >= 4 && TOK_IS(&t[2], "off"))
+			REPLY(o, false, "OK");
+		else if (nt >= 4 && TOK_IS(&t[2], "dump"))
+			REPLY(o, false, "END");
+		else if (nt >= 4 && TOK_IS(&t[2], "on"))
+			REPLY(o, false, "SERVER_ERROR stats detail not supported");
+		else
+			REPLY(o, false, "CLIENT_ERROR usage: stats detail on|off|dump");
+		return;
+	}
 	if (nt == 2) {
 		mc_proto_stats(cx, o, NULL);
 	} else {
@@ -618,6 +637,13 @@ a_verbosity(struct mc_proto_ctx *cx, struct areq *q)
 }
 
 static bool
+a_lru_crawler(struct mc_proto_ctx *cx, struct areq *q)
+{
+	mc_crawler_command(cx, q->t, q->nt, q->o);
+	return true;
+}
+
+static bool
 a_version(struct mc_proto_ctx *cx, struct areq *q)
 {
 	(void)cx;
@@ -644,10 +670,11 @@ a_quit(struct mc_proto_ctx *cx, struct areq *q)
 	X(gets, 3, 0) X(set, 6, 7) X(delete, 3, 5) X(gat, 3, 0) X(gats, 3, 0) X(add, 6, 7)         \
 		X(replace, 6, 7) X(append, 6, 7) X(prepend, 6, 7) X(cas, 7, 8) X(incr, 4, 5)       \
 			X(decr, 4, 5) X(touch, 4, 5) X(stats, 2, 0) X(flush_all, 2, 4)             \
-				X(version, 2, 0) X(verbosity, 3, 4) X(quit, 2, 0)
+				X(version, 2, 0) X(verbosity, 3, 4) X(quit, 2, 0)     \
+					X(lru_crawler, 2, 0)
 
 static const struct acmd {
-	char name[10];
+	char name[12];
 	uint8_t len, min, max;
 	bool (*fn)(struct mc_proto_ctx *cx, struct areq *q);
 } acmds[] = {

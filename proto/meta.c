@@ -672,6 +672,9 @@ cmd_ma(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 	MC_OUT_STR(o, "\r\n");
 }
 
+/* me <key> [b]: memcached's meta debug line, as process_meta_command writes it: exp is
+ * current_time - exptime (1.6.18 prints the remaining TTL negated), la the seconds since the
+ * last access (mcbox keeps none: 0), size memcached's ITEM_ntotal, cls mcbox's class. */
 static void
 cmd_me(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 {
@@ -679,30 +682,44 @@ cmd_me(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o)
 	struct mc_tok key = t[1];
 	struct mc_key k;
 	struct mc_store_read r;
+	uint8_t echo[MC_KEY_MAX * 2];
+	size_t elen;
 	char buf[160];
 	int n;
-	if (!meta_head(o, t, nt, NULL))
+	if (nt < 3 || t[1].len > MC_KEY_MAX) {
+		line(o, "CLIENT_ERROR bad command line format");
 		return;
+	}
 	if (nt > 3 && TOK_IS(&t[2], "b")) {
 		int dl = mc_base64_decode(t[1].p, t[1].len, kbuf, MC_KEY_MAX);
 		if (dl <= 0) {
-			line(o, "CLIENT_ERROR error decoding key");
+			line(o, "CLIENT_ERROR bad command line format");
 			return;
 		}
 		key.p = kbuf;
 		key.len = (uint32_t)dl;
 	}
 	mc_proto_key(cx, &k, key.p, key.len);
-	if (mc_store_read_begin(&cx->sx, &k, &r) != MC_OK) {
-		MC_OUT_STR(o, "EN\r\n");
-		return;
+	for (;;) {
+		if (mc_store_read_begin(&cx->sx, &k, &r) != MC_OK) {
+			MC_OUT_STR(o, "EN\r\n");
+			return;
+		}
+		/* The key as stored: base64 again when it was stored binary. */
+		if (r.state & MC_IT_KEYBIN)
+			elen = (size_t)mc_base64_encode(key.p, key.len, echo, sizeof(echo));
+		else
+			elen = key.len;
+		n = snprintf(buf, sizeof(buf),
+			     " exp=%d la=0 cas=%" PRIu64 " fetch=%s cls=%u size=%" PRIu64 "\r\n",
+			     r.exptime == 0 ? -1 : (int)(mc_store_now(cx->sx.s) - r.exptime), r.cas,
+			     r.fetched ? "yes" : "no", (unsigned int)r.it->cls + 1,
+			     mc_proto_item_ntotal(key.len, r.vlen, r.flags));
+		if (mc_store_read_check(&r))
+			break;
 	}
-	n = snprintf(buf, sizeof(buf), " exp=%" PRId64 " la=0 cas=%" PRIu64 " fetch=%s cls=%u size=%u\r\n",
-		     r.exptime == 0 ? (int64_t)-1 : (int64_t)r.exptime - mc_store_now(cx->sx.s),
-		     r.cas, r.fetched ? "yes" : "no", (unsigned int)r.it->cls + 1,
-		     MC_ITEM_HDR + key.len + r.vlen);
 	MC_OUT_STR(o, "ME ");
-	mc_out_put(o, t[1].p, t[1].len);
+	mc_out_put(o, (r.state & MC_IT_KEYBIN) ? echo : key.p, elen);
 	mc_out_put(o, buf, (size_t)n);
 }
 

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -278,9 +279,14 @@ mc_proto_stream(struct mc_proto_ctx *cx, const uint8_t *buf, size_t len, struct 
 	cx->hint = NULL;
 	cx->swallow = 0;
 	*ev = MC_EV_NONE;
-	while (pos < len && cx->swallow == 0) {
+	while ((pos < len || (cx->dump != NULL && cx->dump->active)) && cx->swallow == 0) {
 		if (o->full || mc_out_pos(o) >= soft || o->nrefs >= MC_OUT_MAX_REFS / 2)
 			return pos;
+		if (cx->dump != NULL && cx->dump->active) {
+			/* A metadump goes on before the connection's next request. */
+			mc_crawler_dump_more(cx, o, soft);
+			continue;
+		}
 		const struct mc_proto_stats before = cx->st;
 		cx->ev = MC_EV_NONE;
 		cx->need = 0;
@@ -421,73 +427,157 @@ mc_proto_stat_str(struct mc_out *o, const char *name, const char *v)
 	MC_OUT_STR(o, "\r\n");
 }
 
+/* The reset base, read under its version. */
+static void
+stats_base(const struct mc_proto_conf *conf, struct mc_stats_base *b)
+{
+	const struct mc_stats_base *src = &conf->base;
+	uint32_t v;
+	for (;;) {
+		v = __atomic_load_n(&src->ver, __ATOMIC_ACQUIRE);
+		if ((v & 1) == 0) {
+			memcpy(&b->part, &src->part, sizeof(b->part));
+			memcpy(b->evicted, src->evicted, sizeof(b->evicted));
+			__atomic_thread_fence(__ATOMIC_ACQUIRE);
+			if (__atomic_load_n(&src->ver, __ATOMIC_RELAXED) == v)
+				return;
+		}
+		sched_yield();
+	}
+}
+
+void
+mc_proto_stats_reset(struct mc_proto_ctx *cx)
+{
+	struct mc_stats_base *b = &((struct mc_proto_conf *)(uintptr_t)cx->conf)->base;
+	uint32_t v = __atomic_load_n(&b->ver, __ATOMIC_RELAXED);
+	unsigned int c;
+	/* A reset already under way on another thread does this one's work. */
+	if ((v & 1) || !__atomic_compare_exchange_n(&b->ver, &v, v + 1, false, __ATOMIC_ACQUIRE,
+						    __ATOMIC_RELAXED))
+		goto app;
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	mc_store_part_stats(cx->sx.s, &b->part);
+	/* Gauges, not counters: they stay as they are. */
+	b->part.curr_items = 0;
+	b->part.bytes = 0;
+	b->part.zombies = 0;
+	b->part.slab_pages = 0;
+	for (c = 0; c < mc_store_nclasses(cx->sx.s) && c < MC_STORE_MAX_CLASSES; c++) {
+		struct mc_store_class_info ci;
+		mc_store_class_stats(cx->sx.s, c, &ci);
+		b->evicted[c] = ci.evictions;
+	}
+	__atomic_store_n(&b->ver, v + 2, __ATOMIC_RELEASE);
+app:
+	if (cx->stats_fn)
+		cx->stats_fn(cx->stats_arg, cx, NULL, "reset", 5);
+}
+
+static bool
+group_is(const char *g, size_t glen, const char *name)
+{
+	return glen == strlen(name) && !memcmp(g, name, glen);
+}
+
+/* stats settings: memcached's names for what the store and protocol know; the app adds its
+ * own (ports, threads, connections). */
+static void
+stats_settings(struct mc_proto_ctx *cx, struct mc_out *o)
+{
+	const struct mc_store *s = cx->sx.s;
+	mc_proto_stat_u64(o, "maxbytes", mc_store_limit_bytes(s));
+	mc_proto_stat_u64(o, "verbosity", (uint64_t)cx->conf->verbosity);
+	mc_proto_stat_str(o, "evictions", "on");
+	mc_proto_stat_u64(o, "chunk_size", 48);
+	mc_proto_stat_str(o, "detail_enabled", "no");
+	mc_proto_stat_str(o, "cas_enabled", "yes");
+	mc_proto_stat_u64(o, "item_size_max", mc_store_max_item_size(s));
+	mc_proto_stat_str(o, "lru_crawler", cx->conf->crawler_off ? "no" : "yes");
+	mc_proto_stat_str(o, "flush_enabled", "yes");
+	mc_proto_stat_str(o, "dump_enabled", "yes");
+	mc_proto_stat_str(o, "track_sizes", "no");
+	mc_proto_stat_u64(o, "num_partitions", mc_store_nparts(s));
+	mc_proto_stat_str(o, "udp_admin", cx->conf->udp_admin ? "yes" : "no");
+	mc_proto_stat_str(o, "udp_writes", cx->conf->udp_writes ? "yes" : "no");
+}
+
+/* stats items and stats slabs: per class in use, memcached's names for what the store
+ * counts per class. */
+static void
+stats_classes(struct mc_proto_ctx *cx, struct mc_out *o, bool slabs)
+{
+	const struct mc_store *s = cx->sx.s;
+	struct mc_stats_base b;
+	uint64_t total_pages = 0;
+	unsigned int c;
+	stats_base(cx->conf, &b);
+	for (c = 0; c < mc_store_nclasses(s); c++) {
+		struct mc_store_class_info ci;
+		char name[64];
+		mc_store_class_stats(s, c, &ci);
+		if (ci.slabs == 0)
+			continue;
+		total_pages += ci.slabs;
+#define CLS(field, v)                                                                          \
+	do {                                                                                   \
+		snprintf(name, sizeof(name), slabs ? "%u:%s" : "items:%u:%s", c + 1, field);      \
+		mc_proto_stat_u64(o, name, v);                                                 \
+	} while (0)
+		if (slabs) {
+			CLS("chunk_size", ci.chunk_size);
+			CLS("chunks_per_page", ci.per_slab);
+			CLS("total_pages", ci.slabs);
+			CLS("total_chunks", ci.slabs * ci.per_slab);
+			CLS("used_chunks", ci.used_chunks);
+			CLS("free_chunks", ci.free_chunks);
+		} else {
+			CLS("number", ci.used_chunks);
+			CLS("evicted", ci.evictions - (c < MC_STORE_MAX_CLASSES ? b.evicted[c] : 0));
+		}
+#undef CLS
+	}
+	if (slabs) {
+		mc_proto_stat_u64(o, "active_slabs", total_pages);
+		mc_proto_stat_u64(o, "total_malloced", total_pages * MC_PAGE_SIZE);
+	}
+}
+
 void
 mc_proto_stats(struct mc_proto_ctx *cx, struct mc_out *o, const struct mc_tok *group)
 {
 	const struct mc_store *s = cx->sx.s;
 	size_t glen = group && group->p ? group->len : 0;
 	const char *g = glen ? (const char *)group->p : "";
-	unsigned int c;
 
 	if (glen == 0) {
 		struct mc_store_part_stats ps;
+		struct mc_stats_base b;
 		mc_store_part_stats(s, &ps);
+		stats_base(cx->conf, &b);
 		if (cx->stats_fn)
 			cx->stats_fn(cx->stats_arg, cx, o, "", 0);
 		mc_proto_stat_str(o, "version", MC_VERSION_STRING);
 		mc_proto_stat_u64(o, "limit_maxbytes", mc_store_limit_bytes(s));
 		mc_proto_stat_u64(o, "index_bytes", mc_store_index_bytes(s));
-#define X(n) mc_proto_stat_u64(o, #n, ps.n);
+#define X(n) mc_proto_stat_u64(o, #n, ps.n - b.part.n);
 		MC_STORE_PART_COUNTERS(X)
 #undef X
 		return;
 	}
-	if (glen == 8 && !memcmp(g, "settings", 8)) {
-		mc_proto_stat_u64(o, "maxbytes", mc_store_limit_bytes(s));
-		mc_proto_stat_u64(o, "item_size_max", mc_store_max_item_size(s));
-		mc_proto_stat_u64(o, "num_partitions", mc_store_nparts(s));
-		mc_proto_stat_str(o, "udp_admin", cx->conf->udp_admin ? "yes" : "no");
-		mc_proto_stat_str(o, "udp_writes", cx->conf->udp_writes ? "yes" : "no");
-		mc_proto_stat_u64(o, "verbosity", (uint64_t)cx->conf->verbosity);
-		mc_proto_stat_str(o, "evictions", "on");
-		mc_proto_stat_str(o, "cas_enabled", "yes");
-		mc_proto_stat_u64(o, "chunk_size", 48);
+	if (group_is(g, glen, "settings")) {
+		stats_settings(cx, o);
 		if (cx->stats_fn)
 			cx->stats_fn(cx->stats_arg, cx, o, g, glen);
 		return;
 	}
-	if ((glen == 5 && !memcmp(g, "items", 5)) || (glen == 5 && !memcmp(g, "slabs", 5))) {
-		bool slabs = g[0] == 's';
-		uint64_t total_pages = 0;
-		for (c = 0; c < mc_store_nclasses(s); c++) {
-			struct mc_store_class_info ci;
-			char name[64];
-			mc_store_class_stats(s, c, &ci);
-			if (ci.slabs == 0)
-				continue;
-			total_pages += ci.slabs;
-#define CLS(field, v)                                                                          \
-	do {                                                                                   \
-		snprintf(name, sizeof(name), slabs ? "%u:%s" : "items:%u:%s", c + 1, field);      \
-		mc_proto_stat_u64(o, name, v);                                                 \
-	} while (0)
-			if (slabs) {
-				CLS("chunk_size", ci.chunk_size);
-				CLS("chunks_per_page", ci.per_slab);
-				CLS("total_pages", ci.slabs);
-				CLS("total_chunks", ci.slabs * ci.per_slab);
-				CLS("used_chunks", ci.used_chunks);
-				CLS("free_chunks", ci.free_chunks);
-			} else {
-				CLS("number", ci.used_chunks);
-				CLS("evicted", ci.evictions);
-			}
-#undef CLS
-		}
-		if (slabs) {
-			mc_proto_stat_u64(o, "active_slabs", total_pages);
-			mc_proto_stat_u64(o, "total_malloced", total_pages * MC_PAGE_SIZE);
-		}
+	if (group_is(g, glen, "items") || group_is(g, glen, "slabs")) {
+		stats_classes(cx, o, g[0] == 's');
+		return;
+	}
+	if (group_is(g, glen, "sizes")) {
+		/* memcached with its size histogram off (the default): mcbox keeps none. */
+		mc_proto_stat_str(o, "sizes_status", "disabled");
 		return;
 	}
 	if (cx->stats_fn)

@@ -191,10 +191,31 @@ struct mc_proto_conf {
 	bool udp_writes;       /* anything that changes the store allowed */
 	uint32_t max_item_size;
 	volatile int verbosity;
+	volatile bool crawler_off; /* "lru_crawler disable": metadump refused until enabled */
+	/* "stats reset": the store's counters as they stood then, taken off what stats prints
+	 * (the counters themselves belong to their writers). Under a version, odd while a reset
+	 * writes it, so any thread may print while another resets. */
+	struct mc_stats_base {
+		uint32_t ver;
+		struct mc_store_part_stats part;
+		uint64_t evicted[MC_STORE_MAX_CLASSES];
+	} base;
+};
+
+/* An lru_crawler metadump under way on one stream connection. The transport keeps one per
+ * connection and points cx->dump at it; mc_proto_stream goes on with it, a bounded chunk at a
+ * time, before it runs the connection's next request (memcached's crawler writes to the
+ * connection from its own thread meanwhile). */
+struct mc_dump {
+	bool active;
+	bool all;         /* every class, else those in classes */
+	uint64_t classes; /* bit c: memcached's slab class id c (1..63) */
+	uint64_t cursor;  /* mc_store_walk's */
 };
 
 struct mc_proto_ctx;
-/* The app's extra "stats" lines (dataplane counters, uptime...): group is "" for plain stats. */
+/* The app's extra "stats" lines (dataplane counters, uptime...): group is "" for plain stats;
+ * "reset" asks it to take its counters as they stand now as zero (it writes nothing then). */
 typedef void (*mc_proto_stats_fn)(void *arg, struct mc_proto_ctx *cx, struct mc_out *o,
 				  const char *group, size_t glen);
 
@@ -219,6 +240,9 @@ struct mc_proto_ctx {
 	 * placed) key view the transport found; mc_proto_key takes it for that very view. */
 	const struct mc_key *hint;
 	const struct mc_proto_conf *conf;
+	/* The connection's metadump state, set by a stream transport that can carry one (NULL:
+	 * metadump is refused, as over UDP: its reply has no bound). */
+	struct mc_dump *dump;
 	struct mc_proto_stats st;
 	mc_proto_stats_fn stats_fn;
 	void *stats_arg;

@@ -184,6 +184,25 @@ void mc_binary_execute(struct mc_proto_ctx *cx, const uint8_t *req, size_t len,
 int mc_base64_decode(const uint8_t *in, size_t len, uint8_t *out, size_t cap);
 int mc_base64_encode(const uint8_t *in, size_t len, uint8_t *out, size_t cap);
 
+/* The size memcached gives an item in me and metadump (ITEM_ntotal, 64-bit, CAS on): its 48-byte
+ * header, the CAS, the key and its NUL, the value and its CRLF, and the client flags when they
+ * are not zero. */
+static inline uint64_t
+mc_proto_item_ntotal(uint32_t klen, uint32_t vlen, uint32_t flags)
+{
+	return 48 + 8 + (uint64_t)klen + 1 + vlen + 2 + (flags != 0 ? 4 : 0);
+}
+
+/* lru_crawler (tokens as the ASCII dispatcher has them); metadump starts cx->dump. */
+void mc_crawler_command(struct mc_proto_ctx *cx, const struct mc_tok *t, size_t nt,
+			struct mc_out *o);
+/* Go on with cx->dump until o holds soft bytes or the dump is done (then END, and inactive). */
+void mc_crawler_dump_more(struct mc_proto_ctx *cx, struct mc_out *o, size_t soft);
+
+/* "stats reset": counters as they stand now read as zero in stats from now on (gauges such as
+ * curr_items and bytes are not counters and stay). */
+void mc_proto_stats_reset(struct mc_proto_ctx *cx);
+
 /* The "stats" command body (without END). */
 void mc_proto_stats(struct mc_proto_ctx *cx, struct mc_out *o, const struct mc_tok *group);
 

@@ -18,6 +18,7 @@ PKGS=(
   iproute2 iputils-ping ethtool procps
   clang libclang-rt-14-dev    # libFuzzer targets
   gnuplot-nox                 # make bench: the latency CDF picture
+  systemd groff-base man-db   # the install check: systemd-analyze verify, the man page
 )
 
 missing=()

@@ -335,6 +335,28 @@ enum mc_store_race {
 extern void (*mc_store_race_hook)(enum mc_store_race where, void *arg);
 extern void *mc_store_race_arg;
 
+/* Introspection (lru_crawler metadump): a walk over the index without locks, a few buckets a
+ * call, so it never holds up a writer or the fast path. Each bucket is read under its version
+ * and read again if a writer changed it meanwhile; expired and flushed items are left out. Not
+ * a snapshot: an item stored, deleted or moved between buckets during the walk may be seen
+ * once, twice or not at all, as memcached's crawler may. */
+struct mc_store_meta {
+	uint32_t klen, vlen, flags;
+	uint32_t exptime;  /* store-relative, 0 = never */
+	uint64_t cas;
+	uint8_t cls;       /* 0-based slab class */
+	bool fetched;
+	bool key_binary;   /* stored with meta's b flag */
+	uint8_t key[MC_KEY_MAX];
+};
+#define MC_STORE_WALK_MIN 8 /* out must hold at least this many: one bucket's worth */
+#define MC_STORE_WALK_DONE UINT64_MAX
+/* From *cursor (0 to start), copy the live items of the next buckets into out[0..max), at most
+ * max items and 256 buckets; *cursor moves past the buckets read and is MC_STORE_WALK_DONE
+ * once the last partition's last bucket is done. Returns the items copied. */
+unsigned int mc_store_walk(const struct mc_store *s, uint64_t *cursor, struct mc_store_meta *out,
+			   unsigned int max);
+
 /* Statistics. */
 void mc_store_part_stats(const struct mc_store *s, struct mc_store_part_stats *sum);
 struct mc_store_class_info {

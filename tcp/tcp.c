@@ -51,11 +51,13 @@ struct conn {
 	uint8_t *in;        /* an unfinished request (NULL: none) */
 	size_t inlen, incap;
 	uint64_t swallow;   /* bytes of a refused value still to discard */
+	struct mc_dump dump; /* an lru_crawler metadump under way: it goes on as replies drain */
 	struct pending *out; /* replies waiting for the socket (NULL: none) */
 	size_t held;        /* bytes of in and out */
 	size_t charged;     /* of them, charged to the shared budget */
 	uint64_t last_req;  /* when a request last completed (or the connection opened) */
 	uint64_t stuck_since; /* when a partial request or a blocked reply began, 0 = neither */
+	struct sockaddr_storage peer; /* for stats conns */
 	struct conn *prev, *next;
 };
 
@@ -68,6 +70,11 @@ struct tcp_thread {
 	uint8_t *rbuf, *obuf, *spill;
 	size_t spill_cap;
 	struct conn *conns;
+	/* Held while conns gains or loses a member, and by stats conns (mc_tcp_conns) from any
+	 * thread while it walks the list; the owner walks its own list without it. */
+	pthread_mutex_t conns_lock;
+	struct conn *cur;     /* the connection process() runs, for stats conns */
+	uint64_t opened;      /* when the listener opened, for its secs_since_last_cmd */
 	bool accept_paused;   /* out of descriptors: accepting again at the next sweep */
 	struct mc_tcp_stats st;
 };
@@ -175,6 +182,7 @@ conn_close(struct tcp_thread *w, struct conn *c)
 	out_free(w, c);
 	in_free(w, c);
 	epoll_ctl(w->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	pthread_mutex_lock(&w->conns_lock);
 	close(c->fd);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -182,6 +190,7 @@ conn_close(struct tcp_thread *w, struct conn *c)
 		w->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
+	pthread_mutex_unlock(&w->conns_lock);
 	atomic_fetch_sub(&w->t->nconns, 1);
 	w->st.curr_connections--;
 	free(c);
@@ -310,7 +319,9 @@ process(struct tcp_thread *w, struct conn *c, uint8_t *buf, size_t len)
 	struct mc_proto_ctx *cx = &w->px;
 	size_t pos = 0, need = 0;
 	bool ran = false;
-	while (pos < len && c->out == NULL) {
+	cx->dump = &c->dump;
+	w->cur = c;
+	while ((pos < len || c->dump.active) && c->out == NULL) {
 		struct mc_out o;
 		enum mc_proto_ev ev;
 		size_t used;
@@ -336,7 +347,7 @@ process(struct tcp_thread *w, struct conn *c, uint8_t *buf, size_t len)
 			need = cx->need;
 			break;
 		}
-		if (used == 0 && cx->swallow == 0)
+		if (used == 0 && cx->swallow == 0 && !c->dump.active)
 			break;
 	}
 	if (ran) {
@@ -462,6 +473,12 @@ on_write(struct tcp_thread *w, struct conn *c)
 	watch(w, c, EPOLLIN | EPOLLRDHUP);
 	if (c->inlen > 0 && process(w, c, c->in, c->inlen) != 0)
 		return -1;
+	if (c->inlen == 0 && c->dump.active) {
+		/* A metadump goes on now that its last piece has gone. */
+		static uint8_t none[1];
+		if (process(w, c, none, 0) != 0)
+			return -1;
+	}
 	return 0;
 }
 
@@ -527,6 +544,7 @@ on_accept(struct tcp_thread *w, bool v6)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		c->fd = fd;
 		c->last_req = now_secs();
+		c->peer = sa;
 		ev.events = EPOLLIN | EPOLLRDHUP;
 		ev.data.ptr = c;
 		if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
@@ -535,10 +553,12 @@ on_accept(struct tcp_thread *w, bool v6)
 			free(c);
 			continue;
 		}
+		pthread_mutex_lock(&w->conns_lock);
 		c->next = w->conns;
 		if (w->conns)
 			w->conns->prev = c;
 		w->conns = c;
+		pthread_mutex_unlock(&w->conns_lock);
 		w->st.curr_connections++;
 		w->st.total_connections++;
 	}
@@ -703,6 +723,8 @@ thread_init(struct mc_tcp *t, struct tcp_thread *w, struct mc_store *s,
 	struct epoll_event ev;
 	w->t = t;
 	w->ep = w->lfd = w->lfd6 = w->stopfd = -1;
+	pthread_mutex_init(&w->conns_lock, NULL);
+	w->opened = now_secs();
 	mc_proto_ctx_init(&w->px, s, conf);
 	w->px.stream = true;
 	w->px.stats_fn = fn;
@@ -846,5 +868,113 @@ mc_tcp_sum(const struct mc_tcp *t, struct mc_tcp_stats *ts, struct mc_store_ctx_
 			MC_PROTO_COUNTERS(X)
 #undef X
 		}
+	}
+}
+
+/* ---- stats conns ---- */
+
+static void
+conn_stat(struct mc_out *o, int fd, const char *field, const char *v)
+{
+	char name[48];
+	snprintf(name, sizeof(name), "%d:%s", fd, field);
+	mc_proto_stat_str(o, name, v);
+}
+
+static void
+conn_stat_u64(struct mc_out *o, int fd, const char *field, uint64_t v)
+{
+	char name[48];
+	snprintf(name, sizeof(name), "%d:%s", fd, field);
+	mc_proto_stat_u64(o, name, v);
+}
+
+/* memcached's form: tcp:A.B.C.D:PORT, tcp6:[ADDR]:PORT. */
+static void
+addr_str(char *buf, size_t len, const struct sockaddr_storage *sa)
+{
+	char a[INET6_ADDRSTRLEN] = "";
+	if (sa->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
+		snprintf(buf, len, "tcp6:[%s]:%u", a, ntohs(s6->sin6_port));
+	} else {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
+		snprintf(buf, len, "tcp:%s:%u", a, ntohs(s4->sin_port));
+	}
+}
+
+/* A listener's address, as the settings have it. */
+static void
+listen_str(char *buf, size_t len, const struct mc_tcp *t, bool v6)
+{
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	if (v6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		s6->sin6_family = AF_INET6;
+		memcpy(&s6->sin6_addr, t->set.ip6, 16);
+		s6->sin6_port = htons(t->port);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		s4->sin_family = AF_INET;
+		s4->sin_addr.s_addr = htonl(t->set.ip);
+		s4->sin_port = htons(t->port);
+	}
+	addr_str(buf, len, &ss);
+}
+
+/* What memcached's conn_* state a connection is in, as far as another thread can tell: its
+ * fields are read without the owner's knowledge (relaxed loads of words the owner writes), so
+ * the answer is a moment's view, which is all stats conns promises. */
+static const char *
+conn_state(const struct tcp_thread *w, const struct conn *c, const struct mc_proto_ctx *asker)
+{
+	if (&w->px == asker && w->cur == c)
+		return "conn_parse_cmd"; /* the connection asking */
+	if (__atomic_load_n(&c->closing, __ATOMIC_RELAXED))
+		return "conn_closing";
+	if (__atomic_load_n(&c->out, __ATOMIC_RELAXED) != NULL)
+		return "conn_mwrite";
+	if (__atomic_load_n(&c->inlen, __ATOMIC_RELAXED) != 0)
+		return "conn_nread";
+	return "conn_waiting";
+}
+
+void
+mc_tcp_conns(struct mc_tcp *t, const struct mc_proto_ctx *asker, struct mc_out *o)
+{
+	const uint64_t now = now_secs();
+	char listen[64], listen6[64], peer[64];
+	unsigned int i;
+	listen_str(listen, sizeof(listen), t, false);
+	listen_str(listen6, sizeof(listen6), t, true);
+	for (i = 0; i < t->nthreads; i++) {
+		struct tcp_thread *w = &t->th[i];
+		const struct conn *c;
+		if (!w->started)
+			continue;
+		if (w->lfd >= 0) {
+			conn_stat(o, w->lfd, "addr", listen);
+			conn_stat(o, w->lfd, "state", "conn_listening");
+			conn_stat_u64(o, w->lfd, "secs_since_last_cmd", now - w->opened);
+		}
+		if (w->lfd6 >= 0) {
+			conn_stat(o, w->lfd6, "addr", listen6);
+			conn_stat(o, w->lfd6, "state", "conn_listening");
+			conn_stat_u64(o, w->lfd6, "secs_since_last_cmd", now - w->opened);
+		}
+		pthread_mutex_lock(&w->conns_lock);
+		for (c = w->conns; c != NULL; c = c->next) {
+			const uint64_t last = __atomic_load_n(&c->last_req, __ATOMIC_RELAXED);
+			addr_str(peer, sizeof(peer), &c->peer);
+			conn_stat(o, c->fd, "addr", peer);
+			conn_stat(o, c->fd, "listen_addr",
+				  c->peer.ss_family == AF_INET6 ? listen6 : listen);
+			conn_stat(o, c->fd, "state", conn_state(w, c, asker));
+			conn_stat_u64(o, c->fd, "secs_since_last_cmd", now > last ? now - last : 0);
+		}
+		pthread_mutex_unlock(&w->conns_lock);
 	}
 }

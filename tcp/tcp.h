@@ -78,6 +78,11 @@ void mc_tcp_free(struct mc_tcp *t);
 /* The port listened on. */
 uint16_t mc_tcp_port(const struct mc_tcp *t);
 unsigned int mc_tcp_threads(const struct mc_tcp *t);
+/* memcached's "stats conns": per listener and connection of every thread, its fd's
+ * addr, listen_addr, state (conn_listening, conn_waiting, conn_nread for a partial request,
+ * conn_mwrite for replies waiting, conn_closing, conn_parse_cmd for asker's own) and
+ * secs_since_last_cmd. Any thread; it holds each thread's list lock while it walks it. */
+void mc_tcp_conns(struct mc_tcp *t, const struct mc_proto_ctx *asker, struct mc_out *o);
 /* Every thread's counters summed; sx and px (may be NULL) get the threads' store and protocol
  * counters added. */
 void mc_tcp_sum(const struct mc_tcp *t, struct mc_tcp_stats *ts, struct mc_store_ctx_stats *sx,

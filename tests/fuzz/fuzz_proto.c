@@ -20,6 +20,7 @@ static struct mc_store *s;
 static struct mc_proto_conf conf = {.udp_admin = true, .udp_writes = true};
 static struct mc_proto_ctx cx;
 static uint8_t outbuf[1400], *spill;
+static struct mc_dump dump; /* a stream's metadump, as a connection keeps one */
 static const size_t spill_cap = 1u << 20;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -35,6 +36,7 @@ stream(const uint8_t *data, size_t size)
 	int piece;
 	cx.stream = true;
 	cx.stream_cap = 4096;
+	cx.dump = &dump;
 	for (piece = 0; piece < 2; piece++) {
 		size_t end = piece == 0 ? cut : size, n;
 		uint8_t *buf;
@@ -79,6 +81,18 @@ stream(const uint8_t *data, size_t size)
 		}
 	}
 	free(held);
+	/* A metadump still under way goes on as its replies drain, and ends with END. */
+	while (dump.active) {
+		static const uint8_t none[1];
+		struct mc_out o;
+		enum mc_proto_ev ev;
+		mc_out_init(&o, outbuf, sizeof(outbuf), spill, spill_cap, 1u << 20);
+		mc_proto_stream(&cx, none, 0, &o, 2048, &proto, &ev);
+		if (o.len == 0 || o.len > o.limit)
+			abort();
+		mc_out_rewind(&o, 0);
+	}
+	cx.dump = NULL;
 	cx.stream = false;
 }
 

@@ -44,6 +44,15 @@ settings(void)
 					.allowed = allowed};
 }
 
+/* The app's part of stats that the TCP service answers itself: stats conns. */
+static void
+stats_fn(void *arg, struct mc_proto_ctx *cx, struct mc_out *o, const char *group, size_t glen)
+{
+	(void)arg;
+	if (glen == 5 && !memcmp(group, "conns", 5))
+		mc_tcp_conns(t, cx, o);
+}
+
 static void
 start(const struct mc_tcp_settings *set)
 {
@@ -55,7 +64,7 @@ start(const struct mc_tcp_settings *set)
 	s = mc_store_create(mem, 64 << 20, &ss);
 	assert_non_null(s);
 	refuse_all = 0;
-	t = mc_tcp_start(set, s, &conf, NULL, NULL, err, sizeof(err));
+	t = mc_tcp_start(set, s, &conf, stats_fn, NULL, err, sizeof(err));
 	if (t == NULL)
 		fail_msg("%s", err);
 }
@@ -390,6 +399,133 @@ test_busy_pipeline_is_not_slow(void **state)
 	stop();
 }
 
+/* Read until the reply ends with end (10 s at most); returns it (malloc'd). */
+static char *
+read_until(int fd, const char *end, size_t *len)
+{
+	size_t cap = 1 << 16, n = 0, el = strlen(end);
+	char *b = malloc(cap + 1);
+	for (;;) {
+		struct pollfd pf = {.fd = fd, .events = POLLIN};
+		ssize_t r;
+		if (n >= el && !memcmp(b + n - el, end, el))
+			break;
+		if (poll(&pf, 1, 10000) != 1)
+			fail_msg("no end within 10 s (%zu bytes)", n);
+		if (n == cap)
+			b = realloc(b, (cap *= 2) + 1);
+		r = read(fd, b + n, cap - n < 4096 ? cap - n : 4096);
+		if (r <= 0)
+			fail_msg("closed after %zu bytes", n);
+		n += (size_t)r;
+	}
+	b[n] = '\0';
+	*len = n;
+	return b;
+}
+
+/* metadump through the connection state machine: a dump far larger than the socket buffers,
+ * read slowly through a small window, arrives whole (every key once, END once) after waiting
+ * on the socket, and the request pipelined behind it is answered after it. */
+static void
+test_metadump_to_a_slow_reader(void **state)
+{
+	enum { N = 60000, BATCH = 1000 }; /* about 4 MB of dump */
+	struct mc_tcp_settings set = settings();
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001u)};
+	static char req[32 * BATCH];
+	size_t n, len, i, j;
+	int fd, small = 4096;
+	char *got, key[32];
+	(void)state;
+	start(&set);
+	fd = dial();
+	for (i = 0; i < N; i += BATCH) {
+		for (n = 0, j = i; j < i + BATCH; j++)
+			n += (size_t)snprintf(req + n, sizeof(req) - n, "set k%zu 0 0 1\r\nv\r\n", j);
+		put(fd, req, n);
+		for (j = 0; j < BATCH; j++)
+			expect(fd, "STORED\r\n");
+	}
+	close(fd);
+	/* The window is set before connecting, so it is small from the handshake on. */
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	sa.sin_port = htons(mc_tcp_port(t));
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	puts_(fd, "lru_crawler metadump all\r\nmn\r\n");
+	{
+		/* Not reading yet: the socket fills and the dump must wait for it. */
+		struct timespec ts = {0, 200000000};
+		nanosleep(&ts, NULL);
+	}
+	got = read_until(fd, "END\r\nMN\r\n", &len);
+	for (i = 0; i < N; i += 997) {
+		const char *p;
+		snprintf(key, sizeof(key), "key=k%zu ", i);
+		p = strstr(got, key);
+		assert_non_null(p);
+		assert_null(strstr(p + 1, key));
+	}
+	assert_int_equal(strstr(got, "END\r\n") - got, (long)len - 9);
+	assert_true(stats().write_blocked > 0);
+	free(got);
+	close(fd);
+	wait_no_conns();
+	stop();
+}
+
+/* stats conns: the listeners, then each connection with its peer and a moment's state. */
+static void
+test_stats_conns(void **state)
+{
+	struct mc_tcp_settings set = settings();
+	struct sockaddr_in me;
+	socklen_t sl = sizeof(me);
+	char want[96], *got, *p;
+	size_t len;
+	int a, b, fd;
+	(void)state;
+	start(&set);
+	a = dial();
+	b = dial();
+	puts_(b, "get partial"); /* no line end: a request half here */
+	getsockname(b, (struct sockaddr *)&me, &sl);
+	{
+		int i;
+		for (i = 0; i < 10000; i++) {
+			struct timespec ts = {0, 1000000};
+			puts_(a, "stats conns\r\n");
+			got = read_until(a, "END\r\n", &len);
+			snprintf(want, sizeof(want), ":addr tcp:127.0.0.1:%u\r\n", ntohs(me.sin_port));
+			if ((p = strstr(got, want)) != NULL && strstr(got, "conn_nread") != NULL)
+				break;
+			free(got);
+			got = NULL;
+			nanosleep(&ts, NULL);
+		}
+		assert_non_null(got);
+	}
+	/* b's lines, by its fd on the server. */
+	while (p > got && p[-1] != ' ')
+		p--;
+	fd = atoi(p);
+	snprintf(want, sizeof(want), "STAT %d:listen_addr tcp:127.0.0.1:%u\r\nSTAT %d:state conn_nread\r\n",
+		 fd, mc_tcp_port(t), fd);
+	if (strstr(got, want) == NULL)
+		fail_msg("no %s in\n%s", want, got);
+	assert_non_null(strstr(got, ":state conn_parse_cmd\r\n")); /* a itself */
+	p = strstr(got, ":state conn_listening\r\n");
+	assert_non_null(p);
+	assert_non_null(strstr(p + 1, ":state conn_listening\r\n")); /* one per thread */
+	assert_non_null(strstr(got, "secs_since_last_cmd "));
+	free(got);
+	close(a);
+	close(b);
+	wait_no_conns();
+	stop();
+}
+
 int
 main(void)
 {
@@ -400,6 +536,8 @@ main(void)
 		cmocka_unit_test(test_garbage_and_large_values_cost_bounded_memory),
 		cmocka_unit_test(test_declared_lengths_do_not_reserve_memory),
 		cmocka_unit_test(test_busy_pipeline_is_not_slow),
+		cmocka_unit_test(test_metadump_to_a_slow_reader),
+		cmocka_unit_test(test_stats_conns),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
