@@ -155,7 +155,8 @@ parse_ip(const char *s, uint32_t *out)
 	return 0;
 }
 
-/* ADDR/PREFIX (PREFIX 1..128; /128 when left out) into c. A box address must be unicast and
+/* ADDR/PREFIX (PREFIX 1..128; an allow entry without one is /128, a box address must have
+ * one) into c. A box address must be unicast and
  * global or unique-local: not unspecified, loopback, multicast, link-local or IPv4-mapped. */
 static int
 parse_cidr6(const char *s, struct mc_cidr6 *c, int box_address)
@@ -169,6 +170,8 @@ parse_cidr6(const char *s, struct mc_cidr6 *c, int box_address)
 		return -1;
 	strcpy(buf, s);
 	slash = strchr(buf, '/');
+	if (slash == NULL && box_address)
+		return -1; /* /128 would make the default allow list nobody but us */
 	if (slash != NULL) {
 		*slash = '\0';
 		if (parse_u64(slash + 1, &bits) != 0 || bits > 128 || (box_address && bits == 0))

@@ -18,6 +18,9 @@
 
 #define ITEM_AHEAD 4 /* frames ahead whose items are prefetched */
 
+/* IPv6's all-nodes group (multicast listener queries come to it). */
+static const struct rte_ether_addr all_nodes_mac = {{0x33, 0x33, 0, 0, 0, 1}};
+
 static inline void
 swap_macs(struct rte_ether_hdr *eth, const struct rte_ether_addr *ours)
 {
@@ -124,7 +127,6 @@ static void
 parse_icmp(const struct mc_worker *w, struct mc_frame *f, const struct rte_ipv4_hdr *ip)
 {
 	const struct rte_icmp_hdr *icmp;
-	uint16_t ck;
 	if (unlikely(f->l4_len < sizeof(*icmp)))
 		VERDICT(f, drop_icmp);
 	icmp = (const struct rte_icmp_hdr *)(ip + 1);
@@ -132,7 +134,7 @@ parse_icmp(const struct mc_worker *w, struct mc_frame *f, const struct rte_ipv4_
 		TO_KERNEL(f, drop_icmp); /* no exception path: not checked further */
 	if (icmp->icmp_type == RTE_IP_ICMP_ECHO_REQUEST && icmp->icmp_code != 0)
 		VERDICT(f, drop_icmp);
-	if (rte_raw_cksum_mbuf(f->m, f->l2 + sizeof(*ip), f->l4_len, &ck) != 0 || ck != 0xffff)
+	if (l4_sum_chain(f->m, 0, f->l2 + sizeof(*ip), f->l4_len) != 0xffff)
 		VERDICT(f, drop_icmp);
 	if (icmp->icmp_type == RTE_IP_ICMP_ECHO_REPLY || icmp->icmp_type == 3 ||
 	    icmp->icmp_type == 11 || icmp->icmp_type == 12)
@@ -299,10 +301,11 @@ stage_parse(struct mc_worker *w, struct mc_frame *f)
 	if (unlikely(rte_pktmbuf_data_len(m) < sizeof(*eth)))
 		VERDICT(f, drop_short);
 	eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
-	/* Ours, broadcast, or our IPv6 solicited-node group (neighbor solicitations). */
+	/* Ours, broadcast, or IPv6's solicited-node group of our address or all nodes. */
 	if (unlikely(!rte_is_same_ether_addr(&eth->dst_addr, &w->mac) &&
 		     !rte_is_broadcast_ether_addr(&eth->dst_addr) &&
-		     !(w->has_ip6 && rte_is_same_ether_addr(&eth->dst_addr, &w->ip6_sn_mac))))
+		     !(w->has_ip6 && (rte_is_same_ether_addr(&eth->dst_addr, &w->ip6_sn_mac) ||
+				      rte_is_same_ether_addr(&eth->dst_addr, &all_nodes_mac)))))
 		VERDICT(f, drop_l2_dst);
 	if (unlikely(rte_is_multicast_ether_addr(&eth->src_addr)))
 		VERDICT(f, drop_l2_src);
@@ -402,7 +405,7 @@ answer_icmp(struct mc_worker *w, struct mc_frame *f)
 	}
 	icmp->icmp_type = RTE_IP_ICMP_ECHO_REPLY;
 	icmp->icmp_cksum = 0;
-	rte_raw_cksum_mbuf(m, f->l2 + sizeof(*ip), f->l4_len, &ck);
+	ck = l4_sum_chain(m, 0, f->l2 + sizeof(*ip), f->l4_len);
 	icmp->icmp_cksum = (ck == 0xffff) ? ck : (uint16_t)~ck;
 	ip_reply(ip);
 	ip->packet_id = 0;

@@ -37,6 +37,12 @@
 /* Under load (full RX bursts) the exception queue is read every this many polls: on a TAP an
  * empty read is a syscall. A poll whose burst was not full reads it every time. */
 #define MC_EXC_POLL_EVERY 16
+/* Neighbor solicitations answered a second per worker (a bucket of MC_ND_BUCKET): their own
+ * budget, not the source's, since any on-link host may send them with any source address. A
+ * neighbour solicits a few times a minute. The defence of our address against duplicate
+ * address detection goes to all nodes: one a second. */
+#define MC_ND_PPS 1000
+#define MC_ND_BUCKET 64
 
 /* Per-lcore counters; X(name, help). Drop reasons start with drop_. */
 #define MC_DP_COUNTERS(X)                                                                      \
@@ -77,6 +83,8 @@
 	X(drop_ip6_ext, "IPv6 extension header not walked: a routing header with segments left, " \
 			"hop-by-hop not first, too many, or past the frame")                   \
 	X(drop_nd, "IPv6 neighbor discovery malformed, hop limit not 255, or not for our address") \
+	X(drop_nd_rate, "neighbor solicitations beyond MC_ND_PPS a second per worker (those of " \
+			"duplicate address detection: beyond one a second)")                  \
 	X(drop_icmp, "ICMP short, badly summed, or an echo request with a code (any ICMP but "  \
 		     "echo requests too with --exception off)")                                \
 	X(drop_tcp_cksum, "TCP for the kernel with a bad checksum")                            \
@@ -251,6 +259,7 @@ struct mc_worker {
 	uint16_t exc_port;
 	uint16_t exc_n;          /* kernel-bound frames of the burst being handled */
 	uint64_t exc_tat;        /* the kernel's token bucket: theoretical arrival (TSC) */
+	uint64_t nd_tat, dad_tat; /* neighbor advertisements' buckets (ip6.c) */
 	struct rte_mbuf *exc_tx[MC_EXC_BURST];
 	/* Reassembly (frag.c): this worker's table, and the fragments it gave up, freed after
 	 * each burst. NULL table: fragments are refused (drop_ip_frag). */

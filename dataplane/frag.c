@@ -5,8 +5,8 @@
  * gives up (a timeout, an overlap or duplicate, too many fragments, no room) goes to the
  * worker's death row and is freed after the burst, counted as frag_dropped.
  *
- * Before a fragment reaches the table it must be UDP, from an allowed source (checked by the
- * IP parse), non-empty, a multiple of 8 bytes unless last, within 64 KiB, in one segment, and
+ * Before a fragment reaches the table it must be UDP, untagged (the library's key has no VLAN),
+ * from an allowed source (checked by the IP parse), non-empty, a multiple of 8 bytes unless last, within 64 KiB, in one segment, and
  * a first fragment must hold the whole UDP header (RFC 1858's tiny fragments): else
  * drop_ip_frag. The library's own checks vary between DPDK releases, so these do not rely on
  * them. A reassembled datagram is a chain whose L4 checksum the parse verifies in software. */
@@ -52,7 +52,8 @@ mc_dp_frag4(struct mc_worker *w, struct mc_frame *f, struct rte_ipv4_hdr *ip, ui
 	const uint16_t fo = rte_be_to_cpu_16(ip->fragment_offset);
 	const uint32_t ofs = (uint32_t)(fo & RTE_IPV4_HDR_OFFSET_MASK) * RTE_IPV4_HDR_OFFSET_UNITS;
 	const uint32_t len = tot - (uint32_t)sizeof(*ip);
-	if (w->frag == NULL || ip->next_proto_id != IPPROTO_UDP ||
+	/* Untagged only: the library's key has no VLAN, so fragments from two VLANs would meet. */
+	if (w->frag == NULL || ip->next_proto_id != IPPROTO_UDP || f->l2 != sizeof(struct rte_ether_hdr) ||
 	    !frag_ok(m, ofs, len, (fo & RTE_IPV4_HDR_MF_FLAG) != 0, sizeof(*ip))) {
 		f->kind = MC_FRAME_DROP;
 		f->drop = MC_DP_CTR_drop_ip_frag;
@@ -100,7 +101,7 @@ mc_dp_frag6(struct mc_worker *w, struct mc_frame *f, struct rte_ipv6_hdr *ip6, u
 							       sizeof(*fh)));
 		return m;
 	}
-	if (w->frag == NULL || !frag_ok(m, ofs, len, more, 0))
+	if (w->frag == NULL || f->l2 != sizeof(struct rte_ether_hdr) || !frag_ok(m, ofs, len, more, 0))
 		goto refuse;
 	w->st.frag_received++;
 	m->l2_len = f->l2;

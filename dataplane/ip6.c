@@ -7,6 +7,7 @@
 #include "dp_int.h"
 
 #include <rte_byteorder.h>
+#include <rte_cycles.h>
 #include <rte_ip.h>
 
 #define IP6_HBH 0
@@ -21,6 +22,7 @@
 #define ICMP6_PARAM_PROB 4
 #define ICMP6_ECHO_REQUEST 128
 #define ICMP6_ECHO_REPLY 129
+#define MLD_QUERY 130
 #define ND_NEIGHBOR_SOLICIT 135
 #define ND_NEIGHBOR_ADVERT 136
 #define ND_OPT_SOURCE_LLA 1
@@ -105,7 +107,8 @@ cut_ext(struct mc_frame *f, uint8_t nh, uint16_t ext)
 /* Neighbor solicitation (135) and advertisement (136), from a neighbour (hop limit 255) and
  * whole in the first segment. Answered for any on-link sender, allowed or not: a router must
  * resolve us for routed clients to reach us, and the answer goes only to the solicitor's
- * MAC (as for ARP). */
+ * MAC (as for ARP). Paid from the worker's own ND budget (MC_ND_PPS), not the source's: an
+ * on-link host could otherwise spend a whole client /64's budget with forged sources. */
 static void
 parse_nd(const struct mc_worker *w, struct mc_frame *f, const struct rte_ipv6_hdr *ip6,
 	 const uint8_t *icmp, bool mcast_dst, uint64_t addrs)
@@ -189,9 +192,12 @@ again:
 	/* 0: a jumbogram (hop-by-hop option), which no Ethernet frame carries. */
 	if (unlikely(plen == 0 || sizeof(*ip6) + plen > frame_l3))
 		VERDICT(f, drop_ip_len);
-	/* Ours, or our solicited-node group (only a solicitation may use it, checked below). */
+	/* Ours, our solicited-node group (only a solicitation may use it, checked below), or all
+	 * nodes (only a multicast listener query may, for the kernel: snooping switches stop
+	 * forwarding our group to a port whose listener stops reporting). */
 	mcast_dst = ip6->dst_addr[0] == 0xff;
-	if (unlikely(mcast_dst ? !ip6_eq(ip6->dst_addr, w->ip6_sn)
+	if (unlikely(mcast_dst ? !ip6_eq(ip6->dst_addr, w->ip6_sn) &&
+					 !ip6_eq(ip6->dst_addr, all_nodes)
 			       : !ip6_eq(ip6->dst_addr, w->ip6)))
 		VERDICT(f, drop_ip_dst);
 	if (unlikely(bad_source6(w, ip6->src_addr)))
@@ -240,6 +246,17 @@ again:
 		if (unlikely(f->l4_len < 4 || off + 4 > rte_pktmbuf_data_len(m)))
 			VERDICT(f, drop_icmp);
 		icmp = rte_pktmbuf_mtod_offset(m, const uint8_t *, off);
+		if (icmp[0] == MLD_QUERY) {
+			/* From a link-local router, hop limit 1 (RFC 3810), summed right: the
+			 * kernel's, which reports our groups. */
+			if (ip6->hop_limits != 1 || ip6->src_addr[0] != 0xfe ||
+			    (ip6->src_addr[1] & 0xc0) != 0x80 || w->exc != MC_EXC_ON ||
+			    l4_sum(m, addrs, IPPROTO_ICMPV6, off, f->l4_len) != 0xffff)
+				VERDICT(f, drop_icmp);
+			TO_KERNEL(f, drop_icmp);
+		}
+		if (unlikely(ip6_eq(ip6->dst_addr, all_nodes)))
+			VERDICT(f, drop_ip_dst);
 		if (icmp[0] == ND_NEIGHBOR_SOLICIT || icmp[0] == ND_NEIGHBOR_ADVERT) {
 			if (ext != 0)
 				VERDICT(f, drop_nd); /* ND carries no extension headers */
@@ -318,8 +335,27 @@ mc_dp_answer_nd(struct mc_worker *w, struct mc_frame *f)
 	uint16_t len;
 	/* The reply is 32 bytes of message: it must fit where the solicitation was. */
 	if (m->nb_segs != 1 ||
-	    (uint32_t)m->data_off + f->l2 + sizeof(*ip6) + ND_MSG_LEN + 8 > m->buf_len ||
-	    !mc_dp_admit_echo(w, f->src_key, f->l2 + sizeof(*ip6) + ND_MSG_LEN + 8, true)) {
+	    (uint32_t)m->data_off + f->l2 + sizeof(*ip6) + ND_MSG_LEN + 8 > m->buf_len) {
+		w->st.drop_nd++;
+		rte_pktmbuf_free(m);
+		return;
+	}
+	{
+		/* GCRA, as the exception path's: one due every step, a bucket may come early. */
+		const uint64_t now = rte_rdtsc();
+		const uint64_t step = dad ? w->tsc_hz : w->tsc_hz / MC_ND_PPS;
+		const uint64_t burst = dad ? 1 : MC_ND_BUCKET;
+		uint64_t *tat = dad ? &w->dad_tat : &w->nd_tat;
+		const uint64_t t = *tat > now ? *tat : now;
+		if (t + step - now > step * burst) {
+			w->st.drop_nd_rate++;
+			rte_pktmbuf_free(m);
+			return;
+		}
+		*tat = t + step;
+	}
+	if (!mc_dp_tx_reserve(w, 1)) {
+		w->st.drop_tx_backlog++;
 		rte_pktmbuf_free(m);
 		return;
 	}

@@ -45,8 +45,11 @@ flow_steer(const struct mc_config *cfg, struct mc_port *port)
 	memset(&err, 0, sizeof(err));
 	for (q = 0; q < port->queues; q++) {
 		struct rte_flow_attr attr = {.ingress = 1};
+		/* Unfragmented only: a fragment goes by RSS, which hashes a fragmented
+		 * datagram's fragments by addresses alone, so they meet in one worker's table. */
 		struct rte_flow_item_ipv4 ip = {.hdr.dst_addr = rte_cpu_to_be_32(cfg->ip)};
-		struct rte_flow_item_ipv4 ipm = {.hdr.dst_addr = RTE_BE32(0xffffffff)};
+		struct rte_flow_item_ipv4 ipm = {.hdr.dst_addr = RTE_BE32(0xffffffff),
+						 .hdr.fragment_offset = RTE_BE16(0x3fff)};
 		struct rte_flow_item_udp udp = {
 			.hdr.dst_port = rte_cpu_to_be_16((uint16_t)(cfg->udp_port + port->first_part + q))};
 		struct rte_flow_item_udp udpm = {.hdr.dst_port = RTE_BE16(0xffff)};
@@ -105,14 +108,15 @@ mc_dp_port_setup(const struct mc_config *cfg, uint16_t port_id, uint16_t first_p
 		port->socket = (int)rte_socket_id();
 
 	if (cfg->queues > 1) {
-		uint64_t hf = (RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_UDP) &
+		uint64_t hf = (RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_UDP | RTE_ETH_RSS_IPV6 |
+			       RTE_ETH_RSS_NONFRAG_IPV6_UDP) &
 			      info.flow_type_rss_offloads;
 		if (hf != 0) {
 			conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
 			conf.rx_adv_conf.rss_conf.rss_hf = hf;
 		}
 		MC_LOG(NOTICE, "port %s: %u queues, RSS %s\n", port->name, cfg->queues,
-		       hf ? "on IPv4/UDP" : "not offered (the driver spreads queues itself)");
+		       hf ? "on IPv4/UDP and IPv6/UDP" : "not offered (the driver spreads queues itself)");
 	}
 	const uint64_t want = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
 	if ((info.tx_offload_capa & want) == want)
@@ -166,10 +170,12 @@ mc_dp_port_setup(const struct mc_config *cfg, uint16_t port_id, uint16_t first_p
 	if (port->queues > 1)
 		flow_steer(cfg, port);
 	if (cfg->ip6.bits != 0) {
-		/* Neighbor solicitations come to our solicited-node group's MAC. */
-		struct rte_ether_addr sn = {{0x33, 0x33, 0xff, cfg->ip6.net[13], cfg->ip6.net[14],
-					     cfg->ip6.net[15]}};
-		if (rte_eth_dev_set_mc_addr_list(port->port_id, &sn, 1) != 0 &&
+		/* Neighbor solicitations come to our solicited-node group's MAC, multicast
+		 * listener queries to all nodes'. */
+		struct rte_ether_addr mc[2] = {
+			{{0x33, 0x33, 0xff, cfg->ip6.net[13], cfg->ip6.net[14], cfg->ip6.net[15]}},
+			{{0x33, 0x33, 0, 0, 0, 1}}};
+		if (rte_eth_dev_set_mc_addr_list(port->port_id, mc, 2) != 0 &&
 		    rte_eth_allmulticast_enable(port->port_id) != 0 &&
 		    rte_eth_promiscuous_get(port->port_id) != 1)
 			MC_LOG(WARNING, "port %s: cannot receive multicast; IPv6 neighbors must be "

@@ -59,7 +59,7 @@ test_ip6_and_allow6(void **state)
 	const char *both[] = {"--ip", "198.18.0.1", "--ip6", "2001:2::1/64", NULL};
 	const char *only6[] = {"--ip6", "2001:2::1/64", NULL};
 	const char *list[] = {"--ip6", "2001:2::1/64", "--allow", "2001:3::/32,10.0.0.0/8", NULL};
-	const char *bad[][3] = {{"--ip6", "2001:2::1/129", NULL}, {"--ip6", "ff02::1/64", NULL},
+	const char *bad[][3] = {{"--ip6", "2001:2::1/129", NULL}, {"--ip6", "ff02::1/64", NULL}, {"--ip6", "2001:2::1", NULL},
 				{"--ip6", "fe80::1/64", NULL}, {"--ip6", "::/64", NULL},
 				{"--ip6", "::ffff:1.2.3.4/64", NULL}, {"--ip6", "198.18.0.1", NULL},
 				{"--allow", "2001:2::/200", NULL}};

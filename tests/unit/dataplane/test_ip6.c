@@ -566,6 +566,97 @@ test_hostile_fragments(void **state)
 	assert_pool_full();
 }
 
+
+/* An 802.1Q tag (tci) inserted after the MAC addresses. */
+static struct rte_mbuf *
+vlanize(struct rte_mbuf *m, uint16_t tci)
+{
+	uint8_t buf[2048];
+	const uint32_t n = rte_pktmbuf_pkt_len(m);
+	memcpy(buf, rte_pktmbuf_mtod(m, uint8_t *), 12);
+	buf[12] = 0x81;
+	buf[13] = 0;
+	buf[14] = (uint8_t)(tci >> 8);
+	buf[15] = (uint8_t)tci;
+	memcpy(buf + 16, rte_pktmbuf_mtod(m, uint8_t *) + 12, n - 12);
+	rte_pktmbuf_free(m);
+	return frame(buf, n + 4);
+}
+
+/* Fragments with a VLAN tag are refused (the library's key has no VLAN: fragments of two
+ * VLANs would make one datagram, parsed at the wrong offset). */
+static void
+test_tagged_fragments_refused(void **state)
+{
+	static uint8_t d[4096];
+	const size_t len = big_set(d, 0, 'v');
+	struct rte_mbuf *ms[3];
+	const uint64_t refused = w.st.drop_ip_frag, whole = w.st.frag_reassembled;
+	(void)state;
+	ms[0] = frag4(d, 0, 1480, 700, 1, IPPROTO_UDP);
+	ms[1] = vlanize(frag4(d, 1480, 1480, 700, 1, IPPROTO_UDP), 9);
+	ms[2] = vlanize(frag4(d, 2960, len - 2960, 700, 0, IPPROTO_UDP), 9);
+	assert_null(run_n(ms, 3));
+	assert_int_equal(w.st.drop_ip_frag, refused + 2);
+	assert_int_equal(w.st.frag_reassembled, whole);
+	assert_null(run(vlanize(frag6(d, 0, 1448, 78, 1, 0), 9)));
+	assert_int_equal(w.st.drop_ip_frag, refused + 3);
+	mc_dp_frag_expire(&w, rte_rdtsc() + rte_get_tsc_hz() * (MC_FRAG_TIMEOUT_MS / 1000 + 1));
+	assert_pool_full();
+}
+
+/* Solicitations are paid from the worker's own ND budget: a host forging sources in a
+ * client's /64 cannot spend that /64's request budget, and the defence against duplicate
+ * address detection answers once a second. */
+static void
+test_nd_has_its_own_budget(void **state)
+{
+	static const uint8_t sn[16] = {0xff, 0x02, [11] = 1, [12] = 0xff, [15] = 1};
+	static const uint8_t sn_mac[6] = {0x33, 0x33, 0xff, 0, 0, 1};
+	static const uint8_t zero[16];
+	uint8_t attacker[16];
+	struct rte_mbuf *ms[MC_BURST];
+	uint64_t limited, answered;
+	unsigned int i;
+	(void)state;
+	expect_reply6(run(req6("set rl 0 0 1\r\nz\r\n")), "STORED\r\n");
+	cfg.src_rps = 1000; /* a burst of 5 requests */
+	cfg.src_kbps = 0;
+	cfg.src_burst_ms = 5;
+	w.rl = mc_dp_rl_create(&cfg, rte_get_tsc_hz(), 0);
+	assert_non_null(w.rl);
+	w.now = rte_rdtsc();
+	memcpy(attacker, mc_test_cli_ip6, 16);
+	attacker[15] = 0x99; /* another host in the client's /64 */
+	limited = w.st.drop_ratelimit;
+	for (i = 0; i < 16; i++)
+		ms[i] = ns_frame(attacker, sn, sn_mac, mc_test_our_ip6, 255);
+	rte_pktmbuf_free(run_n(ms, 16));
+	assert_int_equal(w.st.drop_ratelimit, limited);
+	expect_reply6(run(req6("get rl\r\n")), "VALUE rl 0 1\r\nz\r\nEND\r\n");
+	mc_dp_rl_destroy(w.rl);
+	w.rl = NULL;
+	/* More than the bucket at once: the rest are counted. */
+	answered = w.st.nd_replies;
+	limited = w.st.drop_nd_rate;
+	for (i = 0; i < MC_BURST; i++)
+		ms[i] = ns_frame(attacker, sn, sn_mac, mc_test_our_ip6, 255);
+	rte_pktmbuf_free(run_n(ms, MC_BURST));
+	for (i = 0; i < MC_BURST; i++)
+		ms[i] = ns_frame(attacker, sn, sn_mac, mc_test_our_ip6, 255);
+	rte_pktmbuf_free(run_n(ms, MC_BURST));
+	assert_true(w.st.drop_nd_rate > limited);
+	assert_true(w.st.nd_replies - answered <= MC_ND_BUCKET + 1);
+	/* Duplicate address detection: one answer a second (the first test's is forgotten). */
+	w.dad_tat = 0;
+	limited = w.st.drop_nd_rate;
+	ms[0] = ns_frame(zero, sn, sn_mac, mc_test_our_ip6, 255);
+	ms[1] = ns_frame(zero, sn, sn_mac, mc_test_our_ip6, 255);
+	rte_pktmbuf_free(run_n(ms, 2));
+	assert_int_equal(w.st.drop_nd_rate, limited + 1);
+	assert_pool_full();
+}
+
 int
 main(void)
 {
@@ -578,6 +669,8 @@ main(void)
 		cmocka_unit_test(test_reassembly_ipv4),
 		cmocka_unit_test(test_reassembly_ipv6),
 		cmocka_unit_test(test_hostile_fragments),
+		cmocka_unit_test(test_tagged_fragments_refused),
+		cmocka_unit_test(test_nd_has_its_own_budget),
 	};
 	int rc;
 	mc_test_eal_init(NULL);
