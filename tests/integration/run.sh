@@ -11,7 +11,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 if [ -z "${MCBOX_LAB_LOCKED:-}" ]; then
 	export MCBOX_LAB_LOCKED=1
-	exec flock /tmp/mcbox-lab.lock bash "$0" "$@"
+	exec flock -o /tmp/mcbox-lab.lock bash "$0" "$@" # -o: the lab's processes do not inherit the lock
 fi
 suites=("$@")
 [ ${#suites[@]} -gt 0 ] || suites=(tests/integration/test_*.py)
