@@ -49,7 +49,7 @@ setup(void **state)
 	struct mc_port kport;
 	struct mc_store *store;
 	(void)state;
-	assert_int_equal(mc_test_ring_worker("ue", 1023, &cfg, &w, &pool, &tx_ring), 0);
+	assert_int_equal(mc_test_ring_worker6("ue", 1023, &cfg, &w, &pool, &tx_ring), 0);
 	port_rx = rte_ring_lookup("ue_rx");
 	assert_non_null(port_rx);
 	store = mc_store_create(rte_malloc(NULL, 8 << 20, 64), 8 << 20, &set);
@@ -500,11 +500,64 @@ test_without_exception_path(void **state)
 	mc_dp_worker_fini(&x);
 }
 
+
+/* An IPv6 frame of next header nh with body (its checksum field at ck_off, filled), from src
+ * to dst with hop limit hops, to Ethernet dst_mac. */
+static struct rte_mbuf *
+v6_frame(const uint8_t *dst_mac, const uint8_t *src, const uint8_t *dst, uint8_t hops, uint8_t nh,
+	 const uint8_t *body, size_t len, size_t ck_off)
+{
+	uint8_t f[14 + 40 + 64] = {0};
+	struct rte_ipv6_hdr *ip6 = mc_frame_eth_ipv6(f, dst_mac, mc_test_cli_mac, nh, src, dst, len);
+	uint8_t *l4 = (uint8_t *)(ip6 + 1);
+	uint16_t ck;
+	ip6->hop_limits = hops;
+	memcpy(l4, body, len);
+	ck = rte_ipv6_udptcp_cksum(ip6, l4);
+	memcpy(l4 + ck_off, &ck, 2);
+	return frame(f, 14 + 40 + len);
+}
+
+/* Over IPv6 the kernel gets TCP to -p, advertisements to us (its TCP peers' addresses), the
+ * ICMPv6 errors TCP needs and multicast listener queries; nothing else. */
+static void
+test_ipv6_for_the_kernel(void **state)
+{
+	static const uint8_t all_nodes[16] = {0xff, 0x02, [15] = 1};
+	static const uint8_t all_mac[6] = {0x33, 0x33, 0, 0, 0, 1};
+	static const uint8_t router[16] = {0xfe, 0x80, [15] = 1};
+	uint8_t tcp[20] = {0x9c, 0x40, 0x2b, 0xcb, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff};
+	uint8_t na[32] = {136, 0, 0, 0, 0x60};
+	uint8_t big[48] = {2, 0, 0, 0, 0, 0, 0x05, 0xdc};
+	uint8_t query[24] = {130};
+	(void)state;
+	expect_kernel(v6_frame(mc_test_our_mac, mc_test_cli_ip6, mc_test_our_ip6, 64, IPPROTO_TCP,
+			       tcp, 20, 16), "TCP SYN over IPv6");
+	memcpy(na + 8, mc_test_cli_ip6, 16);
+	na[24] = 2;
+	na[25] = 1;
+	memcpy(na + 26, mc_test_cli_mac, 6);
+	expect_kernel(v6_frame(mc_test_our_mac, mc_test_cli_ip6, mc_test_our_ip6, 255,
+			       IPPROTO_ICMPV6, na, 32, 2), "neighbor advertisement");
+	expect_kernel(v6_frame(mc_test_our_mac, mc_test_cli_ip6, mc_test_our_ip6, 64,
+			       IPPROTO_ICMPV6, big, 48, 2), "ICMPv6 packet too big");
+	expect_kernel(v6_frame(all_mac, router, all_nodes, 1, IPPROTO_ICMPV6, query, 24, 2),
+		      "multicast listener query");
+	expect_drop(&w, v6_frame(all_mac, router, all_nodes, 64, IPPROTO_ICMPV6, query, 24, 2),
+		    &w.st.drop_icmp, "a query with hop limit 64");
+	expect_drop(&w, v6_frame(mc_test_our_mac, mc_test_cli_ip6, mc_test_our_ip6, 200,
+				 IPPROTO_ICMPV6, na, 32, 2), &w.st.drop_nd, "an advertisement routed");
+	tcp[3] = 22;
+	expect_drop(&w, v6_frame(mc_test_our_mac, mc_test_cli_ip6, mc_test_our_ip6, 64, IPPROTO_TCP,
+				 tcp, 20, 16), &w.st.drop_tcp_port, "TCP over IPv6 to port 22");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_what_the_kernel_needs_goes_to_it),
+		cmocka_unit_test(test_ipv6_for_the_kernel),
 		cmocka_unit_test(test_other_ports_are_nobodys),
 		cmocka_unit_test(test_fast_path_answers_stay_on_the_fast_path),
 		cmocka_unit_test(test_unsafe_frames_do_not_reach_the_kernel),
