@@ -341,8 +341,9 @@ static void
 stage_hash(const struct mc_worker *w, struct mc_frame *f)
 {
 	const struct mc_store *s;
-	const uint8_t *key;
+	const uint8_t *key, *req;
 	uint32_t klen;
+	size_t len;
 	if (f->kind != MC_FRAME_MEMCACHED || f->payload == NULL)
 		return;
 	s = w->svc->px.sx.s;
@@ -351,12 +352,16 @@ stage_hash(const struct mc_worker *w, struct mc_frame *f)
 	f->hdr_ok = mc_udp_frame_parse(f->payload, f->payload_len, &f->hdr) == MC_UDP_OK;
 	if (unlikely(!f->hdr_ok || w->no_batch_prefetch))
 		return;
-	key = mc_proto_first_key(f->payload + MC_UDP_HDR_LEN, f->payload_len - MC_UDP_HDR_LEN,
-				 &klen);
-	if (key != NULL) {
-		mc_key_init(&f->key, s, key, klen);
-		mc_store_prefetch(s, &f->key);
-	}
+	/* A lone get's key is found, hashed and placed in one pass over it; anything else is
+	 * looked for first. */
+	req = f->payload + MC_UDP_HDR_LEN;
+	len = f->payload_len - MC_UDP_HDR_LEN;
+	key = mc_proto_lone_key(req, len, &klen);
+	if (key != NULL && mc_store_key_text(s, &f->key, key, klen))
+		return;
+	key = mc_proto_first_key(req, len, &klen);
+	if (key != NULL)
+		mc_store_key_prefetch(s, &f->key, key, klen);
 }
 
 /* ---- stage 3: execute, in order ---- */
