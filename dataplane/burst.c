@@ -43,12 +43,10 @@ ip_reply(struct rte_ipv4_hdr *ip)
 static inline bool
 bad_source_ip(const struct mc_worker *w, uint32_t a_be)
 {
-	const uint32_t a = rte_be_to_cpu_32(a_be), mask = rte_be_to_cpu_32(w->mask_be);
-	if (a == 0 || a == 0xffffffffu || (a >> 28) == 0xe || (a >> 24) == 127 || a_be == w->ip_be)
-		return true;
-	/* Inside our subnet (of /30 or wider: /31 and /32 have no such addresses). */
-	return ((a_be ^ w->ip_be) & w->mask_be) == 0 && (~mask >> 1) != 0 &&
-	       ((a & ~mask) == 0 || (a | mask) == 0xffffffffu);
+	const uint32_t a = rte_be_to_cpu_32(a_be);
+	/* The subnet's two (mc_dp_worker_init: 0 for a /31 or /32, which have none). */
+	return a == 0 || a == 0xffffffffu || (a >> 28) == 0xe || (a >> 24) == 127 ||
+	       a_be == w->ip_be || a == w->src_net || a == w->src_bcast;
 }
 
 /* Source ports of UDP services that answer whatever reaches them: a reply to one would start

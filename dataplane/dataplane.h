@@ -217,6 +217,9 @@ struct mc_worker {
 	unsigned int lcore_id;
 	uint32_t ip_be;        /* our address, network order (0: no IPv4) */
 	uint32_t mask_be;      /* our netmask, network order */
+	/* Our subnet's network and broadcast addresses, host order, sources no request may
+	 * have; both 0 for a /31 or /32 (which have no such addresses; 0 is refused anyway). */
+	uint32_t src_net, src_bcast;
 	uint8_t has_ip6;       /* --ip6 given */
 	uint8_t ip6[16];       /* our IPv6 address */
 	uint8_t ip6_sn[16];    /* its solicited-node multicast address */

@@ -278,7 +278,7 @@ bucket_write_end(struct bucket *b)
 static inline int
 item_dead(const struct mc_store *s, const struct part *p, uint64_t cas, uint32_t exptime)
 {
-	uint32_t now = mc_store_now(s);
+	uint32_t now = __atomic_load_n(&s->now, __ATOMIC_ACQUIRE); /* mc_store_now, inline */
 	uint64_t nc;
 	if (exptime != 0 && exptime <= now)
 		return 1;
