@@ -201,10 +201,11 @@ item_at(const struct part *p, uint64_t slot)
 static inline ptrdiff_t
 unit_of(const struct part *p, const void *it)
 {
-	const uint8_t *a = it;
-	if (unlikely(a < p->pages || a >= p->pages + (size_t)p->npages * MC_PAGE_SIZE))
+	/* One unsigned compare: below the pages wraps to a huge offset. */
+	const uintptr_t off = (uintptr_t)it - (uintptr_t)p->pages;
+	if (unlikely(off >= (uintptr_t)p->npages * MC_PAGE_SIZE))
 		return -1;
-	return (a - p->pages) >> UNIT_SHIFT;
+	return (ptrdiff_t)(off >> UNIT_SHIFT);
 }
 
 static inline uint8_t *
