@@ -427,7 +427,8 @@ answer_memcached(struct mc_worker *w, struct mc_frame *f)
 	struct mc_out out;
 	uint16_t port;
 
-	if (unlikely(!mc_dp_rl_admit(w, f->src_key))) {
+	f->rl_slot = w->rl != NULL ? mc_dp_rl_slot(w->rl, f->src_key) : NULL;
+	if (unlikely(!mc_dp_rl_admit_at(w, f->rl_slot))) {
 		w->st.drop_ratelimit++;
 		rte_pktmbuf_free(m);
 		return;

@@ -448,7 +448,7 @@ mc_dp_reply_send(struct mc_worker *w, struct mc_frame *f, struct mc_out *o)
 		w->st.drop_tx_backlog++;
 		goto drop;
 	}
-	if (unlikely(!mc_dp_rl_charge(w, f->src_key, (uint32_t)(total + n * (hlen + MC_UDP_HDR_LEN))))) {
+	if (unlikely(!mc_dp_rl_charge_at(w, f->rl_slot, (uint32_t)(total + n * (hlen + MC_UDP_HDR_LEN))))) {
 		w->st.drop_ratelimit++;
 		goto drop;
 	}
