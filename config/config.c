@@ -505,18 +505,6 @@ mc_config_parse(struct mc_config *cfg, int argc, char **argv, char *err, size_t 
 }
 
 int
-mc_config_allowed(const struct mc_config *cfg, uint32_t addr)
-{
-	unsigned int i;
-	if (cfg->n_allow + cfg->n_allow6 == 0)
-		return cfg->ip != 0 && (addr & cfg->netmask) == (cfg->ip & cfg->netmask);
-	for (i = 0; i < cfg->n_allow; i++)
-		if ((addr & cfg->allow[i].mask) == cfg->allow[i].net)
-			return 1;
-	return 0;
-}
-
-int
 mc_config_allowed6(const struct mc_config *cfg, const uint8_t *a)
 {
 	unsigned int i;

@@ -85,8 +85,18 @@ int mc_config_load_file(struct mc_config *cfg, const char *path, char *err, size
 /* Print usage to stdout. */
 void mc_config_usage(const char *prog);
 
-/* Is addr (host order) allowed by cfg's allow list? */
-int mc_config_allowed(const struct mc_config *cfg, uint32_t addr);
+/* Is addr (host order) allowed by cfg's allow list? Inline: every request asks. */
+static inline int
+mc_config_allowed(const struct mc_config *cfg, uint32_t addr)
+{
+	unsigned int i;
+	if (cfg->n_allow + cfg->n_allow6 == 0)
+		return cfg->ip != 0 && (addr & cfg->netmask) == (cfg->ip & cfg->netmask);
+	for (i = 0; i < cfg->n_allow; i++)
+		if ((addr & cfg->allow[i].mask) == cfg->allow[i].net)
+			return 1;
+	return 0;
+}
 /* Is the IPv6 address a (16 bytes, network order) allowed by cfg's allow list? */
 int mc_config_allowed6(const struct mc_config *cfg, const uint8_t *a);
 /* Do the first bits of a and b agree? */

@@ -46,12 +46,10 @@ ip_reply(struct rte_ipv4_hdr *ip)
 static inline bool
 bad_source_ip(const struct mc_worker *w, uint32_t a_be)
 {
-	const uint32_t a = rte_be_to_cpu_32(a_be), mask = rte_be_to_cpu_32(w->mask_be);
-	if (a == 0 || a == 0xffffffffu || (a >> 28) == 0xe || (a >> 24) == 127 || a_be == w->ip_be)
-		return true;
-	/* Inside our subnet (of /30 or wider: /31 and /32 have no such addresses). */
-	return ((a_be ^ w->ip_be) & w->mask_be) == 0 && (~mask >> 1) != 0 &&
-	       ((a & ~mask) == 0 || (a | mask) == 0xffffffffu);
+	const uint32_t a = rte_be_to_cpu_32(a_be);
+	/* The subnet's two (mc_dp_worker_init: 0 for a /31 or /32, which have none). */
+	return a == 0 || a == 0xffffffffu || (a >> 28) == 0xe || (a >> 24) == 127 ||
+	       a_be == w->ip_be || a == w->src_net || a == w->src_bcast;
 }
 
 /* Source ports of UDP services that answer whatever reaches them: a reply to one would start
@@ -344,8 +342,9 @@ static void
 stage_hash(const struct mc_worker *w, struct mc_frame *f)
 {
 	const struct mc_store *s;
-	const uint8_t *key;
+	const uint8_t *key, *req;
 	uint32_t klen;
+	size_t len;
 	if (f->kind != MC_FRAME_MEMCACHED || f->payload == NULL)
 		return;
 	s = w->svc->px.sx.s;
@@ -354,12 +353,16 @@ stage_hash(const struct mc_worker *w, struct mc_frame *f)
 	f->hdr_ok = mc_udp_frame_parse(f->payload, f->payload_len, &f->hdr) == MC_UDP_OK;
 	if (unlikely(!f->hdr_ok || w->no_batch_prefetch))
 		return;
-	key = mc_proto_first_key(f->payload + MC_UDP_HDR_LEN, f->payload_len - MC_UDP_HDR_LEN,
-				 &klen);
-	if (key != NULL) {
-		mc_key_init(&f->key, s, key, klen);
-		mc_store_prefetch(s, &f->key);
-	}
+	/* A lone get's key is found, hashed and placed in one pass over it; anything else is
+	 * looked for first. */
+	req = f->payload + MC_UDP_HDR_LEN;
+	len = f->payload_len - MC_UDP_HDR_LEN;
+	key = mc_proto_lone_key(req, len, &klen);
+	if (key != NULL && mc_store_key_text(s, &f->key, key, klen))
+		return;
+	key = mc_proto_first_key(req, len, &klen);
+	if (key != NULL)
+		mc_store_key_prefetch(s, &f->key, key, klen);
 }
 
 /* ---- stage 3: execute, in order ---- */
@@ -427,7 +430,8 @@ answer_memcached(struct mc_worker *w, struct mc_frame *f)
 	struct mc_out out;
 	uint16_t port;
 
-	if (unlikely(!mc_dp_rl_admit(w, f->src_key))) {
+	f->rl_slot = w->rl != NULL ? mc_dp_rl_slot(w->rl, f->src_key) : NULL;
+	if (unlikely(!mc_dp_rl_admit_at(w, f->rl_slot))) {
 		w->st.drop_ratelimit++;
 		rte_pktmbuf_free(m);
 		return;

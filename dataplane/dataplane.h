@@ -141,6 +141,8 @@ struct mc_frame {
 	uint16_t reply_off;      /* where an in-place reply goes in the buffer */
 	bool hdr_ok;             /* the memcached frame header parsed (stage 2, or execution) */
 	uint64_t src_key;        /* the source's budget: its IPv4 address, or its IPv6 /64 */
+	struct mc_rl_slot *rl_slot; /* src_key's budget slot, for the request's admission and its
+				     * reply's charge (answer_memcached; NULL without limits) */
 	const uint8_t *payload;  /* the UDP payload in view, or NULL (chained: copied later) */
 	struct mc_udp_frame hdr; /* the memcached frame header */
 	struct mc_key key;       /* the request's first key, hashed (p NULL: none found) */
@@ -225,6 +227,9 @@ struct mc_worker {
 	unsigned int lcore_id;
 	uint32_t ip_be;        /* our address, network order (0: no IPv4) */
 	uint32_t mask_be;      /* our netmask, network order */
+	/* Our subnet's network and broadcast addresses, host order, sources no request may
+	 * have; both 0 for a /31 or /32 (which have no such addresses; 0 is refused anyway). */
+	uint32_t src_net, src_bcast;
 	uint8_t has_ip6;       /* --ip6 given */
 	uint8_t ip6[16];       /* our IPv6 address */
 	uint8_t ip6_sn[16];    /* its solicited-node multicast address */
@@ -423,14 +428,14 @@ mc_dp_gcra_take(const struct mc_rl *rl, uint64_t *tat, uint64_t now, uint64_t co
 	return true;
 }
 
+/* mc_dp_rl_admit and mc_dp_rl_charge at the source's slot s, looked up once for both
+ * (mc_dp_rl_slot; any value when w->rl is NULL). */
 static inline bool
-mc_dp_rl_admit(struct mc_worker *w, uint64_t src)
+mc_dp_rl_admit_at(struct mc_worker *w, struct mc_rl_slot *s)
 {
 	const struct mc_rl *rl = w->rl;
-	struct mc_rl_slot *s;
 	if (rl == NULL)
 		return true;
-	s = mc_dp_rl_slot(rl, src);
 	/* A source whose byte budget cannot pay even the smallest reply gets no request in
 	 * either: nothing is parsed, looked up or copied for it. */
 	if (rl->byte_cost_fp != 0 &&
@@ -441,13 +446,25 @@ mc_dp_rl_admit(struct mc_worker *w, uint64_t src)
 }
 
 static inline bool
-mc_dp_rl_charge(struct mc_worker *w, uint64_t src, uint32_t bytes)
+mc_dp_rl_charge_at(struct mc_worker *w, struct mc_rl_slot *s, uint32_t bytes)
 {
 	const struct mc_rl *rl = w->rl;
 	if (rl == NULL || rl->byte_cost_fp == 0)
 		return true;
-	return mc_dp_gcra_take(rl, &mc_dp_rl_slot(rl, src)->byte_tat, w->now,
-			       (bytes * rl->byte_cost_fp) >> 16, rl->byte_window);
+	return mc_dp_gcra_take(rl, &s->byte_tat, w->now, (bytes * rl->byte_cost_fp) >> 16,
+			       rl->byte_window);
+}
+
+static inline bool
+mc_dp_rl_admit(struct mc_worker *w, uint64_t src)
+{
+	return w->rl == NULL || mc_dp_rl_admit_at(w, mc_dp_rl_slot(w->rl, src));
+}
+
+static inline bool
+mc_dp_rl_charge(struct mc_worker *w, uint64_t src, uint32_t bytes)
+{
+	return w->rl == NULL || mc_dp_rl_charge_at(w, mc_dp_rl_slot(w->rl, src), bytes);
 }
 
 

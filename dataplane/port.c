@@ -241,6 +241,10 @@ mc_dp_worker_init(struct mc_worker *w, const struct mc_config *cfg, const struct
 	w->part = part;
 	w->ip_be = rte_cpu_to_be_32(cfg->ip);
 	w->mask_be = rte_cpu_to_be_32(cfg->netmask);
+	if ((~cfg->netmask >> 1) != 0) {
+		w->src_net = cfg->ip & cfg->netmask;
+		w->src_bcast = (cfg->ip & cfg->netmask) | ~cfg->netmask;
+	}
 	if (cfg->ip6.bits != 0) {
 		static const uint8_t sn[13] = {0xff, 0x02, [11] = 1, [12] = 0xff};
 		w->has_ip6 = 1;

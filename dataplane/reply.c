@@ -42,8 +42,9 @@ mc_dp_tx_reserve(struct mc_worker *w, unsigned int n)
 	return w->tx_n + n <= MC_TX_BACKLOG;
 }
 
-void
-mc_dp_tx_push(struct mc_worker *w, struct rte_mbuf *m)
+/* Inline into the in-place reply (every GET); a call for the others. */
+static inline __attribute__((always_inline)) void
+tx_push(struct mc_worker *w, struct rte_mbuf *m)
 {
 	if (unlikely(w->tx_n == MC_TX_BACKLOG)) {
 		/* Only a caller that skipped mc_dp_tx_reserve gets here. */
@@ -54,6 +55,12 @@ mc_dp_tx_push(struct mc_worker *w, struct rte_mbuf *m)
 	w->tx[(w->tx_head + w->tx_n) % MC_TX_BACKLOG] = m;
 	if (++w->tx_n >= MC_TX_FLUSH_AT && !w->tx_stalled)
 		mc_dp_tx_flush(w);
+}
+
+void
+mc_dp_tx_push(struct mc_worker *w, struct rte_mbuf *m)
+{
+	tx_push(w, m);
 }
 
 /* ---- reply datagrams ---- */
@@ -441,7 +448,7 @@ mc_dp_reply_send(struct mc_worker *w, struct mc_frame *f, struct mc_out *o)
 		w->st.drop_tx_backlog++;
 		goto drop;
 	}
-	if (unlikely(!mc_dp_rl_charge(w, f->src_key, (uint32_t)(total + n * (hlen + MC_UDP_HDR_LEN))))) {
+	if (unlikely(!mc_dp_rl_charge_at(w, f->rl_slot, (uint32_t)(total + n * (hlen + MC_UDP_HDR_LEN))))) {
 		w->st.drop_ratelimit++;
 		goto drop;
 	}
@@ -459,7 +466,7 @@ mc_dp_reply_send(struct mc_worker *w, struct mc_frame *f, struct mc_out *o)
 	m->pkt_len = m->data_len;
 	udp_finish(w, m, f->v6, l2, (uint16_t)(MC_UDP_HDR_LEN + o->len), o);
 	w->svc->st.reply_datagrams++;
-	mc_dp_tx_push(w, m);
+	tx_push(w, m);
 	return;
 drop:
 	mc_out_rewind(o, 0);

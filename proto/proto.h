@@ -282,6 +282,33 @@ size_t mc_proto_stream(struct mc_proto_ctx *cx, const uint8_t *buf, size_t len, 
 /* The first key of a get-like request (ASCII get/gets, mg, binary GET/GETQ/GETK/GETKQ) in
  * req[0..len), or NULL; a cheap look for the burst pre-pass, validated by execution later. */
 const uint8_t *mc_proto_first_key(const uint8_t *req, size_t len, uint32_t *klen);
+/* Where the key of a lone "get <key>\r\n" or "gets <key>\r\n" would be (*klen of 1 to
+ * MC_KEY_MAX bytes up to the final "\r\n"), or NULL when req is not shaped so. A guess:
+ * it is mc_proto_first_key's key when none of its bytes is at or below ' '
+ * (mc_store_key_text checks that while hashing it). */
+static inline const uint8_t *
+mc_proto_lone_key(const uint8_t *req, size_t len, uint32_t *klen)
+{
+	size_t off;
+	uint32_t w, get, gets;
+	if (len < 7)
+		return NULL;
+	__builtin_memcpy(&w, req, 4); /* one compare a prefix, in either byte order */
+	__builtin_memcpy(&get, "get ", 4);
+	__builtin_memcpy(&gets, "gets", 4);
+	if (w == get)
+		off = 4;
+	else if (w == gets && req[4] == ' ')
+		off = 5;
+	else
+		return NULL;
+	if (req[len - 2] != '\r' || req[len - 1] != '\n')
+		return NULL;
+	if (len - 2 - off < 1 || len - 2 - off > MC_KEY_MAX)
+		return NULL;
+	*klen = (uint32_t)(len - 2 - off);
+	return req + off;
+}
 
 /* "STAT name value\r\n" helpers for stats writers. */
 void mc_proto_stat_u64(struct mc_out *o, const char *name, uint64_t v);

@@ -20,8 +20,8 @@ mc_store_part_of(const struct mc_store *s, uint64_t hash)
 	return (unsigned int)(((uint64_t)(uint32_t)hash * s->nparts) >> 32);
 }
 
-void
-mc_store_prefetch(const struct mc_store *s, struct mc_key *k)
+static inline __attribute__((always_inline)) void
+place(const struct mc_store *s, struct mc_key *k)
 {
 	const struct part *p;
 	k->part = (uint16_t)mc_store_part_of(s, k->hash);
@@ -30,6 +30,37 @@ mc_store_prefetch(const struct mc_store *s, struct mc_key *k)
 	k->placed = true;
 	rte_prefetch0(&p->buckets[k->bkt[0]]);
 	rte_prefetch0(&p->buckets[k->bkt[1]]);
+}
+
+void
+mc_store_prefetch(const struct mc_store *s, struct mc_key *k)
+{
+	place(s, k);
+}
+
+void
+mc_store_key_prefetch(const struct mc_store *s, struct mc_key *k, const void *p, uint32_t len)
+{
+	k->p = p;
+	k->len = len;
+	k->hash = hash_words(s->seed, p, len, NULL);
+	k->way = 0;
+	place(s, k);
+}
+
+bool
+mc_store_key_text(const struct mc_store *s, struct mc_key *k, const void *p, uint32_t len)
+{
+	uint64_t low;
+	const uint64_t h = hash_words(s->seed, p, len, &low);
+	if (low != 0)
+		return false;
+	k->p = p;
+	k->len = len;
+	k->hash = h;
+	k->way = 0;
+	place(s, k);
+	return true;
 }
 
 void

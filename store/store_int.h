@@ -125,15 +125,19 @@ race_point(enum mc_store_race where)
  * multiply chain mixes the secret into every word before the multiply's carries spread it, so
  * which keys collide depends on the secret (CRC's collisions do not, but the join hides them
  * behind the keyed chain). Not a cryptographic PRF; SipHash would cost the GET path 30 to 40
- * cycles a key. */
-static inline uint64_t
-hash_keyed(const uint64_t seed[2], const void *key, uint32_t len)
+ * cycles a key.
+ * low (NULL: not wanted): nonzero when a key byte is at or below ' ' (space, control), found
+ * in the same pass over the words (the text protocols' key end, mc_store_key_text). */
+static inline __attribute__((always_inline)) uint64_t
+hash_words(const uint64_t seed[2], const void *key, uint32_t len, uint64_t *low)
 {
 	const uint8_t *p = key;
-	uint64_t m = seed[0] ^ len, w;
+	uint64_t m = seed[0] ^ len, w, lo = 0;
 	uint32_t n = len, c = (uint32_t)seed[1] ^ len;
 	while (n >= 8) {
 		memcpy(&w, p, 8);
+		if (low != NULL)
+			lo |= (w - 0x2121212121212121ull) & ~w;
 		c = rte_hash_crc_8byte(w, c);
 		m = (m ^ w) * 0xff51afd7ed558ccdull;
 		m = (m << 31) | (m >> 33);
@@ -143,10 +147,17 @@ hash_keyed(const uint64_t seed[2], const void *key, uint32_t len)
 	if (n) {
 		w = 0;
 		memcpy(&w, p, n);
+		if (low != NULL) {
+			/* The bytes past the key as 0xff, which is above ' '. */
+			const uint64_t v = w | (~0ull << (8 * n));
+			lo |= (v - 0x2121212121212121ull) & ~v;
+		}
 		c = rte_hash_crc_8byte(w, c);
 		m = (m ^ w) * 0xff51afd7ed558ccdull;
 		m = (m << 31) | (m >> 33);
 	}
+	if (low != NULL)
+		*low = lo & 0x8080808080808080ull;
 	m ^= ((uint64_t)c << 32 | c) + seed[1];
 	m ^= m >> 33;
 	m *= 0xff51afd7ed558ccdull;
@@ -154,6 +165,12 @@ hash_keyed(const uint64_t seed[2], const void *key, uint32_t len)
 	m *= 0xc4ceb9fe1a85ec53ull;
 	m ^= m >> 33;
 	return m;
+}
+
+static inline uint64_t
+hash_keyed(const uint64_t seed[2], const void *key, uint32_t len)
+{
+	return hash_words(seed, key, len, NULL);
 }
 
 static inline uint16_t
@@ -184,10 +201,11 @@ item_at(const struct part *p, uint64_t slot)
 static inline ptrdiff_t
 unit_of(const struct part *p, const void *it)
 {
-	const uint8_t *a = it;
-	if (unlikely(a < p->pages || a >= p->pages + (size_t)p->npages * MC_PAGE_SIZE))
+	/* One unsigned compare: below the pages wraps to a huge offset. */
+	const uintptr_t off = (uintptr_t)it - (uintptr_t)p->pages;
+	if (unlikely(off >= (uintptr_t)p->npages * MC_PAGE_SIZE))
 		return -1;
-	return (a - p->pages) >> UNIT_SHIFT;
+	return (ptrdiff_t)(off >> UNIT_SHIFT);
 }
 
 static inline uint8_t *
@@ -261,7 +279,7 @@ bucket_write_end(struct bucket *b)
 static inline int
 item_dead(const struct mc_store *s, const struct part *p, uint64_t cas, uint32_t exptime)
 {
-	uint32_t now = mc_store_now(s);
+	uint32_t now = __atomic_load_n(&s->now, __ATOMIC_ACQUIRE); /* mc_store_now, inline */
 	uint64_t nc;
 	if (exptime != 0 && exptime <= now)
 		return 1;
