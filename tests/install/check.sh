@@ -4,6 +4,8 @@
 # directive value or a man page it cannot find), the man page with groff and against the
 # options table, a reinstall that keeps edited configuration, and uninstall. Exits non-zero on
 # the first failure. Needs build/mcbox (make install builds it if missing).
+# Nothing here starts mcbox or any DPDK program (so no --no-pci is needed): files are compared
+# and the unit is verified, never run.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 tmp=$(mktemp -d)

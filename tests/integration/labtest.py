@@ -80,6 +80,34 @@ def server_mac():
     return out[out.index("lladdr") + 1]
 
 
+class Memcached:
+    """Stock memcached -U on a loopback address inside the client namespace (the oracle):
+    127.0.0.1, or ::1 for the differential over IPv6."""
+
+    def __init__(self, memory_mb=64, host="127.0.0.1"):
+        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+        s = socket.socket(fam, socket.SOCK_DGRAM)
+        s.bind((host, 0))
+        self.port = s.getsockname()[1]
+        s.close()
+        self.p = subprocess.Popen(["memcached", "-u", "root", "-l", host, "-p", "0",
+                                   "-U", str(self.port), "-m", str(memory_mb), "-t", "1"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        c = UdpClient(host, self.port, timeout=0.2)
+        while time.time() < deadline:
+            try:
+                if c.request(b"version\r\n", idle=0.05).startswith(b"VERSION"):
+                    break
+            except OSError:
+                pass
+        c.close()
+
+    def stop(self):
+        self.p.terminate()
+        self.p.wait(timeout=10)
+
+
 def wait_counter(name, at_least, timeout=5.0):
     """Poll telemetry until counter name reaches at_least (bounded); returns its value."""
     deadline = time.time() + timeout

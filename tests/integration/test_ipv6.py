@@ -65,34 +65,8 @@ def test_5000_byte_set_fragmented_v4_and_v6():
     assert L.telemetry()["frag_reassembled"] >= before + 2
 
 
-class Memcached6:
-    """Stock memcached -U on IPv6 loopback inside the client namespace (the oracle)."""
-
-    def __init__(self):
-        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-        s.bind(("::1", 0))
-        self.port = s.getsockname()[1]
-        s.close()
-        self.p = subprocess.Popen(["memcached", "-u", "root", "-l", "::1", "-p", "0",
-                                   "-U", str(self.port), "-m", "64", "-t", "1"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 10
-        c = L.UdpClient("::1", self.port, timeout=0.2)
-        while time.time() < deadline:
-            try:
-                if c.request(b"version\r\n", idle=0.05).startswith(b"VERSION"):
-                    break
-            except OSError:
-                pass
-        c.close()
-
-    def stop(self):
-        self.p.terminate()
-        self.p.wait(timeout=10)
-
-
 def test_differential_over_ipv6():
-    mc = Memcached6()
+    mc = L.Memcached(host="::1")
     try:
         a = L.SentinelClient("::1", mc.port, timeout=3)
         m = L.SentinelClient(L.SERVER_IP6, L.MC_PORT, timeout=3)

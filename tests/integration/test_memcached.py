@@ -13,41 +13,10 @@ import differential as D
 import labtest as L
 
 
-def free_udp_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class Memcached:
-    """Stock memcached -U on loopback inside the client namespace (the oracle)."""
-
-    def __init__(self, memory_mb=64):
-        self.port = free_udp_port()
-        self.p = subprocess.Popen(["memcached", "-u", "root", "-l", "127.0.0.1", "-p", "0",
-                                   "-U", str(self.port), "-m", str(memory_mb), "-t", "1"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 10
-        c = L.UdpClient("127.0.0.1", self.port, timeout=0.2)
-        while time.time() < deadline:
-            try:
-                if c.request(b"version\r\n", idle=0.05).startswith(b"VERSION"):
-                    break
-            except OSError:
-                pass
-        c.close()
-
-    def stop(self):
-        self.p.terminate()
-        self.p.wait(timeout=10)
-
-
 def test_differential_against_memcached():
     reqs = D.requests()
     assert len(reqs) >= 150, len(reqs)
-    mc = Memcached()
+    mc = L.Memcached()
     try:
         a = L.SentinelClient("127.0.0.1", mc.port, timeout=3)
         m = L.SentinelClient(L.SERVER_IP, L.MC_PORT, timeout=3)
