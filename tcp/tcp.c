@@ -580,14 +580,16 @@ sweep(struct tcp_thread *w, uint64_t now)
 			epoll_ctl(w->ep, EPOLL_CTL_MOD, w->lfd6, &ev);
 		w->accept_paused = false;
 	}
+	/* Times are whole seconds: a request that began at second S has lasted at least N seconds
+	 * only when now > S + N (at S + N it may have lasted a millisecond past a boundary). */
 	for (; c != NULL; c = next) {
 		next = c->next;
 		if (s->read_timeout != 0 && c->stuck_since != 0 &&
-		    now - c->stuck_since >= s->read_timeout) {
+		    now - c->stuck_since > s->read_timeout) {
 			w->st.conn_closed_slow++;
 			conn_close(w, c);
 		} else if (s->idle_timeout != 0 && c->stuck_since == 0 && c->inlen == 0 &&
-			   now - c->last_req >= s->idle_timeout) {
+			   now - c->last_req > s->idle_timeout) {
 			w->st.conn_closed_idle++;
 			conn_close(w, c);
 		}
