@@ -526,6 +526,53 @@ test_stats_conns(void **state)
 	stop();
 }
 
+
+static int
+allowed6(const void *arg, const uint8_t *a6)
+{
+	(void)arg;
+	return a6[15] == 1 && !refuse_all; /* ::1 */
+}
+
+/* An IPv6-only service (--ip6 without --ip): a listener on ::1 per thread that answers and
+ * names itself in stats conns, and none on IPv4. */
+static void
+test_ipv6_only_listener(void **state)
+{
+	struct mc_tcp_settings set = settings();
+	struct sockaddr_in6 sa6 = {.sin6_family = AF_INET6};
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001u)};
+	char *got;
+	size_t len;
+	int fd;
+	(void)state;
+	set.has_ip6 = true;
+	set.ip6_only = true;
+	set.ip6[15] = 1;
+	set.allowed6 = allowed6;
+	start(&set);
+	sa6.sin6_port = htons(mc_tcp_port(t));
+	sa6.sin6_addr.s6_addr[15] = 1;
+	fd = socket(AF_INET6, SOCK_STREAM, 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa6, sizeof(sa6)), 0);
+	puts_(fd, "set six 0 0 2\r\nv6\r\nget six\r\n");
+	expect(fd, "STORED\r\nVALUE six 0 2\r\nv6\r\nEND\r\n");
+	puts_(fd, "stats conns\r\n");
+	got = read_until(fd, "END\r\n", &len);
+	assert_non_null(strstr(got, ":addr tcp6:[::1]:"));
+	assert_non_null(strstr(got, ":listen_addr tcp6:[::1]:"));
+	assert_null(strstr(got, "tcp:127.0.0.1"));
+	free(got);
+	close(fd);
+	/* Nothing listens on IPv4. */
+	sa.sin_port = htons(mc_tcp_port(t));
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_not_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(fd);
+	wait_no_conns();
+	stop();
+}
+
 int
 main(void)
 {
@@ -538,6 +585,7 @@ main(void)
 		cmocka_unit_test(test_busy_pipeline_is_not_slow),
 		cmocka_unit_test(test_metadump_to_a_slow_reader),
 		cmocka_unit_test(test_stats_conns),
+		cmocka_unit_test(test_ipv6_only_listener),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
