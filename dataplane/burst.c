@@ -295,6 +295,7 @@ stage_parse(struct mc_worker *w, struct mc_frame *f)
 
 	f->l2 = sizeof(*eth);
 	f->key.p = NULL;
+	f->lone = 0;
 	f->hdr_ok = false;
 	if (unlikely(rte_pktmbuf_data_len(m) < sizeof(*eth)))
 		VERDICT(f, drop_short);
@@ -358,8 +359,10 @@ stage_hash(const struct mc_worker *w, struct mc_frame *f)
 	req = f->payload + MC_UDP_HDR_LEN;
 	len = f->payload_len - MC_UDP_HDR_LEN;
 	key = mc_proto_lone_key(req, len, &klen);
-	if (key != NULL && mc_store_key_text(s, &f->key, key, klen))
+	if (key != NULL && mc_store_key_text(s, &f->key, key, klen)) {
+		f->lone = (uint8_t)(key - req - 3); /* "get " 1, "gets " 2 */
 		return;
+	}
 	key = mc_proto_first_key(req, len, &klen);
 	if (key != NULL)
 		mc_store_key_prefetch(s, &f->key, key, klen);
@@ -424,11 +427,7 @@ answer_memcached(struct mc_worker *w, struct mc_frame *f)
 {
 	struct mc_service *svc = w->svc;
 	struct rte_mbuf *m = f->m;
-	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
-	uint8_t *l3 = rte_pktmbuf_mtod_offset(m, uint8_t *, f->l2);
-	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(l3 + f->l3_len);
 	struct mc_out out;
-	uint16_t port;
 
 	f->rl_slot = w->rl != NULL ? mc_dp_rl_slot(w->rl, f->src_key) : NULL;
 	if (unlikely(!mc_dp_rl_admit_at(w, f->rl_slot))) {
@@ -448,24 +447,11 @@ answer_memcached(struct mc_worker *w, struct mc_frame *f)
 		rte_pktmbuf_free(m);
 		return;
 	}
+	if (likely(f->lone) && mc_dp_reply_lone(w, f))
+		return;
 	/* The reply's headers: the request's, turned around (udp_finish writes the rest of the
 	 * IP header). */
-	if (likely(!f->v6)) {
-		struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)l3;
-		const uint32_t addr = ip->src_addr;
-		ip->src_addr = ip->dst_addr;
-		ip->dst_addr = addr;
-	} else {
-		struct rte_ipv6_hdr *ip6 = (struct rte_ipv6_hdr *)l3;
-		uint8_t a[16];
-		memcpy(a, ip6->src_addr, 16);
-		memcpy(ip6->src_addr, ip6->dst_addr, 16);
-		memcpy(ip6->dst_addr, a, 16);
-	}
-	port = udp->src_port;
-	udp->src_port = udp->dst_port;
-	udp->dst_port = port;
-	swap_macs(eth, &w->mac);
+	turn_around(w, f, rte_pktmbuf_mtod(m, uint8_t *));
 	mc_dp_reply_open(w, f, &out);
 	mc_proto_execute(&svc->px, f->payload + MC_UDP_HDR_LEN, f->payload_len - MC_UDP_HDR_LEN,
 			 f->key.p != NULL ? &f->key : NULL, &out);

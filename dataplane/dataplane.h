@@ -140,6 +140,8 @@ struct mc_frame {
 	uint16_t payload_len;    /* UDP payload: memcached frame header and request */
 	uint16_t reply_off;      /* where an in-place reply goes in the buffer */
 	bool hdr_ok;             /* the memcached frame header parsed (stage 2, or execution) */
+	uint8_t lone;            /* the request is exactly "get <key>\r\n" (1) or "gets" (2), key
+				  * hashed: mc_dp_reply_lone may answer it */
 	uint64_t src_key;        /* the source's budget: its IPv4 address, or its IPv6 /64 */
 	struct mc_rl_slot *rl_slot; /* src_key's budget slot, for the request's admission and its
 				     * reply's charge (answer_memcached; NULL without limits) */

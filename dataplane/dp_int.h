@@ -7,6 +7,7 @@
 
 #include <rte_ip.h>
 #include <rte_mbuf.h>
+#include <rte_udp.h>
 
 /* a + b with the carry out added back in (end-around carry): one add and one adc. */
 static inline uint64_t
@@ -224,11 +225,44 @@ frame_hlen(const struct mc_frame *f)
 	return (uint16_t)(f->l2 + f->l3_len + 8);
 }
 
+/* Turn a memcached request's headers (a copy of them at h, or in place) around for its
+ * reply: MACs (ours as the source), IP addresses, UDP ports. udp_finish writes the rest. */
+static inline __attribute__((always_inline)) void
+turn_around(const struct mc_worker *w, const struct mc_frame *f, uint8_t *h)
+{
+	struct rte_ether_hdr *eth = (struct rte_ether_hdr *)h;
+	uint8_t *l3 = h + f->l2;
+	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(l3 + f->l3_len);
+	uint16_t port;
+	if (likely(!f->v6)) {
+		struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)l3;
+		const uint32_t addr = ip->src_addr;
+		ip->src_addr = ip->dst_addr;
+		ip->dst_addr = addr;
+	} else {
+		struct rte_ipv6_hdr *ip6 = (struct rte_ipv6_hdr *)l3;
+		uint8_t a[16];
+		memcpy(a, ip6->src_addr, 16);
+		memcpy(ip6->src_addr, ip6->dst_addr, 16);
+		memcpy(ip6->dst_addr, a, 16);
+	}
+	port = udp->src_port;
+	udp->src_port = udp->dst_port;
+	udp->dst_port = port;
+	rte_ether_addr_copy(&eth->src_addr, &eth->dst_addr);
+	rte_ether_addr_copy(&w->mac, &eth->src_addr);
+}
+
 /* reply.c: the reply to memcached request f, whose headers were turned around. open lays out
  * o (in place after the request when it fits, else in the scratch); send queues the whole
  * reply, or refuses it whole (counted), and consumes f->m. */
 void mc_dp_reply_open(struct mc_worker *w, struct mc_frame *f, struct mc_out *o);
 void mc_dp_reply_send(struct mc_worker *w, struct mc_frame *f, struct mc_out *o);
+/* reply.c: a lone get (f->lone, admitted) answered where it lies, with no struct mc_out: the
+ * reply after the request in its own buffer, the request's headers copied in front of it and
+ * turned around. Returns false, having changed nothing, when it cannot (a chained or shared
+ * buffer, a value to reference, a reply that does not fit): the general path answers. */
+bool mc_dp_reply_lone(struct mc_worker *w, struct mc_frame *f);
 
 /* exception.c: hand the burst's kernel-bound frames (w->exc_tx) to the exception queue; what
  * it refuses is dropped and counted. */

@@ -66,23 +66,25 @@ mc_dp_tx_push(struct mc_worker *w, struct rte_mbuf *m)
 /* ---- reply datagrams ---- */
 
 /* A datagram's UDP sum, pseudo header included (addrs: the sum of the two addresses), when its
- * payload is the memcached frame header and then o's text, contiguous after the UDP header:
- * the text is summed in pieces around the values o copied, whose sums the store kept, so a
- * value is not read again. A piece that starts at an odd offset adds its sum byte-swapped. */
+ * payload is the memcached frame header and then text_len bytes of text, contiguous after the
+ * UDP header: the text is summed in pieces around the nsums copied values sums[] places, whose
+ * sums the store kept, so a value is not read again. A piece that starts at an odd offset adds
+ * its sum byte-swapped. */
 static uint16_t
-udp_sum_known(uint64_t addrs, const uint8_t *udp, uint32_t l4, const struct mc_out *o)
+udp_sum_known(uint64_t addrs, const uint8_t *udp, uint32_t l4, const struct mc_out_sum *sums,
+	      unsigned int nsums, uint32_t text_len)
 {
 	const uint8_t *text = udp + sizeof(struct rte_udp_hdr) + MC_UDP_HDR_LEN; /* even */
 	uint64_t sum = addrs + RTE_BE16(IPPROTO_UDP) + rte_cpu_to_be_16((uint16_t)l4);
 	uint32_t at = 0, i;
 	sum += cksum_sum(udp, sizeof(struct rte_udp_hdr) + MC_UDP_HDR_LEN, 0);
-	for (i = 0; i <= o->nsums; i++) {
-		const uint32_t end = i < o->nsums ? o->sums[i].pos : (uint32_t)o->len;
+	for (i = 0; i <= nsums; i++) {
+		const uint32_t end = i < nsums ? sums[i].pos : text_len;
 		const uint16_t part = cksum_sum(text + at, end - at, 0);
 		sum += (at & 1) ? rte_bswap16(part) : part;
-		if (i < o->nsums) {
-			sum += (end & 1) ? rte_bswap16(o->sums[i].sum) : o->sums[i].sum;
-			at = end + o->sums[i].len;
+		if (i < nsums) {
+			sum += (end & 1) ? rte_bswap16(sums[i].sum) : sums[i].sum;
+			at = end + sums[i].len;
 		}
 	}
 	return cksum_fold(sum);
@@ -94,15 +96,16 @@ udp_sum_known(uint64_t addrs, const uint8_t *udp, uint32_t l4, const struct mc_o
 #define REPLY_IP_FIXED_SUM                                                                     \
 	((uint64_t)RTE_BE16(0x4500) + RTE_BE16(RTE_IPV4_HDR_DF_FLAG) + RTE_BE16(64 << 8 | IPPROTO_UDP))
 
-/* The UDP checksum of a reply datagram, in software: with o (a single datagram whose text
- * follows the frame header) the copied values' kept sums are added instead of reading them. */
+/* The UDP checksum of a reply datagram, in software: with nsums values (a single datagram
+ * whose text follows the frame header) their kept sums are added instead of reading them. */
 static inline __attribute__((always_inline)) void
 udp_cksum_sw(struct rte_mbuf *m, struct rte_udp_hdr *udp, uint16_t l4, uint32_t l4_off,
-	     uint64_t addrs, const struct mc_out *o)
+	     uint64_t addrs, const struct mc_out_sum *sums, unsigned int nsums)
 {
 	uint16_t ck;
-	if (o != NULL && o->nsums != 0 && o->nsums <= MC_OUT_MAX_SUMS)
-		ck = (uint16_t)~udp_sum_known(addrs, (const uint8_t *)udp, l4, o);
+	if (nsums != 0)
+		ck = (uint16_t)~udp_sum_known(addrs, (const uint8_t *)udp, l4, sums, nsums,
+					      l4 - (uint32_t)sizeof(*udp) - MC_UDP_HDR_LEN);
 	else if (likely(m->nb_segs == 1))
 		ck = (uint16_t)~cksum_sum(udp, l4, addrs + RTE_BE16(IPPROTO_UDP) + udp->dgram_len);
 	else
@@ -114,7 +117,7 @@ udp_cksum_sw(struct rte_mbuf *m, struct rte_udp_hdr *udp, uint16_t l4, uint32_t 
  * which IPv6 requires. */
 static void
 udp6_finish(const struct mc_worker *w, struct rte_mbuf *m, uint16_t l2_len, uint16_t payload_len,
-	    const struct mc_out *o)
+	    const struct mc_out_sum *sums, unsigned int nsums)
 {
 	struct rte_ipv6_hdr *ip6 = rte_pktmbuf_mtod_offset(m, struct rte_ipv6_hdr *, l2_len);
 	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip6 + 1);
@@ -131,7 +134,7 @@ udp6_finish(const struct mc_worker *w, struct rte_mbuf *m, uint16_t l2_len, uint
 		m->ol_flags |= RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_UDP_CKSUM;
 		udp->dgram_cksum = rte_ipv6_phdr_cksum(ip6, m->ol_flags);
 	} else {
-		udp_cksum_sw(m, udp, l4, l2_len + sizeof(*ip6), ip6_addrs(ip6), o);
+		udp_cksum_sw(m, udp, l4, l2_len + sizeof(*ip6), ip6_addrs(ip6), sums, nsums);
 	}
 }
 
@@ -139,16 +142,16 @@ udp6_finish(const struct mc_worker *w, struct rte_mbuf *m, uint16_t l2_len, uint
  * turned around. IPv4: the header is written whole here, all but the addresses, so its
  * checksum is the constants' sum plus the length and the addresses, and the addresses' sum
  * serves the UDP pseudo header too. l2_len is the Ethernet header length (14 or 18),
- * payload_len the UDP payload length. o as for udp_cksum_sw. */
+ * payload_len the UDP payload length. sums, nsums as for udp_cksum_sw. */
 static inline __attribute__((always_inline)) void
 udp_finish(const struct mc_worker *w, struct rte_mbuf *m, bool v6, uint16_t l2_len,
-	   uint16_t payload_len, const struct mc_out *o)
+	   uint16_t payload_len, const struct mc_out_sum *sums, unsigned int nsums)
 {
 	struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, l2_len);
 	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
 	const uint16_t l4 = (uint16_t)(sizeof(*udp) + payload_len);
 	if (unlikely(v6)) {
-		udp6_finish(w, m, l2_len, payload_len, o);
+		udp6_finish(w, m, l2_len, payload_len, sums, nsums);
 		return;
 	}
 	ip->version_ihl = RTE_IPV4_VHL_DEF;
@@ -169,7 +172,7 @@ udp_finish(const struct mc_worker *w, struct rte_mbuf *m, bool v6, uint16_t l2_l
 	} else {
 		const uint64_t addrs = ip4_addrs(ip);
 		ip->hdr_checksum = (uint16_t)~cksum_fold(addrs + REPLY_IP_FIXED_SUM + ip->total_length);
-		udp_cksum_sw(m, udp, l4, l2_len + sizeof(*ip), addrs, o);
+		udp_cksum_sw(m, udp, l4, l2_len + sizeof(*ip), addrs, sums, nsums);
 	}
 }
 
@@ -217,7 +220,7 @@ send_split(struct mc_worker *w, struct mc_service *svc, struct rte_mbuf *m, bool
 		mc_udp_frame_write(p + hlen, req_id, i, n);
 		memcpy(p + hlen + MC_UDP_HDR_LEN, src + off, chunk);
 		off += chunk;
-		udp_finish(w, d, v6, l2, (uint16_t)(MC_UDP_HDR_LEN + chunk), NULL);
+		udp_finish(w, d, v6, l2, (uint16_t)(MC_UDP_HDR_LEN + chunk), NULL, 0);
 		mc_dp_tx_push(w, d);
 	}
 	svc->st.reply_datagrams += n;
@@ -341,7 +344,8 @@ send_chained(struct mc_worker *w, struct mc_service *svc, const uint8_t *tmpl, b
 		}
 	}
 	for (i = 0; i < nb; i++) {
-		udp_finish(w, built[i], v6, l2, (uint16_t)(rte_pktmbuf_pkt_len(built[i]) - hlen), NULL);
+		udp_finish(w, built[i], v6, l2, (uint16_t)(rte_pktmbuf_pkt_len(built[i]) - hlen), NULL,
+			   0);
 		mc_dp_tx_push(w, built[i]);
 	}
 	svc->st.zc_values += o->nrefs;
@@ -464,13 +468,69 @@ mc_dp_reply_send(struct mc_worker *w, struct mc_frame *f, struct mc_out *o)
 	m->data_off = f->reply_off;
 	m->data_len = (uint16_t)(hlen + MC_UDP_HDR_LEN + o->len);
 	m->pkt_len = m->data_len;
-	udp_finish(w, m, f->v6, l2, (uint16_t)(MC_UDP_HDR_LEN + o->len), o);
+	udp_finish(w, m, f->v6, l2, (uint16_t)(MC_UDP_HDR_LEN + o->len), o->sums,
+		   o->nsums <= MC_OUT_MAX_SUMS ? o->nsums : 0);
 	w->svc->st.reply_datagrams++;
 	tx_push(w, m);
 	return;
 drop:
 	mc_out_rewind(o, 0);
 	rte_pktmbuf_free(m);
+}
+
+bool
+mc_dp_reply_lone(struct mc_worker *w, struct mc_frame *f)
+{
+	struct mc_service *svc = w->svc;
+	struct rte_mbuf *m = f->m;
+	const uint16_t hlen = frame_hlen(f);
+	/* Where mc_dp_reply_open would put it: past the request, 8-aligned. */
+	const uint32_t at = RTE_ALIGN_CEIL((uint32_t)m->data_off + hlen + f->payload_len, 8);
+	const uint32_t text_at = at + hlen + MC_UDP_HDR_LEN;
+	struct mc_out_sum vs;
+	size_t cap, limit, n;
+	uint8_t *h;
+
+	if (unlikely(m->nb_segs != 1 || !RTE_MBUF_DIRECT(m) || rte_mbuf_refcnt_read(m) != 1 ||
+		     text_at >= m->buf_len))
+		return false;
+	/* The datagram's room, and the amplification cap less the error's reserve, as
+	 * mc_dp_reply_open and mc_out_init set them. */
+	cap = RTE_MIN((size_t)MC_UDP_MAX_PAYLOAD, (size_t)(m->buf_len - text_at));
+	limit = RTE_MIN(svc->scratch_cap, (size_t)w->cfg->udp_reply_max);
+	if (w->cfg->max_reply_ratio != 0)
+		limit = RTE_MIN(limit, (size_t)w->cfg->max_reply_ratio * f->payload_len);
+	if (unlikely(limit <= MC_OUT_RESERVE))
+		return false;
+	cap = RTE_MIN(cap, limit - MC_OUT_RESERVE);
+	h = (uint8_t *)m->buf_addr + at;
+	n = mc_proto_lone_get(&svc->px, &f->key, f->lone == 2, h + hlen + MC_UDP_HDR_LEN, cap,
+			      svc->zc_min, &vs);
+	if (unlikely(n == 0))
+		return false;
+	/* As mc_dp_reply_send: TX room, and the source's byte budget charged, before it leaves. */
+	if (unlikely(!mc_dp_tx_reserve(w, 1))) {
+		w->st.drop_tx_backlog++;
+		rte_pktmbuf_free(m);
+		return true;
+	}
+	if (unlikely(!mc_dp_rl_charge_at(w, f->rl_slot, (uint32_t)(n + hlen + MC_UDP_HDR_LEN)))) {
+		w->st.drop_ratelimit++;
+		rte_pktmbuf_free(m);
+		return true;
+	}
+	/* The request's headers in front of the reply (never overlapping: it starts past the
+	 * request), turned around there. */
+	rte_memcpy(h, rte_pktmbuf_mtod(m, uint8_t *), hlen);
+	turn_around(w, f, h);
+	mc_udp_frame_write(h + hlen, f->hdr.req_id, 0, 1);
+	m->data_off = (uint16_t)at;
+	m->data_len = (uint16_t)(hlen + MC_UDP_HDR_LEN + n);
+	m->pkt_len = m->data_len;
+	udp_finish(w, m, f->v6, f->l2, (uint16_t)(MC_UDP_HDR_LEN + n), &vs, vs.len != 0);
+	svc->st.reply_datagrams++;
+	tx_push(w, m);
+	return true;
 }
 
 /* ---- the service ---- */

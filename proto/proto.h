@@ -267,6 +267,15 @@ void mc_proto_ctx_init(struct mc_proto_ctx *cx, struct mc_store *s, const struct
  * mc_proto_first_key); a lone get of it skips the tokenizer. Returns the commands run. */
 unsigned int mc_proto_execute(struct mc_proto_ctx *cx, const uint8_t *req, size_t len,
 			      const struct mc_key *hint, struct mc_out *o);
+/* A lone "get <key>\r\n" (with_cas: "gets") answered into d[0..cap) without a struct mc_out,
+ * for a transport that builds the reply where it lies: k is mc_proto_lone_key's key hashed by
+ * mc_store_key_text, so the request is exactly that. Writes the VALUE line, the value and END
+ * (END alone on a miss) and counts them as mc_proto_execute would; *vs: where the copied value
+ * lies in d and its kept sum, when that sum is worth adding (vs->len 0: sum everything).
+ * Returns the bytes written, or 0 having written and counted nothing (the value is to be
+ * referenced, zc_min, or the reply does not fit): mc_proto_execute then answers. */
+size_t mc_proto_lone_get(struct mc_proto_ctx *cx, const struct mc_key *k, bool with_cas,
+			 uint8_t *d, size_t cap, uint32_t zc_min, struct mc_out_sum *vs);
 /* A connection's protocol, fixed by its first byte as memcached fixes it (0x80: binary). */
 enum mc_stream_proto { MC_SP_NEW, MC_SP_ASCII, MC_SP_BINARY };
 
