@@ -1,10 +1,10 @@
 /* The burst pipeline, stage by stage, as l3fwd and MICA run theirs: every frame's L2-L4
  * headers are parsed and validated once into the burst's array (what it is, its offsets, the
- * verdict); then every memcached request's first key is found, hashed and its buckets
- * prefetched; then each frame is executed in order while the items of frames a few places
- * ahead are prefetched; replies go to the TX backlog (reply.c), frames for the kernel to the
- * exception queue (exception.c). Every frame neither answered nor handed to the kernel counts
- * against exactly one drop reason. */
+ * verdict), and a memcached request's first key found, hashed and its buckets prefetched
+ * right after; then each frame is executed in order while the items of frames a few places
+ * ahead are prefetched. Memcached requests are answered by reply.c through the TX backlog,
+ * frames for the kernel go to the exception queue (exception.c). Every frame neither answered
+ * nor handed to the kernel counts against exactly one drop reason. */
 #include "dp_int.h"
 #include "../udp/udp.h"
 
@@ -46,7 +46,7 @@ ip_reply(struct rte_ipv4_hdr *ip)
 static inline bool
 bad_source_ip(const struct mc_worker *w, uint32_t a_be)
 {
-	const uint32_t a = rte_be_to_cpu_32(a_be);
+	const uint32_t a = net32(a_be);
 	/* The subnet's two (mc_dp_worker_init: 0 for a /31 or /32, which have none). */
 	return a == 0 || a == 0xffffffffu || (a >> 28) == 0xe || (a >> 24) == 127 ||
 	       a_be == w->ip_be || a == w->src_net || a == w->src_bcast;
@@ -58,7 +58,7 @@ bad_source_ip(const struct mc_worker *w, uint32_t a_be)
 static inline bool
 reflector_port(const struct mc_worker *w, uint16_t sport_be)
 {
-	const uint16_t p = rte_be_to_cpu_16(sport_be);
+	const uint16_t p = net16(sport_be);
 	return p < 1024 || p == 1900 || p == 5353 || p == 11211 ||
 	       (uint16_t)(p - w->udp_port) < w->nports;
 }
@@ -174,13 +174,13 @@ parse_udp(struct mc_worker *w, struct mc_frame *f, uint64_t addrs)
 	if (unlikely(f->l4_len < sizeof(*udp) || rte_pktmbuf_data_len(m) < off + sizeof(*udp)))
 		VERDICT(f, drop_udp_len);
 	udp = rte_pktmbuf_mtod_offset(m, const struct rte_udp_hdr *, off);
-	dlen = rte_be_to_cpu_16(udp->dgram_len);
+	dlen = net16(udp->dgram_len);
 	if (unlikely(dlen < sizeof(*udp) || dlen > f->l4_len))
 		VERDICT(f, drop_udp_len);
 	/* Another port: nobody's. Not the kernel's either: the host's UDP services (NTP, SNMP,
 	 * SSDP...) would become reflectors on the box's data address. */
 	if (unlikely(udp->dst_port != w->udp_port_be &&
-		     (uint16_t)(rte_be_to_cpu_16(udp->dst_port) - w->udp_port) >= w->nports))
+		     (uint16_t)(net16(udp->dst_port) - w->udp_port) >= w->nports))
 		VERDICT(f, drop_udp_port);
 	if (dlen < f->l4_len)
 		rte_pktmbuf_trim(m, f->l4_len - dlen);
@@ -237,7 +237,7 @@ again:
 			VERDICT(f, drop_ip_hdr);
 		VERDICT(f, drop_ip_options);
 	}
-	tot = rte_be_to_cpu_16(ip->total_length);
+	tot = net16(ip->total_length);
 	frame_l3 = (uint16_t)(rte_pktmbuf_pkt_len(m) - f->l2);
 	if (unlikely(tot < sizeof(*ip) || tot > frame_l3))
 		VERDICT(f, drop_ip_len);
@@ -253,7 +253,7 @@ again:
 		VERDICT(f, drop_ip_dst);
 	if (unlikely(bad_source_ip(w, ip->src_addr)))
 		VERDICT(f, drop_ip_src);
-	if (unlikely(!mc_config_allowed(w->cfg, rte_be_to_cpu_32(ip->src_addr))))
+	if (unlikely(!mc_config_allowed(w->cfg, net32(ip->src_addr))))
 		VERDICT(f, drop_not_allowed);
 	/* Ethernet pads short frames: cut the padding so lengths below are the IP ones. */
 	if (tot < frame_l3)
@@ -422,42 +422,6 @@ answer_icmp(struct mc_worker *w, struct mc_frame *f)
 	mc_dp_tx_push(w, m);
 }
 
-static void
-answer_memcached(struct mc_worker *w, struct mc_frame *f)
-{
-	struct mc_service *svc = w->svc;
-	struct rte_mbuf *m = f->m;
-	struct mc_out out;
-
-	f->rl_slot = w->rl != NULL ? mc_dp_rl_slot(w->rl, f->src_key) : NULL;
-	if (unlikely(!mc_dp_rl_admit_at(w, f->rl_slot))) {
-		w->st.drop_ratelimit++;
-		rte_pktmbuf_free(m);
-		return;
-	}
-	w->st.udp_requests++;
-	if (unlikely(f->payload == NULL)) {
-		/* A chained request: one copy makes it contiguous. */
-		f->payload = rte_pktmbuf_read(m, frame_hlen(f), f->payload_len, svc->lin);
-		f->hdr_ok = f->payload != NULL &&
-			    mc_udp_frame_parse(f->payload, f->payload_len, &f->hdr) == MC_UDP_OK;
-	}
-	if (unlikely(!f->hdr_ok)) {
-		w->st.drop_frame++;
-		rte_pktmbuf_free(m);
-		return;
-	}
-	if (likely(f->lone) && mc_dp_reply_lone(w, f))
-		return;
-	/* The reply's headers: the request's, turned around (udp_finish writes the rest of the
-	 * IP header). */
-	turn_around(w, f, rte_pktmbuf_mtod(m, uint8_t *));
-	mc_dp_reply_open(w, f, &out);
-	mc_proto_execute(&svc->px, f->payload + MC_UDP_HDR_LEN, f->payload_len - MC_UDP_HDR_LEN,
-			 f->key.p != NULL ? &f->key : NULL, &out);
-	mc_dp_reply_send(w, f, &out);
-}
-
 /* Not charged to the source's budgets: what the kernel gets is its business (SYN floods meet
  * its syncookies), and a TCP client's segments would otherwise eat its UDP budget. The
  * per-burst cap bounds the time a flood for the kernel takes from the fast path. */
@@ -491,7 +455,7 @@ stage_execute(struct mc_worker *w, struct mc_frame *f)
 {
 	switch (f->kind) {
 	case MC_FRAME_MEMCACHED:
-		answer_memcached(w, f);
+		mc_dp_answer_memcached(w, f);
 		break;
 	case MC_FRAME_ARP:
 		answer_arp(w, f->m, f->l2);
@@ -532,12 +496,13 @@ mc_dp_handle_burst(struct mc_worker *w, struct rte_mbuf **pkts, uint16_t n)
 		f[i].m = pkts[i];
 		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
 	}
-	for (i = 0; i < n; i++)
-		stage_parse(w, &f[i]);
 	/* MICA-style batching: every key's buckets requested for the whole burst before any
-	 * lookup, so their cache misses overlap. */
-	for (i = 0; i < n; i++)
+	 * lookup, so their cache misses overlap. A frame's key is hashed as soon as it is
+	 * parsed, while its bytes are at hand. */
+	for (i = 0; i < n; i++) {
+		stage_parse(w, &f[i]);
 		stage_hash(w, &f[i]);
+	}
 	/* Items too, ITEM_AHEAD frames before their turn: by then their buckets are in, and a
 	 * cold item costs a DRAM round trip that nothing else would hide. */
 	for (i = 0; i < ITEM_AHEAD && i < n; i++)

@@ -17,15 +17,31 @@ add_c(uint64_t a, uint64_t b)
 	return r + (r < b);
 }
 
-/* A 64-bit one's-complement accumulator folded to 16 bits (not inverted). */
+/* A 64-bit one's-complement accumulator folded to 16 bits (not inverted). Adding a word to
+ * itself rotated by half its width leaves the end-around-carried sum of its halves in the
+ * upper half: 64 to 32 bits, then 32 to 16, in two adds. */
 static inline uint16_t
 cksum_fold(uint64_t sum)
 {
-	sum = (sum & 0xffffffffu) + (sum >> 32);
-	sum = (sum & 0xffffffffu) + (sum >> 32);
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)sum;
+	uint32_t x;
+	sum += (sum >> 32) | (sum << 32);
+	x = (uint32_t)(sum >> 32);
+	x += (x >> 16) | (x << 16);
+	return (uint16_t)(x >> 16);
+}
+
+/* Network to host order for the parse: the compiler's byte swap, which it can fold into a
+ * compare or a load (DPDK's x86 rte_be_to_cpu_16 is an asm statement it cannot look into). */
+static inline uint16_t
+net16(uint16_t v)
+{
+	return __builtin_bswap16(v);
+}
+
+static inline uint32_t
+net32(uint32_t v)
+{
+	return __builtin_bswap32(v);
 }
 
 /* One's-complement sum of len bytes, native byte order, folded to 16 bits (not inverted):
@@ -253,16 +269,11 @@ turn_around(const struct mc_worker *w, const struct mc_frame *f, uint8_t *h)
 	rte_ether_addr_copy(&w->mac, &eth->src_addr);
 }
 
-/* reply.c: the reply to memcached request f, whose headers were turned around. open lays out
- * o (in place after the request when it fits, else in the scratch); send queues the whole
- * reply, or refuses it whole (counted), and consumes f->m. */
-void mc_dp_reply_open(struct mc_worker *w, struct mc_frame *f, struct mc_out *o);
-void mc_dp_reply_send(struct mc_worker *w, struct mc_frame *f, struct mc_out *o);
-/* reply.c: a lone get (f->lone, admitted) answered where it lies, with no struct mc_out: the
- * reply after the request in its own buffer, the request's headers copied in front of it and
- * turned around. Returns false, having changed nothing, when it cannot (a chained or shared
- * buffer, a value to reference, a reply that does not fit): the general path answers. */
-bool mc_dp_reply_lone(struct mc_worker *w, struct mc_frame *f);
+/* reply.c: stage 3 for a memcached request (MC_FRAME_MEMCACHED): its source's budget, then
+ * the commands executed and the reply built, in place after the request where it fits (a
+ * lone get without struct mc_out), else split into datagrams or chained with values attached;
+ * sent whole or refused whole (counted). Consumes f->m. */
+void mc_dp_answer_memcached(struct mc_worker *w, struct mc_frame *f);
 
 /* exception.c: hand the burst's kernel-bound frames (w->exc_tx) to the exception queue; what
  * it refuses is dropped and counted. */

@@ -2,6 +2,7 @@
  * chained with values attached from item memory), the UDP checksums they fill, the per-worker
  * service state they write into, and the TX backlog every reply leaves through. */
 #include "dp_int.h"
+#include "../udp/udp.h"
 
 #include <rte_ethdev.h>
 #include <rte_malloc.h>
@@ -372,8 +373,10 @@ fail:
 	}
 }
 
-void
-mc_dp_reply_open(struct mc_worker *w, struct mc_frame *f, struct mc_out *o)
+/* Lay out o for the reply to f: in place after the request when it fits, else in the
+ * scratch. */
+static void
+reply_open(struct mc_worker *w, struct mc_frame *f, struct mc_out *o)
 {
 	struct mc_service *svc = w->svc;
 	struct rte_mbuf *m = f->m;
@@ -432,8 +435,9 @@ reply_send_other(struct mc_worker *w, struct mc_frame *f, struct mc_out *o)
 	send_split(w, svc, m, f->v6, hlen, l2, f->hdr.req_id, o->buf, o->len);
 }
 
-void
-mc_dp_reply_send(struct mc_worker *w, struct mc_frame *f, struct mc_out *o)
+/* Queue the whole reply o, or refuse it whole (counted); consumes f->m. */
+static void
+reply_send(struct mc_worker *w, struct mc_frame *f, struct mc_out *o)
 {
 	struct rte_mbuf *m = f->m;
 	const uint16_t l2 = f->l2, hlen = frame_hlen(f);
@@ -478,13 +482,17 @@ drop:
 	rte_pktmbuf_free(m);
 }
 
-bool
-mc_dp_reply_lone(struct mc_worker *w, struct mc_frame *f)
+/* A lone get (f->lone, admitted) answered where it lies, with no struct mc_out: the reply
+ * after the request in its own buffer, the request's headers copied in front of it and turned
+ * around there. Returns false, having changed nothing, when it cannot (a chained or shared
+ * buffer, a value to reference, a reply that does not fit): the general path answers. */
+static inline __attribute__((always_inline)) bool
+reply_lone(struct mc_worker *w, struct mc_frame *f)
 {
 	struct mc_service *svc = w->svc;
 	struct rte_mbuf *m = f->m;
 	const uint16_t hlen = frame_hlen(f);
-	/* Where mc_dp_reply_open would put it: past the request, 8-aligned. */
+	/* Where reply_open would put it: past the request, 8-aligned. */
 	const uint32_t at = RTE_ALIGN_CEIL((uint32_t)m->data_off + hlen + f->payload_len, 8);
 	const uint32_t text_at = at + hlen + MC_UDP_HDR_LEN;
 	struct mc_out_sum vs;
@@ -495,7 +503,7 @@ mc_dp_reply_lone(struct mc_worker *w, struct mc_frame *f)
 		     text_at >= m->buf_len))
 		return false;
 	/* The datagram's room, and the amplification cap less the error's reserve, as
-	 * mc_dp_reply_open and mc_out_init set them. */
+	 * reply_open and mc_out_init set them. */
 	cap = RTE_MIN((size_t)MC_UDP_MAX_PAYLOAD, (size_t)(m->buf_len - text_at));
 	limit = RTE_MIN(svc->scratch_cap, (size_t)w->cfg->udp_reply_max);
 	if (w->cfg->max_reply_ratio != 0)
@@ -508,7 +516,7 @@ mc_dp_reply_lone(struct mc_worker *w, struct mc_frame *f)
 			      svc->zc_min, &vs);
 	if (unlikely(n == 0))
 		return false;
-	/* As mc_dp_reply_send: TX room, and the source's byte budget charged, before it leaves. */
+	/* As reply_send: TX room, and the source's byte budget charged, before it leaves. */
 	if (unlikely(!mc_dp_tx_reserve(w, 1))) {
 		w->st.drop_tx_backlog++;
 		rte_pktmbuf_free(m);
@@ -531,6 +539,42 @@ mc_dp_reply_lone(struct mc_worker *w, struct mc_frame *f)
 	svc->st.reply_datagrams++;
 	tx_push(w, m);
 	return true;
+}
+
+void
+mc_dp_answer_memcached(struct mc_worker *w, struct mc_frame *f)
+{
+	struct mc_service *svc = w->svc;
+	struct rte_mbuf *m = f->m;
+	struct mc_out out;
+
+	f->rl_slot = w->rl != NULL ? mc_dp_rl_slot(w->rl, f->src_key) : NULL;
+	if (unlikely(!mc_dp_rl_admit_at(w, f->rl_slot))) {
+		w->st.drop_ratelimit++;
+		rte_pktmbuf_free(m);
+		return;
+	}
+	w->st.udp_requests++;
+	if (unlikely(f->payload == NULL)) {
+		/* A chained request: one copy makes it contiguous. */
+		f->payload = rte_pktmbuf_read(m, frame_hlen(f), f->payload_len, svc->lin);
+		f->hdr_ok = f->payload != NULL &&
+			    mc_udp_frame_parse(f->payload, f->payload_len, &f->hdr) == MC_UDP_OK;
+	}
+	if (unlikely(!f->hdr_ok)) {
+		w->st.drop_frame++;
+		rte_pktmbuf_free(m);
+		return;
+	}
+	if (likely(f->lone) && reply_lone(w, f))
+		return;
+	/* The reply's headers: the request's, turned around (udp_finish writes the rest of the
+	 * IP header). */
+	turn_around(w, f, rte_pktmbuf_mtod(m, uint8_t *));
+	reply_open(w, f, &out);
+	mc_proto_execute(&svc->px, f->payload + MC_UDP_HDR_LEN, f->payload_len - MC_UDP_HDR_LEN,
+			 f->key.p != NULL ? &f->key : NULL, &out);
+	reply_send(w, f, &out);
 }
 
 /* ---- the service ---- */
