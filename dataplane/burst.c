@@ -21,6 +21,19 @@
 /* IPv6's all-nodes group (multicast listener queries come to it). */
 static const struct rte_ether_addr all_nodes_mac = {{0x33, 0x33, 0, 0, 0, 1}};
 
+/* rte_is_same_ether_addr in two loads a side instead of three. */
+static inline bool
+mac_eq(const struct rte_ether_addr *a, const struct rte_ether_addr *b)
+{
+	uint32_t a4, b4;
+	uint16_t a2, b2;
+	memcpy(&a4, a->addr_bytes, 4);
+	memcpy(&b4, b->addr_bytes, 4);
+	memcpy(&a2, a->addr_bytes + 4, 2);
+	memcpy(&b2, b->addr_bytes + 4, 2);
+	return ((a4 ^ b4) | (uint32_t)(uint16_t)(a2 ^ b2)) == 0;
+}
+
 static inline void
 swap_macs(struct rte_ether_hdr *eth, const struct rte_ether_addr *ours)
 {
@@ -228,11 +241,11 @@ again:
 	if (unlikely(rte_pktmbuf_data_len(m) < f->l2 + sizeof(*ip)))
 		VERDICT(f, drop_short);
 	ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, f->l2);
-	if (unlikely((ip->version_ihl >> 4) != 4))
-		VERDICT(f, drop_ip_version);
-	if (unlikely((ip->version_ihl & 0xf) < 5))
-		VERDICT(f, drop_ip_hdr);
-	if (unlikely((ip->version_ihl & 0xf) != 5)) {
+	if (unlikely(ip->version_ihl != RTE_IPV4_VHL_DEF)) { /* IPv4, no options: one compare */
+		if ((ip->version_ihl >> 4) != 4)
+			VERDICT(f, drop_ip_version);
+		if ((ip->version_ihl & 0xf) < 5)
+			VERDICT(f, drop_ip_hdr);
 		if (rte_pktmbuf_data_len(m) < f->l2 + (ip->version_ihl & 0xf) * 4u)
 			VERDICT(f, drop_ip_hdr);
 		VERDICT(f, drop_ip_options);
@@ -301,7 +314,7 @@ stage_parse(struct mc_worker *w, struct mc_frame *f)
 		VERDICT(f, drop_short);
 	eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
 	/* Ours, broadcast, or IPv6's solicited-node group of our address or all nodes. */
-	if (unlikely(!rte_is_same_ether_addr(&eth->dst_addr, &w->mac) &&
+	if (unlikely(!mac_eq(&eth->dst_addr, &w->mac) &&
 		     !rte_is_broadcast_ether_addr(&eth->dst_addr) &&
 		     !(w->has_ip6 && (rte_is_same_ether_addr(&eth->dst_addr, &w->ip6_sn_mac) ||
 				      rte_is_same_ether_addr(&eth->dst_addr, &all_nodes_mac)))))

@@ -475,7 +475,7 @@ lone_write(struct mc_proto_ctx *cx, const struct mc_key *k, bool with_cas, uint8
 			vs->len = 0;
 			return 5;
 		}
-		nf = mc_u64_digits(r.flags);
+		nf = r.flags == 0 ? 1 : mc_u64_digits(r.flags); /* most items carry no flags */
 		nv = mc_u64_digits(r.vlen);
 		nc = with_cas ? mc_u64_digits(r.cas) : 0;
 		line = 6 + k->len + 1 + nf + 1 + nv + (with_cas ? 1 + nc : 0) + 2;
