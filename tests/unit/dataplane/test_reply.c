@@ -260,6 +260,111 @@ test_checksums_with_kept_value_sums(void **state)
 	}
 }
 
+/* A lone "get <key>\r\n" is answered where it lies (no struct mc_out, no tokenizer): get,
+ * gets with its CAS, a miss, a value long enough for its kept sum, and the 802.1Q tag kept;
+ * counted once each. A lone get that cannot be answered so (a value to reference, a reply over
+ * the amplification cap) falls back to the general path having written and counted nothing. */
+static void
+test_lone_get_where_it_lies(void **state)
+{
+	static uint8_t out[1 << 16];
+	static char want[1 << 16];
+	uint8_t v[300], zc[2000];
+	struct mc_proto_stats p0;
+	struct mc_store_ctx_stats s0;
+	struct rte_mbuf *ms[5];
+	struct mc_key k;
+	uint64_t cas;
+	uint32_t vl, fl;
+	size_t wl = 0, ol;
+	unsigned int i;
+	(void)state;
+	for (i = 0; i < sizeof(v); i++)
+		v[i] = (uint8_t)(i * 13 + 5);
+	memset(zc, 'z', sizeof(zc));
+	put_item("lone-a", v, 5, 0);
+	put_item("lone-b", v + 1, 259, 4242);
+	put_item("lone-zc", zc, sizeof(zc), 1);
+	mc_key_init(&k, store, "lone-b", 6);
+	assert_int_equal(mc_store_get(&w.svc->px.sx, &k, NULL, 0, &vl, &fl, &cas), MC_OK);
+	ms[0] = request("get lone-a\r\n", 12, 1);
+	wl += value_reply(want + wl, "lone-a", 0, v, 5);
+	ms[1] = request("gets lone-b\r\n", 13, 2);
+	wl += (size_t)sprintf(want + wl, "VALUE lone-b 4242 259 %llu\r\n", (unsigned long long)cas);
+	memcpy(want + wl, v + 1, 259);
+	wl += 259;
+	memcpy(want + wl, "\r\nEND\r\n", 7);
+	wl += 7;
+	ms[2] = request("get lone-b\r\n", 12, 3);
+	wl += value_reply(want + wl, "lone-b", 4242, v + 1, 259);
+	ms[3] = request("get lone-none\r\n", 15, 4);
+	memcpy(want + wl, "END\r\n", 5);
+	wl += 5;
+	/* Referenced (zero-copy from 1024 bytes here): the general path sends it. */
+	ms[4] = request("get lone-zc\r\n", 13, 5);
+	wl += value_reply(want + wl, "lone-zc", 1, zc, sizeof(zc));
+	p0 = w.svc->px.st;
+	s0 = w.svc->px.sx.st;
+	assert_int_equal(exchange(ms, 5, out, &ol), 6);
+	assert_int_equal(ol, wl);
+	assert_memory_equal(out, want, wl);
+	assert_int_equal(w.svc->px.st.cmd_get_fast - p0.cmd_get_fast, 5);
+	assert_int_equal(w.svc->px.st.cmd_ascii - p0.cmd_ascii, 5);
+	assert_int_equal(w.svc->px.sx.st.cmd_get - s0.cmd_get, 5);
+	assert_int_equal(w.svc->px.sx.st.get_hits - s0.get_hits, 4);
+	assert_int_equal(w.svc->px.sx.st.get_misses - s0.get_misses, 1);
+
+	/* Tagged: the reply keeps the tag, its sums are right. */
+	{
+		uint8_t buf[256];
+		void *r[4];
+		struct rte_mbuf *m = request("get lone-a\r\n", 12, 6), *t = rte_pktmbuf_alloc(pool);
+		const uint32_t n = rte_pktmbuf_pkt_len(m);
+		const uint8_t *p;
+		const struct rte_ipv4_hdr *ip;
+		const struct rte_udp_hdr *udp;
+		uint32_t sum;
+		memcpy(buf, rte_pktmbuf_mtod(m, uint8_t *), 12);
+		memcpy(buf + 12, "\x81\x00\x00\x07", 4);
+		memcpy(buf + 16, rte_pktmbuf_mtod(m, uint8_t *) + 12, n - 12);
+		rte_pktmbuf_free(m);
+		assert_non_null(t);
+		memcpy(rte_pktmbuf_append(t, (uint16_t)(n + 4)), buf, n + 4);
+		mc_dp_handle_burst(&w, &t, 1);
+		mc_dp_tx_flush(&w);
+		assert_int_equal(rte_ring_dequeue_burst(tx_ring, r, 4, NULL), 1);
+		m = r[0];
+		p = rte_pktmbuf_mtod(m, const uint8_t *);
+		assert_memory_equal(p, mc_test_cli_mac, 6);
+		assert_memory_equal(p + 12, "\x81\x00\x00\x07", 4);
+		ip = (const struct rte_ipv4_hdr *)(p + 18);
+		udp = (const struct rte_udp_hdr *)(ip + 1);
+		assert_int_equal(rte_be_to_cpu_16(ip->total_length), rte_pktmbuf_pkt_len(m) - 18);
+		assert_int_equal(rte_ipv4_cksum(ip), 0);
+		sum = rte_ipv4_phdr_cksum(ip, 0) + rte_raw_cksum(udp, rte_pktmbuf_pkt_len(m) - 38);
+		sum = (sum & 0xffff) + (sum >> 16);
+		sum = (sum & 0xffff) + (sum >> 16);
+		assert_int_equal(sum, 0xffff);
+		wl = value_reply(want, "lone-a", 0, v, 5);
+		assert_int_equal(rte_pktmbuf_pkt_len(m), 18 + 20 + 8 + 8 + wl);
+		assert_memory_equal(p + 54, want, wl);
+		rte_pktmbuf_free(m);
+	}
+
+	/* Over the amplification cap (4 reply bytes per request byte): what the general path
+	 * answers, counted once. */
+	{
+		const uint32_t ratio = cfg.max_reply_ratio;
+		const uint64_t fast = w.svc->px.st.cmd_get_fast;
+		cfg.max_reply_ratio = 4;
+		ms[0] = request("get lone-b\r\n", 12, 7);
+		assert_int_equal(exchange(ms, 1, out, &ol), 1);
+		cfg.max_reply_ratio = ratio;
+		assert_true(ol > 13 && memcmp(out, "SERVER_ERROR ", 13) == 0);
+		assert_int_equal(w.svc->px.st.cmd_get_fast - fast, 1);
+	}
+}
+
 /* A corrupted datagram is a counted drop; checksum 0 ("none sent") is served. */
 static void
 test_bad_request_checksum_dropped(void **state)
@@ -642,6 +747,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_checksums_at_every_length),
 		cmocka_unit_test(test_checksums_with_kept_value_sums),
+		cmocka_unit_test(test_lone_get_where_it_lies),
 		cmocka_unit_test(test_bad_request_checksum_dropped),
 		cmocka_unit_test(test_nic_checksum_verdicts),
 		cmocka_unit_test(test_zero_copy_and_its_copy_fallback),
