@@ -269,7 +269,7 @@ test_lone_get_where_it_lies(void **state)
 {
 	static uint8_t out[1 << 16];
 	static char want[1 << 16];
-	uint8_t v[300], zc[2000];
+	uint8_t v[300], v2[300], zc[2000];
 	struct mc_proto_stats p0;
 	struct mc_store_ctx_stats s0;
 	struct rte_mbuf *ms[5];
@@ -286,7 +286,7 @@ test_lone_get_where_it_lies(void **state)
 	put_item("lone-b", v + 1, 259, 4242);
 	put_item("lone-zc", zc, sizeof(zc), 1);
 	mc_key_init(&k, store, "lone-b", 6);
-	assert_int_equal(mc_store_get(&w.svc->px.sx, &k, NULL, 0, &vl, &fl, &cas), MC_OK);
+	assert_int_equal(mc_store_get(&w.svc->px.sx, &k, v2, sizeof(v2), &vl, &fl, &cas), MC_OK);
 	ms[0] = request("get lone-a\r\n", 12, 1);
 	wl += value_reply(want + wl, "lone-a", 0, v, 5);
 	ms[1] = request("gets lone-b\r\n", 13, 2);
