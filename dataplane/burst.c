@@ -359,7 +359,14 @@ stage_hash(const struct mc_worker *w, struct mc_frame *f)
 	const uint8_t *key, *req;
 	uint32_t klen;
 	size_t len;
-	if (f->kind != MC_FRAME_MEMCACHED || f->payload == NULL)
+	if (f->kind != MC_FRAME_MEMCACHED)
+		return;
+	/* The source's budget slot, requested now too: with many sources it is a miss. */
+	if (w->rl != NULL) {
+		f->rl_slot = mc_dp_rl_slot(w->rl, f->src_key);
+		rte_prefetch0(f->rl_slot);
+	}
+	if (f->payload == NULL)
 		return;
 	s = w->svc->px.sx.s;
 	/* A bad header is dropped when the frame executes, after its source's budget is charged,

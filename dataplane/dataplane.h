@@ -144,7 +144,8 @@ struct mc_frame {
 				  * hashed: mc_dp_reply_lone may answer it */
 	uint64_t src_key;        /* the source's budget: its IPv4 address, or its IPv6 /64 */
 	struct mc_rl_slot *rl_slot; /* src_key's budget slot, for the request's admission and its
-				     * reply's charge (answer_memcached; NULL without limits) */
+				     * reply's charge (a memcached frame's, from stage 2; unset
+				     * without limits) */
 	const uint8_t *payload;  /* the UDP payload in view, or NULL (chained: copied later) */
 	struct mc_udp_frame hdr; /* the memcached frame header */
 	struct mc_key key;       /* the request's first key, hashed (p NULL: none found) */

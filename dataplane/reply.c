@@ -548,8 +548,7 @@ mc_dp_answer_memcached(struct mc_worker *w, struct mc_frame *f)
 	struct rte_mbuf *m = f->m;
 	struct mc_out out;
 
-	f->rl_slot = w->rl != NULL ? mc_dp_rl_slot(w->rl, f->src_key) : NULL;
-	if (unlikely(!mc_dp_rl_admit_at(w, f->rl_slot))) {
+	if (unlikely(!mc_dp_rl_admit_at(w, f->rl_slot))) { /* f->rl_slot: stage 2 */
 		w->st.drop_ratelimit++;
 		rte_pktmbuf_free(m);
 		return;
