@@ -450,76 +450,7 @@ cmd_stats(struct mc_proto_ctx *cx, struct mc_tok *t, size_t nt, struct mc_out *o
 	MC_OUT_STR(o, "END\r\n");
 }
 
-/* A lone get or gets written in one go into d[0..cap): the VALUE line, the value and
- * "\r\nEND\r\n" under one room check, one version check after all of it (a seqlock read: the
- * line's numbers and the value are of one version, or it is read again); a miss is "END\r\n".
- * Counts as cmd_get counts. Returns the bytes written, with *vs the copied value's place and
- * kept sum when it is long enough for that sum to be worth adding (vs->len 0: sum it all);
- * 0, having written and counted nothing, when the value would be referenced (zero-copy, zc_min)
- * or the reply does not fit: cmd_get then answers. */
-static inline __attribute__((always_inline)) size_t
-lone_write(struct mc_proto_ctx *cx, const struct mc_key *k, bool with_cas, uint8_t *out,
-	   size_t cap, uint32_t zc_min, struct mc_out_sum *vs)
-{
-	struct mc_store_read r;
-	for (;;) {
-		unsigned int nf, nv, nc;
-		size_t line, n;
-		uint8_t *d;
-		if (mc_store_read_begin(&cx->sx, k, &r) != MC_OK) {
-			if (cap < 5)
-				return 0;
-			cx->sx.st.cmd_get++;
-			cx->sx.st.get_misses++;
-			memcpy(out, "END\r\n", 5);
-			vs->len = 0;
-			return 5;
-		}
-		nf = r.flags == 0 ? 1 : mc_u64_digits(r.flags); /* most items carry no flags */
-		nv = mc_u64_digits(r.vlen);
-		nc = with_cas ? mc_u64_digits(r.cas) : 0;
-		line = 6 + k->len + 1 + nf + 1 + nv + (with_cas ? 1 + nc : 0) + 2;
-		n = line + r.vlen + 7;
-		if (__builtin_expect(zc_min != 0 && r.vlen >= zc_min, 0) || n > cap)
-			return 0;
-		d = out;
-		memcpy(d, "VALUE ", 6);
-		d += 6;
-		mc_copy(d, k->p, k->len);
-		d += k->len;
-		*d++ = ' ';
-		mc_put_u64(d, r.flags, nf);
-		d += nf;
-		*d++ = ' ';
-		mc_put_u64(d, r.vlen, nv);
-		d += nv;
-		if (with_cas) {
-			*d++ = ' ';
-			mc_put_u64(d, r.cas, nc);
-			d += nc;
-		}
-		memcpy(d, "\r\n", 2);
-		d += 2;
-		mc_copy(d, r.value, r.vlen);
-		memcpy(d + r.vlen, "\r\nEND\r\n", 7);
-		if (__builtin_expect(!mc_store_read_check(&r), 0)) {
-			/* The item changed while it was read. */
-			cx->sx.st.read_retries++;
-			continue;
-		}
-		/* As mc_out_value notes a copied value's kept sum. */
-		if (r.vlen >= MC_OUT_SUM_MIN && r.vlen <= MC_VSUM_MAX)
-			*vs = (struct mc_out_sum){(uint32_t)line, r.vlen, r.vsum};
-		else
-			vs->len = 0;
-		cx->sx.st.cmd_get++;
-		cx->sx.st.get_hits++;
-		mc_store_read_touch(&r);
-		return n;
-	}
-}
-
-/* lone_write into o: false, having written and counted nothing, when it cannot. */
+/* mc_proto_lone_write into o: false, having written and counted nothing, when it cannot. */
 static bool
 lone_get(struct mc_proto_ctx *cx, const struct mc_key *k, bool with_cas, struct mc_out *o)
 {
@@ -530,7 +461,7 @@ lone_get(struct mc_proto_ctx *cx, const struct mc_key *k, bool with_cas, struct 
 		return false;
 	if (room > o->limit - pos)
 		room = o->limit - pos;
-	n = lone_write(cx, k, with_cas, o->buf + o->len, room, o->zc_min, &vs);
+	n = mc_proto_lone_write(cx, k, with_cas, o->buf + o->len, room, o->zc_min, &vs);
 	if (n == 0)
 		return false;
 	if (vs.len != 0) {
@@ -542,18 +473,6 @@ lone_get(struct mc_proto_ctx *cx, const struct mc_key *k, bool with_cas, struct 
 	}
 	o->len += n;
 	return true;
-}
-
-size_t
-mc_proto_lone_get(struct mc_proto_ctx *cx, const struct mc_key *k, bool with_cas, uint8_t *d,
-		  size_t cap, uint32_t zc_min, struct mc_out_sum *vs)
-{
-	const size_t n = lone_write(cx, k, with_cas, d, cap, zc_min, vs);
-	if (__builtin_expect(n != 0, 1)) {
-		cx->st.cmd_ascii++;
-		cx->st.cmd_get_fast++;
-	}
-	return n;
 }
 
 bool

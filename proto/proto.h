@@ -267,15 +267,125 @@ void mc_proto_ctx_init(struct mc_proto_ctx *cx, struct mc_store *s, const struct
  * mc_proto_first_key); a lone get of it skips the tokenizer. Returns the commands run. */
 unsigned int mc_proto_execute(struct mc_proto_ctx *cx, const uint8_t *req, size_t len,
 			      const struct mc_key *hint, struct mc_out *o);
+/* Decimal numbers: the digit count of v, and v written as exactly n digits at d. */
+extern const char mc_digit_pairs[201];
+
+static inline unsigned int
+mc_u64_digits(uint64_t v)
+{
+	static const uint64_t pow10[20] = {
+		1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull,
+		100000000ull, 1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull,
+		10000000000000ull, 100000000000000ull, 1000000000000000ull, 10000000000000000ull,
+		100000000000000000ull, 1000000000000000000ull, 10000000000000000000ull};
+	/* log10(2) ~ 1233/4096: the bit length gives the digit count or one less. */
+	unsigned int t = ((64u - (unsigned int)__builtin_clzll(v | 1)) * 1233u) >> 12;
+	return t + ((v | 1) >= pow10[t]); /* v | 1: zero has one digit */
+}
+
+static inline void
+mc_put_u64(uint8_t *d, uint64_t v, unsigned int n)
+{
+	d += n;
+	while (v >= 100) {
+		unsigned int r = (unsigned int)(v % 100) * 2;
+		v /= 100;
+		*--d = (uint8_t)mc_digit_pairs[r + 1];
+		*--d = (uint8_t)mc_digit_pairs[r];
+	}
+	if (v >= 10) {
+		*--d = (uint8_t)mc_digit_pairs[v * 2 + 1];
+		*--d = (uint8_t)mc_digit_pairs[v * 2];
+	} else {
+		*--d = (uint8_t)('0' + v);
+	}
+}
+
+/* A lone get or gets (mc_proto_lone_key's key, hashed) written in one go into d[0..cap): the VALUE line, the value and
+ * "\r\nEND\r\n" under one room check, one version check after all of it (a seqlock read: the
+ * line's numbers and the value are of one version, or it is read again); a miss is "END\r\n".
+ * Counts as cmd_get counts. Returns the bytes written, with *vs the copied value's place and
+ * kept sum when it is long enough for that sum to be worth adding (vs->len 0: sum it all);
+ * 0, having written and counted nothing, when the value would be referenced (zero-copy, zc_min)
+ * or the reply does not fit: cmd_get then answers. */
+static inline __attribute__((always_inline)) size_t
+mc_proto_lone_write(struct mc_proto_ctx *cx, const struct mc_key *k, bool with_cas, uint8_t *out,
+	   size_t cap, uint32_t zc_min, struct mc_out_sum *vs)
+{
+	struct mc_store_read r;
+	for (;;) {
+		unsigned int nf, nv, nc;
+		size_t line, n;
+		uint8_t *d;
+		if (mc_store_read_begin(&cx->sx, k, &r) != MC_OK) {
+			if (cap < 5)
+				return 0;
+			cx->sx.st.cmd_get++;
+			cx->sx.st.get_misses++;
+			__builtin_memcpy(out, "END\r\n", 5);
+			vs->len = 0;
+			return 5;
+		}
+		nf = r.flags == 0 ? 1 : mc_u64_digits(r.flags); /* most items carry no flags */
+		nv = mc_u64_digits(r.vlen);
+		nc = with_cas ? mc_u64_digits(r.cas) : 0;
+		line = 6 + k->len + 1 + nf + 1 + nv + (with_cas ? 1 + nc : 0) + 2;
+		n = line + r.vlen + 7;
+		if (__builtin_expect(zc_min != 0 && r.vlen >= zc_min, 0) || n > cap)
+			return 0;
+		d = out;
+		__builtin_memcpy(d, "VALUE ", 6);
+		d += 6;
+		mc_copy(d, k->p, k->len);
+		d += k->len;
+		*d++ = ' ';
+		mc_put_u64(d, r.flags, nf);
+		d += nf;
+		*d++ = ' ';
+		mc_put_u64(d, r.vlen, nv);
+		d += nv;
+		if (with_cas) {
+			*d++ = ' ';
+			mc_put_u64(d, r.cas, nc);
+			d += nc;
+		}
+		__builtin_memcpy(d, "\r\n", 2);
+		d += 2;
+		mc_copy(d, r.value, r.vlen);
+		__builtin_memcpy(d + r.vlen, "\r\nEND\r\n", 7);
+		if (__builtin_expect(!mc_store_read_check(&r), 0)) {
+			/* The item changed while it was read. */
+			cx->sx.st.read_retries++;
+			continue;
+		}
+		/* As mc_out_value notes a copied value's kept sum. */
+		if (r.vlen >= MC_OUT_SUM_MIN && r.vlen <= MC_VSUM_MAX)
+			*vs = (struct mc_out_sum){(uint32_t)line, r.vlen, r.vsum};
+		else
+			vs->len = 0;
+		cx->sx.st.cmd_get++;
+		cx->sx.st.get_hits++;
+		mc_store_read_touch(&r);
+		return n;
+	}
+}
+
 /* A lone "get <key>\r\n" (with_cas: "gets") answered into d[0..cap) without a struct mc_out,
  * for a transport that builds the reply where it lies: k is mc_proto_lone_key's key hashed by
- * mc_store_key_text, so the request is exactly that. Writes the VALUE line, the value and END
- * (END alone on a miss) and counts them as mc_proto_execute would; *vs: where the copied value
- * lies in d and its kept sum, when that sum is worth adding (vs->len 0: sum everything).
- * Returns the bytes written, or 0 having written and counted nothing (the value is to be
- * referenced, zc_min, or the reply does not fit): mc_proto_execute then answers. */
-size_t mc_proto_lone_get(struct mc_proto_ctx *cx, const struct mc_key *k, bool with_cas,
-			 uint8_t *d, size_t cap, uint32_t zc_min, struct mc_out_sum *vs);
+ * mc_store_key_text, so the request is exactly that. mc_proto_lone_write, counted as
+ * mc_proto_execute counts a command. Inline: the UDP fast path's every GET. */
+static inline __attribute__((always_inline)) size_t
+mc_proto_lone_get(struct mc_proto_ctx *cx, const struct mc_key *k, bool with_cas, uint8_t *d,
+		  size_t cap, uint32_t zc_min, struct mc_out_sum *vs)
+{
+	const size_t n = mc_proto_lone_write(cx, k, with_cas, d, cap, zc_min, vs);
+	if (__builtin_expect(n != 0, 1)) {
+		cx->st.cmd_ascii++;
+		cx->st.cmd_get_fast++;
+	}
+	return n;
+}
+
 /* A connection's protocol, fixed by its first byte as memcached fixes it (0x80: binary). */
 enum mc_stream_proto { MC_SP_NEW, MC_SP_ASCII, MC_SP_BINARY };
 

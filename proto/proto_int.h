@@ -30,40 +30,7 @@ tok_is(const struct mc_tok *t, const char *s, uint32_t n)
 }
 #define TOK_IS(t, lit) tok_is((t), (lit), sizeof(lit) - 1)
 
-/* Decimal numbers: the digit count of v, v written as exactly n digits at d, and appended. */
-extern const char mc_digit_pairs[201];
-
-static inline unsigned int
-mc_u64_digits(uint64_t v)
-{
-	static const uint64_t pow10[20] = {
-		1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull,
-		100000000ull, 1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull,
-		10000000000000ull, 100000000000000ull, 1000000000000000ull, 10000000000000000ull,
-		100000000000000000ull, 1000000000000000000ull, 10000000000000000000ull};
-	/* log10(2) ~ 1233/4096: the bit length gives the digit count or one less. */
-	unsigned int t = ((64u - (unsigned int)__builtin_clzll(v | 1)) * 1233u) >> 12;
-	return t + ((v | 1) >= pow10[t]); /* v | 1: zero has one digit */
-}
-
-static inline void
-mc_put_u64(uint8_t *d, uint64_t v, unsigned int n)
-{
-	d += n;
-	while (v >= 100) {
-		unsigned int r = (unsigned int)(v % 100) * 2;
-		v /= 100;
-		*--d = (uint8_t)mc_digit_pairs[r + 1];
-		*--d = (uint8_t)mc_digit_pairs[r];
-	}
-	if (v >= 10) {
-		*--d = (uint8_t)mc_digit_pairs[v * 2 + 1];
-		*--d = (uint8_t)mc_digit_pairs[v * 2];
-	} else {
-		*--d = (uint8_t)('0' + v);
-	}
-}
-
+/* Decimal numbers appended (mc_u64_digits and mc_put_u64 are in proto.h). */
 bool mc_out_u64(struct mc_out *o, uint64_t v);
 bool mc_out_i64(struct mc_out *o, int64_t v);
 
