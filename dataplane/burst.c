@@ -1,10 +1,10 @@
 /* The burst pipeline, stage by stage, as l3fwd and MICA run theirs: every frame's L2-L4
  * headers are parsed and validated once into the burst's array (what it is, its offsets, the
- * verdict), and a memcached request's first key found, hashed and its buckets prefetched
- * right after; then each frame is executed in order while the items of frames a few places
- * ahead are prefetched. Memcached requests are answered by reply.c through the TX backlog,
- * frames for the kernel go to the exception queue (exception.c). Every frame neither answered
- * nor handed to the kernel counts against exactly one drop reason. */
+ * verdict), and each memcached request's first key found, hashed and its buckets prefetched,
+ * a few frames at a time; then each frame is executed in order while the items of frames a few
+ * places ahead are prefetched. Memcached requests are answered by reply.c through the TX
+ * backlog, frames for the kernel go to the exception queue (exception.c). Every frame neither
+ * answered nor handed to the kernel counts against exactly one drop reason. */
 #include "dp_int.h"
 #include "../udp/udp.h"
 
@@ -16,7 +16,8 @@
 #include <rte_tcp.h>
 #include <rte_udp.h>
 
-#define ITEM_AHEAD 4 /* frames ahead whose items are prefetched */
+#define ITEM_AHEAD 4  /* frames ahead whose items are prefetched */
+#define PARSE_CHUNK 8 /* frames parsed, then hashed, at a time */
 
 /* IPv6's all-nodes group (multicast listener queries come to it). */
 static const struct rte_ether_addr all_nodes_mac = {{0x33, 0x33, 0, 0, 0, 1}};
@@ -507,7 +508,7 @@ void
 mc_dp_handle_burst(struct mc_worker *w, struct rte_mbuf **pkts, uint16_t n)
 {
 	struct mc_frame *f = w->frames;
-	uint16_t i;
+	uint16_t i, c, e;
 
 	w->st.rx_packets += n;
 	if (w->rl != NULL)
@@ -517,13 +518,16 @@ mc_dp_handle_burst(struct mc_worker *w, struct rte_mbuf **pkts, uint16_t n)
 		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
 	}
 	/* MICA-style batching: every key's buckets requested for the whole burst before any
-	 * lookup, so their cache misses overlap. A frame's key is hashed as soon as it is
-	 * parsed, while its bytes are at hand, and its buckets requested as early as they can
-	 * be: a parse loop then a hash loop cost the cache-cold GET about 40 cycles more
-	 * (mcbench dp_get_hit_1m, 3 alternating runs), hashing and placing in two loops more. */
-	for (i = 0; i < n; i++) {
-		stage_parse(w, &f[i]);
-		stage_hash(w, &f[i]);
+	 * lookup, so their cache misses overlap. Parse, then hash, PARSE_CHUNK frames at a time:
+	 * short loops let the CPU overlap more frames' dependency chains, and the buckets are
+	 * requested early and spread out (one loop for both stages, or two over the whole
+	 * burst, each lose cycles somewhere: docs/PERFORMANCE.md). */
+	for (c = 0; c < n; c = e) {
+		e = (uint16_t)RTE_MIN(n, c + PARSE_CHUNK);
+		for (i = c; i < e; i++)
+			stage_parse(w, &f[i]);
+		for (i = c; i < e; i++)
+			stage_hash(w, &f[i]);
 	}
 	/* Items too, ITEM_AHEAD frames before their turn: by then their buckets are in, and a
 	 * cold item costs a DRAM round trip that nothing else would hide. */
