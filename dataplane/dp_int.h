@@ -35,13 +35,21 @@ cksum_fold(uint64_t sum)
 static inline uint16_t
 net16(uint16_t v)
 {
+#if RTE_BYTE_ORDER == RTE_LITTLE_ENDIAN
 	return __builtin_bswap16(v);
+#else
+	return v;
+#endif
 }
 
 static inline uint32_t
 net32(uint32_t v)
 {
+#if RTE_BYTE_ORDER == RTE_LITTLE_ENDIAN
 	return __builtin_bswap32(v);
+#else
+	return v;
+#endif
 }
 
 /* One's-complement sum of len bytes, native byte order, folded to 16 bits (not inverted):

@@ -28,7 +28,7 @@
 
 #ifdef __SSE2__
 #include <emmintrin.h>
-#if defined(__SSE4_2__)
+#if defined(__SSE4_2__) && defined(__x86_64__)
 #include <nmmintrin.h>
 #endif
 #endif
@@ -124,7 +124,7 @@ race_point(enum mc_store_race where)
 static inline uint32_t
 crc_word(uint64_t w, uint32_t c)
 {
-#if defined(__SSE4_2__)
+#if defined(__SSE4_2__) && defined(__x86_64__)
 	return (uint32_t)_mm_crc32_u64(c, w);
 #else
 	return rte_hash_crc_8byte(w, c);
