@@ -717,7 +717,8 @@ write_json(const char *path, const char *machine)
 	for (i = 0; i < nresults; i++)
 		fprintf(f, "  {\"name\": \"%s\", \"unit\": \"%s\", \"value\": %.6g, \"params\": {%s%s%s}}%s\n",
 			results[i].name, results[i].unit, results[i].value, results[i].params,
-			results[i].params[0] ? ", " : "", machine, i + 1 < nresults ? "," : "");
+			results[i].params[0] && machine[0] ? ", " : "", machine,
+			i + 1 < nresults ? "," : "");
 	fprintf(f, "]\n");
 	fclose(f);
 }
