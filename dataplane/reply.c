@@ -1,6 +1,8 @@
-/* Replies and TX: the reply builders (in place in the request's mbuf, split into datagrams,
- * chained with values attached from item memory), the UDP checksums they fill, the per-worker
- * service state they write into, and the TX backlog every reply leaves through. */
+/* Memcached requests answered, and TX: stage 3 for a memcached frame (its budget, a lone get
+ * written where it lies, anything else run through struct mc_out), the reply builders (in
+ * place in the request's mbuf, split into datagrams, chained with values attached from item
+ * memory), the UDP checksums they fill, the per-worker service state they write into, and the
+ * TX backlog every reply leaves through. */
 #include "dp_int.h"
 #include "../udp/udp.h"
 
