@@ -375,32 +375,50 @@ fail:
 	}
 }
 
+/* Where the reply to f goes in place: after the request in the same buffer, 8-aligned, with
+ * room in front of it for the headers, so parsing never reads bytes the reply has overwritten.
+ * Sets *at (the headers' offset in the buffer) and returns the room for one datagram's text
+ * after them; 0 when there is none (a chained or shared buffer, or no space left). */
+static inline __attribute__((always_inline)) size_t
+reply_place(const struct mc_frame *f, uint32_t *at)
+{
+	const struct rte_mbuf *m = f->m;
+	const uint16_t hlen = frame_hlen(f);
+	uint32_t text;
+	if (unlikely(m->nb_segs != 1 || !RTE_MBUF_DIRECT(m) || rte_mbuf_refcnt_read(m) != 1))
+		return 0;
+	*at = RTE_ALIGN_CEIL((uint32_t)m->data_off + hlen + f->payload_len, 8);
+	text = *at + hlen + MC_UDP_HDR_LEN;
+	if (unlikely(text >= m->buf_len))
+		return 0;
+	return RTE_MIN((size_t)MC_UDP_MAX_PAYLOAD, (size_t)(m->buf_len - text));
+}
+
+/* The amplification cap: all the bytes of all the datagrams one request draws. */
+static inline __attribute__((always_inline)) size_t
+reply_limit(const struct mc_worker *w, const struct mc_frame *f)
+{
+	size_t limit = RTE_MIN(w->svc->scratch_cap, (size_t)w->cfg->udp_reply_max);
+	if (w->cfg->max_reply_ratio != 0)
+		limit = RTE_MIN(limit, (size_t)w->cfg->max_reply_ratio * f->payload_len);
+	return limit;
+}
+
 /* Lay out o for the reply to f: in place after the request when it fits, else in the
  * scratch. */
 static void
 reply_open(struct mc_worker *w, struct mc_frame *f, struct mc_out *o)
 {
 	struct mc_service *svc = w->svc;
-	struct rte_mbuf *m = f->m;
-	const uint16_t hlen = frame_hlen(f);
-	size_t room = 0, limit;
-	/* In place: the reply goes after the request in the same buffer, with room in front of
-	 * it for the headers, so parsing never reads bytes the reply has overwritten. */
-	f->reply_off = 0;
-	if (m->nb_segs == 1 && RTE_MBUF_DIRECT(m) && rte_mbuf_refcnt_read(m) == 1) {
-		uint32_t end = (uint32_t)m->data_off + hlen + f->payload_len;
-		f->reply_off = (uint16_t)RTE_ALIGN_CEIL(end, 8);
-		if ((uint32_t)f->reply_off + hlen + MC_UDP_HDR_LEN < m->buf_len)
-			room = RTE_MIN((size_t)MC_UDP_MAX_PAYLOAD,
-				       (size_t)(m->buf_len - f->reply_off - hlen - MC_UDP_HDR_LEN));
-	}
-	/* The amplification cap: all the datagrams one request draws. */
-	limit = RTE_MIN(svc->scratch_cap, (size_t)w->cfg->udp_reply_max);
-	if (w->cfg->max_reply_ratio != 0)
-		limit = RTE_MIN(limit, (size_t)w->cfg->max_reply_ratio * f->payload_len);
-	mc_out_init(o, room ? (uint8_t *)m->buf_addr + f->reply_off + hlen + MC_UDP_HDR_LEN
-			    : svc->scratch,
-		    room ? room : svc->scratch_cap, svc->scratch, svc->scratch_cap, limit);
+	uint32_t at = 0;
+	const size_t room = reply_place(f, &at);
+	/* at < buf_len when there is room, so it fits the 16 bits reply_send reads. */
+	f->reply_off = room ? (uint16_t)at : 0;
+	mc_out_init(o,
+		    room ? (uint8_t *)f->m->buf_addr + at + frame_hlen(f) + MC_UDP_HDR_LEN
+			 : svc->scratch,
+		    room ? room : svc->scratch_cap, svc->scratch, svc->scratch_cap,
+		    reply_limit(w, f));
 	if (!room)
 		o->spilled = true;
 	o->udp = true;
@@ -494,23 +512,15 @@ reply_lone(struct mc_worker *w, struct mc_frame *f)
 	struct mc_service *svc = w->svc;
 	struct rte_mbuf *m = f->m;
 	const uint16_t hlen = frame_hlen(f);
-	/* Where reply_open would put it: past the request, 8-aligned. */
-	const uint32_t at = RTE_ALIGN_CEIL((uint32_t)m->data_off + hlen + f->payload_len, 8);
-	const uint32_t text_at = at + hlen + MC_UDP_HDR_LEN;
+	uint32_t at;
+	size_t cap = reply_place(f, &at), limit, n;
 	struct mc_out_sum vs;
-	size_t cap, limit, n;
 	uint8_t *h;
 
-	if (unlikely(m->nb_segs != 1 || !RTE_MBUF_DIRECT(m) || rte_mbuf_refcnt_read(m) != 1 ||
-		     text_at >= m->buf_len))
-		return false;
-	/* The datagram's room, and the amplification cap less the error's reserve, as
-	 * reply_open and mc_out_init set them. */
-	cap = RTE_MIN((size_t)MC_UDP_MAX_PAYLOAD, (size_t)(m->buf_len - text_at));
-	limit = RTE_MIN(svc->scratch_cap, (size_t)w->cfg->udp_reply_max);
-	if (w->cfg->max_reply_ratio != 0)
-		limit = RTE_MIN(limit, (size_t)w->cfg->max_reply_ratio * f->payload_len);
-	if (unlikely(limit <= MC_OUT_RESERVE))
+	/* The room in place, within the amplification cap less the error's reserve, as
+	 * mc_out_init sets it for the general path. */
+	limit = reply_limit(w, f);
+	if (unlikely(cap == 0 || limit <= MC_OUT_RESERVE))
 		return false;
 	cap = RTE_MIN(cap, limit - MC_OUT_RESERVE);
 	h = (uint8_t *)m->buf_addr + at;
