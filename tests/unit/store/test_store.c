@@ -562,6 +562,58 @@ test_slot_hint_is_checked(void **state)
 	assert_int_equal(get_k(&other, buf, sizeof(buf)), 1);
 }
 
+/* Keys go to their first bucket while it has room to spare, so the item prefetch, which
+ * reads only that bucket, finds them; past that, to the emptier bucket, and a key placed
+ * second is still found (the prefetch then requests the second bucket and notes no slot). */
+static void
+test_first_bucket_first(void **state)
+{
+	static char names[8][24];
+	struct mc_key first, k;
+	char buf[16];
+	unsigned int n = 0, w;
+	(void)state;
+	make(16, 1, 1 << 20);
+	first = K("first");
+	mc_store_prefetch(s, &first);
+	/* Five more keys whose first bucket is first's, each with an empty second bucket. */
+	for (w = 0; n < 6; w++) {
+		snprintf(names[n], sizeof(names[n]), "fill:%u", w);
+		k = K(names[n]);
+		mc_store_prefetch(s, &k);
+		if (k.bkt[0] == first.bkt[0] && k.bkt[1] != first.bkt[1])
+			n++;
+	}
+	assert_int_equal(set("first", "f", 0, 0), MC_STORED);
+	/* Four into the first bucket, though the second is emptier: 2 of 7 slots left. */
+	for (n = 0; n < 4; n++) {
+		assert_int_equal(set(names[n], "v", 0, 0), MC_STORED);
+		k = K(names[n]);
+		mc_store_prefetch(s, &k);
+		mc_store_prefetch_item(s, &k);
+		assert_in_range(k.way, 1, 7);
+	}
+	/* The fifth to its (empty) second bucket. */
+	assert_int_equal(set(names[4], "second", 0, 0), MC_STORED);
+	k = K(names[4]);
+	mc_store_prefetch(s, &k);
+	mc_store_prefetch_item(s, &k);
+	assert_int_equal(k.way, 0);
+	assert_int_equal(get_k(&k, buf, sizeof(buf)), 6);
+	assert_memory_equal(buf, "second", 6);
+	/* A key not stored: no slot noted, a miss. */
+	k = K(names[5]);
+	mc_store_prefetch(s, &k);
+	mc_store_prefetch_item(s, &k);
+	assert_int_equal(k.way, 0);
+	assert_int_equal(get_k(&k, buf, sizeof(buf)), UINT32_MAX);
+	k = K("first");
+	mc_store_prefetch(s, &k);
+	mc_store_prefetch_item(s, &k);
+	assert_in_range(k.way, 1, 7);
+	assert_int_equal(get_k(&k, buf, sizeof(buf)), 1);
+}
+
 /* ---- concurrency: one writer per partition, readers on other threads ---- */
 
 int
@@ -582,6 +634,7 @@ main(void)
 		cmocka_unit_test(test_clock_monotonic_ttl_wall_absolute),
 		cmocka_unit_test(test_sweep_reclaims_expired),
 		cmocka_unit_test(test_slot_hint_is_checked),
+		cmocka_unit_test(test_first_bucket_first),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
