@@ -72,14 +72,17 @@ mc_store_prefetch_item(const struct mc_store *s, struct mc_key *k)
 	if (m != 0) {
 		/* The first match only: a second is a 16-bit tag collision, rare enough that
 		 * the lookup's own scan covers it. Writers store whole slots, so even a stale
-		 * one holds an offset inside the partition; header and key share the item's
-		 * first line. The hit will read (and may set) the item's use bits too: their
-		 * line as well. */
+		 * one holds an offset inside the partition. Two lines of the item: the smallest
+		 * items are 72 bytes (a 16-byte key, a 32-byte value), so at most places in a
+		 * page the value ends in the line after the header's (cold GET 282 -> 267
+		 * cycles). The hit will read (and may set) the item's use bits too: their line
+		 * as well. */
 		const unsigned int i = (unsigned int)__builtin_ctz(m);
 		const struct mc_item *it =
 			item_at(p, __atomic_load_n(&p->buckets[bi[0]].slot[i], __ATOMIC_RELAXED));
 		const ptrdiff_t u = unit_of(p, it);
 		rte_prefetch0(it);
+		rte_prefetch0((const uint8_t *)it + 64);
 		if (u >= 0)
 			rte_prefetch0(p->use + u);
 		k->way = (uint8_t)(1 + i);
