@@ -17,19 +17,6 @@ add_c(uint64_t a, uint64_t b)
 	return r + (r < b);
 }
 
-/* A 64-bit one's-complement accumulator folded to 16 bits (not inverted). Adding a word to
- * itself rotated by half its width leaves the end-around-carried sum of its halves in the
- * upper half: 64 to 32 bits, then 32 to 16, in two adds. */
-static inline uint16_t
-cksum_fold(uint64_t sum)
-{
-	uint32_t x;
-	sum += (sum >> 32) | (sum << 32);
-	x = (uint32_t)(sum >> 32);
-	x += (x >> 16) | (x << 16);
-	return (uint16_t)(x >> 16);
-}
-
 /* Network to host order for the parse: the compiler's byte swap, which it can fold into a
  * compare or a load (DPDK's x86 rte_be_to_cpu_16 is an asm statement it cannot look into). */
 static inline uint16_t
@@ -110,7 +97,7 @@ cksum_sum(const void *p, size_t len, uint64_t sum)
 	}
 	if (len)
 		sum = add_c(sum, *b);
-	return cksum_fold(sum);
+	return mc_sum_fold(sum);
 }
 
 /* The pseudo header's addresses, summed as native words (one's-complement sums do not care

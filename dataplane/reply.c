@@ -90,7 +90,7 @@ udp_sum_known(uint64_t addrs, const uint8_t *udp, uint32_t l4, const struct mc_o
 			at = end + sums[i].len;
 		}
 	}
-	return cksum_fold(sum);
+	return mc_sum_fold(sum);
 }
 
 /* The sum of a reply's IPv4 header words that udp_finish writes as constants: version and
@@ -174,7 +174,7 @@ udp_finish(const struct mc_worker *w, struct rte_mbuf *m, bool v6, uint16_t l2_l
 		udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
 	} else {
 		const uint64_t addrs = ip4_addrs(ip);
-		ip->hdr_checksum = (uint16_t)~cksum_fold(addrs + REPLY_IP_FIXED_SUM + ip->total_length);
+		ip->hdr_checksum = (uint16_t)~mc_sum_fold(addrs + REPLY_IP_FIXED_SUM + ip->total_length);
 		udp_cksum_sw(m, udp, l4, l2_len + sizeof(*ip), addrs, sums, nsums);
 	}
 }
@@ -502,9 +502,60 @@ drop:
 	rte_pktmbuf_free(m);
 }
 
+/* A lone reply's headers over IPv4 with software checksums, at h in front of its text_len
+ * bytes of text (text_sum: their sum, unfolded): each field written once, from the request's
+ * headers where they lie and the values in hand, and both sums from registers: nothing just
+ * written is read back. (The general path copies the headers, turns them around, rewrites
+ * most of the IP header, then sums the UDP header and the text back from memory.) */
+static inline __attribute__((always_inline)) void
+lone_headers4(const struct mc_worker *w, const struct mc_frame *f, uint8_t *h, uint16_t text_len,
+	      uint64_t text_sum)
+{
+	const uint8_t *q = rte_pktmbuf_mtod(f->m, const uint8_t *);
+	const struct rte_ipv4_hdr *qip = (const struct rte_ipv4_hdr *)(q + f->l2);
+	uint8_t *ip = h + f->l2;
+	const uint16_t l4 = (uint16_t)(sizeof(struct rte_udp_hdr) + MC_UDP_HDR_LEN + text_len);
+	const uint16_t l4_be = rte_cpu_to_be_16(l4);
+	const uint16_t tot_be = rte_cpu_to_be_16((uint16_t)(sizeof(struct rte_ipv4_hdr) + l4));
+	const uint32_t src = qip->dst_addr, dst = qip->src_addr;
+	const uint64_t addrs = (uint64_t)src + dst;
+	uint64_t w0, fr, sum;
+	uint32_t w1, ports;
+	uint16_t rid, ck;
+
+	/* Ethernet: to the request's source, from us; the type (after an 802.1Q tag) as it came. */
+	memcpy(h, q + 6, 6);
+	memcpy(h + 6, &w->mac, 6);
+	if (likely(f->l2 == sizeof(struct rte_ether_hdr)))
+		memcpy(h + 12, q + 12, 2);
+	else
+		memcpy(h + 12, q + 12, 6);
+	/* IPv4: version 4 and 20 bytes, TOS 0, the length; ID 0, DF; TTL 64, UDP, the sum; the
+	 * addresses turned around. The same header udp_finish writes. */
+	w0 = RTE_IPV4_VHL_DEF | (uint64_t)tot_be << 16 | (uint64_t)RTE_BE16(RTE_IPV4_HDR_DF_FLAG) << 48;
+	w1 = 64u | (uint32_t)IPPROTO_UDP << 8 |
+	     (uint32_t)(uint16_t)~mc_sum_fold(addrs + REPLY_IP_FIXED_SUM + tot_be) << 16;
+	memcpy(ip, &w0, 8);
+	memcpy(ip + 8, &w1, 4);
+	memcpy(ip + 12, &src, 4);
+	memcpy(ip + 16, &dst, 4);
+	/* UDP: the ports turned around, the length, the sum; then the frame header: the request
+	 * id as it came, sequence 0 of 1. */
+	memcpy(&ports, q + f->l2 + sizeof(struct rte_ipv4_hdr), 4);
+	ports = ports >> 16 | ports << 16;
+	memcpy(&rid, f->payload, 2);
+	fr = rid | (uint64_t)RTE_BE16(1) << 32;
+	sum = addrs + RTE_BE16(IPPROTO_UDP) + 2u * l4_be + ports + rid + RTE_BE16(1) + text_sum;
+	ck = (uint16_t)~mc_sum_fold(sum);
+	w0 = ports | (uint64_t)l4_be << 32 | (uint64_t)(ck == 0 ? 0xffff : ck) << 48;
+	memcpy(ip + sizeof(struct rte_ipv4_hdr), &w0, 8);
+	memcpy(ip + sizeof(struct rte_ipv4_hdr) + sizeof(struct rte_udp_hdr), &fr, 8);
+}
+
 /* A lone get (f->lone, admitted) answered where it lies, with no struct mc_out: the reply
- * after the request in its own buffer, the request's headers copied in front of it and turned
- * around there. Returns false, having changed nothing, when it cannot (a chained or shared
+ * after the request in its own buffer, its headers in front of it, built from the request's
+ * (lone_headers4 over IPv4, else copied and turned around), its UDP sum from the text's sum
+ * that mc_proto_lone_get works out from its parts. Returns false, having changed nothing, when it cannot (a chained or shared
  * buffer, a value to reference, a reply that does not fit): the general path answers. */
 static inline __attribute__((always_inline)) bool
 reply_lone(struct mc_worker *w, struct mc_frame *f)
@@ -514,7 +565,7 @@ reply_lone(struct mc_worker *w, struct mc_frame *f)
 	const uint16_t hlen = frame_hlen(f);
 	uint32_t at;
 	size_t cap = reply_place(f, &at), limit, n;
-	struct mc_out_sum vs;
+	uint64_t ts;
 	uint8_t *h;
 
 	/* The room in place, within the amplification cap less the error's reserve, as
@@ -525,7 +576,7 @@ reply_lone(struct mc_worker *w, struct mc_frame *f)
 	cap = RTE_MIN(cap, limit - MC_OUT_RESERVE);
 	h = (uint8_t *)m->buf_addr + at;
 	n = mc_proto_lone_get(&svc->px, &f->key, f->lone == 2, h + hlen + MC_UDP_HDR_LEN, cap,
-			      svc->zc_min, &vs);
+			      svc->zc_min, &ts);
 	if (unlikely(n == 0))
 		return false;
 	/* As reply_send: TX room, and the source's byte budget charged, before it leaves. */
@@ -539,15 +590,22 @@ reply_lone(struct mc_worker *w, struct mc_frame *f)
 		rte_pktmbuf_free(m);
 		return true;
 	}
-	/* The request's headers in front of the reply (never overlapping: it starts past the
-	 * request), turned around there. */
-	rte_memcpy(h, rte_pktmbuf_mtod(m, uint8_t *), hlen);
-	turn_around(w, f, h);
-	mc_udp_frame_write(h + hlen, f->hdr.req_id, 0, 1);
+	if (likely(!f->v6 && !w->tx_cksum_offload && ts != 0)) {
+		lone_headers4(w, f, h, (uint16_t)n, ts);
+	} else {
+		/* The request's headers in front of the reply (never overlapping: it starts past
+		 * the request), turned around there; the text summed as it lies. */
+		rte_memcpy(h, rte_pktmbuf_mtod(m, uint8_t *), hlen);
+		turn_around(w, f, h);
+		mc_udp_frame_write(h + hlen, f->hdr.req_id, 0, 1);
+	}
 	m->data_off = (uint16_t)at;
 	m->data_len = (uint16_t)(hlen + MC_UDP_HDR_LEN + n);
 	m->pkt_len = m->data_len;
-	udp_finish(w, m, f->v6, f->l2, (uint16_t)(MC_UDP_HDR_LEN + n), &vs, vs.len != 0);
+	if (unlikely(f->v6 || w->tx_cksum_offload || ts == 0)) {
+		const struct mc_out_sum all = {0, (uint32_t)n, mc_sum_fold(ts)};
+		udp_finish(w, m, f->v6, f->l2, (uint16_t)(MC_UDP_HDR_LEN + n), &all, ts != 0);
+	}
 	svc->st.reply_datagrams++;
 	tx_push(w, m);
 	return true;

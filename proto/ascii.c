@@ -461,7 +461,7 @@ lone_get(struct mc_proto_ctx *cx, const struct mc_key *k, bool with_cas, struct 
 		return false;
 	if (room > o->limit - pos)
 		room = o->limit - pos;
-	n = mc_proto_lone_write(cx, k, with_cas, o->buf + o->len, room, o->zc_min, &vs);
+	n = mc_proto_lone_write(cx, k, with_cas, o->buf + o->len, room, o->zc_min, &vs, NULL);
 	if (n == 0)
 		return false;
 	if (vs.len != 0) {

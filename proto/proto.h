@@ -283,23 +283,42 @@ mc_u64_digits(uint64_t v)
 	return t + ((v | 1) >= pow10[t]); /* v | 1: zero has one digit */
 }
 
-static inline void
+/* v as exactly n digits at d (n = mc_u64_digits(v)). Returns their ones'-complement sum as
+ * if they began at an even offset, unfolded (mc_sum_fold), from the digit pairs in hand: a
+ * reply's checksum can add it without reading the digits back. */
+static inline uint64_t
 mc_put_u64(uint8_t *d, uint64_t v, unsigned int n)
 {
+	uint64_t sum = 0;
 	d += n;
+	/* Pairs end at n: they all start at n's parity. A pair's bytes as a 16-bit word are its
+	 * sum at an even offset; at an odd one, that shifted a byte up. */
 	while (v >= 100) {
 		unsigned int r = (unsigned int)(v % 100) * 2;
 		v /= 100;
 		*--d = (uint8_t)mc_digit_pairs[r + 1];
 		*--d = (uint8_t)mc_digit_pairs[r];
+		sum += (uint8_t)mc_digit_pairs[r] | (uint64_t)(uint8_t)mc_digit_pairs[r + 1] << 8;
 	}
 	if (v >= 10) {
 		*--d = (uint8_t)mc_digit_pairs[v * 2 + 1];
 		*--d = (uint8_t)mc_digit_pairs[v * 2];
-	} else {
-		*--d = (uint8_t)('0' + v);
+		return sum + ((uint8_t)mc_digit_pairs[v * 2] |
+			      (uint64_t)(uint8_t)mc_digit_pairs[v * 2 + 1] << 8);
 	}
+	*--d = (uint8_t)('0' + v);
+	return (sum << 8) + '0' + v; /* n odd: the pairs at odd offsets, this digit at 0 */
 }
+
+/* A sum of bytes taken as if they began at an even offset, placed at offset off. */
+static inline uint64_t
+mc_sum_at(uint64_t sum, size_t off)
+{
+	return sum << (8 * (off & 1));
+}
+
+/* Two bytes' sum at an even offset. */
+#define MC_SUM2(a, b) ((uint64_t)(uint8_t)(a) | (uint64_t)(uint8_t)(b) << 8)
 
 /* A lone get or gets (mc_proto_lone_key's key, hashed) written in one go into d[0..cap): the VALUE line, the value and
  * "\r\nEND\r\n" under one room check, one version check after all of it (a seqlock read: the
@@ -310,12 +329,13 @@ mc_put_u64(uint8_t *d, uint64_t v, unsigned int n)
  * or the reply does not fit: cmd_get then answers. */
 static inline __attribute__((always_inline)) size_t
 mc_proto_lone_write(struct mc_proto_ctx *cx, const struct mc_key *k, bool with_cas, uint8_t *out,
-	   size_t cap, uint32_t zc_min, struct mc_out_sum *vs)
+	   size_t cap, uint32_t zc_min, struct mc_out_sum *vs, uint64_t *tsum)
 {
 	struct mc_store_read r;
 	for (;;) {
 		unsigned int nf, nv, nc;
 		size_t line, n;
+		uint64_t sf, sv, sc = 0;
 		uint8_t *d;
 		if (mc_store_read_begin(&cx->sx, k, &r) != MC_OK) {
 			if (cap < 5)
@@ -323,7 +343,10 @@ mc_proto_lone_write(struct mc_proto_ctx *cx, const struct mc_key *k, bool with_c
 			cx->sx.st.cmd_get++;
 			cx->sx.st.get_misses++;
 			__builtin_memcpy(out, "END\r\n", 5);
-			vs->len = 0;
+			if (vs != NULL)
+				vs->len = 0;
+			if (tsum != NULL)
+				*tsum = MC_SUM2('E', 'N') + MC_SUM2('D', '\r') + '\n';
 			return 5;
 		}
 		nf = r.flags == 0 ? 1 : mc_u64_digits(r.flags); /* most items carry no flags */
@@ -339,14 +362,14 @@ mc_proto_lone_write(struct mc_proto_ctx *cx, const struct mc_key *k, bool with_c
 		mc_copy(d, k->p, k->len);
 		d += k->len;
 		*d++ = ' ';
-		mc_put_u64(d, r.flags, nf);
+		sf = mc_put_u64(d, r.flags, nf);
 		d += nf;
 		*d++ = ' ';
-		mc_put_u64(d, r.vlen, nv);
+		sv = mc_put_u64(d, r.vlen, nv);
 		d += nv;
 		if (with_cas) {
 			*d++ = ' ';
-			mc_put_u64(d, r.cas, nc);
+			sc = mc_put_u64(d, r.cas, nc);
 			d += nc;
 		}
 		__builtin_memcpy(d, "\r\n", 2);
@@ -359,10 +382,28 @@ mc_proto_lone_write(struct mc_proto_ctx *cx, const struct mc_key *k, bool with_c
 			continue;
 		}
 		/* As mc_out_value notes a copied value's kept sum. */
-		if (r.vlen >= MC_OUT_SUM_MIN && r.vlen <= MC_VSUM_MAX)
-			*vs = (struct mc_out_sum){(uint32_t)line, r.vlen, r.vsum};
-		else
-			vs->len = 0;
+		if (vs != NULL) {
+			if (r.vlen >= MC_OUT_SUM_MIN && r.vlen <= MC_VSUM_MAX)
+				*vs = (struct mc_out_sum){(uint32_t)line, r.vlen, r.vsum};
+			else
+				vs->len = 0;
+		}
+		/* The text's sum from its parts (the key's from mc_store_key_text, the value's
+		 * kept), each at its offset's parity, a piece and the one after it together when
+		 * their parities differ by a known amount: nothing just written is read back. */
+		if (tsum != NULL) {
+			const size_t o = 6 + k->len; /* the space before the flags */
+			uint64_t t = MC_SUM2('V', 'A') + MC_SUM2('L', 'U') + MC_SUM2('E', ' ') + k->sum +
+				     mc_sum_at(' ' + (sf << 8), o) +
+				     mc_sum_at(' ' + (sv << 8), o + 1 + nf) +
+				     mc_sum_at(MC_SUM2('\r', '\n') + r.vsum, line) +
+				     mc_sum_at(MC_SUM2('\r', '\n') + MC_SUM2('E', 'N') +
+						       MC_SUM2('D', '\r') + '\n',
+					       line + r.vlen);
+			if (with_cas)
+				t += mc_sum_at(' ' + (sc << 8), o + 2 + nf + nv);
+			*tsum = r.vlen <= MC_VSUM_MAX ? t : 0; /* longer: no kept sum */
+		}
 		cx->sx.st.cmd_get++;
 		cx->sx.st.get_hits++;
 		mc_store_read_touch(&r);
@@ -376,9 +417,9 @@ mc_proto_lone_write(struct mc_proto_ctx *cx, const struct mc_key *k, bool with_c
  * mc_proto_execute counts a command. Inline: the UDP fast path's every GET. */
 static inline __attribute__((always_inline)) size_t
 mc_proto_lone_get(struct mc_proto_ctx *cx, const struct mc_key *k, bool with_cas, uint8_t *d,
-		  size_t cap, uint32_t zc_min, struct mc_out_sum *vs)
+		  size_t cap, uint32_t zc_min, uint64_t *tsum)
 {
-	const size_t n = mc_proto_lone_write(cx, k, with_cas, d, cap, zc_min, vs);
+	const size_t n = mc_proto_lone_write(cx, k, with_cas, d, cap, zc_min, NULL, tsum);
 	if (__builtin_expect(n != 0, 1)) {
 		cx->st.cmd_ascii++;
 		cx->st.cmd_get_fast++;

@@ -42,7 +42,7 @@ mc_store_key_prefetch(const struct mc_store *s, struct mc_key *k, const void *p,
 {
 	k->p = p;
 	k->len = len;
-	k->hash = hash_words(s->seed, p, len, NULL);
+	k->hash = hash_words(s->seed, p, len, NULL, NULL);
 	k->way = 0;
 	place(s, k);
 }
@@ -50,13 +50,14 @@ mc_store_key_prefetch(const struct mc_store *s, struct mc_key *k, const void *p,
 bool
 mc_store_key_text(const struct mc_store *s, struct mc_key *k, const void *p, uint32_t len)
 {
-	uint64_t low;
-	const uint64_t h = hash_words(s->seed, p, len, &low);
+	uint64_t low, sum;
+	const uint64_t h = hash_words(s->seed, p, len, &low, &sum);
 	if (low != 0)
 		return false;
 	k->p = p;
 	k->len = len;
 	k->hash = h;
+	k->sum = mc_sum_fold(sum);
 	k->way = 0;
 	place(s, k);
 	return true;

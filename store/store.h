@@ -23,6 +23,20 @@
 #define MC_REALTIME_MAXDELTA (60 * 60 * 24 * 30)
 #define MC_VSUM_MAX 4096 /* values this long or shorter carry their sum (vsum) */
 
+/* A 64-bit ones'-complement accumulator (end-around carried) folded to 16 bits, not inverted:
+ * the form of vsum and mc_key's sum, and of the dataplane's checksums. Adding a word to itself
+ * rotated by half its width leaves the end-around-carried sum of its halves in the upper
+ * half: 64 to 32 bits, then 32 to 16, in two adds. */
+static inline uint16_t
+mc_sum_fold(uint64_t sum)
+{
+	uint32_t x;
+	sum += (sum >> 32) | (sum << 32);
+	x = (uint32_t)(sum >> 32);
+	x += (x >> 16) | (x << 16);
+	return (uint16_t)(x >> 16);
+}
+
 enum mc_store_status {
 	MC_OK = 0,        /* hit / done */
 	MC_MISS,          /* NOT_FOUND */
@@ -136,6 +150,9 @@ struct mc_store_ctx {
 struct mc_key {
 	const uint8_t *p;
 	uint32_t len;
+	/* mc_store_key_text only: the key's ones'-complement sum (as rte_raw_cksum sums it), for
+	 * a reply that echoes the key (mc_proto_lone_get). */
+	uint16_t sum;
 	uint64_t hash;
 	/* Where it lives, once mc_store_prefetch placed it: the lookup need not work it out
 	 * again. */
@@ -214,7 +231,7 @@ void mc_store_prefetch(const struct mc_store *s, struct mc_key *k);
 void mc_store_key_prefetch(const struct mc_store *s, struct mc_key *k, const void *p, uint32_t len);
 /* The same, for a key the text protocols delimit, in one pass over its bytes: false (k not
  * set) when one of the len bytes is at or below ' ' (a space or control byte would have ended
- * it: then it is not the key). */
+ * it: then it is not the key). Sets k->sum too. */
 bool mc_store_key_text(const struct mc_store *s, struct mc_key *k, const void *p, uint32_t len);
 /* Then, once the buckets are in: prefetch the first item whose tag matches (a hint, no check),
  * and note its slot in k for the lookup. */

@@ -142,17 +142,23 @@ crc_word(uint64_t w, uint32_t c)
  * behind the keyed chain). Not a cryptographic PRF; SipHash would cost the GET path 30 to 40
  * cycles a key.
  * low (NULL: not wanted): nonzero when a key byte is at or below ' ' (space, control), found
- * in the same pass over the words (the text protocols' key end, mc_store_key_text). */
+ * in the same pass over the words (the text protocols' key end, mc_store_key_text).
+ * sum (NULL: not wanted): the key's ones'-complement sum as 64-bit words, end-around carried
+ * and not folded, from the same loads (mc_store_key_text, for a reply that echoes the key). */
 static inline __attribute__((always_inline)) uint64_t
-hash_words(const uint64_t seed[2], const void *key, uint32_t len, uint64_t *low)
+hash_words(const uint64_t seed[2], const void *key, uint32_t len, uint64_t *low, uint64_t *sum)
 {
 	const uint8_t *p = key;
-	uint64_t m = seed[0] ^ len, w, lo = 0;
+	uint64_t m = seed[0] ^ len, w, lo = 0, su = 0;
 	uint32_t n = len, c = (uint32_t)seed[1] ^ len;
 	while (n >= 8) {
 		memcpy(&w, p, 8);
 		if (low != NULL)
 			lo |= (w - 0x2121212121212121ull) & ~w;
+		if (sum != NULL) {
+			su += w;
+			su += su < w;
+		}
 		c = crc_word(w, c);
 		m = (m ^ w) * 0xff51afd7ed558ccdull;
 		m = (m << 31) | (m >> 33);
@@ -167,12 +173,18 @@ hash_words(const uint64_t seed[2], const void *key, uint32_t len, uint64_t *low)
 			const uint64_t v = w | (~0ull << (8 * n));
 			lo |= (v - 0x2121212121212121ull) & ~v;
 		}
+		if (sum != NULL) {
+			su += w; /* the bytes past the key as 0: they add nothing */
+			su += su < w;
+		}
 		c = crc_word(w, c);
 		m = (m ^ w) * 0xff51afd7ed558ccdull;
 		m = (m << 31) | (m >> 33);
 	}
 	if (low != NULL)
 		*low = lo & 0x8080808080808080ull;
+	if (sum != NULL)
+		*sum = su;
 	m ^= ((uint64_t)c << 32 | c) + seed[1];
 	m ^= m >> 33;
 	m *= 0xff51afd7ed558ccdull;
@@ -185,7 +197,7 @@ hash_words(const uint64_t seed[2], const void *key, uint32_t len, uint64_t *low)
 static inline uint64_t
 hash_keyed(const uint64_t seed[2], const void *key, uint32_t len)
 {
-	return hash_words(seed, key, len, NULL);
+	return hash_words(seed, key, len, NULL, NULL);
 }
 
 static inline uint16_t

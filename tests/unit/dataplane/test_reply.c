@@ -152,8 +152,10 @@ value_reply(char *buf, const char *key, uint32_t flags, const uint8_t *v, uint32
 	return (size_t)n + vlen + 7;
 }
 
-/* Every value length 0..300 and key length 1..40, a burst at a time: each reply is exact and
- * its checksums are right, so every tail of the checksum loop is exercised both ways. */
+/* Every value length 0..300, key lengths 1..40 (odd in one round, even in the next), flags of
+ * 1 to 9 digits, get and gets (its CAS), a burst at a time: each reply is exact and its
+ * checksums are right, so every tail of the checksum loop, and every parity the lone get's
+ * sum from its parts adds a piece at, is exercised. */
 static void
 test_checksums_at_every_length(void **state)
 {
@@ -164,19 +166,40 @@ test_checksums_at_every_length(void **state)
 	(void)state;
 	for (i = 0; i < sizeof(v); i++)
 		v[i] = (uint8_t)(i * 7 + 1);
-	for (vlen = 0; vlen < 300; vlen += 10) {
+	for (vlen = 0; vlen < 300; vlen += 5) {
 		struct rte_mbuf *ms[32];
 		size_t wl = 0, ol;
 		unsigned int n = 0, klen;
-		for (klen = 1; klen <= 40; klen += 2) {
+		for (klen = 1 + (vlen / 5) % 2; klen <= 40; klen += 2) {
+			const uint32_t flags = klen * 7919u % 1000000000u;
+			const uint32_t vl = vlen + klen % 10;
 			char key[48], req[64];
 			unsigned int j;
 			for (j = 0; j < klen; j++)
 				key[j] = (char)('a' + (j + vlen) % 26);
 			key[klen] = '\0';
-			put_item(key, v + (klen % 7), vlen + klen % 10, klen);
-			ms[n] = request(req, (size_t)sprintf(req, "get %s\r\n", key), (uint16_t)n);
-			wl += value_reply(want + wl, key, klen, v + (klen % 7), vlen + klen % 10);
+			put_item(key, v + (klen % 7), vl, flags);
+			if (klen % 3 == 0) {
+				struct mc_key k;
+				uint8_t got[320];
+				uint64_t cas;
+				uint32_t gl, gf;
+				mc_key_init(&k, store, key, klen);
+				assert_int_equal(mc_store_get(&w.svc->px.sx, &k, got, sizeof(got), &gl,
+							      &gf, &cas),
+						 MC_OK);
+				ms[n] = request(req, (size_t)sprintf(req, "gets %s\r\n", key),
+						(uint16_t)n);
+				wl += (size_t)sprintf(want + wl, "VALUE %s %u %u %llu\r\n", key, flags,
+						      vl, (unsigned long long)cas);
+				memcpy(want + wl, v + (klen % 7), vl);
+				memcpy(want + wl + vl, "\r\nEND\r\n", 7);
+				wl += vl + 7;
+			} else {
+				ms[n] = request(req, (size_t)sprintf(req, "get %s\r\n", key),
+						(uint16_t)n);
+				wl += value_reply(want + wl, key, flags, v + (klen % 7), vl);
+			}
 			n++;
 		}
 		assert_int_equal(exchange(ms, n, out, &ol), n);
