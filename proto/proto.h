@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../store/store.h"
+#include "../store/read_hot.h"
 
 #define MC_VERSION_STRING "1.6.18-mcbox"
 
@@ -337,7 +337,7 @@ mc_proto_lone_write(struct mc_proto_ctx *cx, const struct mc_key *k, bool with_c
 		size_t line, n;
 		uint64_t sf, sv, sc = 0;
 		uint8_t *d;
-		if (mc_store_read_begin(&cx->sx, k, &r) != MC_OK) {
+		if (mc_store_read_hot(&cx->sx, k, &r) != MC_OK) {
 			if (cap < 5)
 				return 0;
 			cx->sx.st.cmd_get++;

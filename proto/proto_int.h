@@ -90,7 +90,7 @@ mc_proto_hit(struct mc_proto_ctx *cx, const struct mc_key *k, struct mc_out *o, 
 		enum mc_hit_head h;
 		int v = 1;
 		*mark = mc_out_pos(o);
-		if (mc_store_read_begin(&cx->sx, k, r) != MC_OK) {
+		if (mc_store_read_hot(&cx->sx, k, r) != MC_OK) {
 			cx->sx.st.get_misses++;
 			return MC_HIT_MISS;
 		}
