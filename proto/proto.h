@@ -317,7 +317,7 @@ mc_sum_at(uint64_t sum, size_t off)
 	return sum << (8 * (off & 1));
 }
 
-/* Two bytes' sum at an even offset. */
+/* Two bytes' sum at an even offset, as a little-endian host sums them. */
 #define MC_SUM2(a, b) ((uint64_t)(uint8_t)(a) | (uint64_t)(uint8_t)(b) << 8)
 
 /* A lone get or gets (mc_proto_lone_key's key, hashed) written in one go into d[0..cap): the VALUE line, the value and
@@ -346,7 +346,9 @@ mc_proto_lone_write(struct mc_proto_ctx *cx, const struct mc_key *k, bool with_c
 			if (vs != NULL)
 				vs->len = 0;
 			if (tsum != NULL)
-				*tsum = MC_SUM2('E', 'N') + MC_SUM2('D', '\r') + '\n';
+				*tsum = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+						? MC_SUM2('E', 'N') + MC_SUM2('D', '\r') + '\n'
+						: 0;
 			return 5;
 		}
 		nf = r.flags == 0 ? 1 : mc_u64_digits(r.flags); /* most items carry no flags */
@@ -392,6 +394,7 @@ mc_proto_lone_write(struct mc_proto_ctx *cx, const struct mc_key *k, bool with_c
 		 * kept), each at its offset's parity, a piece and the one after it together when
 		 * their parities differ by a known amount: nothing just written is read back. */
 		if (tsum != NULL) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 			const size_t o = 6 + k->len; /* the space before the flags */
 			uint64_t t = MC_SUM2('V', 'A') + MC_SUM2('L', 'U') + MC_SUM2('E', ' ') + k->sum +
 				     mc_sum_at(' ' + (sf << 8), o) +
@@ -403,6 +406,9 @@ mc_proto_lone_write(struct mc_proto_ctx *cx, const struct mc_key *k, bool with_c
 			if (with_cas)
 				t += mc_sum_at(' ' + (sc << 8), o + 2 + nf + nv);
 			*tsum = r.vlen <= MC_VSUM_MAX ? t : 0; /* longer: no kept sum */
+#else
+			*tsum = 0; /* the pieces' sums above are little-endian words */
+#endif
 		}
 		cx->sx.st.cmd_get++;
 		cx->sx.st.get_hits++;

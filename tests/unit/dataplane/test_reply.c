@@ -153,9 +153,9 @@ value_reply(char *buf, const char *key, uint32_t flags, const uint8_t *v, uint32
 }
 
 /* Every value length 0..300, key lengths 1..40 (odd in one round, even in the next), flags of
- * 1 to 9 digits, get and gets (its CAS), a burst at a time: each reply is exact and its
- * checksums are right, so every tail of the checksum loop, and every parity the lone get's
- * sum from its parts adds a piece at, is exercised. */
+ * 1 to 10 digits, get and gets (its CAS), a burst at a time, all answered by the lone get's
+ * path: each reply is exact and its checksums are right, so every tail of the checksum loop,
+ * and every parity the lone get's sum from its parts adds a piece at, is exercised. */
 static void
 test_checksums_at_every_length(void **state)
 {
@@ -167,11 +167,14 @@ test_checksums_at_every_length(void **state)
 	for (i = 0; i < sizeof(v); i++)
 		v[i] = (uint8_t)(i * 7 + 1);
 	for (vlen = 0; vlen < 300; vlen += 5) {
+		static const uint32_t fl[] = {0,	 7,	   42,	      907,	  4242,	 65535,
+					      123456, 9999999, 12345678, 987654321, 4294967295u};
 		struct rte_mbuf *ms[32];
+		const uint64_t fast = w.svc->px.st.cmd_get_fast;
 		size_t wl = 0, ol;
 		unsigned int n = 0, klen;
 		for (klen = 1 + (vlen / 5) % 2; klen <= 40; klen += 2) {
-			const uint32_t flags = klen * 7919u % 1000000000u;
+			const uint32_t flags = fl[(klen + vlen / 5) % RTE_DIM(fl)];
 			const uint32_t vl = vlen + klen % 10;
 			char key[48], req[64];
 			unsigned int j;
@@ -205,6 +208,7 @@ test_checksums_at_every_length(void **state)
 		assert_int_equal(exchange(ms, n, out, &ol), n);
 		assert_int_equal(ol, wl);
 		assert_memory_equal(out, want, wl);
+		assert_int_equal(w.svc->px.st.cmd_get_fast - fast, n);
 	}
 }
 
@@ -359,7 +363,8 @@ test_lone_get_where_it_lies(void **state)
 		m = r[0];
 		p = rte_pktmbuf_mtod(m, const uint8_t *);
 		assert_memory_equal(p, mc_test_cli_mac, 6);
-		assert_memory_equal(p + 12, "\x81\x00\x00\x07", 4);
+		assert_memory_equal(p + 6, mc_test_our_mac, 6);
+		assert_memory_equal(p + 12, "\x81\x00\x00\x07\x08\x00", 6);
 		ip = (const struct rte_ipv4_hdr *)(p + 18);
 		udp = (const struct rte_udp_hdr *)(ip + 1);
 		assert_int_equal(rte_be_to_cpu_16(ip->total_length), rte_pktmbuf_pkt_len(m) - 18);
