@@ -380,7 +380,7 @@ stage_hash(const struct mc_worker *w, struct mc_frame *f)
 	req = f->payload + MC_UDP_HDR_LEN;
 	len = f->payload_len - MC_UDP_HDR_LEN;
 	key = mc_proto_lone_key(req, len, &klen);
-	if (key != NULL && mc_store_key_text(s, &f->key, key, klen)) {
+	if (key != NULL && mc_store_key_text_hot(s, &f->key, key, klen)) {
 		f->lone = (uint8_t)(key - req - 3); /* "get " 1, "gets " 2 */
 		return;
 	}
@@ -533,10 +533,10 @@ mc_dp_handle_burst(struct mc_worker *w, struct rte_mbuf **pkts, uint16_t n)
 	 * cold item costs a DRAM round trip that nothing else would hide. */
 	for (i = 0; i < ITEM_AHEAD && i < n; i++)
 		if (f[i].key.p != NULL)
-			mc_store_prefetch_item(w->svc->px.sx.s, &f[i].key);
+			mc_store_prefetch_item_hot(w->svc->px.sx.s, &f[i].key);
 	for (i = 0; i < n; i++) {
 		if (i + ITEM_AHEAD < n && f[i + ITEM_AHEAD].key.p != NULL)
-			mc_store_prefetch_item(w->svc->px.sx.s, &f[i + ITEM_AHEAD].key);
+			mc_store_prefetch_item_hot(w->svc->px.sx.s, &f[i + ITEM_AHEAD].key);
 		stage_execute(w, &f[i]);
 	}
 	if (w->exc_n != 0)

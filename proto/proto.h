@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../store/read_hot.h"
+#include "../store/hot.h"
 
 #define MC_VERSION_STRING "1.6.18-mcbox"
 

@@ -1,6 +1,6 @@
 /* The index: the keyed hash, partitions, buckets of seven tagged slots with two-choice
  * placement and a one-step cuckoo move, and the prefetches of the burst pipeline. */
-#include "store_int.h"
+#include "hot.h"
 
 uint64_t
 mc_store_hash(const struct mc_store *s, const void *key, uint32_t len)
@@ -20,21 +20,10 @@ mc_store_part_of(const struct mc_store *s, uint64_t hash)
 	return (unsigned int)(((uint64_t)(uint32_t)hash * s->nparts) >> 32);
 }
 
-static inline __attribute__((always_inline)) void
-place(const struct mc_store *s, struct mc_key *k)
-{
-	const struct part *p;
-	k->part = (uint16_t)mc_store_part_of(s, k->hash);
-	p = s->parts[k->part];
-	buckets_of(p, k->hash, &k->bkt[0], &k->bkt[1]);
-	k->placed = true;
-	rte_prefetch0(&p->buckets[k->bkt[0]]);
-}
-
 void
 mc_store_prefetch(const struct mc_store *s, struct mc_key *k)
 {
-	place(s, k);
+	st_place(s, k);
 }
 
 void
@@ -44,54 +33,19 @@ mc_store_key_prefetch(const struct mc_store *s, struct mc_key *k, const void *p,
 	k->len = len;
 	k->hash = hash_words(s->seed, p, len, NULL, NULL);
 	k->way = 0;
-	place(s, k);
+	st_place(s, k);
 }
 
 bool
 mc_store_key_text(const struct mc_store *s, struct mc_key *k, const void *p, uint32_t len)
 {
-	uint64_t low, sum;
-	const uint64_t h = hash_words(s->seed, p, len, &low, &sum);
-	if (low != 0)
-		return false;
-	k->p = p;
-	k->len = len;
-	k->hash = h;
-	k->sum = mc_sum_fold(sum);
-	k->way = 0;
-	place(s, k);
-	return true;
+	return mc_store_key_text_hot(s, k, p, len);
 }
 
 void
 mc_store_prefetch_item(const struct mc_store *s, struct mc_key *k)
 {
-	const struct part *p;
-	uint32_t bi[2], m;
-	key_place(s, k, &p, bi);
-	m = tag_matches(&p->buckets[bi[0]], tag_of(k->hash));
-	if (m != 0) {
-		/* The first match only: a second is a 16-bit tag collision, rare enough that
-		 * the lookup's own scan covers it. Writers store whole slots, so even a stale
-		 * one holds an offset inside the partition. Two lines of the item: the smallest
-		 * items are 72 bytes (a 16-byte key, a 32-byte value), so at most places in a
-		 * page the value ends in the line after the header's (cold GET 282 -> 267
-		 * cycles). The hit will read (and may set) the item's use bits too: their line
-		 * as well. */
-		const unsigned int i = (unsigned int)__builtin_ctz(m);
-		const struct mc_item *it =
-			item_at(p, __atomic_load_n(&p->buckets[bi[0]].slot[i], __ATOMIC_RELAXED));
-		const ptrdiff_t u = unit_of(p, it);
-		rte_prefetch0(it);
-		rte_prefetch0((const uint8_t *)it + 64);
-		if (u >= 0)
-			rte_prefetch0(p->use + u);
-		k->way = (uint8_t)(1 + i);
-		return;
-	}
-	/* Not in its first bucket (a miss, or placed second): the lookup reads both, and the
-	 * second was not requested with the first. */
-	rte_prefetch0(&p->buckets[bi[1]]);
+	mc_store_prefetch_item_hot(s, k);
 }
 
 /* Find the slot holding key k; returns the item (live or not) or NULL. */

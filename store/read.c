@@ -1,7 +1,7 @@
-/* Readers: lock-free lookups under the bucket versions (the hinted hit inline in read_hot.h),
+/* Readers: lock-free lookups under the bucket versions (inline in hot.h),
  * references for zero-copy replies, and the use bits, all without writing item memory
  * (store_int.h has the protocol). */
-#include "read_hot.h"
+#include "hot.h"
 
 enum mc_store_status
 mc_store_read_begin(struct mc_store_ctx *cx, const struct mc_key *k, struct mc_store_read *r)

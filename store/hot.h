@@ -1,13 +1,76 @@
-/* The store's lookup inline (mc_store_read_hot), for the transports' hot path, a GET per
- * packet: called, and with struct mc_store_read filled in memory and read back, it cost the
- * warm UDP GET about 10 cycles (docs/PERFORMANCE.md); inline, the fields the caller does not
- * use are never loaded. It brings the store's layout (store_int.h) with it: include it only
- * where that is worth the names it adds (proto.h, for the lone get). mc_store_read_begin is
- * the same lookup, out of line. */
-#ifndef MC_STORE_READ_HOT_H
-#define MC_STORE_READ_HOT_H
+/* The store's GET path inline, for the transports' hot path (a GET per packet): a text key
+ * hashed and placed (mc_store_key_text_hot), its item prefetched (mc_store_prefetch_item_hot)
+ * and looked up (mc_store_read_hot). Called, the lookup filled struct mc_store_read in memory
+ * for the caller to read back and cost the warm UDP GET about 10 cycles (docs/PERFORMANCE.md);
+ * inline, the fields the caller does not use are never loaded. It brings the store's layout
+ * (store_int.h) with it: include it only where that is worth the names it adds (proto.h, for
+ * the lone get, and so the dataplane). store.h's functions of the same names without _hot are
+ * these, out of line. */
+#ifndef MC_STORE_HOT_H
+#define MC_STORE_HOT_H
 
 #include "store_int.h"
+
+/* k's partition and buckets worked out and kept in k; its first bucket requested. */
+static inline __attribute__((always_inline)) void
+st_place(const struct mc_store *s, struct mc_key *k)
+{
+	const struct part *p;
+	k->part = (uint16_t)mc_store_part_of(s, k->hash);
+	p = s->parts[k->part];
+	buckets_of(p, k->hash, &k->bkt[0], &k->bkt[1]);
+	k->placed = true;
+	rte_prefetch0(&p->buckets[k->bkt[0]]);
+}
+
+/* mc_store_key_text, inline. */
+static inline __attribute__((always_inline)) bool
+mc_store_key_text_hot(const struct mc_store *s, struct mc_key *k, const void *p, uint32_t len)
+{
+	uint64_t low, sum;
+	const uint64_t h = hash_words(s->seed, p, len, &low, &sum);
+	if (low != 0)
+		return false;
+	k->p = p;
+	k->len = len;
+	k->hash = h;
+	k->sum = mc_sum_fold(sum);
+	k->way = 0;
+	st_place(s, k);
+	return true;
+}
+
+/* mc_store_prefetch_item, inline. */
+static inline __attribute__((always_inline)) void
+mc_store_prefetch_item_hot(const struct mc_store *s, struct mc_key *k)
+{
+	const struct part *p;
+	uint32_t bi[2], m;
+	key_place(s, k, &p, bi);
+	m = tag_matches(&p->buckets[bi[0]], tag_of(k->hash));
+	if (m != 0) {
+		/* The first match only: a second is a 16-bit tag collision, rare enough that
+		 * the lookup's own scan covers it. Writers store whole slots, so even a stale
+		 * one holds an offset inside the partition. Two lines of the item: the smallest
+		 * items are 72 bytes (a 16-byte key, a 32-byte value), so at most places in a
+		 * page the value ends in the line after the header's (cold GET 282 -> 267
+		 * cycles). The hit will read (and may set) the item's use bits too: their line
+		 * as well. */
+		const unsigned int i = (unsigned int)__builtin_ctz(m);
+		const struct mc_item *it =
+			item_at(p, __atomic_load_n(&p->buckets[bi[0]].slot[i], __ATOMIC_RELAXED));
+		const ptrdiff_t u = unit_of(p, it);
+		rte_prefetch0(it);
+		rte_prefetch0((const uint8_t *)it + 64);
+		if (u >= 0)
+			rte_prefetch0(p->use + u);
+		k->way = (uint8_t)(1 + i);
+		return;
+	}
+	/* Not in its first bucket (a miss, or placed second): the lookup reads both, and the
+	 * second was not requested with the first. */
+	rte_prefetch0(&p->buckets[bi[1]]);
+}
 
 /* What slot entry e of bucket b (read at version v) holds for k. */
 enum st_probe { PROBE_OTHER, PROBE_HIT, PROBE_DEAD, PROBE_CHANGED };
