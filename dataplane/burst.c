@@ -264,10 +264,18 @@ again:
 	}
 	if (unlikely(ip->dst_addr != w->ip_be || w->ip_be == 0))
 		VERDICT(f, drop_ip_dst);
-	if (unlikely(bad_source_ip(w, ip->src_addr)))
-		VERDICT(f, drop_ip_src);
-	if (unlikely(!mc_config_allowed(w->cfg, net32(ip->src_addr))))
-		VERDICT(f, drop_not_allowed);
+	{
+		/* The source checks, or the memory of this source passing them. */
+		const uint64_t ok = (uint64_t)ip->src_addr | 1ull << 32;
+		uint64_t *seen = &w->src_ok[ip->src_addr >> 24];
+		if (unlikely(*seen != ok)) {
+			if (unlikely(bad_source_ip(w, ip->src_addr)))
+				VERDICT(f, drop_ip_src);
+			if (unlikely(!mc_config_allowed(w->cfg, net32(ip->src_addr))))
+				VERDICT(f, drop_not_allowed);
+			*seen = ok;
+		}
+	}
 	/* Ethernet pads short frames: cut the padding so lengths below are the IP ones. */
 	if (tot < frame_l3)
 		rte_pktmbuf_trim(m, frame_l3 - tot);

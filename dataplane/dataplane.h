@@ -274,6 +274,10 @@ struct mc_worker {
 	struct rte_ip_frag_tbl *frag;
 	struct rte_ip_frag_death_row dr;
 	struct mc_frame frames[MC_BURST]; /* the burst being handled, stage by stage */
+	/* IPv4 sources that passed the source checks (bad_source_ip, the allowed list: both fixed
+	 * once the worker starts), by their address's last byte: a's entry is a | 1 << 32, so
+	 * the zeroed table holds none. A collision only means checking again. */
+	uint64_t src_ok[256];
 	struct rte_mbuf *tx[MC_TX_BACKLOG];
 	struct mc_dp_stats st;
 } __rte_cache_aligned;

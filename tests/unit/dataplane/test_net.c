@@ -380,12 +380,16 @@ test_icmp_and_arp_obey_allow_list_and_budget(void **state)
 	cfg.n_allow = 1;
 	cfg.allow[0].net = 0x0a000000u;
 	cfg.allow[0].mask = 0xff000000u;
+	/* The config is fixed while a worker runs: it remembers the sources that passed the
+	 * old list. Forget them, as a worker started with this config would not know them. */
+	memset(w.src_ok, 0, sizeof(w.src_ok));
 	r = run(arp_request(0xc6120002u));
 	assert_non_null(r);
 	rte_pktmbuf_free(r);
 	expect_drop(echo_request(0xc6120002u), &w.st.drop_not_allowed, "ICMP, not allowed");
 	expect_drop(arp_request(0xc6130009u), &w.st.drop_not_allowed, "ARP, off the subnet");
 	cfg.n_allow = 0;
+	memset(w.src_ok, 0, sizeof(w.src_ok));
 }
 
 /* Sources nothing honest sends from: our own address, and our subnet's network and broadcast
@@ -433,6 +437,31 @@ test_bad_frame_header_after_the_budget(void **state)
 	expect_drop(m, &w.st.drop_ratelimit, "bad frame header over budget");
 	mc_dp_rl_destroy(w.rl);
 	w.rl = NULL;
+}
+
+/* The worker remembers sources that passed its checks, by their address's last byte: another
+ * source in the same place is checked in full, not waved through, and a refused one does not
+ * make the remembered one forgotten or refused. */
+static void
+test_remembered_sources_are_exact(void **state)
+{
+	struct rte_mbuf *r;
+	(void)state;
+	r = run(udp_request(0xc6120002u, 40000)); /* 198.18.0.2: allowed, now remembered */
+	assert_non_null(r);
+	rte_pktmbuf_free(r);
+	expect_drop(udp_request(0xc6130002u, 40000), &w.st.drop_not_allowed,
+		    "198.19.0.2, outside the list, in 198.18.0.2's place");
+	expect_drop(echo_request(0xc6130002u), &w.st.drop_not_allowed, "ICMP from 198.19.0.2");
+	expect_drop(udp_request(0xc6120102u, 40000), &w.st.drop_not_allowed,
+		    "198.18.1.2, outside our /24, in 198.18.0.2's place");
+	r = run(udp_request(0xc6120002u, 40000));
+	assert_non_null(r);
+	rte_pktmbuf_free(r);
+	/* Our subnet's broadcast address shares its place with nothing allowed: refused each
+	 * time, never remembered. */
+	expect_drop(udp_request(0xc61200ffu, 40000), &w.st.drop_ip_src, "UDP from broadcast");
+	expect_drop(udp_request(0xc61200ffu, 40000), &w.st.drop_ip_src, "UDP from broadcast again");
 }
 
 /* Datagrams from the ports of services that answer anything (echo, chargen, DNS, NTP, SSDP,
@@ -494,6 +523,7 @@ main(void)
 		cmocka_unit_test(test_rate_limits_per_source),
 		cmocka_unit_test(test_icmp_and_arp_obey_allow_list_and_budget),
 		cmocka_unit_test(test_sources_that_cannot_be_answered),
+		cmocka_unit_test(test_remembered_sources_are_exact),
 		cmocka_unit_test(test_reflection_loops_refused),
 		cmocka_unit_test(test_bad_frame_header_after_the_budget),
 		cmocka_unit_test(test_checksum_sum_matches_dpdk),
