@@ -105,10 +105,16 @@ static inline __attribute__((always_inline)) void
 udp_cksum_sw(struct rte_mbuf *m, struct rte_udp_hdr *udp, uint16_t l4, uint32_t l4_off,
 	     uint64_t addrs, const struct mc_out_sum *sums, unsigned int nsums)
 {
+	const uint32_t text_len = l4 - (uint32_t)sizeof(*udp) - MC_UDP_HDR_LEN;
 	uint16_t ck;
-	if (nsums != 0)
+	if (nsums == 1 && sums[0].pos == 0 && sums[0].len == text_len)
+		/* The whole text's sum known (a lone get's, from its parts): the headers only. */
+		ck = (uint16_t)~mc_sum_fold(addrs + RTE_BE16(IPPROTO_UDP) + udp->dgram_len +
+					    cksum_sum(udp, sizeof(*udp) + MC_UDP_HDR_LEN, 0) +
+					    sums[0].sum);
+	else if (nsums != 0)
 		ck = (uint16_t)~udp_sum_known(addrs, (const uint8_t *)udp, l4, sums, nsums,
-					      l4 - (uint32_t)sizeof(*udp) - MC_UDP_HDR_LEN);
+					      text_len);
 	else if (likely(m->nb_segs == 1))
 		ck = (uint16_t)~cksum_sum(udp, l4, addrs + RTE_BE16(IPPROTO_UDP) + udp->dgram_len);
 	else
