@@ -582,25 +582,16 @@ dp_case_run(const char *name, req_fn fn, unsigned int rounds, uint64_t *seq)
 	return (double)cycles / (double)nreq;
 }
 
-/* A dataplane case: DP_RUNS runs (one with --quick), the median reported and the spread in
- * its params. This VM's neighbours add 10-50% to a run now and then; one run's figure said
- * more about them than about the code. */
+/* A dataplane case's result from its runs' cycles a request (sorted here): the median, with
+ * the spread in its params. This VM's neighbours add 10-50% to a run now and then, for a
+ * second or more at a time; one run's figure said more about them than about the code. */
 #define DP_RUNS 5
 static void
-bench_dp_case(const char *name, req_fn fn, const char *what)
+dp_case_report(const char *name, const char *what, double *c, unsigned int runs,
+	       unsigned int rounds)
 {
-	const unsigned int rounds = quick ? 2000 : 20000, runs = quick ? 1 : DP_RUNS;
-	double c[DP_RUNS], med;
-	uint64_t seq = 0;
-	unsigned int k;
+	double med;
 	char nm[64];
-
-	if (only && strcmp(name, only) != 0 && !(strncmp(only, "dp_get_zc", 9) == 0 &&
-						   strncmp(name, "dp_get_zc", 9) == 0))
-		return;
-	w.tx_cksum_offload = (uint8_t)nic_cksum;
-	for (k = 0; k < runs; k++)
-		c[k] = dp_case_run(name, fn, rounds, &seq);
 	qsort(c, runs, sizeof(c[0]), cmp_double);
 	med = c[runs / 2];
 	snprintf(nm, sizeof(nm), "%s_cycles", name);
@@ -613,6 +604,29 @@ bench_dp_case(const char *name, req_fn fn, const char *what)
 	    exc_note ? ", \"exception\": \"" : "", exc_note ? exc_note : "", exc_note ? "\"" : "");
 	snprintf(nm, sizeof(nm), "%s_mrps", name);
 	add(nm, "Mreq/s", tsc_ghz * 1e3 / med, "\"lcores\": 1, \"request\": \"%s\"", what);
+}
+
+static bool
+dp_selected(const char *name)
+{
+	return !only || strcmp(name, only) == 0 ||
+	       (strncmp(only, "dp_get_zc", 9) == 0 && strncmp(name, "dp_get_zc", 9) == 0);
+}
+
+/* A case run DP_RUNS times in a row (one with --quick): the cases with set-up of their own. */
+static void
+bench_dp_case(const char *name, req_fn fn, const char *what)
+{
+	const unsigned int rounds = quick ? 2000 : 20000, runs = quick ? 1 : DP_RUNS;
+	double c[DP_RUNS];
+	uint64_t seq = 0;
+	unsigned int k;
+	if (!dp_selected(name))
+		return;
+	w.tx_cksum_offload = (uint8_t)nic_cksum;
+	for (k = 0; k < runs; k++)
+		c[k] = dp_case_run(name, fn, rounds, &seq);
+	dp_case_report(name, what, c, runs, rounds);
 }
 
 /* Copy or zero-copy: the same get at several value sizes, both ways; the crossover is the
@@ -710,27 +724,56 @@ bench_dp_exc(void)
 		mc_dp_exception_destroy(&exc);
 }
 
+/* The main cases, run in DP_RUNS passes over all of them (one with --quick), so that each
+ * case's runs are spread over the whole bench rather than a second of it. */
+static const struct dp_main_case {
+	const char *name;
+	req_fn fn;
+	const char *what;
+	int ip6, nic;
+} dp_main[] = {
+	{"dp_get_hit", r_get, "ASCII get, 16 B key, 32 B value", 0, 0},
+	{"dp_get_hit6", r_get, "ASCII get over IPv6, 16 B key, 32 B value", 1, 0},
+	{"dp_get_miss", r_miss, "ASCII get, 16 B key, miss", 0, 0},
+	{"dp_set", r_set, "ASCII set, 16 B key, 32 B value", 0, 0},
+	{"dp_mget10", r_mget10, "ASCII get of 10 keys, 32 B values", 0, 0},
+	{"dp_bin_getk", r_bin_getk, "binary GETK, 16 B key, 32 B value", 0, 0},
+	{"dp_get_hit_1k", r_get1k, "ASCII get, 1 KiB value (copied)", 0, 0},
+	{"dp_get_hit_1m", r_get1m, "ASCII get, 32 B value, random over 1M keys (cache-cold)", 0, 0},
+	{"dp_mg", r_mg, "meta mg v f, 32 B value", 0, 0},
+	{"dp_get_hit_nic", r_get, "ASCII get, 16 B key, 32 B value, NIC checksums", 0, 1},
+	{"dp_bin_getk_nic", r_bin_getk, "binary GETK, 16 B key, 32 B value, NIC checksums", 0, 1},
+};
+
 static void
 bench_dp(void)
 {
+	const unsigned int rounds = quick ? 2000 : 20000, runs = quick ? 1 : DP_RUNS;
+	static double c[RTE_DIM(dp_main)][DP_RUNS];
+	uint64_t seq[RTE_DIM(dp_main)] = {0};
+	unsigned int pass, i;
 	dp_setup();
 	dp_prefill();
-	bench_dp_case("dp_get_hit", r_get, "ASCII get, 16 B key, 32 B value");
-	over_ip6 = 1;
-	bench_dp_case("dp_get_hit6", r_get, "ASCII get over IPv6, 16 B key, 32 B value");
+	for (pass = 0; pass < runs; pass++) {
+		for (i = 0; i < RTE_DIM(dp_main); i++) {
+			if (!dp_selected(dp_main[i].name))
+				continue;
+			over_ip6 = dp_main[i].ip6;
+			nic_cksum = dp_main[i].nic;
+			w.tx_cksum_offload = (uint8_t)nic_cksum;
+			c[i][pass] = dp_case_run(dp_main[i].name, dp_main[i].fn, rounds, &seq[i]);
+		}
+	}
+	for (i = 0; i < RTE_DIM(dp_main); i++) {
+		if (!dp_selected(dp_main[i].name))
+			continue;
+		nic_cksum = dp_main[i].nic;
+		dp_case_report(dp_main[i].name, dp_main[i].what, c[i], runs, rounds);
+	}
 	over_ip6 = 0;
-	bench_dp_exc();
-	bench_dp_case("dp_get_miss", r_miss, "ASCII get, 16 B key, miss");
-	bench_dp_case("dp_set", r_set, "ASCII set, 16 B key, 32 B value");
-	bench_dp_case("dp_mget10", r_mget10, "ASCII get of 10 keys, 32 B values");
-	bench_dp_case("dp_bin_getk", r_bin_getk, "binary GETK, 16 B key, 32 B value");
-	bench_dp_case("dp_get_hit_1k", r_get1k, "ASCII get, 1 KiB value (copied)");
-	bench_dp_case("dp_get_hit_1m", r_get1m, "ASCII get, 32 B value, random over 1M keys (cache-cold)");
-	bench_dp_case("dp_mg", r_mg, "meta mg v f, 32 B value");
-	nic_cksum = 1;
-	bench_dp_case("dp_get_hit_nic", r_get, "ASCII get, 16 B key, 32 B value, NIC checksums");
-	bench_dp_case("dp_bin_getk_nic", r_bin_getk, "binary GETK, 16 B key, 32 B value, NIC checksums");
 	nic_cksum = 0;
+	w.tx_cksum_offload = 0;
+	bench_dp_exc();
 	bench_zero_copy();
 }
 
