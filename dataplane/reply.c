@@ -99,22 +99,33 @@ udp_sum_known(uint64_t addrs, const uint8_t *udp, uint32_t l4, const struct mc_o
 #define REPLY_IP_FIXED_SUM                                                                     \
 	((uint64_t)RTE_BE16(0x4500) + RTE_BE16(RTE_IPV4_HDR_DF_FLAG) + RTE_BE16(64 << 8 | IPPROTO_UDP))
 
+/* A reply's IPv4 header up to the addresses (12 bytes at ip), in two stores: version 4 and 20
+ * bytes, TOS 0, tot_be (the total length, network order); ID 0, DF; TTL 64, UDP; the header
+ * checksum over these and the addresses (addrs: their sum, ip4_addrs), or 0 when the NIC
+ * fills it in (cksum false). */
+static inline __attribute__((always_inline)) void
+ip4_reply_head(uint8_t *ip, uint16_t tot_be, uint64_t addrs, bool cksum)
+{
+	const uint64_t w0 = RTE_IPV4_VHL_DEF | (uint64_t)tot_be << 16 |
+			    (uint64_t)RTE_BE16(RTE_IPV4_HDR_DF_FLAG) << 48;
+	const uint32_t w1 =
+		64u | (uint32_t)IPPROTO_UDP << 8 |
+		(cksum ? (uint32_t)(uint16_t)~mc_sum_fold(addrs + REPLY_IP_FIXED_SUM + tot_be) << 16
+		       : 0);
+	memcpy(ip, &w0, 8);
+	memcpy(ip + 8, &w1, 4);
+}
+
 /* The UDP checksum of a reply datagram, in software: with nsums values (a single datagram
  * whose text follows the frame header) their kept sums are added instead of reading them. */
 static inline __attribute__((always_inline)) void
 udp_cksum_sw(struct rte_mbuf *m, struct rte_udp_hdr *udp, uint16_t l4, uint32_t l4_off,
 	     uint64_t addrs, const struct mc_out_sum *sums, unsigned int nsums)
 {
-	const uint32_t text_len = l4 - (uint32_t)sizeof(*udp) - MC_UDP_HDR_LEN;
 	uint16_t ck;
-	if (nsums == 1 && sums[0].pos == 0 && sums[0].len == text_len)
-		/* The whole text's sum known (a lone get's, from its parts): the headers only. */
-		ck = (uint16_t)~mc_sum_fold(addrs + RTE_BE16(IPPROTO_UDP) + udp->dgram_len +
-					    cksum_sum(udp, sizeof(*udp) + MC_UDP_HDR_LEN, 0) +
-					    sums[0].sum);
-	else if (nsums != 0)
+	if (nsums != 0)
 		ck = (uint16_t)~udp_sum_known(addrs, (const uint8_t *)udp, l4, sums, nsums,
-					      text_len);
+					      l4 - (uint32_t)sizeof(*udp) - MC_UDP_HDR_LEN);
 	else if (likely(m->nb_segs == 1))
 		ck = (uint16_t)~cksum_sum(udp, l4, addrs + RTE_BE16(IPPROTO_UDP) + udp->dgram_len);
 	else
@@ -142,6 +153,13 @@ udp6_finish(const struct mc_worker *w, struct rte_mbuf *m, uint16_t l2_len, uint
 		m->l3_len = sizeof(*ip6);
 		m->ol_flags |= RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_UDP_CKSUM;
 		udp->dgram_cksum = rte_ipv6_phdr_cksum(ip6, m->ol_flags);
+	} else if (nsums == 1 && sums[0].pos == 0 &&
+		   sums[0].len == l4 - sizeof(*udp) - MC_UDP_HDR_LEN) {
+		/* The whole text's sum known (a lone get's, from its parts): the headers only. */
+		const uint16_t ck = (uint16_t)~mc_sum_fold(
+			ip6_addrs(ip6) + RTE_BE16(IPPROTO_UDP) + udp->dgram_len +
+			cksum_sum(udp, sizeof(*udp) + MC_UDP_HDR_LEN, 0) + sums[0].sum);
+		udp->dgram_cksum = ck == 0 ? 0xffff : ck;
 	} else {
 		udp_cksum_sw(m, udp, l4, l2_len + sizeof(*ip6), ip6_addrs(ip6), sums, nsums);
 	}
@@ -163,14 +181,9 @@ udp_finish(const struct mc_worker *w, struct rte_mbuf *m, bool v6, uint16_t l2_l
 		udp6_finish(w, m, l2_len, payload_len, sums, nsums);
 		return;
 	}
-	ip->version_ihl = RTE_IPV4_VHL_DEF;
-	ip->type_of_service = 0;
-	ip->total_length = rte_cpu_to_be_16((uint16_t)(sizeof(*ip) + l4));
-	ip->packet_id = 0;
-	ip->fragment_offset = RTE_BE16(RTE_IPV4_HDR_DF_FLAG);
-	ip->time_to_live = 64;
-	ip->next_proto_id = IPPROTO_UDP;
-	ip->hdr_checksum = 0;
+	const uint64_t addrs = ip4_addrs(ip);
+	ip4_reply_head((uint8_t *)ip, rte_cpu_to_be_16((uint16_t)(sizeof(*ip) + l4)), addrs,
+		       !w->tx_cksum_offload);
 	udp->dgram_len = rte_cpu_to_be_16(l4);
 	udp->dgram_cksum = 0;
 	if (w->tx_cksum_offload) {
@@ -179,8 +192,6 @@ udp_finish(const struct mc_worker *w, struct rte_mbuf *m, bool v6, uint16_t l2_l
 		m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM;
 		udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
 	} else {
-		const uint64_t addrs = ip4_addrs(ip);
-		ip->hdr_checksum = (uint16_t)~mc_sum_fold(addrs + REPLY_IP_FIXED_SUM + ip->total_length);
 		udp_cksum_sw(m, udp, l4, l2_len + sizeof(*ip), addrs, sums, nsums);
 	}
 }
@@ -526,7 +537,7 @@ lone_headers4(const struct mc_worker *w, const struct mc_frame *f, uint8_t *h, u
 	const uint32_t src = qip->dst_addr, dst = qip->src_addr;
 	const uint64_t addrs = (uint64_t)src + dst;
 	uint64_t w0, fr, sum;
-	uint32_t w1, ports;
+	uint32_t ports;
 	uint16_t rid, ck;
 
 	/* Ethernet: to the request's source, from us; the type (after an 802.1Q tag) as it came. */
@@ -536,13 +547,8 @@ lone_headers4(const struct mc_worker *w, const struct mc_frame *f, uint8_t *h, u
 		memcpy(h + 12, q + 12, 2);
 	else
 		memcpy(h + 12, q + 12, 6);
-	/* IPv4: version 4 and 20 bytes, TOS 0, the length; ID 0, DF; TTL 64, UDP, the sum; the
-	 * addresses turned around. The same header udp_finish writes. */
-	w0 = RTE_IPV4_VHL_DEF | (uint64_t)tot_be << 16 | (uint64_t)RTE_BE16(RTE_IPV4_HDR_DF_FLAG) << 48;
-	w1 = 64u | (uint32_t)IPPROTO_UDP << 8 |
-	     (uint32_t)(uint16_t)~mc_sum_fold(addrs + REPLY_IP_FIXED_SUM + tot_be) << 16;
-	memcpy(ip, &w0, 8);
-	memcpy(ip + 8, &w1, 4);
+	/* IPv4: the header udp_finish writes, the addresses turned around. */
+	ip4_reply_head(ip, tot_be, addrs, true);
 	memcpy(ip + 12, &src, 4);
 	memcpy(ip + 16, &dst, 4);
 	/* UDP: the ports turned around, the length, the sum; then the frame header: the request
