@@ -567,8 +567,9 @@ lone_headers4(const struct mc_worker *w, const struct mc_frame *f, uint8_t *h, u
 /* A lone get (f->lone, admitted) answered where it lies, with no struct mc_out: the reply
  * after the request in its own buffer, its headers in front of it, built from the request's
  * (lone_headers4 over IPv4, else copied and turned around), its UDP sum from the text's sum
- * that mc_proto_lone_get works out from its parts. Returns false, having changed nothing, when it cannot (a chained or shared
- * buffer, a value to reference, a reply that does not fit): the general path answers. */
+ * that mc_proto_lone_get works out from its parts. Returns false, having changed nothing,
+ * when it cannot (a chained or shared buffer, a value to reference, a reply that does not
+ * fit): the general path answers. */
 static inline __attribute__((always_inline)) bool
 reply_lone(struct mc_worker *w, struct mc_frame *f)
 {

@@ -320,13 +320,15 @@ mc_sum_at(uint64_t sum, size_t off)
 /* Two bytes' sum at an even offset, as a little-endian host sums them. */
 #define MC_SUM2(a, b) ((uint64_t)(uint8_t)(a) | (uint64_t)(uint8_t)(b) << 8)
 
-/* A lone get or gets (mc_proto_lone_key's key, hashed) written in one go into d[0..cap): the VALUE line, the value and
- * "\r\nEND\r\n" under one room check, one version check after all of it (a seqlock read: the
- * line's numbers and the value are of one version, or it is read again); a miss is "END\r\n".
- * Counts as cmd_get counts. Returns the bytes written, with *vs the copied value's place and
- * kept sum when it is long enough for that sum to be worth adding (vs->len 0: sum it all);
- * 0, having written and counted nothing, when the value would be referenced (zero-copy, zc_min)
- * or the reply does not fit: cmd_get then answers. */
+/* A lone get or gets (mc_proto_lone_key's key, hashed) written in one go into out[0..cap): the
+ * VALUE line, the value and "\r\nEND\r\n" under one room check, one version check after all
+ * of it (a seqlock read: the line's numbers and the value are of one version, or it is read
+ * again); a miss is "END\r\n". Counts as cmd_get counts. Returns the bytes written, with (each
+ * when not NULL) *vs the copied value's place and kept sum when it is long enough for that sum
+ * to be worth adding (vs->len 0: sum it all), and *tsum the whole text's ones'-complement sum,
+ * unfolded (mc_sum_fold), as if it began at an even offset (0: not known; k must come from
+ * mc_store_key_text_hot for it); 0, having written and counted nothing, when the value would
+ * be referenced (zero-copy, zc_min) or the reply does not fit: cmd_get then answers. */
 static inline __attribute__((always_inline)) size_t
 mc_proto_lone_write(struct mc_proto_ctx *cx, const struct mc_key *k, bool with_cas, uint8_t *out,
 	   size_t cap, uint32_t zc_min, struct mc_out_sum *vs, uint64_t *tsum)
@@ -390,7 +392,7 @@ mc_proto_lone_write(struct mc_proto_ctx *cx, const struct mc_key *k, bool with_c
 			else
 				vs->len = 0;
 		}
-		/* The text's sum from its parts (the key's from mc_store_key_text, the value's
+		/* The text's sum from its parts (the key's from mc_store_key_text_hot, the value's
 		 * kept), each at its offset's parity, a piece and the one after it together when
 		 * their parities differ by a known amount: nothing just written is read back. */
 		if (tsum != NULL) {
@@ -419,7 +421,7 @@ mc_proto_lone_write(struct mc_proto_ctx *cx, const struct mc_key *k, bool with_c
 
 /* A lone "get <key>\r\n" (with_cas: "gets") answered into d[0..cap) without a struct mc_out,
  * for a transport that builds the reply where it lies: k is mc_proto_lone_key's key hashed by
- * mc_store_key_text, so the request is exactly that. mc_proto_lone_write, counted as
+ * mc_store_key_text_hot, so the request is exactly that. mc_proto_lone_write, counted as
  * mc_proto_execute counts a command. Inline: the UDP fast path's every GET. */
 static inline __attribute__((always_inline)) size_t
 mc_proto_lone_get(struct mc_proto_ctx *cx, const struct mc_key *k, bool with_cas, uint8_t *d,
@@ -451,7 +453,7 @@ const uint8_t *mc_proto_first_key(const uint8_t *req, size_t len, uint32_t *klen
 /* Where the key of a lone "get <key>\r\n" or "gets <key>\r\n" would be (*klen of 1 to
  * MC_KEY_MAX bytes up to the final "\r\n"), or NULL when req is not shaped so. A guess:
  * it is mc_proto_first_key's key when none of its bytes is at or below ' '
- * (mc_store_key_text checks that while hashing it). */
+ * (mc_store_key_text_hot checks that while hashing it). */
 static inline const uint8_t *
 mc_proto_lone_key(const uint8_t *req, size_t len, uint32_t *klen)
 {

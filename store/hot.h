@@ -4,8 +4,8 @@
  * for the caller to read back and cost the warm UDP GET about 10 cycles (docs/PERFORMANCE.md);
  * inline, the fields the caller does not use are never loaded. It brings the store's layout
  * (store_int.h) with it: include it only where that is worth the names it adds (proto.h, for
- * the lone get, and so the dataplane). store.h's functions of the same names without _hot are
- * these, out of line. */
+ * the lone get, and so the dataplane). store.h's functions of the same names without _hot
+ * (where there is one) are these, out of line. */
 #ifndef MC_STORE_HOT_H
 #define MC_STORE_HOT_H
 
@@ -23,7 +23,9 @@ st_place(const struct mc_store *s, struct mc_key *k)
 	rte_prefetch0(&p->buckets[k->bkt[0]]);
 }
 
-/* mc_store_key_text, inline. */
+/* mc_store_key_prefetch for a key the text protocols delimit, in one pass over its bytes:
+ * false (k not set) when one of the len bytes is at or below ' ' (a space or control byte
+ * would have ended it: then it is not the key). Sets k->sum too. */
 static inline __attribute__((always_inline)) bool
 mc_store_key_text_hot(const struct mc_store *s, struct mc_key *k, const void *p, uint32_t len)
 {

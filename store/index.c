@@ -36,12 +36,6 @@ mc_store_key_prefetch(const struct mc_store *s, struct mc_key *k, const void *p,
 	st_place(s, k);
 }
 
-bool
-mc_store_key_text(const struct mc_store *s, struct mc_key *k, const void *p, uint32_t len)
-{
-	return mc_store_key_text_hot(s, k, p, len);
-}
-
 void
 mc_store_prefetch_item(const struct mc_store *s, struct mc_key *k)
 {
@@ -98,7 +92,8 @@ st_index_find_item(struct part *p, const struct mc_item *it, struct bucket **bo,
 #define FIRST_SPARE 3
 
 /* Put new item `it` in the index: in old's slot when replacing, else a free slot of the two
- * buckets (the first preferred), else in place of a victim from the first bucket (counted as an eviction). */
+ * buckets (the first preferred), else in place of a victim from the first bucket (counted as
+ * an eviction). */
 void
 st_index_link(struct part *p, struct mc_item *it, const struct mc_key *k, struct bucket *ob,
 	   unsigned int os)

@@ -150,7 +150,7 @@ struct mc_store_ctx {
 struct mc_key {
 	const uint8_t *p;
 	uint32_t len;
-	/* mc_store_key_text only: the key's ones'-complement sum (as rte_raw_cksum sums it), for
+	/* mc_store_key_text_hot only: the key's ones'-complement sum (as rte_raw_cksum sums it), for
 	 * a reply that echoes the key (mc_proto_lone_get). */
 	uint16_t sum;
 	uint64_t hash;
@@ -229,10 +229,6 @@ unsigned int mc_store_part_of(const struct mc_store *s, uint64_t hash);
 void mc_store_prefetch(const struct mc_store *s, struct mc_key *k);
 /* mc_key_init and mc_store_prefetch in one call. */
 void mc_store_key_prefetch(const struct mc_store *s, struct mc_key *k, const void *p, uint32_t len);
-/* The same, for a key the text protocols delimit, in one pass over its bytes: false (k not
- * set) when one of the len bytes is at or below ' ' (a space or control byte would have ended
- * it: then it is not the key). Sets k->sum too. */
-bool mc_store_key_text(const struct mc_store *s, struct mc_key *k, const void *p, uint32_t len);
 /* Then, once the buckets are in: prefetch the first item whose tag matches (a hint, no check),
  * and note its slot in k for the lookup. */
 void mc_store_prefetch_item(const struct mc_store *s, struct mc_key *k);

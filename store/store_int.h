@@ -142,9 +142,9 @@ crc_word(uint64_t w, uint32_t c)
  * behind the keyed chain). Not a cryptographic PRF; SipHash would cost the GET path 30 to 40
  * cycles a key.
  * low (NULL: not wanted): nonzero when a key byte is at or below ' ' (space, control), found
- * in the same pass over the words (the text protocols' key end, mc_store_key_text).
+ * in the same pass over the words (the text protocols' key end, mc_store_key_text_hot).
  * sum (NULL: not wanted): the key's ones'-complement sum as 64-bit words, end-around carried
- * and not folded, from the same loads (mc_store_key_text, for a reply that echoes the key). */
+ * and not folded, from the same loads (mc_store_key_text_hot, for a reply that echoes the key). */
 static inline __attribute__((always_inline)) uint64_t
 hash_words(const uint64_t seed[2], const void *key, uint32_t len, uint64_t *low, uint64_t *sum)
 {
