@@ -21,7 +21,7 @@ CFLAGS ?= -O2 -g
 ALL_CFLAGS = $(CFLAGS) -std=gnu11 $(WARN) $(SAN) $(DPDK_CFLAGS) -MMD -MP
 LDLIBS = $(DPDK_LIBS) -lrte_net_ring -lrte_bus_vdev -lm -lpthread
 
-LIB_SRCS := config/config.c store/store.c store/index.c store/slab.c store/write.c store/read.c store/restart.c store/walk.c proto/proto.c proto/ascii.c proto/meta.c proto/binary.c proto/crawler.c dataplane/burst.c dataplane/ip6.c dataplane/frag.c dataplane/reply.c dataplane/budget.c dataplane/port.c dataplane/exception.c tcp/tcp.c
+LIB_SRCS := config/config.c store/store.c store/index.c store/slab.c store/write.c store/read.c store/restart.c store/walk.c proto/proto.c proto/ascii.c proto/meta.c proto/binary.c proto/crawler.c dataplane/burst.c dataplane/ip6.c dataplane/frag.c dataplane/reply.c dataplane/budget.c dataplane/port.c dataplane/exception.c tcp/tcp.c tcp/admin.c
 APP_SRCS := app/main.c app/stats.c app/memfile.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 APP_OBJS := $(APP_SRCS:%.c=$(BUILD)/obj/%.o)
