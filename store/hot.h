@@ -16,7 +16,7 @@ static inline __attribute__((always_inline)) void
 st_place(const struct mc_store *s, struct mc_key *k)
 {
 	const struct part *p;
-	k->part = (uint16_t)mc_store_part_of(s, k->hash);
+	k->part = (uint16_t)part_of(s, k->hash);
 	p = s->parts[k->part];
 	buckets_of(p, k->hash, &k->bkt[0], &k->bkt[1]);
 	k->placed = true;

@@ -17,7 +17,7 @@ mc_store_nparts(const struct mc_store *s)
 unsigned int
 mc_store_part_of(const struct mc_store *s, uint64_t hash)
 {
-	return (unsigned int)(((uint64_t)(uint32_t)hash * s->nparts) >> 32);
+	return part_of(s, hash);
 }
 
 void

@@ -352,6 +352,13 @@ chunk_at(const struct part *p, const struct slabclass *c, uint32_t page, uint32_
 	return (struct mc_item *)(p->pages + (size_t)page * MC_PAGE_SIZE + (size_t)idx * c->size);
 }
 
+/* The partition a hash belongs to (mc_store_part_of, inline for the GET path). */
+static inline unsigned int
+part_of(const struct mc_store *s, uint64_t hash)
+{
+	return (unsigned int)(((uint64_t)(uint32_t)hash * s->nparts) >> 32);
+}
+
 /* k's partition and buckets: kept in k when it was placed (mc_store_prefetch), else worked
  * out. */
 static inline void
@@ -363,24 +370,45 @@ key_place(const struct mc_store *s, const struct mc_key *k, const struct part **
 		bi[1] = k->bkt[1];
 		return;
 	}
-	*p = s->parts[mc_store_part_of(s, k->hash)];
+	*p = s->parts[part_of(s, k->hash)];
 	buckets_of(*p, k->hash, &bi[0], &bi[1]);
 }
 
-/* Are n key bytes equal? Eight at a time, inline: keys are short, and a call to memcmp costs
- * more than comparing them. */
+/* Are n key bytes equal? Inline, with loads that stay inside the n bytes: eight at a time,
+ * the last eight (or four) overlapping the ones before, so no key length has a byte loop (a
+ * call to memcmp costs more than comparing short keys). */
+static inline uint64_t
+ld8(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static inline uint32_t
+ld4(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
 static inline bool
 key_bytes_eq(const uint8_t *a, const uint8_t *b, uint32_t n)
 {
-	uint64_t x, y;
-	for (; n >= 8; n -= 8, a += 8, b += 8) {
-		memcpy(&x, a, 8);
-		memcpy(&y, b, 8);
-		if (x != y)
-			return false;
+	uint32_t i;
+	if (n >= 8) {
+		if (n <= 16) /* most keys: two compares, no branch between them */
+			return ((ld8(a) ^ ld8(b)) | (ld8(a + n - 8) ^ ld8(b + n - 8))) == 0;
+		for (i = 0; i + 8 < n; i += 8)
+			if (ld8(a + i) != ld8(b + i))
+				return false;
+		return ld8(a + n - 8) == ld8(b + n - 8);
 	}
-	for (; n > 0; n--)
-		if (*a++ != *b++)
+	if (n >= 4)
+		return ((ld4(a) ^ ld4(b)) | (ld4(a + n - 4) ^ ld4(b + n - 4))) == 0;
+	for (i = 0; i < n; i++)
+		if (a[i] != b[i])
 			return false;
 	return true;
 }
@@ -414,7 +442,7 @@ next_cas(const struct mc_store *s, struct part *p)
 static inline struct part *
 part_lock(struct mc_store_ctx *cx, const struct mc_key *k)
 {
-	struct part *p = cx->s->parts[mc_store_part_of(cx->s, k->hash)];
+	struct part *p = cx->s->parts[part_of(cx->s, k->hash)];
 	rte_spinlock_lock(&p->lock);
 	flush_capture(cx->s, p);
 	return p;

@@ -1,6 +1,8 @@
 /* Store: every operation and status, memcached's expiry, CAS, incr/decr edges, slab classes,
  * eviction under full memory, items bigger than a page, references surviving replacement,
  * flush_all with delay, and a concurrent self-checking read/write stress. */
+/* First: its inline helpers take names the test file makes global (s, cx). */
+#include "store/store_int.h"
 #include "tests/unit/store/store_test.h"
 
 static void
@@ -613,6 +615,31 @@ test_first_bucket_first(void **state)
 	assert_int_equal(get_k(&k, buf, sizeof(buf)), 1);
 }
 
+/* The lookup's key compare, whose loads overlap: every length to 40 and the longest key, equal,
+ * and unequal at each byte in turn. Each key is alone in its heap block, so a load past its
+ * end is an ASan error. */
+static void
+test_key_compare_every_length(void **state)
+{
+	uint32_t n, i;
+	(void)state;
+	for (n = 0; n <= MC_KEY_MAX; n = n < 40 ? n + 1 : (n < MC_KEY_MAX ? MC_KEY_MAX : n + 1)) {
+		uint8_t *a = malloc(n + !n), *b = malloc(n + !n);
+		assert_non_null(a);
+		assert_non_null(b);
+		for (i = 0; i < n; i++)
+			a[i] = b[i] = (uint8_t)('a' + (i * 7) % 26);
+		assert_true(key_bytes_eq(a, b, n));
+		for (i = 0; i < n; i++) {
+			b[i] ^= 0x20;
+			assert_false(key_bytes_eq(a, b, n));
+			b[i] ^= 0x20;
+		}
+		free(a);
+		free(b);
+	}
+}
+
 /* ---- concurrency: one writer per partition, readers on other threads ---- */
 
 int
@@ -634,6 +661,7 @@ main(void)
 		cmocka_unit_test(test_sweep_reclaims_expired),
 		cmocka_unit_test(test_slot_hint_is_checked),
 		cmocka_unit_test(test_first_bucket_first),
+		cmocka_unit_test(test_key_compare_every_length),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
