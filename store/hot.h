@@ -67,6 +67,7 @@ mc_store_prefetch_item_hot(const struct mc_store *s, struct mc_key *k)
 		if (u >= 0)
 			rte_prefetch0(p->use + u);
 		k->way = (uint8_t)(1 + i);
+		k->item = it;
 		return;
 	}
 	/* Not in its first bucket (a miss, or placed second): the lookup reads both, and the
@@ -78,17 +79,16 @@ mc_store_prefetch_item_hot(const struct mc_store *s, struct mc_key *k)
 enum st_probe { PROBE_OTHER, PROBE_HIT, PROBE_DEAD, PROBE_CHANGED };
 
 static inline __attribute__((always_inline)) enum st_probe
-st_probe(struct mc_store_ctx *cx, const struct part *p, const struct bucket *b, uint32_t v,
-      uint64_t e, uint16_t tag, const struct mc_key *k, struct mc_store_read *r)
+st_probe_at(struct mc_store_ctx *cx, const struct part *p, const struct bucket *b, uint32_t v,
+	    uint64_t e, const struct mc_item *it, uint16_t tag, const struct mc_key *k,
+	    struct mc_store_read *r)
 {
 	const struct mc_store *s = cx->s;
-	const struct mc_item *it;
 	uint32_t klen, vlen;
 	ptrdiff_t u;
 	int dead;
 	if (e == 0 || (uint16_t)(e >> 48) != tag)
 		return PROBE_OTHER;
-	it = item_at(p, e);
 	klen = mc_item_klen(it);
 	if (klen != k->len || !key_bytes_eq(it->data, k->p, klen))
 		return PROBE_OTHER;
@@ -120,6 +120,14 @@ st_probe(struct mc_store_ctx *cx, const struct part *p, const struct bucket *b, 
 	else
 		cx->st.get_flushed++;
 	return PROBE_DEAD;
+}
+
+/* The same, the item worked out from e. */
+static inline __attribute__((always_inline)) enum st_probe
+st_probe(struct mc_store_ctx *cx, const struct part *p, const struct bucket *b, uint32_t v,
+	 uint64_t e, uint16_t tag, const struct mc_key *k, struct mc_store_read *r)
+{
+	return st_probe_at(cx, p, b, v, e, item_at(p, e), tag, k, r);
 }
 
 /* Both buckets scanned under their versions, for a key placed in p at bi[]. */
@@ -172,9 +180,12 @@ mc_store_read_hot(struct mc_store_ctx *cx, const struct mc_key *k, struct mc_sto
 		const unsigned int w = k->way - 1u;
 		const struct bucket *b = &p->buckets[bi[w >> 3]];
 		const uint32_t vb = __atomic_load_n(&b->ver, __ATOMIC_ACQUIRE);
-		if (likely((vb & 1) == 0)) {
-			switch (st_probe(cx, p, b, vb, __atomic_load_n(&b->slot[w & 7], __ATOMIC_RELAXED),
-					 tag_of(k->hash), k, r)) {
+		const uint64_t e = __atomic_load_n(&b->slot[w & 7], __ATOMIC_RELAXED);
+		/* The item the prefetch found, while the slot still holds it: its reads start
+		 * without waiting for the bucket's. */
+		if (likely((vb & 1) == 0 && item_at(p, e) == k->item)) {
+			switch (st_probe_at(cx, p, b, vb, e, (const struct mc_item *)k->item,
+					    tag_of(k->hash), k, r)) {
 			case PROBE_HIT: return MC_OK;
 			case PROBE_DEAD: return MC_MISS;
 			case PROBE_CHANGED: cx->st.read_retries++; break;

@@ -162,6 +162,10 @@ struct mc_key {
 	uint8_t way;
 	uint16_t part;
 	uint32_t bkt[2];
+	/* With way: the item that slot held when the item prefetch read it. The lookup starts on
+	 * it while it checks that the slot still holds it, so the item's reads need not wait for
+	 * the bucket's. */
+	const void *item;
 };
 
 /* What a read found (valid only while mc_store_read_check says so). */

@@ -543,12 +543,13 @@ test_slot_hint_is_checked(void **state)
 	set("hint", "v22", 0, 0);
 	assert_int_equal(get_k(&k, buf, sizeof(buf)), 3);
 	assert_memory_equal(buf, "v22", 3);
-	/* Every slot of both buckets as the hint (the neighbour's among them): only k's own item
-	 * answers. */
+	/* Every slot of both buckets as the hint (the neighbour's among them), with the
+	 * neighbour's item as the item the prefetch saw: only k's own item answers. */
 	for (w = 1; w <= 15; w++) {
 		if ((w - 1) % 8 == 7)
 			continue;
 		k.way = (uint8_t)w;
+		k.item = other.item;
 		assert_int_equal(get_k(&k, buf, sizeof(buf)), 3);
 		assert_memory_equal(buf, "v22", 3);
 	}
@@ -561,6 +562,38 @@ test_slot_hint_is_checked(void **state)
 	assert_int_equal(get_k(&k, buf, sizeof(buf)), UINT32_MAX);
 	assert_int_equal(cx.st.get_expired, 1);
 	assert_int_equal(get_k(&other, buf, sizeof(buf)), 1);
+}
+
+/* The item the prefetch saw is a hint as well: replaced since while a reference keeps the old
+ * one's memory as it was (a zombie, its key and value intact), the lookup reads the new one;
+ * deleted, a miss. */
+static void
+test_item_hint_is_checked(void **state)
+{
+	static const char longer[] = "a value long enough for another slab class";
+	struct mc_store_read r;
+	struct mc_key k;
+	char buf[64];
+	const void *seen;
+	uint8_t *ref;
+	(void)state;
+	make(16, 1, 1 << 20);
+	assert_int_equal(set("ih", "short", 0, 0), MC_STORED);
+	k = K("ih");
+	mc_store_prefetch(s, &k);
+	mc_store_prefetch_item(s, &k);
+	assert_in_range(k.way, 1, 7);
+	seen = k.item;
+	assert_int_equal(mc_store_read_begin(&cx, &k, &r), MC_OK);
+	ref = mc_store_read_ref(&r);
+	assert_non_null(ref);
+	assert_int_equal(set("ih", longer, 0, 0), MC_STORED);
+	assert_ptr_equal(k.item, seen);
+	assert_int_equal(get_k(&k, buf, sizeof(buf)), sizeof(longer) - 1);
+	assert_memory_equal(buf, longer, sizeof(longer) - 1);
+	mc_store_ref_put(ref);
+	assert_int_equal(mc_store_delete(&cx, &k, 0), MC_DELETED);
+	assert_int_equal(get_k(&k, buf, sizeof(buf)), UINT32_MAX);
 }
 
 /* Keys go to their first bucket while it has room to spare, so the item prefetch, which
@@ -662,6 +695,7 @@ main(void)
 		cmocka_unit_test(test_slot_hint_is_checked),
 		cmocka_unit_test(test_first_bucket_first),
 		cmocka_unit_test(test_key_compare_every_length),
+		cmocka_unit_test(test_item_hint_is_checked),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
