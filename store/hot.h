@@ -15,12 +15,11 @@
 static inline __attribute__((always_inline)) void
 st_place(const struct mc_store *s, struct mc_key *k)
 {
-	const struct part *p;
-	k->part = (uint16_t)part_of(s, k->hash);
-	p = s->parts[k->part];
-	buckets_of(p, k->hash, &k->bkt[0], &k->bkt[1]);
+	const unsigned int part = part_of(s, k->hash);
+	k->part = (uint16_t)part;
+	buckets_in(s->index[part].nbuckets, k->hash, &k->bkt[0], &k->bkt[1]);
 	k->placed = true;
-	rte_prefetch0(&p->buckets[k->bkt[0]]);
+	rte_prefetch0(&s->index[part].buckets[k->bkt[0]]);
 }
 
 /* mc_store_key_prefetch for a key the text protocols delimit, in one pass over its bytes:
@@ -46,10 +45,11 @@ mc_store_key_text_hot(const struct mc_store *s, struct mc_key *k, const void *p,
 static inline __attribute__((always_inline)) void
 mc_store_prefetch_item_hot(const struct mc_store *s, struct mc_key *k)
 {
-	const struct part *p;
 	uint32_t bi[2], m;
-	key_place(s, k, &p, bi);
-	m = tag_matches(&p->buckets[bi[0]], tag_of(k->hash));
+	const unsigned int part = key_place(s, k, bi);
+	const struct bucket *index = s->index[part].buckets;
+	const struct part *p = s->parts[part];
+	m = tag_matches(&index[bi[0]], tag_of(k->hash));
 	if (m != 0) {
 		/* The first match only: a second is a 16-bit tag collision, rare enough that
 		 * the lookup's own scan covers it. Writers store whole slots, so even a stale
@@ -60,7 +60,7 @@ mc_store_prefetch_item_hot(const struct mc_store *s, struct mc_key *k)
 		 * as well. */
 		const unsigned int i = (unsigned int)__builtin_ctz(m);
 		const struct mc_item *it =
-			item_at(p, __atomic_load_n(&p->buckets[bi[0]].slot[i], __ATOMIC_RELAXED));
+			item_at(p, __atomic_load_n(&index[bi[0]].slot[i], __ATOMIC_RELAXED));
 		const ptrdiff_t u = unit_of(p, it);
 		rte_prefetch0(it);
 		rte_prefetch0((const uint8_t *)it + 64);
@@ -72,7 +72,7 @@ mc_store_prefetch_item_hot(const struct mc_store *s, struct mc_key *k)
 	}
 	/* Not in its first bucket (a miss, or placed second): the lookup reads both, and the
 	 * second was not requested with the first. */
-	rte_prefetch0(&p->buckets[bi[1]]);
+	rte_prefetch0(&index[bi[1]]);
 }
 
 /* What slot entry e of bucket b (read at version v) holds for k. */
@@ -175,7 +175,7 @@ mc_store_read_hot(struct mc_store_ctx *cx, const struct mc_key *k, struct mc_sto
 {
 	const struct part *p;
 	uint32_t bi[2];
-	key_place(cx->s, k, &p, bi);
+	p = cx->s->parts[key_place(cx->s, k, bi)];
 	if (likely(k->way != 0)) {
 		const unsigned int w = k->way - 1u;
 		const struct bucket *b = &p->buckets[bi[w >> 3]];

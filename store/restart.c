@@ -275,6 +275,8 @@ mc_store_attach(void *mem, size_t len, void *meta, const struct mc_store_setting
 		s->parts[i]->seed[0] = m.seed[0];
 		s->parts[i]->seed[1] = m.seed[1];
 		s->parts[i]->next_cas = m.next_cas[i];
+		s->index[i].buckets = s->parts[i]->buckets;
+		s->index[i].nbuckets = s->parts[i]->nbuckets;
 	}
 	s->seed[0] = m.seed[0];
 	s->seed[1] = m.seed[1];

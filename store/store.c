@@ -146,6 +146,8 @@ mc_store_create(void *mem, size_t len, const struct mc_store_settings *set)
 		 * fills its two-choice buckets to under 90%. */
 		p->nbuckets = (uint32_t)RTE_MAX(part_len / (sizeof(struct bucket) * 8), (size_t)2);
 		p->buckets = (struct bucket *)cur;
+		s->index[i].buckets = p->buckets;
+		s->index[i].nbuckets = p->nbuckets;
 		memset(p->buckets, 0, (size_t)p->nbuckets * sizeof(struct bucket));
 		cur += (size_t)p->nbuckets * sizeof(struct bucket);
 		s->index_bytes += (size_t)p->nbuckets * sizeof(struct bucket);

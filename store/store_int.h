@@ -104,6 +104,13 @@ struct mc_store {
 	size_t index_bytes;
 	uint32_t class_size[MC_STORE_MAX_CLASSES];
 	struct part *parts[MC_STORE_MAX_PARTS];
+	/* Each partition's index, copied from it at create and attach: the GET path places a key
+	 * and reads its bucket one load from here rather than two through the partition (the
+	 * placement is a chain from the key's load to its bucket's prefetch). */
+	struct {
+		struct bucket *buckets;
+		uint32_t nbuckets;
+	} index[MC_STORE_MAX_PARTS];
 	/* Cold: what shaped the layout (a warm restart compares them) and where the monotonic
 	 * clock starts (62 when created; where the saved clock left off, moved on by the wall
 	 * time that passed, after a warm restart). */
@@ -207,14 +214,21 @@ tag_of(uint64_t hash)
 	return t ? t : 1;
 }
 
+/* A hash's two buckets among nbuckets. */
+static inline void
+buckets_in(uint32_t nbuckets, uint64_t hash, uint32_t *b1, uint32_t *b2)
+{
+	uint32_t hi = (uint32_t)(hash >> 32);
+	*b1 = (uint32_t)(((uint64_t)hi * nbuckets) >> 32);
+	*b2 = (uint32_t)(((uint64_t)(hi ^ (tag_of(hash) * 0x9e3779b1u)) * nbuckets) >> 32);
+	if (*b2 == *b1)
+		*b2 = *b1 + 1 == nbuckets ? 0 : *b1 + 1;
+}
+
 static inline void
 buckets_of(const struct part *p, uint64_t hash, uint32_t *b1, uint32_t *b2)
 {
-	uint32_t hi = (uint32_t)(hash >> 32);
-	*b1 = (uint32_t)(((uint64_t)hi * p->nbuckets) >> 32);
-	*b2 = (uint32_t)(((uint64_t)(hi ^ (tag_of(hash) * 0x9e3779b1u)) * p->nbuckets) >> 32);
-	if (*b2 == *b1)
-		*b2 = *b1 + 1 == p->nbuckets ? 0 : *b1 + 1;
+	buckets_in(p->nbuckets, hash, b1, b2);
 }
 
 static inline struct mc_item *
@@ -359,19 +373,20 @@ part_of(const struct mc_store *s, uint64_t hash)
 	return (unsigned int)(((uint64_t)(uint32_t)hash * s->nparts) >> 32);
 }
 
-/* k's partition and buckets: kept in k when it was placed (mc_store_prefetch), else worked
- * out. */
-static inline void
-key_place(const struct mc_store *s, const struct mc_key *k, const struct part **p, uint32_t bi[2])
+/* k's partition (returned) and buckets: kept in k when it was placed (mc_store_prefetch),
+ * else worked out. */
+static inline unsigned int
+key_place(const struct mc_store *s, const struct mc_key *k, uint32_t bi[2])
 {
+	unsigned int part;
 	if (likely(k->placed)) {
-		*p = s->parts[k->part];
 		bi[0] = k->bkt[0];
 		bi[1] = k->bkt[1];
-		return;
+		return k->part;
 	}
-	*p = s->parts[part_of(s, k->hash)];
-	buckets_of(*p, k->hash, &bi[0], &bi[1]);
+	part = part_of(s, k->hash);
+	buckets_in(s->index[part].nbuckets, k->hash, &bi[0], &bi[1]);
+	return part;
 }
 
 /* Are n key bytes equal? Inline, with loads that stay inside the n bytes: eight at a time,

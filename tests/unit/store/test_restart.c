@@ -133,6 +133,18 @@ test_warm_restart_keeps_items_ttl_cas(void **state)
 		assert_non_null(v);
 		assert_string_equal(v, val);
 		assert_int_equal(cas_of(key), cas[i]);
+		/* And as the GET path finds it: placed and its item prefetched through the index
+		 * the store keeps beside the partitions, moved with them. */
+		{
+			struct mc_key k = K(key);
+			char buf[64];
+			uint32_t vlen = 0;
+			mc_store_prefetch(s, &k);
+			mc_store_prefetch_item(s, &k);
+			assert_int_equal(mc_store_get(&cx, &k, buf, sizeof(buf), &vlen, NULL, NULL),
+					 MC_OK);
+			assert_memory_equal(buf, val, vlen);
+		}
 	}
 	assert_string_equal(get("n"), "42");
 	/* The TTL counted the 50 s down: 300 - 50 = 250 s are left. */
