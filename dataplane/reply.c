@@ -473,8 +473,8 @@ reply_send_other(struct mc_worker *w, struct mc_frame *f, struct mc_out *o)
 }
 
 /* Queue the whole reply o, or refuse it whole (counted); consumes f->m. Inline into its one
- * caller, whatever the size the lone get's inline parts give that: called, it cost binary GETK
- * and meta mg 6 and 23 instructions (docs/PERFORMANCE.md). */
+ * caller however large the lone get's inline code makes that: as a call it cost meta mg and
+ * binary GETK 19 instructions each (docs/PERFORMANCE.md). */
 static inline __attribute__((always_inline)) void
 reply_send(struct mc_worker *w, struct mc_frame *f, struct mc_out *o)
 {
