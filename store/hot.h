@@ -168,8 +168,9 @@ changed:
 	goto retry;
 }
 
-/* mc_store_read_begin, inline: the slot the item prefetch matched (k->way) is tried first,
- * and on a hit there is no scan of the buckets; else both are scanned (st_read_scan). */
+/* mc_store_read_begin, inline: the slot and item the item prefetch matched (k->way,
+ * k->item) are tried first, and on a hit there is no scan of the buckets; else both are
+ * scanned (st_read_scan). */
 static inline __attribute__((always_inline)) enum mc_store_status
 mc_store_read_hot(struct mc_store_ctx *cx, const struct mc_key *k, struct mc_store_read *r)
 {

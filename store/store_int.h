@@ -389,9 +389,7 @@ key_place(const struct mc_store *s, const struct mc_key *k, uint32_t bi[2])
 	return part;
 }
 
-/* Are n key bytes equal? Inline, with loads that stay inside the n bytes: eight at a time,
- * the last eight (or four) overlapping the ones before, so no key length has a byte loop (a
- * call to memcmp costs more than comparing short keys). */
+/* Unaligned loads for key_bytes_eq. */
 static inline uint64_t
 ld8(const uint8_t *p)
 {
@@ -408,6 +406,9 @@ ld4(const uint8_t *p)
 	return v;
 }
 
+/* Are n key bytes equal? Inline, with loads that stay inside the n bytes: eight at a time,
+ * the last eight (or four) overlapping the ones before, so no key length of 4 or more has a
+ * byte loop (a call to memcmp costs more than comparing short keys). */
 static inline bool
 key_bytes_eq(const uint8_t *a, const uint8_t *b, uint32_t n)
 {
