@@ -25,12 +25,16 @@ enum mc_udp_status { MC_UDP_OK = 0, MC_UDP_SHORT = -1, MC_UDP_MULTI = -2 };
 static inline int
 mc_udp_frame_parse(const uint8_t *buf, size_t len, struct mc_udp_frame *f)
 {
+	uint64_t v;
+	_Static_assert(sizeof(*f) == MC_UDP_HDR_LEN, "the header's four fields, unpadded");
 	if (len <= MC_UDP_HDR_LEN)
 		return MC_UDP_SHORT;
-	f->req_id = (uint16_t)(buf[0] << 8 | buf[1]);
-	f->seq = (uint16_t)(buf[2] << 8 | buf[3]);
-	f->total = (uint16_t)(buf[4] << 8 | buf[5]);
-	f->reserved = (uint16_t)(buf[6] << 8 | buf[7]);
+	/* One load; on a little-endian host the bytes of every field swapped at once. */
+	__builtin_memcpy(&v, buf, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	v = (v & 0x00ff00ff00ff00ffull) << 8 | ((v >> 8) & 0x00ff00ff00ff00ffull);
+#endif
+	__builtin_memcpy(f, &v, 8);
 	if (f->total != 1)
 		return MC_UDP_MULTI;
 	return MC_UDP_OK;

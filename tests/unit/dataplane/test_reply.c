@@ -89,7 +89,7 @@ take_reply(struct rte_mbuf *m, uint16_t rid, uint16_t seq, uint16_t total, uint8
 	const uint8_t *p;
 	const struct rte_ipv4_hdr *ip;
 	const struct rte_udp_hdr *udp;
-	struct mc_udp_frame f;
+	struct mc_udp_frame f = {0};
 	uint32_t sum;
 	assert_true(len <= sizeof(flat) && len >= 42 + 8);
 	p = rte_pktmbuf_read(m, 0, len, flat);
