@@ -72,8 +72,10 @@ static inline bool
 reflector_port(const struct mc_worker *w, uint16_t sport_be)
 {
 	const uint16_t p = net16(sport_be);
-	return p < 1024 || p == 1900 || p == 5353 || p == 11211 ||
-	       (uint16_t)(p - w->udp_port) < w->nports;
+	if ((uint16_t)(p - w->udp_port) < w->nports)
+		return true;
+	/* Clients' ports are mostly ephemeral, above them all: one compare. */
+	return p <= 11211 && (p < 1024 || p == 1900 || p == 5353 || p == 11211);
 }
 
 /* Allowed and within its budget (request now, reply bytes charged up front: the reply is about
