@@ -572,28 +572,36 @@ lone_headers4(const struct mc_worker *w, const struct mc_frame *f, uint8_t *h, u
  * that mc_proto_lone_get works out from its parts. Returns false, having changed nothing,
  * when it cannot (a chained or shared buffer, a value to reference, a reply that does not
  * fit): the general path answers. */
+/* GCC 12 cannot tell that r is read only when the lookup filled it (hit), and says it may be
+ * used uninitialized; the warning is off for this function only. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 static inline __attribute__((always_inline)) bool
 reply_lone(struct mc_worker *w, struct mc_frame *f)
 {
 	struct mc_service *svc = w->svc;
 	struct rte_mbuf *m = f->m;
 	const uint16_t hlen = frame_hlen(f);
+	struct mc_store_read r;
+	const bool hit = mc_store_read_hot(&svc->px.sx, &f->key, &r) == MC_OK;
 	uint32_t at;
-	size_t cap = reply_place(f, &at), limit, n;
+	size_t cap, limit, n;
 	uint64_t ts;
 	uint8_t *h;
 
-	/* The room in place, within the amplification cap less the error's reserve, as
-	 * mc_out_init sets it for the general path. */
+	/* The lookup first: what it needs is not held across it. Then the room in place,
+	 * within the amplification cap less the error's reserve, as mc_out_init sets it for
+	 * the general path. */
+	cap = reply_place(f, &at);
 	limit = reply_limit(w, f);
 	if (unlikely(cap == 0 || limit <= MC_OUT_RESERVE))
 		return false;
 	cap = RTE_MIN(cap, limit - MC_OUT_RESERVE);
 	h = (uint8_t *)m->buf_addr + at;
-	n = mc_proto_lone_get(&svc->px, &f->key, f->lone == 2, h + hlen + MC_UDP_HDR_LEN, cap,
-			      svc->zc_min, &ts);
-	if (unlikely(n == 0))
-		return false;
+	n = mc_proto_lone_get(&svc->px, &f->key, hit ? &r : NULL, f->lone == 2,
+			      h + hlen + MC_UDP_HDR_LEN, cap, svc->zc_min, &ts);
+	if (unlikely(n == 0 || n == MC_LONE_CHANGED))
+		return false; /* changed under the copy: the general path looks again */
 	/* As reply_send: TX room, and the source's byte budget charged, before it leaves. */
 	if (unlikely(!mc_dp_tx_reserve(w, 1))) {
 		w->st.drop_tx_backlog++;
@@ -625,13 +633,27 @@ reply_lone(struct mc_worker *w, struct mc_frame *f)
 	tx_push(w, m);
 	return true;
 }
+#pragma GCC diagnostic pop
+
+static void __attribute__((noinline))
+answer_general(struct mc_worker *w, struct mc_frame *f)
+{
+	struct mc_service *svc = w->svc;
+	struct mc_out out;
+	/* The reply's headers: the request's, turned around (udp_finish writes the rest of the
+	 * IP header). */
+	turn_around(w, f, rte_pktmbuf_mtod(f->m, uint8_t *));
+	reply_open(w, f, &out);
+	mc_proto_execute(&svc->px, f->payload + MC_UDP_HDR_LEN, f->payload_len - MC_UDP_HDR_LEN,
+			 f->key.p != NULL ? &f->key : NULL, &out);
+	reply_send(w, f, &out);
+}
 
 void
 mc_dp_answer_memcached(struct mc_worker *w, struct mc_frame *f)
 {
 	struct mc_service *svc = w->svc;
 	struct rte_mbuf *m = f->m;
-	struct mc_out out;
 
 	if (unlikely(!mc_dp_rl_admit_at(w, f->rl_slot))) { /* f->rl_slot: stage 2 */
 		w->st.drop_ratelimit++;
@@ -652,13 +674,7 @@ mc_dp_answer_memcached(struct mc_worker *w, struct mc_frame *f)
 	}
 	if (likely(f->lone) && reply_lone(w, f))
 		return;
-	/* The reply's headers: the request's, turned around (udp_finish writes the rest of the
-	 * IP header). */
-	turn_around(w, f, rte_pktmbuf_mtod(m, uint8_t *));
-	reply_open(w, f, &out);
-	mc_proto_execute(&svc->px, f->payload + MC_UDP_HDR_LEN, f->payload_len - MC_UDP_HDR_LEN,
-			 f->key.p != NULL ? &f->key : NULL, &out);
-	reply_send(w, f, &out);
+	answer_general(w, f);
 }
 
 /* ---- the service ---- */

@@ -320,6 +320,100 @@ mc_sum_at(uint64_t sum, size_t off)
 /* Two bytes' sum at an even offset, as a little-endian host sums them. */
 #define MC_SUM2(a, b) ((uint64_t)(uint8_t)(a) | (uint64_t)(uint8_t)(b) << 8)
 
+/* What mc_proto_lone_fill returns when the item changed while it was copied (counted in
+ * read_retries, nothing else): look it up again. */
+#define MC_LONE_CHANGED SIZE_MAX
+
+/* mc_proto_lone_write after its lookup: r the hit, NULL a miss. MC_LONE_CHANGED when the
+ * item changed under the copy. Apart, so that a caller can look the key up before it works
+ * out where the reply goes (fewer values held across the lookup). */
+static inline __attribute__((always_inline)) size_t
+mc_proto_lone_fill(struct mc_proto_ctx *cx, const struct mc_key *k,
+		   const struct mc_store_read *r, bool with_cas, uint8_t *out, size_t cap,
+		   uint32_t zc_min, struct mc_out_sum *vs, uint64_t *tsum)
+{
+	unsigned int nf, nv, nc;
+	size_t line, n;
+	uint64_t sf, sv, sc = 0;
+	uint8_t *d;
+	if (r == NULL) {
+		if (cap < 5)
+			return 0;
+		cx->sx.st.cmd_get++;
+		cx->sx.st.get_misses++;
+		__builtin_memcpy(out, "END\r\n", 5);
+		if (vs != NULL)
+			vs->len = 0;
+		if (tsum != NULL)
+			*tsum = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+					? MC_SUM2('E', 'N') + MC_SUM2('D', '\r') + '\n'
+					: 0;
+		return 5;
+	}
+	nf = r->flags == 0 ? 1 : mc_u64_digits(r->flags); /* most items carry no flags */
+	nv = mc_u64_digits(r->vlen);
+	nc = with_cas ? mc_u64_digits(r->cas) : 0;
+	line = 6 + k->len + 1 + nf + 1 + nv + (with_cas ? 1 + nc : 0) + 2;
+	n = line + r->vlen + 7;
+	if (__builtin_expect(zc_min != 0 && r->vlen >= zc_min, 0) || n > cap)
+		return 0;
+	d = out;
+	__builtin_memcpy(d, "VALUE ", 6);
+	d += 6;
+	mc_copy(d, k->p, k->len);
+	d += k->len;
+	*d++ = ' ';
+	sf = mc_put_u64(d, r->flags, nf);
+	d += nf;
+	*d++ = ' ';
+	sv = mc_put_u64(d, r->vlen, nv);
+	d += nv;
+	if (with_cas) {
+		*d++ = ' ';
+		sc = mc_put_u64(d, r->cas, nc);
+		d += nc;
+	}
+	__builtin_memcpy(d, "\r\n", 2);
+	d += 2;
+	mc_copy(d, r->value, r->vlen);
+	__builtin_memcpy(d + r->vlen, "\r\nEND\r\n", 7);
+	if (__builtin_expect(!mc_store_read_check(r), 0)) {
+		cx->sx.st.read_retries++;
+		return MC_LONE_CHANGED;
+	}
+	/* As mc_out_value notes a copied value's kept sum. */
+	if (vs != NULL) {
+		if (r->vlen >= MC_OUT_SUM_MIN && r->vlen <= MC_VSUM_MAX)
+			*vs = (struct mc_out_sum){(uint32_t)line, r->vlen, r->vsum};
+		else
+			vs->len = 0;
+	}
+	/* The text's sum from its parts (the key's from mc_store_key_text_hot, the value's
+	 * kept), each at its offset's parity, a piece and the one after it together when
+	 * their parities differ by a known amount: nothing just written is read back. */
+	if (tsum != NULL) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		const size_t o = 6 + k->len; /* the space before the flags */
+		uint64_t t = MC_SUM2('V', 'A') + MC_SUM2('L', 'U') + MC_SUM2('E', ' ') + k->sum +
+			     mc_sum_at(' ' + (sf << 8), o) +
+			     mc_sum_at(' ' + (sv << 8), o + 1 + nf) +
+			     mc_sum_at(MC_SUM2('\r', '\n') + r->vsum, line) +
+			     mc_sum_at(MC_SUM2('\r', '\n') + MC_SUM2('E', 'N') +
+					       MC_SUM2('D', '\r') + '\n',
+				       line + r->vlen);
+		if (with_cas)
+			t += mc_sum_at(' ' + (sc << 8), o + 2 + nf + nv);
+		*tsum = r->vlen <= MC_VSUM_MAX ? t : 0; /* longer: no kept sum */
+#else
+		*tsum = 0; /* the pieces' sums above are little-endian words */
+#endif
+	}
+	cx->sx.st.cmd_get++;
+	cx->sx.st.get_hits++;
+	mc_store_read_touch(r);
+	return n;
+}
+
 /* A lone get or gets (mc_proto_lone_key's key, hashed) written in one go into out[0..cap): the
  * VALUE line, the value and "\r\nEND\r\n" under one room check, one version check after all
  * of it (a seqlock read: the line's numbers and the value are of one version, or it is read
@@ -331,104 +425,29 @@ mc_sum_at(uint64_t sum, size_t off)
  * be referenced (zero-copy, zc_min) or the reply does not fit: cmd_get then answers. */
 static inline __attribute__((always_inline)) size_t
 mc_proto_lone_write(struct mc_proto_ctx *cx, const struct mc_key *k, bool with_cas, uint8_t *out,
-	   size_t cap, uint32_t zc_min, struct mc_out_sum *vs, uint64_t *tsum)
+		    size_t cap, uint32_t zc_min, struct mc_out_sum *vs, uint64_t *tsum)
 {
-	struct mc_store_read r;
 	for (;;) {
-		unsigned int nf, nv, nc;
-		size_t line, n;
-		uint64_t sf, sv, sc = 0;
-		uint8_t *d;
-		if (mc_store_read_hot(&cx->sx, k, &r) != MC_OK) {
-			if (cap < 5)
-				return 0;
-			cx->sx.st.cmd_get++;
-			cx->sx.st.get_misses++;
-			__builtin_memcpy(out, "END\r\n", 5);
-			if (vs != NULL)
-				vs->len = 0;
-			if (tsum != NULL)
-				*tsum = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-						? MC_SUM2('E', 'N') + MC_SUM2('D', '\r') + '\n'
-						: 0;
-			return 5;
-		}
-		nf = r.flags == 0 ? 1 : mc_u64_digits(r.flags); /* most items carry no flags */
-		nv = mc_u64_digits(r.vlen);
-		nc = with_cas ? mc_u64_digits(r.cas) : 0;
-		line = 6 + k->len + 1 + nf + 1 + nv + (with_cas ? 1 + nc : 0) + 2;
-		n = line + r.vlen + 7;
-		if (__builtin_expect(zc_min != 0 && r.vlen >= zc_min, 0) || n > cap)
-			return 0;
-		d = out;
-		__builtin_memcpy(d, "VALUE ", 6);
-		d += 6;
-		mc_copy(d, k->p, k->len);
-		d += k->len;
-		*d++ = ' ';
-		sf = mc_put_u64(d, r.flags, nf);
-		d += nf;
-		*d++ = ' ';
-		sv = mc_put_u64(d, r.vlen, nv);
-		d += nv;
-		if (with_cas) {
-			*d++ = ' ';
-			sc = mc_put_u64(d, r.cas, nc);
-			d += nc;
-		}
-		__builtin_memcpy(d, "\r\n", 2);
-		d += 2;
-		mc_copy(d, r.value, r.vlen);
-		__builtin_memcpy(d + r.vlen, "\r\nEND\r\n", 7);
-		if (__builtin_expect(!mc_store_read_check(&r), 0)) {
-			/* The item changed while it was read. */
-			cx->sx.st.read_retries++;
-			continue;
-		}
-		/* As mc_out_value notes a copied value's kept sum. */
-		if (vs != NULL) {
-			if (r.vlen >= MC_OUT_SUM_MIN && r.vlen <= MC_VSUM_MAX)
-				*vs = (struct mc_out_sum){(uint32_t)line, r.vlen, r.vsum};
-			else
-				vs->len = 0;
-		}
-		/* The text's sum from its parts (the key's from mc_store_key_text_hot, the value's
-		 * kept), each at its offset's parity, a piece and the one after it together when
-		 * their parities differ by a known amount: nothing just written is read back. */
-		if (tsum != NULL) {
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-			const size_t o = 6 + k->len; /* the space before the flags */
-			uint64_t t = MC_SUM2('V', 'A') + MC_SUM2('L', 'U') + MC_SUM2('E', ' ') + k->sum +
-				     mc_sum_at(' ' + (sf << 8), o) +
-				     mc_sum_at(' ' + (sv << 8), o + 1 + nf) +
-				     mc_sum_at(MC_SUM2('\r', '\n') + r.vsum, line) +
-				     mc_sum_at(MC_SUM2('\r', '\n') + MC_SUM2('E', 'N') +
-						       MC_SUM2('D', '\r') + '\n',
-					       line + r.vlen);
-			if (with_cas)
-				t += mc_sum_at(' ' + (sc << 8), o + 2 + nf + nv);
-			*tsum = r.vlen <= MC_VSUM_MAX ? t : 0; /* longer: no kept sum */
-#else
-			*tsum = 0; /* the pieces' sums above are little-endian words */
-#endif
-		}
-		cx->sx.st.cmd_get++;
-		cx->sx.st.get_hits++;
-		mc_store_read_touch(&r);
-		return n;
+		struct mc_store_read r;
+		const bool hit = mc_store_read_hot(&cx->sx, k, &r) == MC_OK;
+		const size_t n =
+			mc_proto_lone_fill(cx, k, hit ? &r : NULL, with_cas, out, cap, zc_min, vs, tsum);
+		if (n != MC_LONE_CHANGED)
+			return n;
 	}
 }
 
 /* A lone "get <key>\r\n" (with_cas: "gets") answered into d[0..cap) without a struct mc_out,
  * for a transport that builds the reply where it lies: k is mc_proto_lone_key's key hashed by
- * mc_store_key_text_hot, so the request is exactly that. mc_proto_lone_write, counted as
- * mc_proto_execute counts a command. Inline: the UDP fast path's every GET. */
+ * mc_store_key_text_hot, so the request is exactly that, and r what mc_store_read_hot found
+ * for it (NULL: a miss). mc_proto_lone_fill, counted as mc_proto_execute counts a command.
+ * Inline: the UDP fast path's every GET. */
 static inline __attribute__((always_inline)) size_t
-mc_proto_lone_get(struct mc_proto_ctx *cx, const struct mc_key *k, bool with_cas, uint8_t *d,
-		  size_t cap, uint32_t zc_min, uint64_t *tsum)
+mc_proto_lone_get(struct mc_proto_ctx *cx, const struct mc_key *k, const struct mc_store_read *r,
+		  bool with_cas, uint8_t *d, size_t cap, uint32_t zc_min, uint64_t *tsum)
 {
-	const size_t n = mc_proto_lone_write(cx, k, with_cas, d, cap, zc_min, NULL, tsum);
-	if (__builtin_expect(n != 0, 1)) {
+	const size_t n = mc_proto_lone_fill(cx, k, r, with_cas, d, cap, zc_min, NULL, tsum);
+	if (__builtin_expect(n != 0 && n != MC_LONE_CHANGED, 1)) {
 		cx->st.cmd_ascii++;
 		cx->st.cmd_get_fast++;
 	}
