@@ -68,6 +68,8 @@ mc_store_prefetch_item_hot(const struct mc_store *s, struct mc_key *k)
 			rte_prefetch0(p->use + u);
 		k->way = (uint8_t)(1 + i);
 		k->item = it;
+		k->bucket = &index[bi[0]];
+		k->part = (uint16_t)part; /* kept already when placed */
 		return;
 	}
 	/* Not in its first bucket (a miss, or placed second): the lookup reads both, and the
@@ -176,12 +178,11 @@ mc_store_read_hot(struct mc_store_ctx *cx, const struct mc_key *k, struct mc_sto
 {
 	const struct part *p;
 	uint32_t bi[2];
-	p = cx->s->parts[key_place(cx->s, k, bi)];
 	if (likely(k->way != 0)) {
-		const unsigned int w = k->way - 1u;
-		const struct bucket *b = &p->buckets[bi[w >> 3]];
+		const struct bucket *b = k->bucket;
 		const uint32_t vb = __atomic_load_n(&b->ver, __ATOMIC_ACQUIRE);
-		const uint64_t e = __atomic_load_n(&b->slot[w & 7], __ATOMIC_RELAXED);
+		const uint64_t e = __atomic_load_n(&b->slot[k->way - 1u], __ATOMIC_RELAXED);
+		p = cx->s->parts[k->part];
 		/* The item the prefetch found, while the slot still holds it: its reads start
 		 * without waiting for the bucket's. */
 		if (likely((vb & 1) == 0 && item_at(p, e) == k->item)) {
@@ -194,6 +195,7 @@ mc_store_read_hot(struct mc_store_ctx *cx, const struct mc_key *k, struct mc_sto
 			}
 		}
 	}
+	p = cx->s->parts[key_place(cx->s, k, bi)];
 	return st_read_scan(cx, k, p, bi, r);
 }
 

@@ -157,8 +157,8 @@ struct mc_key {
 	/* Where it lives, once mc_store_prefetch placed it: the lookup need not work it out
 	 * again. */
 	bool placed;
-	/* The slot whose tag the item prefetch matched, 1 + 8 * bucket (0 or 1) + slot; 0: none.
-	 * The lookup tries it before scanning both buckets. A hint only: it is checked. */
+	/* The slot whose tag the item prefetch matched, 1 + its index in bucket; 0: none. The
+	 * lookup tries it before scanning both buckets. A hint only: it is checked. */
 	uint8_t way;
 	uint16_t part;
 	uint32_t bkt[2];
@@ -166,6 +166,8 @@ struct mc_key {
 	 * it while it checks that the slot still holds it, so the item's reads need not wait for
 	 * the bucket's. */
 	const void *item;
+	/* With way: the bucket that slot is in (its first), so the lookup need not find it. */
+	const void *bucket;
 };
 
 /* What a read found (valid only while mc_store_read_check says so). */
