@@ -575,7 +575,9 @@ lone_headers4(const struct mc_worker *w, const struct mc_frame *f, uint8_t *h, u
 /* GCC 12 cannot tell that r is read only when the lookup filled it (hit), and says it may be
  * used uninitialized; the warning is off for this function only. */
 #pragma GCC diagnostic push
+#ifndef __clang__
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 static inline __attribute__((always_inline)) bool
 reply_lone(struct mc_worker *w, struct mc_frame *f)
 {
