@@ -17,9 +17,9 @@ st_place(const struct mc_store *s, struct mc_key *k)
 {
 	const unsigned int part = part_of(s, k->hash);
 	k->part = (uint16_t)part;
-	buckets_in(s->index[part].nbuckets, k->hash, &k->bkt[0], &k->bkt[1]);
+	k->bkt = bucket_first(s->index[part].nbuckets, k->hash);
 	k->placed = true;
-	rte_prefetch0(&s->index[part].buckets[k->bkt[0]]);
+	rte_prefetch0(&s->index[part].buckets[k->bkt]);
 }
 
 /* mc_store_key_prefetch for a key the text protocols delimit, in one pass over its bytes:
@@ -41,15 +41,14 @@ mc_store_key_text_hot(const struct mc_store *s, struct mc_key *k, const void *p,
 	return true;
 }
 
-/* mc_store_prefetch_item, inline. */
+/* mc_store_prefetch_item, inline, for a key placed (st_place) already. */
 static inline __attribute__((always_inline)) void
 mc_store_prefetch_item_hot(const struct mc_store *s, struct mc_key *k)
 {
-	uint32_t bi[2], m;
-	const unsigned int part = key_place(s, k, bi);
-	const struct bucket *index = s->index[part].buckets;
+	const unsigned int part = k->part;
+	const struct bucket *index = s->index[part].buckets, *b = &index[k->bkt];
 	const struct part *p = s->parts[part];
-	m = tag_matches(&index[bi[0]], tag_of(k->hash));
+	const uint32_t m = tag_matches(b, tag_of(k->hash));
 	if (m != 0) {
 		/* The first match only: a second is a 16-bit tag collision, rare enough that
 		 * the lookup's own scan covers it. Writers store whole slots, so even a stale
@@ -58,9 +57,8 @@ mc_store_prefetch_item_hot(const struct mc_store *s, struct mc_key *k)
 		 * page the value ends in the line after the header's (cold GET 282 -> 267
 		 * cycles). The hit will read (and may set) the item's use bits too: their line
 		 * as well. */
-		const unsigned int i = (unsigned int)__builtin_ctz(m);
-		const struct mc_item *it =
-			item_at(p, __atomic_load_n(&index[bi[0]].slot[i], __ATOMIC_RELAXED));
+		const unsigned int i = TAG_SLOT(m);
+		const struct mc_item *it = item_at(p, __atomic_load_n(&b->slot[i], __ATOMIC_RELAXED));
 		const ptrdiff_t u = unit_of(p, it);
 		rte_prefetch0(it);
 		rte_prefetch0((const uint8_t *)it + 64);
@@ -68,13 +66,16 @@ mc_store_prefetch_item_hot(const struct mc_store *s, struct mc_key *k)
 			rte_prefetch0(p->use + u);
 		k->way = (uint8_t)(1 + i);
 		k->item = it;
-		k->bucket = &index[bi[0]];
-		k->part = (uint16_t)part; /* kept already when placed */
+		k->bucket = b;
 		return;
 	}
 	/* Not in its first bucket (a miss, or placed second): the lookup reads both, and the
 	 * second was not requested with the first. */
-	rte_prefetch0(&index[bi[1]]);
+	{
+		uint32_t b1, b2;
+		buckets_in(s->index[part].nbuckets, k->hash, &b1, &b2);
+		rte_prefetch0(&index[b2]);
+	}
 }
 
 /* What slot entry e of bucket b (read at version v) holds for k. */
@@ -151,7 +152,7 @@ retry:
 		}
 		for (m = tag_matches(b, tag); m != 0; m &= m - 1) {
 			switch (st_probe(cx, p, b, v[j],
-					 __atomic_load_n(&b->slot[__builtin_ctz(m)], __ATOMIC_RELAXED),
+					 __atomic_load_n(&b->slot[TAG_SLOT(m)], __ATOMIC_RELAXED),
 					 tag, k, r)) {
 			case PROBE_HIT: return MC_OK;
 			case PROBE_DEAD: return MC_MISS;

@@ -39,6 +39,8 @@ mc_store_key_prefetch(const struct mc_store *s, struct mc_key *k, const void *p,
 void
 mc_store_prefetch_item(const struct mc_store *s, struct mc_key *k)
 {
+	if (!k->placed)
+		st_place(s, k);
 	mc_store_prefetch_item_hot(s, k);
 }
 

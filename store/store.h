@@ -161,7 +161,7 @@ struct mc_key {
 	 * lookup tries it before scanning both buckets. A hint only: it is checked. */
 	uint8_t way;
 	uint16_t part;
-	uint32_t bkt[2];
+	uint32_t bkt; /* its first bucket (the second is worked out when needed) */
 	/* With way: the item that slot held when the item prefetch read it. The lookup starts on
 	 * it while it checks that the slot still holds it, so the item's reads need not wait for
 	 * the bucket's. */

@@ -214,12 +214,19 @@ tag_of(uint64_t hash)
 	return t ? t : 1;
 }
 
+/* A hash's first bucket among nbuckets: all a hit usually needs. */
+static inline uint32_t
+bucket_first(uint32_t nbuckets, uint64_t hash)
+{
+	return (uint32_t)(((uint64_t)(uint32_t)(hash >> 32) * nbuckets) >> 32);
+}
+
 /* A hash's two buckets among nbuckets. */
 static inline void
 buckets_in(uint32_t nbuckets, uint64_t hash, uint32_t *b1, uint32_t *b2)
 {
 	uint32_t hi = (uint32_t)(hash >> 32);
-	*b1 = (uint32_t)(((uint64_t)hi * nbuckets) >> 32);
+	*b1 = bucket_first(nbuckets, hash);
 	*b2 = (uint32_t)(((uint64_t)(hi ^ (tag_of(hash) * 0x9e3779b1u)) * nbuckets) >> 32);
 	if (*b2 == *b1)
 		*b2 = *b1 + 1 == nbuckets ? 0 : *b1 + 1;
@@ -269,30 +276,31 @@ referenced(const struct part *p, const struct mc_item *it)
 	return __atomic_load_n(refs_of(p, it), __ATOMIC_SEQ_CST) != 0;
 }
 
-/* The slots of b whose tag is tag, as bits 0..SLOTS-1. A filter only: the caller loads each
- * candidate slot again and the bucket version tells whether the bucket changed meanwhile.
- * With SSE2, one 16-bit compare per lane over the whole line: tags are each slot's top 16
- * bits, lane 3 of its 64-bit word (word 0 is the version). */
+/* The slots of b whose tag is tag, slot i as bit 2i (take the index with TAG_SLOT). A filter
+ * only: the caller loads each candidate slot again and the bucket version tells whether the
+ * bucket changed meanwhile. With SSE2, one 16-bit compare per lane over the whole line: tags
+ * are each slot's top 16 bits, lane 3 of its 64-bit word (word 0 is the version). Two signed
+ * packs then narrow each word's upper half to one byte whose sign is its tag lane's result
+ * (a negative 32-bit half stays negative, a positive one positive): one movemask, word w's
+ * verdict in bit 2w+1. */
+#define TAG_SLOT(m) ((unsigned int)__builtin_ctz(m) >> 1)
 static inline uint32_t
 tag_matches(const struct bucket *b, uint16_t tag)
 {
 #ifdef __SSE2__
 	const __m128i t = _mm_set1_epi16((short)tag);
 	const __m128i *v = (const __m128i *)(const void *)b;
-	uint64_t m = (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi16(_mm_load_si128(v), t)) |
-		     (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi16(_mm_load_si128(v + 1), t)) << 16 |
-		     (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi16(_mm_load_si128(v + 2), t)) << 32 |
-		     (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi16(_mm_load_si128(v + 3), t)) << 48;
-	/* Bit 8w+7 says word w matched. Gather words 1..7 into bits 0..6 with one multiply:
-	 * bit 8w lands on 56 + w - 1 from the term 2^(55-7w), and no two terms meet. */
-	m = (m >> 7) & 0x0101010101010100ull;
-	return (uint32_t)((m * 0x0001020408102040ull) >> 56) & 0x7f;
+	const __m128i lo = _mm_packs_epi32(_mm_cmpeq_epi16(_mm_load_si128(v), t),
+					   _mm_cmpeq_epi16(_mm_load_si128(v + 1), t));
+	const __m128i hi = _mm_packs_epi32(_mm_cmpeq_epi16(_mm_load_si128(v + 2), t),
+					   _mm_cmpeq_epi16(_mm_load_si128(v + 3), t));
+	return ((uint32_t)_mm_movemask_epi8(_mm_packs_epi16(lo, hi)) >> 3) & 0x1555;
 #else
 	uint32_t m = 0;
 	unsigned int i;
 	for (i = 0; i < SLOTS; i++)
 		if ((uint16_t)(__atomic_load_n(&b->slot[i], __ATOMIC_RELAXED) >> 48) == tag)
-			m |= 1u << i;
+			m |= 1u << (2 * i);
 	return m;
 #endif
 }
@@ -373,18 +381,12 @@ part_of(const struct mc_store *s, uint64_t hash)
 	return (unsigned int)(((uint64_t)(uint32_t)hash * s->nparts) >> 32);
 }
 
-/* k's partition (returned) and buckets: kept in k when it was placed (mc_store_prefetch),
- * else worked out. */
+/* k's partition (returned) and both its buckets; the partition kept in k when it was placed
+ * (mc_store_prefetch), else worked out. */
 static inline unsigned int
 key_place(const struct mc_store *s, const struct mc_key *k, uint32_t bi[2])
 {
-	unsigned int part;
-	if (likely(k->placed)) {
-		bi[0] = k->bkt[0];
-		bi[1] = k->bkt[1];
-		return k->part;
-	}
-	part = part_of(s, k->hash);
+	const unsigned int part = likely(k->placed) ? k->part : part_of(s, k->hash);
 	buckets_in(s->index[part].nbuckets, k->hash, &bi[0], &bi[1]);
 	return part;
 }
