@@ -566,6 +566,16 @@ lone_headers4(const struct mc_worker *w, const struct mc_frame *f, uint8_t *h, u
 	memcpy(ip + sizeof(struct rte_ipv4_hdr) + sizeof(struct rte_udp_hdr), &fr, 8);
 }
 
+/* m's data moved onto the reply built at at: hlen bytes of headers, the frame header, n of
+ * text. */
+static inline void
+lone_frame(struct rte_mbuf *m, uint32_t at, uint16_t hlen, size_t n)
+{
+	m->data_off = (uint16_t)at;
+	m->data_len = (uint16_t)(hlen + MC_UDP_HDR_LEN + n);
+	m->pkt_len = m->data_len;
+}
+
 /* A lone get (f->lone, admitted) answered where it lies, with no struct mc_out: the reply
  * after the request in its own buffer, its headers in front of it, built from the request's
  * (lone_headers4 over IPv4, else copied and turned around), its UDP sum from the text's sum
@@ -615,20 +625,18 @@ reply_lone(struct mc_worker *w, struct mc_frame *f)
 		rte_pktmbuf_free(m);
 		return true;
 	}
+	/* The headers from the request's, then the mbuf moved onto the reply. */
 	if (likely(!f->v6 && !w->tx_cksum_offload && ts != 0)) {
 		lone_headers4(w, f, h, (uint16_t)n, ts);
+		lone_frame(m, at, hlen, n);
 	} else {
 		/* The request's headers in front of the reply (never overlapping: it starts past
 		 * the request), turned around there; the text summed as it lies. */
+		const struct mc_out_sum all = {0, (uint32_t)n, mc_sum_fold(ts)};
 		rte_memcpy(h, rte_pktmbuf_mtod(m, uint8_t *), hlen);
 		turn_around(w, f, h);
 		mc_udp_frame_write(h + hlen, f->hdr.req_id, 0, 1);
-	}
-	m->data_off = (uint16_t)at;
-	m->data_len = (uint16_t)(hlen + MC_UDP_HDR_LEN + n);
-	m->pkt_len = m->data_len;
-	if (unlikely(f->v6 || w->tx_cksum_offload || ts == 0)) {
-		const struct mc_out_sum all = {0, (uint32_t)n, mc_sum_fold(ts)};
+		lone_frame(m, at, hlen, n);
 		udp_finish(w, m, f->v6, f->l2, (uint16_t)(MC_UDP_HDR_LEN + n), &all, ts != 0);
 	}
 	svc->st.reply_datagrams++;

@@ -59,11 +59,13 @@ mc_store_prefetch_item_hot(const struct mc_store *s, struct mc_key *k)
 		 * as well. */
 		const unsigned int i = TAG_SLOT(m);
 		const struct mc_item *it = item_at(p, __atomic_load_n(&b->slot[i], __ATOMIC_RELAXED));
-		const ptrdiff_t u = unit_of(p, it);
 		rte_prefetch0(it);
 		rte_prefetch0((const uint8_t *)it + 64);
-		if (u >= 0)
-			rte_prefetch0(p->use + u);
+		/* Unchecked: a prefetch of any address is harmless, and a stale slot's is
+		 * only wasted (the lookup checks it with unit_of). Integer arithmetic, so no
+		 * pointer leaves its object. */
+		rte_prefetch0((const void *)((uintptr_t)p->use +
+					     (((uintptr_t)it - (uintptr_t)p->pages) >> UNIT_SHIFT)));
 		k->way = (uint8_t)(1 + i);
 		k->item = it;
 		k->bucket = b;
