@@ -248,6 +248,9 @@ struct mc_worker {
 	struct mc_service *svc;
 	struct mc_rl *rl;        /* shared; NULL when rate limits are off */
 	uint64_t now;            /* TSC when the burst being handled arrived */
+	/* The burst's admission bounds from now (mc_dp_rl_bounds; with rl): a request is refused
+	 * when its source's req_tat is past the first or its byte_tat past the second. */
+	uint64_t rl_req_lim, rl_byte_lim;
 	/* Housekeeping (mc_dp_poll), on time however busy the queue: the store's clock, a
 	 * bounded sweep of this worker's partition, and the tick callback. */
 	struct mc_store *store;
@@ -435,21 +438,50 @@ mc_dp_gcra_take(const struct mc_rl *rl, uint64_t *tat, uint64_t now, uint64_t co
 	return true;
 }
 
+/* The admission bounds at now (struct mc_worker's rl_req_lim, rl_byte_lim): past the first, a
+ * request would take the source's req_tat more than the burst window ahead of now (the window
+ * is at least one request's cost, so a tat at or before now never is); past the second, its
+ * byte budget cannot pay even the smallest reply. A limit that is off bounds nothing. */
+static inline void
+mc_dp_rl_bounds(const struct mc_rl *rl, uint64_t now, uint64_t *req_lim, uint64_t *byte_lim)
+{
+	*req_lim = rl->req_cost != 0 ? now + rl->req_window - rl->req_cost : UINT64_MAX;
+	*byte_lim = rl->byte_cost_fp != 0 ? now + rl->byte_window - rl->byte_min : UINT64_MAX;
+}
+
+/* A request admitted at slot s under those bounds: its req_tat moved on by a request's cost. A
+ * source whose byte budget cannot pay even the smallest reply gets no request in either:
+ * nothing is parsed, looked up or copied for it. */
+static inline bool
+mc_dp_rl_admit_bounded(const struct mc_rl *rl, struct mc_rl_slot *s, uint64_t now,
+		       uint64_t req_lim, uint64_t byte_lim)
+{
+	uint64_t t;
+	if (__atomic_load_n(&s->byte_tat, __ATOMIC_RELAXED) > byte_lim)
+		return false;
+	t = __atomic_load_n(&s->req_tat, __ATOMIC_RELAXED);
+	if (!rl->shared) {
+		if (t > req_lim)
+			return false;
+		__atomic_store_n(&s->req_tat, (t > now ? t : now) + rl->req_cost, __ATOMIC_RELAXED);
+		return true;
+	}
+	do {
+		if (t > req_lim)
+			return false;
+	} while (!__atomic_compare_exchange_n(&s->req_tat, &t, (t > now ? t : now) + rl->req_cost,
+					      true, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+	return true;
+}
+
 /* mc_dp_rl_admit and mc_dp_rl_charge at the source's slot s, looked up once for both
- * (mc_dp_rl_slot; any value when w->rl is NULL). */
+ * (mc_dp_rl_slot; any value when w->rl is NULL). For the burst being handled: its bounds
+ * were worked out when it arrived (mc_dp_handle_burst). */
 static inline bool
 mc_dp_rl_admit_at(struct mc_worker *w, struct mc_rl_slot *s)
 {
-	const struct mc_rl *rl = w->rl;
-	if (rl == NULL)
-		return true;
-	/* A source whose byte budget cannot pay even the smallest reply gets no request in
-	 * either: nothing is parsed, looked up or copied for it. */
-	if (rl->byte_cost_fp != 0 &&
-	    __atomic_load_n(&s->byte_tat, __ATOMIC_RELAXED) + rl->byte_min > w->now + rl->byte_window)
-		return false;
-	return rl->req_cost == 0 ||
-	       mc_dp_gcra_take(rl, &s->req_tat, w->now, rl->req_cost, rl->req_window);
+	return w->rl == NULL ||
+	       mc_dp_rl_admit_bounded(w->rl, s, w->now, w->rl_req_lim, w->rl_byte_lim);
 }
 
 static inline bool
@@ -462,10 +494,15 @@ mc_dp_rl_charge_at(struct mc_worker *w, struct mc_rl_slot *s, uint32_t bytes)
 			       rl->byte_window);
 }
 
+/* The same at w->now as it is, bounds and all worked out here. */
 static inline bool
 mc_dp_rl_admit(struct mc_worker *w, uint64_t src)
 {
-	return w->rl == NULL || mc_dp_rl_admit_at(w, mc_dp_rl_slot(w->rl, src));
+	uint64_t req_lim, byte_lim;
+	if (w->rl == NULL)
+		return true;
+	mc_dp_rl_bounds(w->rl, w->now, &req_lim, &byte_lim);
+	return mc_dp_rl_admit_bounded(w->rl, mc_dp_rl_slot(w->rl, src), w->now, req_lim, byte_lim);
 }
 
 static inline bool
