@@ -671,6 +671,9 @@ mc_dp_answer_memcached(struct mc_worker *w, struct mc_frame *f)
 		return;
 	}
 	w->st.udp_requests++;
+	/* A lone get was found in a whole, valid frame (stage 2): straight to its reply. */
+	if (likely(f->lone) && reply_lone(w, f))
+		return;
 	if (unlikely(f->payload == NULL)) {
 		/* A chained request: one copy makes it contiguous. */
 		f->payload = rte_pktmbuf_read(m, frame_hlen(f), f->payload_len, svc->lin);
@@ -682,8 +685,6 @@ mc_dp_answer_memcached(struct mc_worker *w, struct mc_frame *f)
 		rte_pktmbuf_free(m);
 		return;
 	}
-	if (likely(f->lone) && reply_lone(w, f))
-		return;
 	answer_general(w, f);
 }
 

@@ -35,7 +35,7 @@ mc_store_key_text_hot(const struct mc_store *s, struct mc_key *k, const void *p,
 	k->p = p;
 	k->len = len;
 	k->hash = h;
-	k->sum = mc_sum_fold(sum);
+	k->sum = (sum & 0xffffffffu) + (sum >> 32); /* 2^32 is 1 modulo 0xffff */
 	k->way = 0;
 	st_place(s, k);
 	return true;

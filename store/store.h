@@ -150,10 +150,11 @@ struct mc_store_ctx {
 struct mc_key {
 	const uint8_t *p;
 	uint32_t len;
-	/* mc_store_key_text_hot only: the key's ones'-complement sum (as rte_raw_cksum sums it), for
-	 * a reply that echoes the key (mc_proto_lone_get). */
-	uint16_t sum;
 	uint64_t hash;
+	/* mc_store_key_text_hot only: the key's ones'-complement sum (as rte_raw_cksum sums it), for
+	 * a reply that echoes the key (mc_proto_lone_get); below 2^33, not folded to 16 bits
+	 * (mc_sum_fold folds the reply's sum once). */
+	uint64_t sum;
 	/* Where it lives, once mc_store_prefetch placed it: the lookup need not work it out
 	 * again. */
 	bool placed;
