@@ -535,16 +535,22 @@ cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* Bursts in a chunk for the best-chunk figure: 1,600 requests, about a tenth of a millisecond. */
+#define DP_CHUNK 50
+
 /* One run of a case: rounds bursts after 100 that warm the caches, every request answered
- * (or the process exits: the numbers would measure drops). Returns TSC cycles a request. */
+ * (or the process exits: the numbers would measure drops). Returns TSC cycles a request, and
+ * lowers *best (0: none yet) to the cycles a request of its quickest chunk of DP_CHUNK bursts:
+ * on a shared host the neighbours' load comes and goes within a run, and the best chunk shows
+ * the code's own cost where a run's average shows theirs too. */
 static double
-dp_case_run(const char *name, req_fn fn, unsigned int rounds, uint64_t *seq)
+dp_case_run(const char *name, req_fn fn, unsigned int rounds, uint64_t *seq, double *best)
 {
 	struct rte_mbuf *pkts[MC_BURST];
 	void *done[512];
 	uint8_t req[512];
-	uint64_t cycles = 0, nreq = 0, i = *seq;
-	unsigned int r, j, n;
+	uint64_t cycles = 0, nreq = 0, i = *seq, chunk = 0;
+	unsigned int r, j, n, in_chunk = 0;
 
 	memset(&w.st, 0, sizeof(w.st));
 	for (r = 0; r < rounds + 100; r++) {
@@ -561,8 +567,17 @@ dp_case_run(const char *name, req_fn fn, unsigned int rounds, uint64_t *seq)
 			mc_dp_exception_poll(&w, MC_BURST); /* as mc_dp_poll after a full burst */
 		mc_dp_tx_flush(&w);
 		if (r >= 100) { /* the first rounds warm caches */
-			cycles += rte_rdtsc() - t0;
+			const uint64_t d = rte_rdtsc() - t0;
+			cycles += d;
 			nreq += MC_BURST;
+			chunk += d;
+			if (++in_chunk == DP_CHUNK) {
+				const double c = (double)chunk / (DP_CHUNK * MC_BURST);
+				if (*best == 0 || c < *best)
+					*best = c;
+				chunk = 0;
+				in_chunk = 0;
+			}
 		}
 		while ((n = rte_ring_dequeue_burst(tx_ring, done, 512, NULL)) != 0)
 			rte_pktmbuf_free_bulk((struct rte_mbuf **)done, n);
@@ -588,7 +603,7 @@ dp_case_run(const char *name, req_fn fn, unsigned int rounds, uint64_t *seq)
 #define DP_RUNS 5
 static void
 dp_case_report(const char *name, const char *what, double *c, unsigned int runs,
-	       unsigned int rounds)
+	       unsigned int rounds, double best)
 {
 	double med;
 	char nm[64];
@@ -597,9 +612,9 @@ dp_case_report(const char *name, const char *what, double *c, unsigned int runs,
 	snprintf(nm, sizeof(nm), "%s_cycles", name);
 	add(nm, "cycles", med,
 	    "\"burst\": %d, \"requests\": %llu, \"runs\": %u, \"min\": %.1f, \"max\": %.1f, "
-	    "\"request\": \"%s\", \"path\": \"rx burst to tx burst, checksums %s, rate limits on "
+	    "\"best_chunk\": %.1f, \"request\": \"%s\", \"path\": \"rx burst to tx burst, checksums %s, rate limits on "
 	    "(%d sources)\"%s%s%s",
-	    MC_BURST, (unsigned long long)rounds * MC_BURST, runs, c[0], c[runs - 1], what,
+	    MC_BURST, (unsigned long long)rounds * MC_BURST, runs, c[0], c[runs - 1], best, what,
 	    nic_cksum ? "by the NIC (RX verdict, TX offload)" : "in software", NSRC,
 	    exc_note ? ", \"exception\": \"" : "", exc_note ? exc_note : "", exc_note ? "\"" : "");
 	snprintf(nm, sizeof(nm), "%s_mrps", name);
@@ -618,15 +633,15 @@ static void
 bench_dp_case(const char *name, req_fn fn, const char *what)
 {
 	const unsigned int rounds = quick ? 2000 : 20000, runs = quick ? 1 : DP_RUNS;
-	double c[DP_RUNS];
+	double c[DP_RUNS], best = 0;
 	uint64_t seq = 0;
 	unsigned int k;
 	if (!dp_selected(name))
 		return;
 	w.tx_cksum_offload = (uint8_t)nic_cksum;
 	for (k = 0; k < runs; k++)
-		c[k] = dp_case_run(name, fn, rounds, &seq);
-	dp_case_report(name, what, c, runs, rounds);
+		c[k] = dp_case_run(name, fn, rounds, &seq, &best);
+	dp_case_report(name, what, c, runs, rounds, best);
 }
 
 /* Copy or zero-copy: the same get at several value sizes, both ways; the crossover is the
@@ -749,7 +764,7 @@ static void
 bench_dp(void)
 {
 	const unsigned int rounds = quick ? 2000 : 20000, runs = quick ? 1 : DP_RUNS;
-	static double c[RTE_DIM(dp_main)][DP_RUNS];
+	static double c[RTE_DIM(dp_main)][DP_RUNS], best[RTE_DIM(dp_main)];
 	uint64_t seq[RTE_DIM(dp_main)] = {0};
 	unsigned int pass, i;
 	dp_setup();
@@ -761,14 +776,15 @@ bench_dp(void)
 			over_ip6 = dp_main[i].ip6;
 			nic_cksum = dp_main[i].nic;
 			w.tx_cksum_offload = (uint8_t)nic_cksum;
-			c[i][pass] = dp_case_run(dp_main[i].name, dp_main[i].fn, rounds, &seq[i]);
+			c[i][pass] = dp_case_run(dp_main[i].name, dp_main[i].fn, rounds, &seq[i],
+						 &best[i]);
 		}
 	}
 	for (i = 0; i < RTE_DIM(dp_main); i++) {
 		if (!dp_selected(dp_main[i].name))
 			continue;
 		nic_cksum = dp_main[i].nic;
-		dp_case_report(dp_main[i].name, dp_main[i].what, c[i], runs, rounds);
+		dp_case_report(dp_main[i].name, dp_main[i].what, c[i], runs, rounds, best[i]);
 	}
 	over_ip6 = 0;
 	nic_cksum = 0;
