@@ -461,11 +461,14 @@ mc_dp_rl_admit_bounded(const struct mc_rl *rl, struct mc_rl_slot *s, uint64_t no
 		return false;
 	t = __atomic_load_n(&s->req_tat, __ATOMIC_RELAXED);
 	if (!rl->shared) {
+		/* Without a request limit (cost 0) the tat only keeps up with now: harmless. */
 		if (t > req_lim)
 			return false;
 		__atomic_store_n(&s->req_tat, (t > now ? t : now) + rl->req_cost, __ATOMIC_RELAXED);
 		return true;
 	}
+	if (rl->req_cost == 0)
+		return true; /* no request limit: no compare-and-swap for nothing */
 	do {
 		if (t > req_lim)
 			return false;

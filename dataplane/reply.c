@@ -595,19 +595,19 @@ reply_lone(struct mc_worker *w, struct mc_frame *f)
 	struct rte_mbuf *m = f->m;
 	const uint16_t hlen = frame_hlen(f);
 	struct mc_store_read r;
-	const bool hit = mc_store_read_hot(&svc->px.sx, &f->key, &r) == MC_OK;
 	uint32_t at;
-	size_t cap, limit, n;
+	size_t cap = reply_place(f, &at), limit = reply_limit(w, f), n;
 	uint64_t ts;
 	uint8_t *h;
+	bool hit;
 
-	/* The lookup first: what it needs is not held across it. Then the room in place,
-	 * within the amplification cap less the error's reserve, as mc_out_init sets it for
-	 * the general path. */
-	cap = reply_place(f, &at);
-	limit = reply_limit(w, f);
+	/* The room in place, within the amplification cap less the error's reserve, as
+	 * mc_out_init sets it for the general path; none, and the general path answers before
+	 * anything is looked up (a lookup here and another there would count an expired item's
+	 * expiry twice). */
 	if (unlikely(cap == 0 || limit <= MC_OUT_RESERVE))
 		return false;
+	hit = mc_store_read_hot(&svc->px.sx, &f->key, &r) == MC_OK;
 	cap = RTE_MIN(cap, limit - MC_OUT_RESERVE);
 	h = (uint8_t *)m->buf_addr + at;
 	n = mc_proto_lone_get(&svc->px, &f->key, hit ? &r : NULL, f->lone == 2,

@@ -391,6 +391,27 @@ test_lone_get_where_it_lies(void **state)
 		assert_true(ol > 13 && memcmp(out, "SERVER_ERROR ", 13) == 0);
 		assert_int_equal(w.svc->px.st.cmd_get_fast - fast, 1);
 	}
+
+	/* A lone get that must go the general way (under a cap that leaves it no room in place;
+	 * nothing fits the reply either) of an item expired as it was stored: looked up once,
+	 * its expiry counted once. */
+	{
+		const uint32_t ratio = cfg.max_reply_ratio;
+		const uint64_t expired = w.svc->px.sx.st.get_expired;
+		mc_key_init(&k, store, "lone-exp", 8);
+		assert_int_equal(mc_store_store(&w.svc->px.sx, &k,
+						&(struct mc_store_args){.mode = MC_SET,
+									.exptime = mc_store_now(store),
+									.val = "x",
+									.vlen = 1},
+						NULL),
+				 MC_STORED);
+		cfg.max_reply_ratio = 2; /* 44 bytes: under the reply's reserve */
+		ms[0] = request("get lone-exp\r\n", 14, 8);
+		exchange(ms, 1, out, &ol);
+		cfg.max_reply_ratio = ratio;
+		assert_int_equal(w.svc->px.sx.st.get_expired - expired, 1);
+	}
 }
 
 /* A corrupted datagram is a counted drop; checksum 0 ("none sent") is served. */
