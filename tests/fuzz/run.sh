@@ -37,7 +37,9 @@ for t in ascii meta binary stream packet; do
 		-artifact_prefix="build/fuzz/crash-$t-" "${corpora[@]}" >"build/fuzz/$t.log" 2>&1
 	rc=$?
 	execs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "build/fuzz/$t.log" | grep -oE '[0-9]+$' | tail -1)
-	[ -z "$execs" ] && execs=$(grep -oE '#[0-9]+' "build/fuzz/$t.log" | tail -1 | tr -d '#')
+	[ -z "$execs" ] && execs=$(grep -oE '^Done [0-9]+ runs' "build/fuzz/$t.log" | grep -oE '[0-9]+' | tail -1)
+	# A status line's count starts its line: "#N" elsewhere may be a dictionary word's.
+	[ -z "$execs" ] && execs=$(grep -oE '^#[0-9]+' "build/fuzz/$t.log" | tail -1 | tr -d '#')
 	if [ $rc -ne 0 ]; then
 		echo "fuzz $t: CRASH after ${execs:-?} executions (log build/fuzz/$t.log)"; tail -40 "build/fuzz/$t.log"; fail=1
 	else
