@@ -612,8 +612,8 @@ dp_case_report(const char *name, const char *what, double *c, unsigned int runs,
 	snprintf(nm, sizeof(nm), "%s_cycles", name);
 	add(nm, "cycles", med,
 	    "\"burst\": %d, \"requests\": %llu, \"runs\": %u, \"min\": %.1f, \"max\": %.1f, "
-	    "\"best_chunk\": %.1f, \"request\": \"%s\", \"path\": \"rx burst to tx burst, checksums %s, rate limits on "
-	    "(%d sources)\"%s%s%s",
+	    "\"best_chunk\": %.1f, \"request\": \"%s\", \"path\": \"rx burst to tx burst, "
+	    "checksums %s, rate limits on (%d sources)\"%s%s%s",
 	    MC_BURST, (unsigned long long)rounds * MC_BURST, runs, c[0], c[runs - 1], best, what,
 	    nic_cksum ? "by the NIC (RX verdict, TX offload)" : "in software", NSRC,
 	    exc_note ? ", \"exception\": \"" : "", exc_note ? exc_note : "", exc_note ? "\"" : "");

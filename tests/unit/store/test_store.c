@@ -499,8 +499,6 @@ test_sweep_reclaims_expired(void **state)
 	assert_int_equal(ps.expired_unfetched, 100);
 }
 
-/* The slot the item prefetch noted is a hint the lookup checks: stale (deleted, replaced,
- * expired) or pointing at another key's slot or an empty one, the answer is the scan's. */
 /* k's second bucket (mc_key keeps the first). */
 static uint32_t
 bkt2(const struct mc_key *k)
@@ -510,6 +508,8 @@ bkt2(const struct mc_key *k)
 	return b2;
 }
 
+/* The slot the item prefetch noted is a hint the lookup checks: stale (deleted, replaced,
+ * expired) or pointing at another key's slot or an empty one, the answer is the scan's. */
 static uint32_t
 get_k(struct mc_key *k, char *buf, size_t cap)
 {
@@ -607,6 +607,66 @@ test_item_hint_is_checked(void **state)
 /* Keys go to their first bucket while it has room to spare, so the item prefetch, which
  * reads only that bucket, finds them; past that, to the emptier bucket, and a key placed
  * second is still found (the prefetch then requests the second bucket and notes no slot). */
+static int
+cmp_u64(const void *a, const void *b)
+{
+	const uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Two keys with the same 16-bit tag in the same first bucket (found among 200,000 by their
+ * hashes): each is found, though the item prefetch and the scan meet the other's slot first
+ * for one of them (tag_matches' candidates taken in turn). */
+static void
+test_tag_collision_in_one_bucket(void **state)
+{
+	enum { N = 200000 };
+	static uint64_t h[N];
+	static char a[24], b[24];
+	struct mc_key ka, kb;
+	char buf[16];
+	unsigned int i, x = N, y = N;
+	(void)state;
+	make(16, 1, 1 << 20);
+	for (i = 0; i < N; i++) {
+		char name[24];
+		struct mc_key k;
+		snprintf(name, sizeof(name), "tc:%u", i);
+		k = K(name);
+		mc_store_prefetch(s, &k);
+		h[i] = (uint64_t)tag_of(k.hash) << 48 | (uint64_t)k.bkt << 20 | i;
+	}
+	qsort(h, N, sizeof(h[0]), cmp_u64);
+	for (i = 1; i < N && x == N; i++)
+		if (h[i] >> 20 == h[i - 1] >> 20) {
+			x = (unsigned int)(h[i - 1] & 0xfffff);
+			y = (unsigned int)(h[i] & 0xfffff);
+		}
+	assert_int_not_equal(x, N);
+	snprintf(a, sizeof(a), "tc:%u", x);
+	snprintf(b, sizeof(b), "tc:%u", y);
+	assert_int_equal(set(a, "va", 0, 0), MC_STORED);
+	assert_int_equal(set(b, "vbb", 0, 0), MC_STORED);
+	ka = K(a);
+	kb = K(b);
+	mc_store_prefetch(s, &ka);
+	mc_store_prefetch(s, &kb);
+	assert_int_equal(ka.bkt, kb.bkt);
+	assert_int_equal(tag_of(ka.hash), tag_of(kb.hash));
+	/* The scan alone, then through the item prefetch's hint. */
+	assert_int_equal(get_k(&ka, buf, sizeof(buf)), 2);
+	assert_memory_equal(buf, "va", 2);
+	assert_int_equal(get_k(&kb, buf, sizeof(buf)), 3);
+	assert_memory_equal(buf, "vbb", 3);
+	mc_store_prefetch_item(s, &ka);
+	mc_store_prefetch_item(s, &kb);
+	assert_ptr_equal(ka.item, kb.item); /* the first match, one key's item, for both */
+	assert_int_equal(get_k(&ka, buf, sizeof(buf)), 2);
+	assert_memory_equal(buf, "va", 2);
+	assert_int_equal(get_k(&kb, buf, sizeof(buf)), 3);
+	assert_memory_equal(buf, "vbb", 3);
+}
+
 static void
 test_first_bucket_first(void **state)
 {
@@ -701,6 +761,7 @@ main(void)
 		cmocka_unit_test(test_clock_monotonic_ttl_wall_absolute),
 		cmocka_unit_test(test_sweep_reclaims_expired),
 		cmocka_unit_test(test_slot_hint_is_checked),
+		cmocka_unit_test(test_tag_collision_in_one_bucket),
 		cmocka_unit_test(test_first_bucket_first),
 		cmocka_unit_test(test_key_compare_every_length),
 		cmocka_unit_test(test_item_hint_is_checked),
