@@ -320,6 +320,15 @@ stage_parse(struct mc_worker *w, struct mc_frame *f)
 	f->key.p = NULL;
 	f->lone = 0;
 	f->hdr_ok = false;
+	if (unlikely(rte_mbuf_refcnt_read(m) != 1 || !RTE_MBUF_DIRECT(m))) {
+		/* Bytes someone else holds too (a clone, an attached or external buffer): every
+		 * answer is built in its frame's own buffer, so on a private copy of it. */
+		struct rte_mbuf *c = rte_pktmbuf_copy(m, w->pool, 0, UINT32_MAX);
+		if (c == NULL)
+			VERDICT(f, drop_nombuf);
+		rte_pktmbuf_free(m);
+		f->m = m = c;
+	}
 	if (unlikely(rte_pktmbuf_data_len(m) < sizeof(*eth)))
 		VERDICT(f, drop_short);
 	eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);

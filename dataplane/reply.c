@@ -395,14 +395,15 @@ fail:
 /* Where the reply to f goes in place: after the request in the same buffer, 8-aligned, with
  * room in front of it for the headers, so parsing never reads bytes the reply has overwritten.
  * Sets *at (the headers' offset in the buffer) and returns the room for one datagram's text
- * after them; 0 when there is none (a chained or shared buffer, or no space left). */
+ * after them; 0 when there is none (a chained buffer, or no space left). */
 static inline __attribute__((always_inline)) size_t
 reply_place(const struct mc_frame *f, uint32_t *at)
 {
 	const struct rte_mbuf *m = f->m;
 	const uint16_t hlen = frame_hlen(f);
 	uint32_t text;
-	if (unlikely(m->nb_segs != 1 || !RTE_MBUF_DIRECT(m) || rte_mbuf_refcnt_read(m) != 1))
+	/* A direct buffer only this frame holds (stage 1 copies any other): one segment will do. */
+	if (unlikely(m->nb_segs != 1))
 		return 0;
 	*at = RTE_ALIGN_CEIL((uint32_t)m->data_off + hlen + f->payload_len, 8);
 	text = *at + hlen + MC_UDP_HDR_LEN;

@@ -412,6 +412,27 @@ test_lone_get_where_it_lies(void **state)
 		cfg.max_reply_ratio = ratio;
 		assert_int_equal(w.svc->px.sx.st.get_expired - expired, 1);
 	}
+
+	/* A request in a buffer someone else holds too (a reference count of 2): answered, and
+	 * not where it lies; the other holder's bytes are as they were. */
+	{
+		uint8_t before[128];
+		struct rte_mbuf *m = request("get lone-a\r\n", 12, 9);
+		const uint16_t len = rte_pktmbuf_data_len(m), off = m->data_off;
+		assert_true(len <= sizeof(before));
+		memcpy(before, rte_pktmbuf_mtod(m, uint8_t *), len);
+		rte_mbuf_refcnt_update(m, 1);
+		ms[0] = m;
+		assert_int_equal(exchange(ms, 1, out, &ol), 1);
+		wl = value_reply(want, "lone-a", 0, v, 5);
+		assert_int_equal(ol, wl);
+		assert_memory_equal(out, want, wl);
+		assert_int_equal(rte_mbuf_refcnt_read(m), 1);
+		assert_int_equal(m->data_off, off);
+		assert_int_equal(rte_pktmbuf_data_len(m), len);
+		assert_memory_equal(rte_pktmbuf_mtod(m, uint8_t *), before, len);
+		rte_pktmbuf_free(m);
+	}
 }
 
 /* A corrupted datagram is a counted drop; checksum 0 ("none sent") is served. */
