@@ -530,6 +530,10 @@ mc_dp_handle_burst(struct mc_worker *w, struct rte_mbuf **pkts, uint16_t n)
 	uint16_t i;
 
 	w->st.rx_packets += n;
+	if (w->svc != NULL) {
+		w->reply_max = (uint32_t)RTE_MIN(w->svc->scratch_cap, (size_t)w->cfg->udp_reply_max);
+		w->reply_ratio = w->cfg->max_reply_ratio;
+	}
 	if (w->rl != NULL) {
 		w->now = rte_rdtsc();
 		mc_dp_rl_bounds(w->rl, w->now, &w->rl_req_lim, &w->rl_byte_lim);

@@ -251,6 +251,10 @@ struct mc_worker {
 	/* The burst's admission bounds from now (mc_dp_rl_bounds; with rl): a request is refused
 	 * when its source's req_tat is past the first or its byte_tat past the second. */
 	uint64_t rl_req_lim, rl_byte_lim;
+	/* The burst's amplification cap, from the config (a change applies from the next burst):
+	 * the bytes one request may draw (udp_reply_max, within the scratch) and per request byte
+	 * (max_reply_ratio, 0: none). */
+	uint32_t reply_max, reply_ratio;
 	/* Housekeeping (mc_dp_poll), on time however busy the queue: the store's clock, a
 	 * bounded sweep of this worker's partition, and the tick callback. */
 	struct mc_store *store;

@@ -416,9 +416,9 @@ reply_place(const struct mc_frame *f, uint32_t *at)
 static inline __attribute__((always_inline)) size_t
 reply_limit(const struct mc_worker *w, const struct mc_frame *f)
 {
-	size_t limit = RTE_MIN(w->svc->scratch_cap, (size_t)w->cfg->udp_reply_max);
-	if (w->cfg->max_reply_ratio != 0)
-		limit = RTE_MIN(limit, (size_t)w->cfg->max_reply_ratio * f->payload_len);
+	size_t limit = w->reply_max; /* set for the burst (mc_dp_handle_burst) */
+	if (w->reply_ratio != 0)
+		limit = RTE_MIN(limit, (size_t)w->reply_ratio * f->payload_len);
 	return limit;
 }
 
