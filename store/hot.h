@@ -184,7 +184,7 @@ mc_store_read_hot(struct mc_store_ctx *cx, const struct mc_key *k, struct mc_sto
 	if (likely(k->way != 0)) {
 		const struct bucket *b = k->bucket;
 		const uint32_t vb = __atomic_load_n(&b->ver, __ATOMIC_ACQUIRE);
-		const uint64_t e = __atomic_load_n(&b->slot[k->way - 1u], __ATOMIC_RELAXED);
+		const uint64_t e = __atomic_load_n(&b->slot[(size_t)k->way - 1], __ATOMIC_RELAXED);
 		p = cx->s->parts[k->part];
 		/* The item the prefetch found, while the slot still holds it: its reads start
 		 * without waiting for the bucket's. */
