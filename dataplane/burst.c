@@ -534,9 +534,12 @@ mc_dp_handle_burst(struct mc_worker *w, struct rte_mbuf **pkts, uint16_t n)
 		w->reply_max = (uint32_t)RTE_MIN(w->svc->scratch_cap, (size_t)w->cfg->udp_reply_max);
 		w->reply_ratio = w->cfg->max_reply_ratio;
 	}
+	w->rl_byte_fp = 0;
 	if (w->rl != NULL) {
 		w->now = rte_rdtsc();
 		mc_dp_rl_bounds(w->rl, w->now, &w->rl_req_lim, &w->rl_byte_lim);
+		w->rl_byte_fp = w->rl->byte_cost_fp;
+		w->rl_byte_end = w->now + w->rl->byte_window;
 	}
 	for (i = 0; i < n; i++) {
 		f[i].m = pkts[i];

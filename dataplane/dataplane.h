@@ -251,6 +251,9 @@ struct mc_worker {
 	/* The burst's admission bounds from now (mc_dp_rl_bounds; with rl): a request is refused
 	 * when its source's req_tat is past the first or its byte_tat past the second. */
 	uint64_t rl_req_lim, rl_byte_lim;
+	/* And its byte charges (mc_dp_rl_charge_at): the cost of a byte (rl's byte_cost_fp; 0
+	 * without rl or a byte limit) and the byte_tat a charge may not take the budget past. */
+	uint64_t rl_byte_fp, rl_byte_end;
 	/* The burst's amplification cap, from the config (a change applies from the next burst):
 	 * the bytes one request may draw (udp_reply_max, within the scratch) and per request byte
 	 * (max_reply_ratio, 0: none). */
@@ -494,11 +497,19 @@ mc_dp_rl_admit_at(struct mc_worker *w, struct mc_rl_slot *s)
 static inline bool
 mc_dp_rl_charge_at(struct mc_worker *w, struct mc_rl_slot *s, uint32_t bytes)
 {
-	const struct mc_rl *rl = w->rl;
-	if (rl == NULL || rl->byte_cost_fp == 0)
+	const uint64_t cost = (bytes * w->rl_byte_fp) >> 16;
+	uint64_t t;
+	if (w->rl_byte_fp == 0)
 		return true;
-	return mc_dp_gcra_take(rl, &s->byte_tat, w->now, (bytes * rl->byte_cost_fp) >> 16,
-			       rl->byte_window);
+	if (w->rl->shared)
+		return mc_dp_gcra_take(w->rl, &s->byte_tat, w->now, cost, w->rl->byte_window);
+	/* mc_dp_gcra_take's test, now + byte_window worked out for the burst. */
+	t = __atomic_load_n(&s->byte_tat, __ATOMIC_RELAXED);
+	t = (t > w->now ? t : w->now) + cost;
+	if (t > w->rl_byte_end)
+		return false;
+	__atomic_store_n(&s->byte_tat, t, __ATOMIC_RELAXED);
+	return true;
 }
 
 /* The same at w->now as it is, bounds and all worked out here. */
@@ -515,7 +526,11 @@ mc_dp_rl_admit(struct mc_worker *w, uint64_t src)
 static inline bool
 mc_dp_rl_charge(struct mc_worker *w, uint64_t src, uint32_t bytes)
 {
-	return w->rl == NULL || mc_dp_rl_charge_at(w, mc_dp_rl_slot(w->rl, src), bytes);
+	const struct mc_rl *rl = w->rl;
+	if (rl == NULL || rl->byte_cost_fp == 0)
+		return true;
+	return mc_dp_gcra_take(rl, &mc_dp_rl_slot(rl, src)->byte_tat, w->now,
+			       (bytes * rl->byte_cost_fp) >> 16, rl->byte_window);
 }
 
 

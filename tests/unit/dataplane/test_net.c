@@ -440,6 +440,54 @@ test_bad_frame_header_after_the_budget(void **state)
 	w.rl = NULL;
 }
 
+/* Reply bytes are charged in the burst before a reply leaves, on the lone get's path and the
+ * general one alike: a 1 KiB/s budget with its least burst (two 1400-byte replies) pays two
+ * replies of 1,361 to 1,378 bytes from a source and refuses the third, counted. */
+static void
+test_reply_bytes_charged_in_the_burst(void **state)
+{
+	static const char *const reqs[2] = {"get rl-big\r\n", "mg rl-big v\r\n"};
+	static uint8_t v[1300];
+	struct mc_key k;
+	unsigned int path, i, got;
+	(void)state;
+	memset(v, 'b', sizeof(v));
+	mc_key_init(&k, w.svc->px.sx.s, "rl-big", 6);
+	assert_int_equal(mc_store_store(&w.svc->px.sx, &k,
+					&(struct mc_store_args){.mode = MC_SET, .val = v,
+								.vlen = sizeof(v)},
+					NULL),
+			 MC_STORED);
+	w.rl = limiter(100000, 1, 5);
+	for (path = 0; path < 4; path++) {
+		/* One worker's limiter, then one shared by workers (compare-and-swap). */
+		const uint32_t src = 0xc6120020u + path;
+		const size_t len = strlen(reqs[path & 1]);
+		const uint64_t limited = w.st.drop_ratelimit;
+		struct rte_mbuf *ms[3];
+		void *out[8];
+		for (i = 0; i < 3; i++) {
+			uint8_t f[MC_FRAME_HDR_LEN + 32];
+			mc_frame_request(f, mc_test_our_mac, mc_test_cli_mac, src, 0xc6120001u, 40000,
+					 11211, (uint16_t)i, reqs[path & 1], len);
+			ms[i] = frame(f, MC_FRAME_HDR_LEN + len);
+		}
+		w.rl->shared = path >= 2;
+		mc_dp_handle_burst(&w, ms, 3);
+		mc_dp_tx_flush(&w);
+		got = rte_ring_dequeue_burst(tx_ring, out, RTE_DIM(out), NULL);
+		assert_int_equal(got, 2);
+		for (i = 0; i < got; i++) {
+			struct rte_mbuf *r = out[i];
+			assert_true(rte_pktmbuf_pkt_len(r) > 1350);
+			rte_pktmbuf_free(r);
+		}
+		assert_int_equal(w.st.drop_ratelimit, limited + 1);
+	}
+	mc_dp_rl_destroy(w.rl);
+	w.rl = NULL;
+}
+
 /* The worker remembers sources that passed its checks, by their address's last byte: another
  * source in the same place is checked in full, not waved through, and a refused one does not
  * make the remembered one forgotten or refused. */
@@ -561,6 +609,7 @@ main(void)
 		cmocka_unit_test(test_remembered_sources_are_exact),
 		cmocka_unit_test(test_reflection_loops_refused),
 		cmocka_unit_test(test_bad_frame_header_after_the_budget),
+		cmocka_unit_test(test_reply_bytes_charged_in_the_burst),
 		cmocka_unit_test(test_checksum_sum_matches_dpdk),
 		cmocka_unit_test(test_checksum_reads_only_its_bytes),
 	};
