@@ -156,10 +156,10 @@ udp6_finish(const struct mc_worker *w, struct rte_mbuf *m, uint16_t l2_len, uint
 	} else if (nsums == 1 && sums[0].pos == 0 &&
 		   sums[0].len == l4 - sizeof(*udp) - MC_UDP_HDR_LEN) {
 		/* The whole text's sum known (a lone get's, from its parts): the headers only. */
-		const uint16_t ck = (uint16_t)~mc_sum_fold(
-			ip6_addrs(ip6) + RTE_BE16(IPPROTO_UDP) + udp->dgram_len +
-			cksum_sum(udp, sizeof(*udp) + MC_UDP_HDR_LEN, 0) + sums[0].sum);
-		udp->dgram_cksum = ck == 0 ? 0xffff : ck;
+		udp->dgram_cksum = mc_sum_udp(ip6_addrs(ip6) + RTE_BE16(IPPROTO_UDP) +
+					      udp->dgram_len +
+					      cksum_sum(udp, sizeof(*udp) + MC_UDP_HDR_LEN, 0) +
+					      sums[0].sum);
 	} else {
 		udp_cksum_sw(m, udp, l4, l2_len + sizeof(*ip6), ip6_addrs(ip6), sums, nsums);
 	}
@@ -561,8 +561,8 @@ lone_headers4(const struct mc_worker *w, const struct mc_frame *f, uint8_t *h, u
 	memcpy(&rid, f->payload, 2);
 	fr = rid | (uint64_t)RTE_BE16(1) << 32;
 	sum = addrs + RTE_BE16(IPPROTO_UDP) + 2u * l4_be + ports + rid + RTE_BE16(1) + text_sum;
-	ck = (uint16_t)~mc_sum_fold(sum);
-	w0 = ports | (uint64_t)l4_be << 32 | (uint64_t)(ck == 0 ? 0xffff : ck) << 48;
+	ck = mc_sum_udp(sum);
+	w0 = ports | (uint64_t)l4_be << 32 | (uint64_t)ck << 48;
 	memcpy(ip + sizeof(struct rte_ipv4_hdr), &w0, 8);
 	memcpy(ip + sizeof(struct rte_ipv4_hdr) + sizeof(struct rte_udp_hdr), &fr, 8);
 }

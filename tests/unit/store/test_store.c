@@ -33,6 +33,31 @@ test_hash_is_keyed(void **state)
 	assert_int_not_equal(mc_store_hash(a, "key", 3), mc_store_hash(b, "key", 3));
 }
 
+/* mc_sum_udp is the UDP rule (complement the folded sum; 0 goes as 0xffff) for sums that
+ * are 0, multiples of 0xffff (a folded 0xffff), and spread over the widths sums reach. */
+static void
+test_udp_sum_rule(void **state)
+{
+	uint64_t x = 0x9e3779b97f4a7c15ull, sum;
+	unsigned int i;
+	(void)state;
+	for (i = 0; i < 400000; i++) {
+		uint16_t want;
+		if (i < 3000)
+			sum = (uint64_t)0xffff * i;
+		else {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			sum = x >> (i % 48); /* 16 to 64 bits wide */
+		}
+		want = (uint16_t)~mc_sum_fold(sum);
+		if (want == 0)
+			want = 0xffff;
+		assert_int_equal(mc_sum_udp(sum), want);
+	}
+}
+
 static void
 test_set_get_modes(void **state)
 {
@@ -748,6 +773,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hash_is_keyed),
+		cmocka_unit_test(test_udp_sum_rule),
 		cmocka_unit_test(test_set_get_modes),
 		cmocka_unit_test(test_delete_touch),
 		cmocka_unit_test(test_cas),
