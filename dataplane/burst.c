@@ -199,20 +199,24 @@ parse_udp(struct mc_worker *w, struct mc_frame *f, uint64_t addrs)
 		VERDICT(f, drop_udp_port);
 	if (dlen < f->l4_len)
 		rte_pktmbuf_trim(m, f->l4_len - dlen);
-	/* The NIC's verdict when it gave one (NONE: verified, just not rewritten), else ours.
-	 * IPv4 may leave the sum out (0); IPv6 may not. */
+	/* The NIC's verdict when it gave one (NONE: verified, just not rewritten), else ours,
+	 * in stage 2: a lone get's from the key's sum it works out anyway (stage_hash). IPv4
+	 * may leave the sum out (0); IPv6 may not. */
+	f->ck_sum = 0;
 	if (udp->dgram_cksum != 0) {
 		const uint64_t ck = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
 		if (unlikely(ck == RTE_MBUF_F_RX_L4_CKSUM_BAD))
 			VERDICT(f, drop_udp_cksum);
-		if (ck == RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN &&
-		    unlikely(l4_sum(m, addrs, IPPROTO_UDP, off, dlen) != 0xffff))
-			VERDICT(f, drop_udp_cksum);
+		if (ck == RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN)
+			f->ck_sum = addrs + RTE_BE16(IPPROTO_UDP) + udp->dgram_len;
 	} else if (unlikely(f->v6)) {
 		VERDICT(f, drop_udp_cksum);
 	}
-	if (unlikely(reflector_port(w, udp->src_port)))
+	if (unlikely(reflector_port(w, udp->src_port))) {
+		if (f->ck_sum != 0 && !udp_sum_ok(f, dlen))
+			VERDICT(f, drop_udp_cksum); /* the reason a bad sum had before */
 		VERDICT(f, drop_src_port);
+	}
 	f->payload_len = (uint16_t)(dlen - sizeof(*udp));
 	/* The request in view when it lies in the first segment; a chain is copied later. */
 	f->payload = rte_pktmbuf_data_len(m) >= off + sizeof(*udp) + f->payload_len
@@ -369,7 +373,25 @@ stage_parse(struct mc_worker *w, struct mc_frame *f)
 	VERDICT(f, drop_ethertype);
 }
 
-/* ---- stage 2: the memcached frame, the first key hashed, its buckets prefetched ---- */
+/* ---- stage 2: the memcached frame, the first key hashed, its buckets prefetched, the UDP
+ * checksum verified ---- */
+
+/* A lone get's datagram (f->lone, its key hashed and summed) sums to 0xffff: its headers'
+ * sixteen bytes, the command and "\r\n" (constants at their offsets' parity) and the key's
+ * sum, added to the pseudo header's, read nothing twice. */
+static inline bool
+lone_sum_ok(const struct mc_frame *f)
+{
+	const unsigned int odd = f->lone - 1u; /* "gets " puts the key at an odd offset */
+	uint64_t udp, frame, sum;
+	memcpy(&udp, f->payload - sizeof(struct rte_udp_hdr), 8);
+	memcpy(&frame, f->payload, 8);
+	sum = add_c(add_c(f->ck_sum, udp), frame);
+	sum += odd ? MC_SUM2('g', 'e') + MC_SUM2('t', 's') + ' ' : MC_SUM2('g', 'e') + MC_SUM2('t', ' ');
+	sum += f->key.sum << (8 * odd);
+	sum += (uint64_t)MC_SUM2('\r', '\n') << (8 * ((odd + f->key.len) & 1));
+	return mc_sum_fold(sum) == 0xffff;
+}
 
 static void
 stage_hash(const struct mc_worker *w, struct mc_frame *f)
@@ -386,25 +408,37 @@ stage_hash(const struct mc_worker *w, struct mc_frame *f)
 		rte_prefetch0(f->rl_slot);
 	}
 	if (f->payload == NULL)
-		return;
+		goto whole_sum;
 	s = w->svc->px.sx.s;
 	/* A bad header is dropped when the frame executes, after its source's budget is charged,
 	 * as for a chained frame. */
 	f->hdr_ok = mc_udp_frame_parse(f->payload, f->payload_len, &f->hdr) == MC_UDP_OK;
 	if (unlikely(!f->hdr_ok || w->no_batch_prefetch))
-		return;
-	/* A lone get's key is found, hashed and placed in one pass over it; anything else is
-	 * looked for first. */
+		goto whole_sum;
+	/* A lone get's key is found, hashed, summed and placed in one pass over it; anything
+	 * else is looked for first. */
 	req = f->payload + MC_UDP_HDR_LEN;
 	len = f->payload_len - MC_UDP_HDR_LEN;
 	key = mc_proto_lone_key(req, len, &klen);
 	if (key != NULL && mc_store_key_text_hot(s, &f->key, key, klen)) {
 		f->lone = (uint8_t)(key - req - 3); /* "get " 1, "gets " 2 */
-		return;
+		if (likely(f->ck_sum == 0 || lone_sum_ok(f)))
+			return;
+		f->lone = 0;
+		f->key.p = NULL;
+		VERDICT(f, drop_udp_cksum);
+	}
+	if (f->ck_sum != 0 && !udp_sum_ok(f, f->payload_len + sizeof(struct rte_udp_hdr))) {
+		f->key.p = NULL;
+		VERDICT(f, drop_udp_cksum);
 	}
 	key = mc_proto_first_key(req, len, &klen);
 	if (key != NULL)
 		mc_store_key_prefetch(s, &f->key, key, klen);
+	return;
+whole_sum:
+	if (f->ck_sum != 0 && !udp_sum_ok(f, f->payload_len + sizeof(struct rte_udp_hdr)))
+		VERDICT(f, drop_udp_cksum);
 }
 
 /* ---- stage 3: execute, in order ---- */

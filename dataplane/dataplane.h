@@ -147,6 +147,8 @@ struct mc_frame {
 				     * reply's charge (a memcached frame's, from stage 2; unset
 				     * without limits) */
 	const uint8_t *payload;  /* the UDP payload in view, or NULL (chained: copied later) */
+	uint64_t ck_sum;         /* a UDP checksum stage 2 verifies: its pseudo header's sum (never
+				  * 0); 0: none to verify (none sent, or the NIC's verdict) */
 	struct mc_udp_frame hdr; /* the memcached frame header */
 	struct mc_key key;       /* the request's first key, hashed (p NULL: none found) */
 };

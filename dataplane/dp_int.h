@@ -167,6 +167,18 @@ l4_sum(const struct rte_mbuf *m, uint64_t addrs, uint8_t proto, uint32_t off, ui
 	return l4_sum_chain(m, sum, off, len);
 }
 
+/* f's UDP datagram of len bytes (header included) sums to 0xffff with its pseudo header
+ * (f->ck_sum): its checksum holds. */
+static inline bool
+udp_sum_ok(const struct mc_frame *f, uint32_t len)
+{
+	const uint32_t off = f->l2 + f->l3_len;
+	if (likely(f->m->nb_segs == 1))
+		return cksum_sum(rte_pktmbuf_mtod_offset(f->m, const uint8_t *, off), len,
+				 f->ck_sum) == 0xffff;
+	return l4_sum_chain(f->m, f->ck_sum, off, len) == 0xffff;
+}
+
 /* The rate-limit key of an IPv6 source: its /64, with the top bit set so that it is never an
  * IPv4 address's key. */
 static inline uint64_t

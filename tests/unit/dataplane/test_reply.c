@@ -458,6 +458,50 @@ test_bad_request_checksum_dropped(void **state)
 	udp->dgram_cksum = 0;
 	assert_int_equal(exchange(&m, 1, out, &ol), 1);
 	assert_int_equal(ol, strlen("VALUE ck 0 1\r\nx\r\nEND\r\n"));
+	/* Any bit of a lone get's datagram (its sum worked out from its parts in stage 2:
+	 * headers, command, key, end of line), of a lone gets (its key at an odd offset), of
+	 * requests summed whole, flipped: dropped as a bad sum. The source port's low byte
+	 * (a port no less ephemeral), the sum, the frame header and the request. */
+	{
+		static const char *const reqs[] = {"get ck\r\n", "gets ck\r\n", "get ckk\r\n",
+						    "gets ckk\r\n", "get ck ck\r\n", "mg ck v\r\n"};
+		unsigned int r, at;
+		for (r = 0; r < RTE_DIM(reqs); r++) {
+			const unsigned int rl = (unsigned int)strlen(reqs[r]);
+			m = request(reqs[r], rl, 3);
+			assert_int_equal(exchange(&m, 1, out, &ol), 1); /* whole, it is answered */
+			for (at = 35; at < 50 + rl; at++) {
+				if (at >= 36 && at < 40)
+					continue; /* the destination port and the length */
+				before = w.st.drop_udp_cksum;
+				m = request(reqs[r], rl, 3);
+				rte_pktmbuf_mtod(m, uint8_t *)[at] ^= (uint8_t)(at & 1 ? 0x10 : 0x01);
+				assert_int_equal(exchange(&m, 1, out, &ol), 0);
+				assert_int_equal(w.st.drop_udp_cksum, before + 1);
+			}
+		}
+	}
+	/* From a reflector's port (DNS), a bad sum is still counted as a bad sum; a good one
+	 * as the port. */
+	{
+		uint8_t f[MC_FRAME_HDR_LEN + 8];
+		const uint64_t port = w.st.drop_src_port;
+		before = w.st.drop_udp_cksum;
+		mc_frame_request(f, mc_test_our_mac, mc_test_cli_mac, 0xc6120002u, 0xc6120001u, 53,
+				 11211, 4, "get ck\r\n", 8);
+		m = rte_pktmbuf_alloc(pool);
+		assert_non_null(m);
+		memcpy(rte_pktmbuf_append(m, sizeof(f)), f, sizeof(f));
+		assert_int_equal(exchange(&m, 1, out, &ol), 0);
+		assert_int_equal(w.st.drop_src_port, port + 1);
+		f[52] ^= 0x01;
+		m = rte_pktmbuf_alloc(pool);
+		assert_non_null(m);
+		memcpy(rte_pktmbuf_append(m, sizeof(f)), f, sizeof(f));
+		assert_int_equal(exchange(&m, 1, out, &ol), 0);
+		assert_int_equal(w.st.drop_udp_cksum, before + 1);
+		assert_int_equal(w.st.drop_src_port, port + 1);
+	}
 }
 
 /* A NIC's checksum verdict in ol_flags is taken as given: GOOD (or NONE) spares the software
