@@ -45,7 +45,17 @@ mc_dp_tx_reserve(struct mc_worker *w, unsigned int n)
 	return w->tx_n + n <= MC_TX_BACKLOG;
 }
 
-/* Inline into the in-place reply (every GET); a call for the others. */
+/* Queue m on the TX backlog, whose room the caller reserved (mc_dp_tx_reserve) just before:
+ * inline into the in-place replies (every GET). */
+static inline __attribute__((always_inline)) void
+tx_push_reserved(struct mc_worker *w, struct rte_mbuf *m)
+{
+	w->tx[(w->tx_head + w->tx_n) % MC_TX_BACKLOG] = m;
+	if (++w->tx_n >= MC_TX_FLUSH_AT && !w->tx_stalled)
+		mc_dp_tx_flush(w);
+}
+
+/* The same without a reservation: refused (counted) when the backlog is full. */
 static inline __attribute__((always_inline)) void
 tx_push(struct mc_worker *w, struct rte_mbuf *m)
 {
@@ -55,9 +65,7 @@ tx_push(struct mc_worker *w, struct rte_mbuf *m)
 		rte_pktmbuf_free(m);
 		return;
 	}
-	w->tx[(w->tx_head + w->tx_n) % MC_TX_BACKLOG] = m;
-	if (++w->tx_n >= MC_TX_FLUSH_AT && !w->tx_stalled)
-		mc_dp_tx_flush(w);
+	tx_push_reserved(w, m);
 }
 
 void
@@ -515,7 +523,7 @@ reply_send(struct mc_worker *w, struct mc_frame *f, struct mc_out *o)
 	udp_finish(w, m, f->v6, l2, (uint16_t)(MC_UDP_HDR_LEN + o->len), o->sums,
 		   o->nsums <= MC_OUT_MAX_SUMS ? o->nsums : 0);
 	w->svc->st.reply_datagrams++;
-	tx_push(w, m);
+	tx_push_reserved(w, m);
 	return;
 drop:
 	mc_out_rewind(o, 0);
@@ -641,7 +649,7 @@ reply_lone(struct mc_worker *w, struct mc_frame *f)
 		udp_finish(w, m, f->v6, f->l2, (uint16_t)(MC_UDP_HDR_LEN + n), &all, ts != 0);
 	}
 	svc->st.reply_datagrams++;
-	tx_push(w, m);
+	tx_push_reserved(w, m);
 	return true;
 }
 
