@@ -16,8 +16,6 @@
 #include <rte_tcp.h>
 #include <rte_udp.h>
 
-#define ITEM_AHEAD 4  /* frames ahead whose items are prefetched */
-
 /* IPv6's all-nodes group (multicast listener queries come to it). */
 static const struct rte_ether_addr all_nodes_mac = {{0x33, 0x33, 0, 0, 0, 1}};
 
@@ -588,14 +586,28 @@ mc_dp_handle_burst(struct mc_worker *w, struct rte_mbuf **pkts, uint16_t n)
 		stage_parse(w, &f[i]);
 	for (i = 0; i < n; i++)
 		stage_hash(w, &f[i]);
-	/* Items too, ITEM_AHEAD frames before their turn: by then their buckets are in, and a
-	 * cold item costs a DRAM round trip that nothing else would hide. */
-	for (i = 0; i < ITEM_AHEAD && i < n; i++)
-		if (f[i].key.p != NULL)
-			mc_store_prefetch_item_hot(w->svc->px.sx.s, &f[i].key);
+	/* Then every item's first line, read from its bucket (requested for the whole burst by
+	 * now), with the first MC_ITEM_AHEAD items' other two lines; the others' come
+	 * MC_ITEM_AHEAD frames before their turn. Thirty-two lines at once are what a cold
+	 * burst's memory takes best (three a frame, all at once, cost it 90 cycles a request);
+	 * the first frames' whole items early are worth a cycle or two to a warm one
+	 * (docs/PERFORMANCE.md). */
 	for (i = 0; i < n; i++) {
-		if (i + ITEM_AHEAD < n && f[i + ITEM_AHEAD].key.p != NULL)
-			mc_store_prefetch_item_hot(w->svc->px.sx.s, &f[i + ITEM_AHEAD].key);
+		const void **later = f[i].item_later;
+		if (f[i].key.p != NULL)
+			mc_store_prefetch_item_hot(w->svc->px.sx.s, &f[i].key, later);
+		else
+			later[0] = later[1] = f[i].m;
+		if (i < MC_ITEM_AHEAD) {
+			rte_prefetch0(later[0]);
+			rte_prefetch0(later[1]);
+		}
+	}
+	for (; i < n + MC_ITEM_AHEAD; i++)
+		f[i].item_later[0] = f[i].item_later[1] = f;
+	for (i = 0; i < n; i++) {
+		rte_prefetch0(f[i + MC_ITEM_AHEAD].item_later[0]);
+		rte_prefetch0(f[i + MC_ITEM_AHEAD].item_later[1]);
 		stage_execute(w, &f[i]);
 	}
 	if (w->exc_n != 0)

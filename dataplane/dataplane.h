@@ -127,6 +127,9 @@ enum mc_frame_kind {
 	MC_FRAME_DROP, MC_FRAME_ARP, MC_FRAME_ICMP, MC_FRAME_MEMCACHED, MC_FRAME_KERNEL,
 	MC_FRAME_ND, MC_FRAME_HELD
 };
+/* Frames ahead of the one executing whose items' other lines are requested (burst.c). */
+#define MC_ITEM_AHEAD 4
+
 struct mc_frame {
 	struct rte_mbuf *m;
 	uint8_t kind;            /* enum mc_frame_kind */
@@ -151,6 +154,7 @@ struct mc_frame {
 				  * 0); 0: none to verify (none sent, or the NIC's verdict) */
 	struct mc_udp_frame hdr; /* the memcached frame header */
 	struct mc_key key;       /* the request's first key, hashed (p NULL: none found) */
+	const void *item_later[2]; /* its item's lines to request nearer its turn (stage 2b) */
 };
 
 /* The service's counters, as `stats` and telemetry name them; X(name, help). */
@@ -285,7 +289,10 @@ struct mc_worker {
 	 * each burst. NULL table: fragments are refused (drop_ip_frag). */
 	struct rte_ip_frag_tbl *frag;
 	struct rte_ip_frag_death_row dr;
-	struct mc_frame frames[MC_BURST]; /* the burst being handled, stage by stage */
+	/* The burst being handled, stage by stage, and MC_ITEM_AHEAD more frames whose
+	 * item_later point at something cached: the execute loop requests frame
+	 * i + MC_ITEM_AHEAD's without a bounds check. */
+	struct mc_frame frames[MC_BURST + MC_ITEM_AHEAD];
 	/* IPv4 sources that passed the source checks (bad_source_ip, the allowed list: both fixed
 	 * once the worker starts), by their address's last byte: a's entry is a | 1 << 32, so
 	 * the zeroed table holds none. A collision only means checking again. */

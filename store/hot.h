@@ -41,9 +41,12 @@ mc_store_key_text_hot(const struct mc_store *s, struct mc_key *k, const void *p,
 	return true;
 }
 
-/* mc_store_prefetch_item, inline, for a key placed (st_place) already. */
+/* mc_store_prefetch_item, inline, for a key placed (st_place) already, in two steps: the
+ * item's first line now, and in later[0..1] the two other lines its hit reads, for the
+ * caller to request nearer its turn (for a key not in its first bucket, that bucket's line,
+ * in the cache already: a request for nothing). */
 static inline __attribute__((always_inline)) void
-mc_store_prefetch_item_hot(const struct mc_store *s, struct mc_key *k)
+mc_store_prefetch_item_hot(const struct mc_store *s, struct mc_key *k, const void **later)
 {
 	const unsigned int part = k->part;
 	const struct bucket *index = s->index[part].buckets, *b = &index[k->bkt];
@@ -60,12 +63,12 @@ mc_store_prefetch_item_hot(const struct mc_store *s, struct mc_key *k)
 		const unsigned int i = TAG_SLOT(m);
 		const struct mc_item *it = item_at(p, __atomic_load_n(&b->slot[i], __ATOMIC_RELAXED));
 		rte_prefetch0(it);
-		rte_prefetch0((const uint8_t *)it + 64);
+		later[0] = (const uint8_t *)it + 64;
 		/* Unchecked: a prefetch of any address is harmless, and a stale slot's is
 		 * only wasted (the lookup checks it with unit_of). Integer arithmetic, so no
 		 * pointer leaves its object. */
-		rte_prefetch0((const void *)((uintptr_t)p->use +
-					     (((uintptr_t)it - (uintptr_t)p->pages) >> UNIT_SHIFT)));
+		later[1] = (const void *)((uintptr_t)p->use +
+					  (((uintptr_t)it - (uintptr_t)p->pages) >> UNIT_SHIFT));
 		k->way = (uint8_t)(1 + i);
 		k->item = it;
 		k->bucket = b;
@@ -77,6 +80,7 @@ mc_store_prefetch_item_hot(const struct mc_store *s, struct mc_key *k)
 		uint32_t b1, b2;
 		buckets_in(s->index[part].nbuckets, k->hash, &b1, &b2);
 		rte_prefetch0(&index[b2]);
+		later[0] = later[1] = b;
 	}
 }
 

@@ -39,9 +39,12 @@ mc_store_key_prefetch(const struct mc_store *s, struct mc_key *k, const void *p,
 void
 mc_store_prefetch_item(const struct mc_store *s, struct mc_key *k)
 {
+	const void *later[2];
 	if (!k->placed)
 		st_place(s, k);
-	mc_store_prefetch_item_hot(s, k);
+	mc_store_prefetch_item_hot(s, k, later);
+	rte_prefetch0(later[0]);
+	rte_prefetch0(later[1]);
 }
 
 /* Find the slot holding key k; returns the item (live or not) or NULL. */
