@@ -1,10 +1,12 @@
 /* The burst pipeline, stage by stage, as l3fwd and MICA run theirs: every frame's L2-L4
  * headers are parsed and validated once into the burst's array (what it is, its offsets, the
- * verdict), and each memcached request's first key found, hashed and its buckets prefetched,
- * a few frames at a time; then each frame is executed in order while the items of frames a few
- * places ahead are prefetched. Memcached requests are answered by reply.c through the TX
- * backlog, frames for the kernel go to the exception queue (exception.c). Every frame neither
- * answered nor handed to the kernel counts against exactly one drop reason. */
+ * verdict); each memcached request's first key found, hashed and its bucket requested, for the
+ * whole burst; every item's first line requested; then each frame executed in order while the
+ * rest of the items of frames a few places ahead are requested (that loop is reply.c's
+ * mc_dp_execute, so the memcached answer inlines into it). Memcached requests are answered
+ * by reply.c through the TX backlog, frames for the kernel go to the exception queue
+ * (exception.c). Every frame neither answered nor handed to the kernel counts against exactly
+ * one drop reason. */
 #include "dp_int.h"
 #include "../udp/udp.h"
 
@@ -521,13 +523,11 @@ to_kernel(struct mc_worker *w, struct mc_frame *f)
 	w->exc_tx[w->exc_n++] = f->m;
 }
 
-static void
-stage_execute(struct mc_worker *w, struct mc_frame *f)
+/* A frame other than a memcached request, executed (the execute loop, mc_dp_execute, is in
+ * reply.c, so that the memcached answer inlines into it). */
+void
+mc_dp_execute_other(struct mc_worker *w, struct mc_frame *f)
 {
-	if (likely(f->kind == MC_FRAME_MEMCACHED)) { /* one compare, not the switch's table */
-		mc_dp_answer_memcached(w, f);
-		return;
-	}
 	switch (f->kind) {
 	case MC_FRAME_ARP:
 		answer_arp(w, f->m, f->l2);
@@ -605,11 +605,7 @@ mc_dp_handle_burst(struct mc_worker *w, struct rte_mbuf **pkts, uint16_t n)
 	}
 	for (; i < n + MC_ITEM_AHEAD; i++)
 		f[i].item_later[0] = f[i].item_later[1] = f;
-	for (i = 0; i < n; i++) {
-		rte_prefetch0(f[i + MC_ITEM_AHEAD].item_later[0]);
-		rte_prefetch0(f[i + MC_ITEM_AHEAD].item_later[1]);
-		stage_execute(w, &f[i]);
-	}
+	mc_dp_execute(w, f, n);
 	if (w->exc_n != 0)
 		mc_dp_exception_tx(w);
 	if (unlikely(w->dr.cnt != 0))

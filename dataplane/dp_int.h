@@ -289,7 +289,11 @@ turn_around(const struct mc_worker *w, const struct mc_frame *f, uint8_t *h)
  * the commands executed and the reply built, in place after the request where it fits (a
  * lone get without struct mc_out), else split into datagrams or chained with values attached;
  * sent whole or refused whole (counted). Consumes f->m. */
-void mc_dp_answer_memcached(struct mc_worker *w, struct mc_frame *f);
+/* Stage 3 (reply.c): the burst's n frames executed in order, each one's item lines
+ * (item_later) requested MC_ITEM_AHEAD frames before its turn; memcached requests answered
+ * there, the others by mc_dp_execute_other (burst.c). */
+void mc_dp_execute(struct mc_worker *w, struct mc_frame *f, uint16_t n);
+void mc_dp_execute_other(struct mc_worker *w, struct mc_frame *f);
 
 /* exception.c: hand the burst's kernel-bound frames (w->exc_tx) to the exception queue; what
  * it refuses is dropped and counted. */
