@@ -84,7 +84,9 @@ mc_store_prefetch_item_hot(const struct mc_store *s, struct mc_key *k, const voi
 	}
 }
 
-/* What slot entry e of bucket b (read at version v) holds for k. */
+/* What slot entry e of bucket b (read at version v) holds for k. tag 0 (no tag is 0): not
+ * compared, for the item hint, whose slot the prefetch matched by tag and which still holds
+ * that item; an item of another key there fails the key compare. */
 enum st_probe { PROBE_OTHER, PROBE_HIT, PROBE_DEAD, PROBE_CHANGED };
 
 static inline __attribute__((always_inline)) enum st_probe
@@ -96,7 +98,7 @@ st_probe_at(struct mc_store_ctx *cx, const struct part *p, const struct bucket *
 	uint32_t klen, vlen;
 	ptrdiff_t u;
 	int dead;
-	if (e == 0 || (uint16_t)(e >> 48) != tag)
+	if (e == 0 || (tag != 0 && (uint16_t)(e >> 48) != tag))
 		return PROBE_OTHER;
 	klen = mc_item_klen(it);
 	if (klen != k->len || !key_bytes_eq(it->data, k->p, klen))
@@ -193,8 +195,8 @@ mc_store_read_hot(struct mc_store_ctx *cx, const struct mc_key *k, struct mc_sto
 		/* The item the prefetch found, while the slot still holds it: its reads start
 		 * without waiting for the bucket's. */
 		if (likely((vb & 1) == 0 && item_at(p, e) == k->item)) {
-			switch (st_probe_at(cx, p, b, vb, e, (const struct mc_item *)k->item,
-					    tag_of(k->hash), k, r)) {
+			switch (st_probe_at(cx, p, b, vb, e, (const struct mc_item *)k->item, 0, k,
+					    r)) {
 			case PROBE_HIT: return MC_OK;
 			case PROBE_DEAD: return MC_MISS;
 			case PROBE_CHANGED: cx->st.read_retries++; break;
