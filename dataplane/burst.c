@@ -18,6 +18,8 @@
 #include <rte_tcp.h>
 #include <rte_udp.h>
 
+#define ITEM_L2 12 /* frames whose items' other lines are requested into L2 with the first */
+
 /* IPv6's all-nodes group (multicast listener queries come to it). */
 static const struct rte_ether_addr all_nodes_mac = {{0x33, 0x33, 0, 0, 0, 1}};
 
@@ -586,29 +588,29 @@ mc_dp_handle_burst(struct mc_worker *w, struct rte_mbuf **pkts, uint16_t n)
 		stage_parse(w, &f[i]);
 	for (i = 0; i < n; i++)
 		stage_hash(w, &f[i]);
-	/* Then every item: its bucket (requested a whole stage ago) read, its first line
-	 * requested into L1; its two other lines (the value's end, the use bits) into L1 too
-	 * for the first MC_ITEM_AHEAD frames, into L2 for the rest, and the value's end into
-	 * L1 again MC_ITEM_AHEAD frames before its turn (mc_dp_execute). L2 takes a burst's
-	 * worth of requests at once; L1 does not: all three lines of every item into L1 at once
-	 * cost the cold GET about 100 cycles a request (docs/PERFORMANCE.md). */
+	/* Then every item's first line, read from its bucket (requested for the whole burst by
+	 * now), with the first MC_ITEM_AHEAD items' other two lines (second line, use bits);
+	 * the next ones' other lines into L2, up to ITEM_L2; and every item's other lines
+	 * MC_ITEM_AHEAD frames before its turn. Thirty-two lines at once are what a cold burst's
+	 * memory takes best: three a frame into L1 for all, at once, cost it 90 cycles a
+	 * request, and the other two into L2 for all made its run averages swing past 300; the
+	 * first dozen into L2 help the warm GET a few cycles (docs/PERFORMANCE.md). */
 	for (i = 0; i < n; i++) {
-		const void *later[2];
+		const void **later = f[i].item_later;
 		if (f[i].key.p != NULL)
 			mc_store_prefetch_item_hot(w->svc->px.sx.s, &f[i].key, later);
 		else
 			later[0] = later[1] = f[i].m;
-		f[i].item_end = later[0];
 		if (i < MC_ITEM_AHEAD) {
 			rte_prefetch0(later[0]);
 			rte_prefetch0(later[1]);
-		} else {
+		} else if (i < ITEM_L2) {
 			rte_prefetch1(later[0]);
 			rte_prefetch1(later[1]);
 		}
 	}
 	for (; i < n + MC_ITEM_AHEAD; i++)
-		f[i].item_end = f;
+		f[i].item_later[0] = f[i].item_later[1] = f;
 	mc_dp_execute(w, f, n);
 	if (w->exc_n != 0)
 		mc_dp_exception_tx(w);

@@ -127,8 +127,7 @@ enum mc_frame_kind {
 	MC_FRAME_DROP, MC_FRAME_ARP, MC_FRAME_ICMP, MC_FRAME_MEMCACHED, MC_FRAME_KERNEL,
 	MC_FRAME_ND, MC_FRAME_HELD
 };
-/* Frames whose whole items are requested into L1 before the first executes, and how far
- * ahead of its turn an item's second line is requested into L1 again (burst.c). */
+/* Frames ahead of the one executing whose items' other lines are requested (burst.c). */
 #define MC_ITEM_AHEAD 4
 
 struct mc_frame {
@@ -155,7 +154,7 @@ struct mc_frame {
 				  * 0); 0: none to verify (none sent, or the NIC's verdict) */
 	struct mc_udp_frame hdr; /* the memcached frame header */
 	struct mc_key key;       /* the request's first key, hashed (p NULL: none found) */
-	const void *item_end;    /* its item's second line, requested again nearer its turn */
+	const void *item_later[2]; /* its item's lines to request nearer its turn (stage 2b) */
 };
 
 /* The service's counters, as `stats` and telemetry name them; X(name, help). */
@@ -291,7 +290,7 @@ struct mc_worker {
 	struct rte_ip_frag_tbl *frag;
 	struct rte_ip_frag_death_row dr;
 	/* The burst being handled, stage by stage, and MC_ITEM_AHEAD more frames whose
-	 * item_end points at something cached: the execute loop requests frame
+	 * item_later point at something cached: the execute loop requests frame
 	 * i + MC_ITEM_AHEAD's without a bounds check. */
 	struct mc_frame frames[MC_BURST + MC_ITEM_AHEAD];
 	/* IPv4 sources that passed the source checks (bad_source_ip, the allowed list: both fixed

@@ -289,9 +289,9 @@ turn_around(const struct mc_worker *w, const struct mc_frame *f, uint8_t *h)
  * the commands executed and the reply built, in place after the request where it fits (a
  * lone get without struct mc_out), else split into datagrams or chained with values attached;
  * sent whole or refused whole (counted). Consumes f->m. */
-/* Stage 3 (reply.c): the burst's n frames executed in order, each one's item's second line
- * (item_end) requested into L1 MC_ITEM_AHEAD frames before its turn; memcached requests
- * answered there, the others by mc_dp_execute_other (burst.c). */
+/* Stage 3 (reply.c): the burst's n frames executed in order, each one's item lines
+ * (item_later) requested MC_ITEM_AHEAD frames before its turn; memcached requests answered
+ * there, the others by mc_dp_execute_other (burst.c). */
 void mc_dp_execute(struct mc_worker *w, struct mc_frame *f, uint16_t n);
 void mc_dp_execute_other(struct mc_worker *w, struct mc_frame *f);
 

@@ -703,7 +703,8 @@ mc_dp_execute(struct mc_worker *w, struct mc_frame *f, uint16_t n)
 {
 	uint16_t i;
 	for (i = 0; i < n; i++) {
-		rte_prefetch0(f[i + MC_ITEM_AHEAD].item_end);
+		rte_prefetch0(f[i + MC_ITEM_AHEAD].item_later[0]);
+		rte_prefetch0(f[i + MC_ITEM_AHEAD].item_later[1]);
 		if (likely(f[i].kind == MC_FRAME_MEMCACHED)) /* one compare, not a switch */
 			answer_memcached(w, &f[i]);
 		else

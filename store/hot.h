@@ -41,10 +41,10 @@ mc_store_key_text_hot(const struct mc_store *s, struct mc_key *k, const void *p,
 	return true;
 }
 
-/* mc_store_prefetch_item, inline, for a key placed (st_place) already: the item's first line
- * requested, and in later[0..1] the two other lines its hit reads, for the caller to request
- * into the cache level and at the time it chooses (for a key not in its first bucket, that
- * bucket's line, in the cache already: a request for nothing). */
+/* mc_store_prefetch_item, inline, for a key placed (st_place) already, in two steps: the
+ * item's first line now, and in later[0..1] the two other lines its hit reads, for the
+ * caller to request nearer its turn (for a key not in its first bucket, that bucket's line,
+ * in the cache already: a request for nothing). */
 static inline __attribute__((always_inline)) void
 mc_store_prefetch_item_hot(const struct mc_store *s, struct mc_key *k, const void **later)
 {
