@@ -380,19 +380,27 @@ stage_parse(struct mc_worker *w, struct mc_frame *f)
 
 /* A lone get's datagram (f->lone, its key hashed and summed) sums to 0xffff: its headers'
  * sixteen bytes, the command and "\r\n" (constants at their offsets' parity) and the key's
- * sum, added to the pseudo header's, read nothing twice. */
+ * sum, added to the pseudo header's, read nothing twice. The headers' two words can take the
+ * sum near 2^64 (a checksum field of 0xffff sets its top 16 bits): it is folded to 33 bits
+ * before the small terms are added (the key's is below 2^41 shifted), so none can wrap. */
 static inline bool
 lone_sum_ok(const struct mc_frame *f)
 {
+#if RTE_BYTE_ORDER == RTE_LITTLE_ENDIAN
 	const unsigned int odd = f->lone - 1u; /* "gets " puts the key at an odd offset */
 	uint64_t udp, frame, sum;
 	memcpy(&udp, f->payload - sizeof(struct rte_udp_hdr), 8);
 	memcpy(&frame, f->payload, 8);
 	sum = add_c(add_c(f->ck_sum, udp), frame);
+	sum = (sum & 0xffffffffu) + (sum >> 32); /* 2^32 is 1 modulo 0xffff */
 	sum += odd ? MC_SUM2('g', 'e') + MC_SUM2('t', 's') + ' ' : MC_SUM2('g', 'e') + MC_SUM2('t', ' ');
 	sum += f->key.sum << (8 * odd);
 	sum += (uint64_t)MC_SUM2('\r', '\n') << (8 * ((odd + f->key.len) & 1));
 	return mc_sum_fold(sum) == 0xffff;
+#else
+	/* The constants above are little-endian words: sum it whole. */
+	return udp_sum_ok(f, f->payload_len + sizeof(struct rte_udp_hdr));
+#endif
 }
 
 static void

@@ -481,6 +481,50 @@ test_bad_request_checksum_dropped(void **state)
 			}
 		}
 	}
+	/* The sum of a lone gets near 2^64 before the key's is added: a 231-byte key (a UDP
+	 * length of 254) whose checksum field is 0xffff, so the headers' two words carry ones
+	 * in their top 24 bits. Two key bytes (a 16-bit word at an even offset of the datagram)
+	 * are chosen to make the field 0xffff. Answered, not dropped. */
+	{
+		static char key[232], req[256];
+		uint8_t f[MC_FRAME_HDR_LEN + 256];
+		const struct rte_udp_hdr *u = (const struct rte_udp_hdr *)(f + 34);
+		unsigned int c, found = 0;
+		size_t rl = 0;
+		for (c = 0; c < 26 * 94 * 94 && found < 2; c++) {
+			uint32_t s0, want;
+			memset(key, 'a' + (int)(c / (94 * 94)), 227);
+			key[227] = (char)('!' + c / 94 % 94); /* offsets 248, 249: move the sum */
+			key[228] = (char)('!' + c % 94);
+			key[229] = key[230] = 'k'; /* at datagram offsets 250 and 251 */
+			rl = (size_t)sprintf(req, "gets %s\r\n", key);
+			mc_frame_request(f, mc_test_our_mac, mc_test_cli_mac, 0xc6120002u, 0xc6120001u,
+					 40000, 11211, 5, req, rl);
+			/* The field is ~S; 0 in it needs S = 0xffff: move the word by -S. */
+			s0 = (uint16_t)~rte_be_to_cpu_16(u->dgram_cksum);
+			want = ((uint32_t)('k' << 8 | 'k') + 0xffffu - s0) % 0xffffu;
+			if ((want >> 8) < '!' || (want >> 8) > '~' || (want & 0xff) < '!' ||
+			    (want & 0xff) > '~')
+				continue;
+			key[229] = (char)(want >> 8);
+			key[230] = (char)(want & 0xff);
+			rl = (size_t)sprintf(req, "gets %s\r\n", key);
+			mc_frame_request(f, mc_test_our_mac, mc_test_cli_mac, 0xc6120002u, 0xc6120001u,
+					 40000, 11211, 5, req, rl);
+			assert_int_equal(u->dgram_cksum, 0xffff);
+			assert_int_equal(rte_be_to_cpu_16(u->dgram_len), 254);
+			found++;
+			put_item(key, "v", 1, 0);
+			m = rte_pktmbuf_alloc(pool);
+			assert_non_null(m);
+			memcpy(rte_pktmbuf_append(m, (uint16_t)(MC_FRAME_HDR_LEN + rl)), f,
+			       MC_FRAME_HDR_LEN + rl);
+			before = w.st.drop_udp_cksum;
+			assert_int_equal(exchange(&m, 1, out, &ol), 1);
+			assert_int_equal(w.st.drop_udp_cksum, before);
+		}
+		assert_int_equal(found, 2);
+	}
 	/* From a reflector's port (DNS), a bad sum is still counted as a bad sum; a good one
 	 * as the port. */
 	{
