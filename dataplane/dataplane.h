@@ -429,25 +429,25 @@ mc_dp_rl_slot(const struct mc_rl *rl, uint64_t src)
 	return &rl->slot[((src ^ rl->k0) * rl->k1) >> (64 - 16)];
 }
 
-/* GCRA: move *tat on by cost unless that puts it more than window ahead of now. Lock-free:
+/* GCRA: move *tat on by cost unless that puts it past end (now plus the window). Lock-free:
  * workers on other queues may charge the same slot. */
 static inline bool
 mc_dp_gcra_take(const struct mc_rl *rl, uint64_t *tat, uint64_t now, uint64_t cost,
-		uint64_t window)
+		uint64_t end)
 {
 	uint64_t t = __atomic_load_n(tat, __ATOMIC_RELAXED), n;
 	if (!rl->shared) {
 		/* One worker: nobody else writes the slot, a plain update will do (a locked
 		 * compare-and-swap costs about 20 cycles a request, twice). */
 		n = (t > now ? t : now) + cost;
-		if (n - now > window)
+		if (n > end)
 			return false;
 		__atomic_store_n(tat, n, __ATOMIC_RELAXED);
 		return true;
 	}
 	do {
 		n = (t > now ? t : now) + cost;
-		if (n - now > window)
+		if (n > end)
 			return false;
 	} while (!__atomic_compare_exchange_n(tat, &t, n, true, __ATOMIC_RELAXED,
 					      __ATOMIC_RELAXED));
@@ -506,19 +506,9 @@ mc_dp_rl_admit_at(struct mc_worker *w, struct mc_rl_slot *s)
 static inline bool
 mc_dp_rl_charge_at(struct mc_worker *w, struct mc_rl_slot *s, uint32_t bytes)
 {
-	const uint64_t cost = (bytes * w->rl_byte_fp) >> 16;
-	uint64_t t;
-	if (w->rl_byte_fp == 0)
-		return true;
-	if (w->rl->shared)
-		return mc_dp_gcra_take(w->rl, &s->byte_tat, w->now, cost, w->rl->byte_window);
-	/* mc_dp_gcra_take's test, now + byte_window worked out for the burst. */
-	t = __atomic_load_n(&s->byte_tat, __ATOMIC_RELAXED);
-	t = (t > w->now ? t : w->now) + cost;
-	if (t > w->rl_byte_end)
-		return false;
-	__atomic_store_n(&s->byte_tat, t, __ATOMIC_RELAXED);
-	return true;
+	return w->rl_byte_fp == 0 ||
+	       mc_dp_gcra_take(w->rl, &s->byte_tat, w->now, (bytes * w->rl_byte_fp) >> 16,
+			       w->rl_byte_end);
 }
 
 /* The same at w->now as it is, bounds and all worked out here. */
@@ -539,7 +529,7 @@ mc_dp_rl_charge(struct mc_worker *w, uint64_t src, uint32_t bytes)
 	if (rl == NULL || rl->byte_cost_fp == 0)
 		return true;
 	return mc_dp_gcra_take(rl, &mc_dp_rl_slot(rl, src)->byte_tat, w->now,
-			       (bytes * rl->byte_cost_fp) >> 16, rl->byte_window);
+			       (bytes * rl->byte_cost_fp) >> 16, w->now + rl->byte_window);
 }
 
 
