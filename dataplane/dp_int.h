@@ -285,13 +285,12 @@ turn_around(const struct mc_worker *w, const struct mc_frame *f, uint8_t *h)
 	rte_ether_addr_copy(&w->mac, &eth->src_addr);
 }
 
-/* reply.c: stage 3 for a memcached request (MC_FRAME_MEMCACHED): its source's budget, then
- * the commands executed and the reply built, in place after the request where it fits (a
- * lone get without struct mc_out), else split into datagrams or chained with values attached;
- * sent whole or refused whole (counted). Consumes f->m. */
 /* Stage 3 (reply.c): the burst's n frames executed in order, each one's item lines
- * (item_later) requested MC_ITEM_AHEAD frames before its turn; memcached requests answered
- * there, the others by mc_dp_execute_other (burst.c). */
+ * (item_later) requested MC_ITEM_AHEAD frames before its turn. A memcached request
+ * (MC_FRAME_MEMCACHED) is answered there: its source's budget, then the commands executed and
+ * the reply built, in place after the request where it fits (a lone get without struct
+ * mc_out), else split into datagrams or chained with values attached; sent whole or refused
+ * whole (counted). Other frames go to mc_dp_execute_other (burst.c). Consumes every f->m. */
 void mc_dp_execute(struct mc_worker *w, struct mc_frame *f, uint16_t n);
 void mc_dp_execute_other(struct mc_worker *w, struct mc_frame *f);
 

@@ -589,8 +589,8 @@ lone_frame(struct rte_mbuf *m, uint32_t at, uint16_t hlen, size_t n)
  * after the request in its own buffer, its headers in front of it, built from the request's
  * (lone_headers4 over IPv4, else copied and turned around), its UDP sum from the text's sum
  * that mc_proto_lone_get works out from its parts. Returns false, having changed nothing,
- * when it cannot (a chained or shared buffer, a value to reference, a reply that does not
- * fit): the general path answers. */
+ * when it cannot (a chained buffer, a value to reference, a reply that does not fit): the
+ * general path answers. */
 static inline __attribute__((always_inline)) bool
 reply_lone(struct mc_worker *w, struct mc_frame *f)
 {
