@@ -553,6 +553,9 @@ dp_case_run(const char *name, req_fn fn, unsigned int rounds, uint64_t *seq, dou
 	unsigned int r, j, n, in_chunk = 0;
 
 	memset(&w.st, 0, sizeof(w.st));
+#ifdef MC_STAGE_TSC
+	memset(mc_dp_stage_tsc, 0, sizeof(mc_dp_stage_tsc));
+#endif
 	for (r = 0; r < rounds + 100; r++) {
 		uint64_t t0;
 		for (j = 0; j < MC_BURST; j++, i++) {
@@ -583,6 +586,19 @@ dp_case_run(const char *name, req_fn fn, unsigned int rounds, uint64_t *seq, dou
 			rte_pktmbuf_free_bulk((struct rte_mbuf **)done, n);
 	}
 	*seq = i;
+#ifdef MC_STAGE_TSC
+	{
+		/* Every round's, the warming ones too: a measurement build's breakdown. */
+		static const char *const stage[MC_DP_STAGES] = {"setup", "parse", "hash", "items",
+								"execute"};
+		const double nr = (double)(rounds + 100) * MC_BURST;
+		printf("  %s stages:", name);
+		for (j = 0; j < MC_DP_STAGES; j++) {
+			printf(" %s %.1f", stage[j], (double)mc_dp_stage_tsc[j] / nr);
+		}
+		printf("\n");
+	}
+#endif
 	{
 		uint64_t drops = 0;
 #define X(n, help) drops += strncmp(#n, "drop_", 5) == 0 ? w.st.n : 0;

@@ -576,11 +576,28 @@ item_first(const struct mc_store *s, struct mc_frame *f)
 		f->item_later[0] = f->item_later[1] = f->m;
 }
 
+/* A measurement build only (-DMC_STAGE_TSC, docs/PERFORMANCE.md): TSC cycles spent in each
+ * stage, summed over every burst. The stamps cost about 5 cycles a request themselves. */
+#ifdef MC_STAGE_TSC
+uint64_t mc_dp_stage_tsc[MC_DP_STAGES];
+#define STAGE_START() uint64_t stage_t = rte_rdtsc(), stage_u
+#define STAGE_END(k)                                                                           \
+	do {                                                                                   \
+		stage_u = rte_rdtsc();                                                         \
+		mc_dp_stage_tsc[k] += stage_u - stage_t;                                       \
+		stage_t = stage_u;                                                             \
+	} while (0)
+#else
+#define STAGE_START() do { } while (0)
+#define STAGE_END(k) do { } while (0)
+#endif
+
 void
 mc_dp_handle_burst(struct mc_worker *w, struct rte_mbuf **pkts, uint16_t n)
 {
 	struct mc_frame *f = w->frames;
 	uint16_t i;
+	STAGE_START();
 
 	w->st.rx_packets += n;
 	if (w->svc != NULL) {
@@ -603,10 +620,13 @@ mc_dp_handle_burst(struct mc_worker *w, struct rte_mbuf **pkts, uint16_t n)
 	 * two buckets requested a key, 64 requests in a short burst cost the cold GET 50 cycles
 	 * and the loops ran eight frames at a time; with one a key, the whole burst at once is
 	 * the faster: docs/PERFORMANCE.md.) */
+	STAGE_END(0);
 	for (i = 0; i < n; i++)
 		stage_parse(w, &f[i]);
+	STAGE_END(1);
 	for (i = 0; i < n; i++)
 		stage_hash(w, &f[i]);
+	STAGE_END(2);
 	/* Then every item's first line, read from its bucket (requested for the whole burst by
 	 * now), with the first MC_ITEM_AHEAD items' other two lines (second line, use bits);
 	 * the next ones' other lines into L2, up to ITEM_L2; and every item's other lines
@@ -634,7 +654,9 @@ mc_dp_handle_burst(struct mc_worker *w, struct rte_mbuf **pkts, uint16_t n)
 	}
 	for (; i < n + MC_ITEM_AHEAD; i++)
 		f[i].item_later[0] = f[i].item_later[1] = f;
+	STAGE_END(3);
 	mc_dp_execute(w, f, n);
+	STAGE_END(4);
 	if (w->exc_n != 0)
 		mc_dp_exception_tx(w);
 	if (unlikely(w->dr.cnt != 0))

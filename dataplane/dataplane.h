@@ -393,6 +393,12 @@ void mc_dp_announce(struct mc_worker *w);
 /* Handle one burst of received frames: replies are queued on w's TX backlog and everything
  * else is freed and counted. The production per-burst function. */
 void mc_dp_handle_burst(struct mc_worker *w, struct rte_mbuf **pkts, uint16_t n);
+#ifdef MC_STAGE_TSC
+/* A measurement build's TSC cycles by stage (mc_dp_handle_burst): set-up and header
+ * prefetch, parse, hash and bucket prefetch, item prefetch, execute. */
+#define MC_DP_STAGES 5
+extern uint64_t mc_dp_stage_tsc[MC_DP_STAGES];
+#endif
 /* Hand the TX backlog to the queue; what it does not take waits for the next call. */
 void mc_dp_tx_flush(struct mc_worker *w);
 /* Room for n more reply frames in the TX backlog (flushing first if need be)? A reply that
