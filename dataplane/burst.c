@@ -636,9 +636,11 @@ mc_dp_handle_burst(struct mc_worker *w, struct rte_mbuf **pkts, uint16_t n)
 	 * first dozen into L2 help the warm GET a few cycles (docs/PERFORMANCE.md). */
 	{
 		/* The store read once: the loops' stores to the frames could alias w->svc. Three
-		 * loops, one a kind of request, without a test of i in them. */
+		 * loops, one for each way the other lines are requested (into L1 now, into L2
+		 * now, later), with no test of i in them. */
 		const struct mc_store *s = w->svc != NULL ? w->svc->px.sx.s : NULL;
-		const uint16_t a = RTE_MIN(n, (uint16_t)MC_ITEM_AHEAD), l2 = RTE_MIN(n, (uint16_t)ITEM_L2);
+		const uint16_t a = RTE_MIN(n, (uint16_t)MC_ITEM_AHEAD);
+		const uint16_t l2 = RTE_MIN(n, (uint16_t)ITEM_L2);
 		for (i = 0; i < a; i++) {
 			item_first(s, &f[i]);
 			rte_prefetch0(f[i].item_later[0]);
