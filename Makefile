@@ -35,6 +35,7 @@ LAB_LINK ?=
 export LAB_QUEUES MCBOX_ARGS LAB_LINK
 
 .PHONY: all build deps hugepages lab-up lab-down demo test unit integration bench fuzz soak clean \
+	stage-build-check \
 	install uninstall install-check
 
 # Builds; runs the package installer only when a build dependency is missing.
@@ -149,10 +150,17 @@ integration:
 test: deps
 	@$(MAKE) --no-print-directory build
 	@$(MAKE) --no-print-directory ASAN=1 build
+	@$(MAKE) --no-print-directory stage-build-check
 	@bash tests/run_unit.sh build build/asan
 	@bash tests/install/check.sh
 	@FUZZ_REGRESSION=1 bash tests/fuzz/run.sh
 	@bash tests/integration/run.sh
+
+# The measurement build's code (-DMC_STAGE_TSC, cycles by stage: docs/PERFORMANCE.md) is not
+# in any other build: compiled here so that it cannot rot unnoticed.
+stage-build-check:
+	@$(CC) $(ALL_CFLAGS) -DMC_STAGE_TSC -fsyntax-only dataplane/burst.c bench/bench.c
+	@echo "ok   the -DMC_STAGE_TSC measurement build compiles"
 
 bench: all
 	@bash scripts/bench.sh
