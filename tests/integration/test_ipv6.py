@@ -65,6 +65,28 @@ def test_5000_byte_set_fragmented_v4_and_v6():
     assert L.telemetry()["frag_reassembled"] >= before + 2
 
 
+def test_sent_frames_back_in_the_pool_when_idle():
+    """af_xdp frees a sent frame's mbuf only when a later TX call finds its completion. An idle
+    box still gives its last replies' buffers back (its housekeeping's empty TX call, once a
+    millisecond); else the pool stays a reply's datagrams short until the next request."""
+    value = b"p" * 4000
+    assert tcp_exchange(L.SERVER_IP, b"set pool 0 0 4000\r\n" + value + b"\r\n",
+                        b"\r\n") == b"STORED\r\n"
+    # The level with the set's reply sent (it may still hold the set's last TX burst: that
+    # only makes the check below easier).
+    before = L.telemetry()["mempool_avail"]
+    c = L.UdpClient()
+    # Three datagrams, sent in one TX burst: the last TX call before the box goes idle.
+    assert c.request(b"get pool\r\n") == b"VALUE pool 0 4000\r\n" + value + b"\r\nEND\r\n"
+    c.close()
+    deadline = time.time() + 2
+    avail = L.telemetry()["mempool_avail"]
+    while avail < before and time.time() < deadline:
+        time.sleep(0.02)
+        avail = L.telemetry()["mempool_avail"]
+    assert avail >= before, (avail, before)
+
+
 def test_differential_over_ipv6():
     mc = L.Memcached(host="::1")
     try:
