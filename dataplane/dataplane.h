@@ -272,6 +272,8 @@ struct mc_worker {
 	uint64_t tsc_hz;
 	uint64_t clock_tsc0;     /* TSC when the store's clock started (the same for all) */
 	uint64_t hk_next;        /* TSC of the next housekeeping step */
+	uint64_t hk_tx_seen;     /* st.tx_packets at the last housekeeping step */
+	uint64_t tx_reclaimed;   /* st.tx_packets at the last TX call with no frames */
 	uint64_t tick_next;
 	uint64_t clock_secs;     /* monotonic seconds last given to the store */
 	uint16_t tx_head;        /* TX backlog: a ring of tx_n frames from tx_head */
