@@ -299,8 +299,8 @@ housekeep(struct mc_worker *w, uint64_t now)
 	/* Buffers the port still holds for frames it has sent go back to the pool once nothing
 	 * more is sent: af_xdp frees a sent frame's mbuf only when a later TX call finds its
 	 * completion, so after a busy spell it would keep the spell's last burst until the next
-	 * request. A call with no frames is that later call (a no-op or the port's own clean-up
-	 * elsewhere; af_packet makes a syscall of it), once, a step after the last frame went. */
+	 * request. A call with no frames is that later call (for other ports a no-op, or their
+	 * own clean-up), made once, a step after the last frame went. */
 	if (w->st.tx_packets == w->hk_tx_seen && w->tx_reclaimed != w->hk_tx_seen &&
 	    w->tx_n == 0) {
 		(void)rte_eth_tx_burst(w->port_id, w->queue_id, w->tx, 0);

@@ -67,8 +67,9 @@ def test_5000_byte_set_fragmented_v4_and_v6():
 
 def test_sent_frames_back_in_the_pool_when_idle():
     """af_xdp frees a sent frame's mbuf only when a later TX call finds its completion. An idle
-    box still gives its last replies' buffers back (its housekeeping's empty TX call, once a
-    millisecond); else the pool stays a reply's datagrams short until the next request."""
+    box still gives its last replies' buffers back (its housekeeping's TX call with no frames,
+    a millisecond after the last frame went); else the pool stays a reply's datagrams short
+    until the next request."""
     value = b"p" * 4000
     assert tcp_exchange(L.SERVER_IP, b"set pool 0 0 4000\r\n" + value + b"\r\n",
                         b"\r\n") == b"STORED\r\n"
