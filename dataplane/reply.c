@@ -726,7 +726,9 @@ mc_dp_service_create(struct mc_store *store, const struct mc_proto_conf *conf,
 	svc->scratch_cap = mc_dp_scratch_size(max_item_size);
 	svc->scratch = rte_malloc_socket("mc_scratch", svc->scratch_cap, 64, socket);
 	svc->lin = rte_malloc_socket("mc_lin", 65536, 64, socket);
-	if (svc->scratch == NULL || svc->lin == NULL) {
+	/* The worker's front table (store.h): its lone gets' hot keys skip the index. */
+	svc->px.sx.front = rte_zmalloc_socket("mc_front", MC_STORE_FRONT_BYTES, 64, socket);
+	if (svc->scratch == NULL || svc->lin == NULL || svc->px.sx.front == NULL) {
 		mc_dp_service_destroy(svc);
 		return NULL;
 	}
@@ -757,5 +759,6 @@ mc_dp_service_destroy(struct mc_service *svc)
 	rte_mempool_free(svc->zc_pool);
 	rte_free(svc->scratch);
 	rte_free(svc->lin);
+	rte_free(svc->px.sx.front);
 	rte_free(svc);
 }

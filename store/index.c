@@ -23,7 +23,7 @@ mc_store_part_of(const struct mc_store *s, uint64_t hash)
 void
 mc_store_prefetch(const struct mc_store *s, struct mc_key *k)
 {
-	st_place(s, k);
+	st_place(s, k, true);
 }
 
 void
@@ -33,7 +33,7 @@ mc_store_key_prefetch(const struct mc_store *s, struct mc_key *k, const void *p,
 	k->len = len;
 	k->hash = hash_words(s->seed, p, len, NULL, NULL);
 	k->way = 0;
-	st_place(s, k);
+	st_place(s, k, true);
 }
 
 void
@@ -41,10 +41,25 @@ mc_store_prefetch_item(const struct mc_store *s, struct mc_key *k)
 {
 	const void *later[2];
 	if (!k->placed)
-		st_place(s, k);
+		st_place(s, k, true);
 	mc_store_prefetch_item_hot(s, k, later);
 	rte_prefetch0(later[0]);
 	rte_prefetch0(later[1]);
+}
+
+void
+mc_store_front_place(const struct mc_store_ctx *cx, struct mc_key *k)
+{
+	if (!k->placed)
+		st_place(cx->s, k, false);
+	if (cx->front != NULL) {
+		struct mc_front_count c = {0, 0, 0, 0};
+		k->placed |= MC_KEY_ASKED;
+		mc_store_front_ask(cx->front, cx->s, k, false, &c);
+		mc_store_front_burst(cx->front, &c);
+	} else {
+		k->way = 0;
+	}
 }
 
 /* Find the slot holding key k; returns the item (live or not) or NULL. */

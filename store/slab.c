@@ -3,10 +3,13 @@
  * item leaves: dropped from the accounting, reclaimed when dead, evicted when live. */
 #include "store_int.h"
 
-/* An item no longer in the index: out of the accounting, then freed (or a zombie). */
+/* An item no longer in the index: its CAS changed for the front tables (a bit flipped: no
+ * reader may take it for the item it was), out of the accounting, then freed (or a
+ * zombie). */
 void
 st_item_drop(struct part *p, struct mc_item *it)
 {
+	st_item_cas_change(it, it->cas ^ 0x80000000u);
 	p->st.curr_items--;
 	p->st.bytes -= item_bytes(it);
 	st_item_release(p, it);

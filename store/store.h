@@ -150,9 +150,18 @@ struct mc_store_settings {
 	uint64_t hash_seed[2];   /* key hash secret; all zero = random (getrandom) at create */
 };
 
-/* A thread's handle: its counters. One per lcore (or test thread). */
+/* A reader's front table: the items its lookups hit lately, by key hash, so that a hot key's
+ * lookup reads neither of its index buckets (docs/DESIGN.md, "The front table"). Private to
+ * one thread; MC_STORE_FRONT_BYTES of 64-byte aligned memory, zeroed (empty). */
+struct mc_store_front;
+#define MC_STORE_FRONT_SETS 8192
+#define MC_STORE_FRONT_BYTES ((size_t)(MC_STORE_FRONT_SETS + 1) * 64)
+
+/* A thread's handle: its counters, and its front table (NULL: none). One per lcore (or test
+ * thread). */
 struct mc_store_ctx {
 	struct mc_store *s;
+	struct mc_store_front *front;
 	struct mc_store_ctx_stats st;
 };
 
@@ -160,16 +169,22 @@ struct mc_store_ctx {
 struct mc_key {
 	const uint8_t *p;
 	uint32_t len;
+	/* With way MC_WAY_FRONT: the low 32 bits of the item's CAS when the front table took it
+	 * (the read checks the item still has them). */
+	uint32_t fcas;
 	uint64_t hash;
 	/* mc_store_key_text_hot only: the key's ones'-complement sum (as rte_raw_cksum sums it), for
 	 * a reply that echoes the key (mc_proto_lone_get); below 2^33, not folded to 16 bits
 	 * (mc_sum_fold folds the reply's sum once). */
 	uint64_t sum;
-	/* Where it lives, once mc_store_prefetch placed it: the lookup need not work it out
-	 * again. */
-	bool placed;
+	/* Where it lives, once mc_store_prefetch placed it (MC_KEY_PLACED): the lookup need
+	 * not work it out again. MC_KEY_ASKED as well: the front table was asked for it, and a
+	 * hit through the index goes into the table. */
+	uint8_t placed;
 	/* The slot whose tag the item prefetch matched, 1 + its index in bucket; 0: none. The
-	 * lookup tries it before scanning both buckets. A hint only: it is checked. */
+	 * lookup tries it before scanning both buckets. A hint only: it is checked.
+	 * MC_WAY_FRONT: item is the front table's, checked by its CAS (fcas) instead;
+	 * MC_WAY_ASK: the front table is still to be asked (mc_store_front_ask). */
 	uint8_t way;
 	uint16_t part;
 	uint32_t bkt; /* its first bucket (the second is worked out when needed) */
@@ -236,9 +251,17 @@ mc_key_init(struct mc_key *k, const struct mc_store *s, const void *p, uint32_t 
 	k->p = p;
 	k->len = len;
 	k->hash = mc_store_hash(s, p, len);
-	k->placed = false;
+	k->placed = 0;
 	k->way = 0;
 }
+#define MC_KEY_PLACED 1
+#define MC_KEY_ASKED 2
+#define MC_WAY_ASK 0xfe
+#define MC_WAY_FRONT 0xff
+/* The front table asked for k (placed, its way MC_WAY_ASK or 0): on a match, k's way becomes
+ * MC_WAY_FRONT and the item is prefetched; else k is left to the index (way 0). The
+ * dataplane's hot path has this inline (hot.h); mc_store_read_begin then checks the item. */
+void mc_store_front_place(const struct mc_store_ctx *cx, struct mc_key *k);
 unsigned int mc_store_nparts(const struct mc_store *s);
 unsigned int mc_store_part_of(const struct mc_store *s, uint64_t hash);
 /* Place k (its partition and buckets, kept in k for the lookup) and prefetch its index

@@ -11,7 +11,17 @@
  * first unlinks it or publishes an odd version, then reads its unit's reference count
  * (seq_cst); a reader increments the count, then re-checks the version (seq_cst): either the
  * writer sees the reference (the item lives on as a zombie, the page stays, incr makes a new
- * item) or the reader sees the change and drops its reference again. */
+ * item) or the reader sees the change and drops its reference again.
+ *
+ * A reader's front table (struct mc_store_front) skips the buckets for the items it hit
+ * lately, so such a read is checked by the item instead: by the low 32 bits of its CAS, read
+ * first and again at the end, as a bucket's version is (mc_store_read_check). Every writer
+ * that changes a linked item in place, or takes it out of the index, first gives it a new
+ * CAS (st_item_cas_change: a new one from the partition, or the old one with a bit flipped
+ * as it leaves), then a release fence, then the rest; incr in place and the free that may
+ * follow a drop read the reference counts after that, as after an odd version. A touch
+ * changes only the expiry, one aligned word that a reader sees before or after: either is a
+ * read that happened before or after the touch. */
 #ifndef MC_STORE_INT_H
 #define MC_STORE_INT_H
 
@@ -57,6 +67,48 @@ struct bucket {
 	uint32_t pad;
 	uint64_t slot[SLOTS];
 } __rte_aligned(64);
+
+/* The front table: sets of four ways, a set one cache line; a way is the hash's top bits
+ * (odd: 0 is an empty way), the low 32 bits of the item's CAS when it was taken, and the item.
+ * Its first line holds the counts that choose, burst by burst, which keys use the table and
+ * whether a lookup requests the bucket too (mc_store_front_burst). */
+struct st_front_set {
+	uint32_t htag[4];
+	uint32_t cas[4];
+	const struct mc_item *it[4];
+} __rte_aligned(64);
+
+enum { MC_FRONT_COLD, MC_FRONT_WARM, MC_FRONT_HOT };
+
+struct mc_store_front {
+	uint32_t asked, hits;              /* lookups that asked the table, and its hits */
+	uint32_t sample_asked, sample_hits; /* the same for the sampled keys (front_sample) */
+	uint8_t mode; /* MC_FRONT_*: which keys use the table, and whether buckets are requested */
+	struct st_front_set set[MC_STORE_FRONT_SETS] __rte_aligned(64);
+};
+
+/* Asks of a front table, counted by the caller as they happen (a local: in registers, not a
+ * chain of increments through the table's memory) and added to the table's once a burst. */
+struct mc_front_count {
+	uint32_t asked, hits, sample_asked, sample_hits;
+};
+
+/* The address of an item's CAS's low 32 bits: what a front-table read checks. */
+static inline const volatile uint32_t *
+item_cas_word(const struct mc_item *it)
+{
+	return (const volatile uint32_t *)(const void *)&it->cas +
+	       (RTE_BYTE_ORDER == RTE_BIG_ENDIAN ? 1 : 0);
+}
+
+/* A writer's first step before it changes a linked item in place or takes it out of the
+ * index (the protocol above): the new CAS, then a release fence. */
+static inline void
+st_item_cas_change(struct mc_item *it, uint64_t cas)
+{
+	__atomic_store_n(&it->cas, cas, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+}
 
 struct slabclass {
 	uint32_t size;        /* chunk size */

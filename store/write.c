@@ -269,6 +269,7 @@ mc_store_delta(struct mc_store_ctx *cx, const struct mc_key *k, const struct mc_
 	char buf[24];
 	int res;
 	bool in_place = false;
+	uint64_t old_cas;
 
 	if (it == NULL) {
 		if (a->incr)
@@ -316,14 +317,20 @@ mc_store_delta(struct mc_store_ctx *cx, const struct mc_key *k, const struct mc_
 		 * later fails its version check; one that took it earlier shows here. */
 		race_point(MC_RACE_DELTA_INPLACE);
 		bucket_write_begin(b);
+		/* The new CAS before the references are read, as the odd version: a front-table
+		 * reader's reference shows here, or its check sees the new CAS. Put back if the
+		 * value cannot change here after all. */
+		old_cas = it->cas;
+		st_item_cas_change(it, next_cas(s, p));
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		if (!referenced(p, it)) {
-			it->cas = next_cas(s, p);
 			memcpy((uint8_t *)mc_item_value(it), buf, (size_t)res);
 			memset((uint8_t *)mc_item_value(it) + res, ' ', mc_item_vlen(it) - (uint32_t)res);
 			if (mc_item_vlen(it) <= MC_VSUM_MAX)
 				it->vsum = rte_raw_cksum(mc_item_value(it), mc_item_vlen(it));
 			in_place = true;
+		} else {
+			st_item_cas_change(it, old_cas);
 		}
 		bucket_write_end(b);
 	}
@@ -414,9 +421,9 @@ mc_store_invalidate(struct mc_store_ctx *cx, const struct mc_key *k, uint64_t ca
 		rc = MC_EXISTS;
 	} else {
 		bucket_write_begin(b);
+		st_item_cas_change(it, next_cas(cx->s, p));
 		if (set_ttl)
 			it->exptime = ttl;
-		it->cas = next_cas(cx->s, p);
 		bucket_write_end(b);
 		__atomic_fetch_or(&it->state, MC_IT_STALE, __ATOMIC_RELAXED);
 		__atomic_fetch_and(&it->state, (uint8_t)~MC_IT_TOKEN, __ATOMIC_RELAXED);
