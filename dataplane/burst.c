@@ -445,7 +445,7 @@ stage_hash(const struct mc_worker *w, const struct mc_store_front *fr, struct mc
 	}
 	key = mc_proto_first_key(req, len, &klen);
 	if (key != NULL)
-		mc_store_key_prefetch(s, &f->key, key, klen);
+		mc_store_key_hot(s, &f->key, key, klen, fr);
 	return;
 whole_sum:
 	if (f->ck_sum != 0 && !udp_sum_ok(f, f->payload_len + sizeof(struct rte_udp_hdr)))

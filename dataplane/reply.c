@@ -726,7 +726,7 @@ mc_dp_service_create(struct mc_store *store, const struct mc_proto_conf *conf,
 	svc->scratch_cap = mc_dp_scratch_size(max_item_size);
 	svc->scratch = rte_malloc_socket("mc_scratch", svc->scratch_cap, 64, socket);
 	svc->lin = rte_malloc_socket("mc_lin", 65536, 64, socket);
-	/* The worker's front table (store.h): its lone gets' hot keys skip the index. */
+	/* The worker's front table (store.h): its requests' hot first keys skip the index. */
 	svc->px.sx.front = rte_zmalloc_socket("mc_front", MC_STORE_FRONT_BYTES, 64, socket);
 	if (svc->scratch == NULL || svc->lin == NULL || svc->px.sx.front == NULL) {
 		mc_dp_service_destroy(svc);

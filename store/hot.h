@@ -147,6 +147,23 @@ front_take(struct mc_store_front *fr, const struct mc_key *k, const struct mc_st
 	fs->it[j] = r->it;
 }
 
+/* k (its hash set) placed, and the front table fr's set requested when k uses it (then k's
+ * way is MC_WAY_ASK: mc_store_front_ask reads the set once it is in), with the bucket unless
+ * the table answers nearly every lookup; else (or with no table) the bucket. */
+static inline __attribute__((always_inline)) void
+st_place_front(const struct mc_store *s, struct mc_key *k, const struct mc_store_front *fr)
+{
+	if (fr == NULL || !front_used(fr, k->hash)) {
+		k->way = 0;
+		st_place(s, k, true);
+		return;
+	}
+	k->way = MC_WAY_ASK;
+	st_place(s, k, fr->mode != MC_FRONT_HOT);
+	k->placed = MC_KEY_PLACED | MC_KEY_ASKED;
+	rte_prefetch0(front_set(fr, k->hash));
+}
+
 /* mc_store_key_prefetch for a key the text protocols delimit, in one pass over its bytes:
  * false (k not set) when one of the len bytes is at or below ' ' (a space or control byte
  * would have ended it: then it is not the key). Sets k->sum too. */
@@ -162,18 +179,20 @@ mc_store_key_text_hot(const struct mc_store *s, struct mc_key *k, const void *p,
 	k->len = len;
 	k->hash = h;
 	k->sum = (sum & 0xffffffffu) + (sum >> 32); /* 2^32 is 1 modulo 0xffff */
-	if (fr == NULL || !front_used(fr, h)) {
-		k->way = 0;
-		st_place(s, k, true);
-		return true;
-	}
-	/* The front table's set now, and the bucket unless the table answers nearly every
-	 * lookup: mc_store_front_ask reads the set once it is in. */
-	k->way = MC_WAY_ASK;
-	st_place(s, k, fr->mode != MC_FRONT_HOT);
-	k->placed = MC_KEY_PLACED | MC_KEY_ASKED;
-	rte_prefetch0(front_set(fr, h));
+	st_place_front(s, k, fr);
 	return true;
+}
+
+/* mc_store_key_prefetch, inline, with the front table fr (may be NULL) as
+ * mc_store_key_text_hot has it: for the first key of any other request. */
+static inline __attribute__((always_inline)) void
+mc_store_key_hot(const struct mc_store *s, struct mc_key *k, const void *p, uint32_t len,
+		 const struct mc_store_front *fr)
+{
+	k->p = p;
+	k->len = len;
+	k->hash = hash_words(s->seed, p, len, NULL, NULL);
+	st_place_front(s, k, fr);
 }
 
 /* mc_store_prefetch_item, inline, for a key placed (st_place) already, in two steps: the
