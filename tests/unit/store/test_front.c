@@ -258,38 +258,26 @@ test_front_stale_way_is_checked(void **state)
 static void
 test_front_mode(void **state)
 {
-	const struct mc_front_count none = {0, 0, 0, 0};
+	/* Each step a burst's counts (asked, hits, sampled asked, sampled hits), then the mode. */
+	static const struct {
+		struct mc_front_count c;
+		uint8_t mode;
+	} steps[] = {
+		{{64, 15, 64, 15}, MC_FRONT_COLD},  /* under a quarter of the sampled keys */
+		{{0, 0, 64, 16}, MC_FRONT_WARM},    /* a quarter */
+		{{256, 223, 0, 0}, MC_FRONT_WARM},  /* under seven in eight of all keys */
+		{{256, 224, 0, 0}, MC_FRONT_HOT},   /* seven in eight */
+		{{256, 100, 64, 60}, MC_FRONT_WARM}, /* all keys' hits fall, the sample's do not */
+		{{0, 0, 64, 10}, MC_FRONT_COLD},    /* the sample's fall too */
+	};
+	unsigned int i;
 	(void)state;
 	make_front();
 	assert_int_equal(fr->mode, MC_FRONT_COLD);
-	fr->sample_asked = 64;
-	fr->sample_hits = 15;
-	fr->asked = 64;
-	fr->hits = 15;
-	mc_store_front_burst(fr, &none);
-	assert_int_equal(fr->mode, MC_FRONT_COLD);
-	fr->sample_asked = 64;
-	fr->sample_hits = 16;
-	mc_store_front_burst(fr, &none);
-	assert_int_equal(fr->mode, MC_FRONT_WARM);
-	fr->asked = 256;
-	fr->hits = 223;
-	mc_store_front_burst(fr, &none);
-	assert_int_equal(fr->mode, MC_FRONT_WARM);
-	fr->asked = 256;
-	fr->hits = 224;
-	mc_store_front_burst(fr, &none);
-	assert_int_equal(fr->mode, MC_FRONT_HOT);
-	fr->sample_asked = 64;
-	fr->sample_hits = 60;
-	fr->asked = 256;
-	fr->hits = 100;
-	mc_store_front_burst(fr, &none);
-	assert_int_equal(fr->mode, MC_FRONT_WARM);
-	fr->sample_asked = 64;
-	fr->sample_hits = 10;
-	mc_store_front_burst(fr, &none);
-	assert_int_equal(fr->mode, MC_FRONT_COLD);
+	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		mc_store_front_burst(fr, &steps[i].c);
+		assert_int_equal(fr->mode, steps[i].mode);
+	}
 	/* A burst's counts are added to the table's: 40 and 24 sampled asks, a quarter hit. */
 	{
 		const struct mc_front_count c1 = {40, 10, 40, 10}, c2 = {24, 6, 24, 6};
