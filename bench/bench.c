@@ -39,7 +39,7 @@ struct result {
 	char name[48];
 	char unit[16];
 	double value;
-	char params[384];
+	char params[512];
 };
 
 static struct result results[MAX_RESULTS];
@@ -622,15 +622,22 @@ dp_case_report(const char *name, const char *what, double *c, unsigned int runs,
 	       unsigned int rounds, double best)
 {
 	double med;
-	char nm[64];
+	char nm[64], order[8 * DP_RUNS + 2] = "";
+	unsigned int k;
+	/* The runs in the order they ran, too: a slow first run is the case's warm-up (or the
+	 * one before it), slow runs anywhere are the neighbours. */
+	for (k = 0; k < runs; k++)
+		snprintf(order + strlen(order), sizeof(order) - strlen(order), "%s%.1f",
+			 k ? ", " : "", c[k]);
 	qsort(c, runs, sizeof(c[0]), cmp_double);
 	med = c[runs / 2];
 	snprintf(nm, sizeof(nm), "%s_cycles", name);
 	add(nm, "cycles", med,
 	    "\"burst\": %d, \"requests\": %llu, \"runs\": %u, \"min\": %.1f, \"max\": %.1f, "
-	    "\"best_chunk\": %.1f, \"request\": \"%s\", \"path\": \"rx burst to tx burst, "
-	    "checksums %s, rate limits on (%d sources)\"%s%s%s",
-	    MC_BURST, (unsigned long long)rounds * MC_BURST, runs, c[0], c[runs - 1], best, what,
+	    "\"in_order\": [%s], \"best_chunk\": %.1f, \"request\": \"%s\", \"path\": \"rx burst to "
+	    "tx burst, checksums %s, rate limits on (%d sources)\"%s%s%s",
+	    MC_BURST, (unsigned long long)rounds * MC_BURST, runs, c[0], c[runs - 1], order, best,
+	    what,
 	    nic_cksum ? "by the NIC (RX verdict, TX offload)" : "in software", NSRC,
 	    exc_note ? ", \"exception\": \"" : "", exc_note ? exc_note : "", exc_note ? "\"" : "");
 	snprintf(nm, sizeof(nm), "%s_mrps", name);
