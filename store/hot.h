@@ -164,9 +164,9 @@ st_place_front(const struct mc_store *s, struct mc_key *k, const struct mc_store
 	rte_prefetch0(front_set(fr, k->hash));
 }
 
-/* mc_store_key_prefetch for a key the text protocols delimit, in one pass over its bytes:
- * false (k not set) when one of the len bytes is at or below ' ' (a space or control byte
- * would have ended it: then it is not the key). Sets k->sum too. */
+/* mc_key_init and mc_store_prefetch for a key the text protocols delimit, in one pass over
+ * its bytes: false (k not set) when one of the len bytes is at or below ' ' (a space or
+ * control byte would have ended it: then it is not the key). Sets k->sum too. */
 static inline __attribute__((always_inline)) bool
 mc_store_key_text_hot(const struct mc_store *s, struct mc_key *k, const void *p, uint32_t len,
 		      const struct mc_store_front *fr)
@@ -183,7 +183,7 @@ mc_store_key_text_hot(const struct mc_store *s, struct mc_key *k, const void *p,
 	return true;
 }
 
-/* mc_store_key_prefetch, inline, with the front table fr (may be NULL) as
+/* mc_key_init and mc_store_prefetch in one call, with the front table fr (may be NULL) as
  * mc_store_key_text_hot has it: for the first key of any other request. */
 static inline __attribute__((always_inline)) void
 mc_store_key_hot(const struct mc_store *s, struct mc_key *k, const void *p, uint32_t len,

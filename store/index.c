@@ -27,16 +27,6 @@ mc_store_prefetch(const struct mc_store *s, struct mc_key *k)
 }
 
 void
-mc_store_key_prefetch(const struct mc_store *s, struct mc_key *k, const void *p, uint32_t len)
-{
-	k->p = p;
-	k->len = len;
-	k->hash = hash_words(s->seed, p, len, NULL, NULL);
-	k->way = 0;
-	st_place(s, k, true);
-}
-
-void
 mc_store_prefetch_item(const struct mc_store *s, struct mc_key *k)
 {
 	const void *later[2];

@@ -267,8 +267,6 @@ unsigned int mc_store_part_of(const struct mc_store *s, uint64_t hash);
 /* Place k (its partition and buckets, kept in k for the lookup) and prefetch its index
  * buckets: call for a whole burst before executing it. */
 void mc_store_prefetch(const struct mc_store *s, struct mc_key *k);
-/* mc_key_init and mc_store_prefetch in one call. */
-void mc_store_key_prefetch(const struct mc_store *s, struct mc_key *k, const void *p, uint32_t len);
 /* Then, once the buckets are in: prefetch the first item whose tag matches (a hint, no check),
  * and note its slot in k for the lookup. */
 void mc_store_prefetch_item(const struct mc_store *s, struct mc_key *k);
