@@ -103,7 +103,7 @@ st_index_find_item(struct part *p, const struct mc_item *it, struct bucket **bo,
 
 /* Put new item `it` in the index: in old's slot when replacing, else a free slot of the two
  * buckets (the first preferred), else in place of a victim from the first bucket (counted as
- * an eviction). */
+ * an eviction). The item whose slot it takes is retired first; the caller drops it. */
 void
 st_index_link(struct part *p, struct mc_item *it, const struct mc_key *k, struct bucket *ob,
 	   unsigned int os)
@@ -118,9 +118,11 @@ st_index_link(struct part *p, struct mc_item *it, const struct mc_key *k, struct
 	p->st.total_items++;
 	p->st.bytes += item_bytes(it);
 	if (ob != NULL) {
+		st_item_retire(item_at(p, ob->slot[os])); /* the old item, leaving */
 		bucket_write_begin(ob);
 		ob->slot[os] = e;
 		bucket_write_end(ob);
+		race_point(MC_RACE_LEFT_INDEX);
 		return;
 	}
 	buckets_of(p, k->hash, &bi[0], &bi[1]);
@@ -186,9 +188,11 @@ st_index_link(struct part *p, struct mc_item *it, const struct mc_key *k, struct
 			}
 		}
 		victim = item_at(p, b->slot[vs]);
+		st_item_retire(victim);
 		bucket_write_begin(b);
 		b->slot[vs] = e;
 		bucket_write_end(b);
+		race_point(MC_RACE_LEFT_INDEX);
 		p->st.index_evictions++;
 		p->st.evictions++;
 		p->cls[victim->cls].evictions++;

@@ -3,13 +3,11 @@
  * item leaves: dropped from the accounting, reclaimed when dead, evicted when live. */
 #include "store_int.h"
 
-/* An item no longer in the index: its CAS changed for the front tables (a bit flipped: no
- * reader may take it for the item it was), out of the accounting, then freed (or a
- * zombie). */
+/* An item no longer in the index (retired before it left: st_item_retire), out of the
+ * accounting, then freed (or a zombie). */
 void
 st_item_drop(struct part *p, struct mc_item *it)
 {
-	st_item_cas_change(it, it->cas ^ 0x80000000u);
 	p->st.curr_items--;
 	p->st.bytes -= item_bytes(it);
 	st_item_release(p, it);
@@ -21,10 +19,12 @@ st_item_unlink(struct part *p, struct mc_item *it)
 {
 	struct bucket *b;
 	unsigned int i;
+	st_item_retire(it);
 	if (st_index_find_item(p, it, &b, &i)) {
 		bucket_write_begin(b);
 		b->slot[i] = 0;
 		bucket_write_end(b);
+		race_point(MC_RACE_LEFT_INDEX);
 	}
 	st_item_drop(p, it);
 }

@@ -388,6 +388,8 @@ enum mc_store_race {
 	MC_RACE_STEAL,          /* page_steal chose a victim page, before unlinking its items */
 	MC_RACE_DELTA_INPLACE,  /* incr/decr is about to rewrite a value in place */
 	MC_RACE_STORE_ALLOC,    /* a store allocated the new item, before re-finding the old */
+	MC_RACE_LEFT_INDEX,     /* an item's slot was cleared or given to another item, before
+				 * the item is dropped */
 };
 extern void (*mc_store_race_hook)(enum mc_store_race where, void *arg);
 extern void *mc_store_race_arg;

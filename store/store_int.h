@@ -17,11 +17,12 @@
  * lately, so such a read is checked by the item instead: by the low 32 bits of its CAS, read
  * first and again at the end, as a bucket's version is (mc_store_read_check). Every writer
  * that changes a linked item in place, or takes it out of the index, first gives it a new
- * CAS (st_item_cas_change: a new one from the partition, or the old one with a bit flipped
- * as it leaves), then a release fence, then the rest; incr in place and the free that may
- * follow a drop read the reference counts after that, as after an odd version. A touch
- * changes only the expiry, one aligned word that a reader sees before or after: either is a
- * read that happened before or after the touch. */
+ * CAS (st_item_cas_change: a new one from the partition, or, before its slot is cleared or
+ * given to another item, the old one with a bit flipped: st_item_retire), then a release
+ * fence, then the rest; incr in place and the free that may follow a drop read the
+ * reference counts after that, as after an odd version. A touch changes only the expiry, one
+ * aligned word that a reader sees before or after: either is a read that happened before or
+ * after the touch. */
 #ifndef MC_STORE_INT_H
 #define MC_STORE_INT_H
 
@@ -108,6 +109,15 @@ st_item_cas_change(struct mc_item *it, uint64_t cas)
 {
 	__atomic_store_n(&it->cas, cas, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+/* An item about to leave the index (its slot cleared or given to another item): its CAS
+ * changed first, a bit flipped, so that no front-table read takes it for the item it was once
+ * a lookup through the index can find the change (st_item_unlink, st_index_link). */
+static inline void
+st_item_retire(struct mc_item *it)
+{
+	st_item_cas_change(it, it->cas ^ 0x80000000u);
 }
 
 struct slabclass {

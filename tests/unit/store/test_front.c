@@ -225,6 +225,79 @@ test_front_incr_against_reference(void **state)
 	assert_string_equal(fget(&k), "101");
 }
 
+/* Another thread's read through its table at the moment an item has left the index (its slot
+ * cleared or given to the new item) but before the writer is done: the index already answers
+ * the new state to anyone, so the table must not answer the old one. The way was taken
+ * before the write. */
+static struct mc_key left_k;
+static enum mc_store_status left_rc;
+static char left_val[64];
+static bool left_done;
+
+static void
+left_index_reader(enum mc_store_race where, void *arg)
+{
+	struct mc_store_ctx rcx = {.s = s, .front = fr};
+	struct mc_key k = left_k;
+	uint32_t vlen = 0;
+	(void)arg;
+	if (where != MC_RACE_LEFT_INDEX || left_done)
+		return;
+	left_done = true;
+	assert_int_equal(k.way, MC_WAY_FRONT);
+	left_rc = mc_store_get(&rcx, &k, left_val, sizeof(left_val) - 1, &vlen, NULL, NULL);
+	left_val[left_rc == MC_OK ? vlen : 0] = '\0';
+}
+
+static void
+test_front_item_leaving_the_index(void **state)
+{
+	struct mc_key k;
+	(void)state;
+	make_front();
+	mc_store_race_arg = NULL;
+	/* Deleted: a miss from the moment its slot is cleared. */
+	assert_int_equal(set("l", "before", 0, 0), MC_STORED);
+	left_k = in_table("l");
+	left_done = false;
+	mc_store_race_hook = left_index_reader;
+	k = K("l");
+	assert_int_equal(mc_store_delete(&cx, &k, 0), MC_DELETED);
+	mc_store_race_hook = NULL;
+	assert_true(left_done);
+	assert_int_equal(left_rc, MC_MISS);
+	/* Replaced: the new value from the moment the slot holds the new item. */
+	assert_int_equal(set("l", "before", 0, 0), MC_STORED);
+	left_k = in_table("l");
+	left_done = false;
+	mc_store_race_hook = left_index_reader;
+	assert_int_equal(set("l", "after", 0, 0), MC_STORED);
+	mc_store_race_hook = NULL;
+	assert_true(left_done);
+	assert_int_equal(left_rc, MC_OK);
+	assert_string_equal(left_val, "after");
+	/* incr that cannot change the value in place (a reference holds it): a new item. */
+	assert_int_equal(set("l", "7", 0, 0), MC_STORED);
+	left_k = in_table("l");
+	{
+		struct mc_store_read r;
+		uint8_t *ref;
+		enum mc_store_status rc;
+		k = left_k;
+		assert_int_equal(mc_store_read_begin(&cx, &k, &r), MC_OK);
+		ref = mc_store_read_ref(&r);
+		assert_non_null(ref);
+		left_done = false;
+		mc_store_race_hook = left_index_reader;
+		assert_int_equal(delta("l", true, 1, &rc), 8);
+		mc_store_race_hook = NULL;
+		mc_store_ref_put(ref);
+	}
+	assert_true(left_done);
+	assert_int_equal(left_rc, MC_OK);
+	assert_string_equal(left_val, "8");
+}
+
 /* A stale way (another key's item, a CAS that no longer matches) is only a hint. */
 static void
 test_front_stale_way_is_checked(void **state)
@@ -312,6 +385,7 @@ main(void)
 		cmocka_unit_test(test_front_read_check_sees_writers),
 		cmocka_unit_test(test_front_expiry_touch_flush),
 		cmocka_unit_test(test_front_incr_against_reference),
+		cmocka_unit_test(test_front_item_leaving_the_index),
 		cmocka_unit_test(test_front_stale_way_is_checked),
 		cmocka_unit_test(test_front_mode),
 	};
