@@ -681,7 +681,7 @@ mc_dp_handle_burst(struct mc_worker *w, struct rte_mbuf **pkts, uint16_t n)
 	STAGE_END(3);
 	mc_dp_execute(w, f, n);
 	if (fr != NULL)
-		mc_store_front_burst(fr, &fc);
+		mc_store_front_burst(fr, s, &fc);
 	STAGE_END(4);
 	if (w->exc_n != 0)
 		mc_dp_exception_tx(w);

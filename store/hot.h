@@ -105,10 +105,18 @@ mc_store_front_ask(const struct mc_store_front *fr, const struct mc_store *s, st
  * others; once every key uses the table, seven hits in eight over at least 256 lookups make
  * them request no bucket with the key (HOT: a bucket requested is one not read, and on a host
  * that maps memory in 4 KiB pages its page walk is most of a warm GET's memory cost), and
- * fewer bring them back to WARM. */
+ * fewer bring them back to WARM. A page re-carved since the last burst (the store's
+ * carve_epoch moved) empties the table first. */
 static inline void
-mc_store_front_burst(struct mc_store_front *fr, const struct mc_front_count *c)
+mc_store_front_burst(struct mc_store_front *fr, const struct mc_store *s,
+		     const struct mc_front_count *c)
 {
+	const uint32_t epoch = __atomic_load_n(&s->carve_epoch, __ATOMIC_ACQUIRE);
+	if (unlikely(epoch != fr->epoch)) {
+		/* A page was re-carved: no way may be trusted (struct mc_store_front). */
+		memset(fr->set, 0, sizeof(fr->set));
+		fr->epoch = epoch;
+	}
 	fr->asked += c->asked;
 	fr->hits += c->hits;
 	fr->sample_asked += c->sample_asked;
@@ -249,12 +257,14 @@ mc_store_prefetch_item_hot(const struct mc_store *s, struct mc_key *k, const voi
 
 /* What item it, found under the version *ver read as v, is for k: a bucket's (its slot read at
  * that version) or, for the front table's item, the item's own (item_cas_word). An item of
- * another key there, or a stale one's bytes, fail the key compare. */
+ * another key there, or a stale one's bytes, fail the key compare. *ep must stay e as well:
+ * the bucket's version again, or for the front table's item the store's carve epoch. */
 enum st_probe { PROBE_OTHER, PROBE_HIT, PROBE_DEAD, PROBE_CHANGED };
 
 static inline __attribute__((always_inline)) enum st_probe
 st_probe_at(struct mc_store_ctx *cx, const struct part *p, const volatile uint32_t *ver,
-	    uint32_t v, const struct mc_item *it, const struct mc_key *k, struct mc_store_read *r)
+	    uint32_t v, const volatile uint32_t *ep, uint32_t e, const struct mc_item *it,
+	    const struct mc_key *k, struct mc_store_read *r)
 {
 	const struct mc_store *s = cx->s;
 	uint32_t klen, vlen;
@@ -271,6 +281,8 @@ st_probe_at(struct mc_store_ctx *cx, const struct part *p, const volatile uint32
 	r->it = it;
 	r->ver = ver;
 	r->v = v;
+	r->ep = ep;
+	r->e = e;
 	r->flags = it->flags;
 	r->vlen = vlen;
 	r->exptime = it->exptime;
@@ -300,7 +312,7 @@ st_probe(struct mc_store_ctx *cx, const struct part *p, const struct bucket *b, 
 {
 	if (e == 0 || (uint16_t)(e >> 48) != tag)
 		return PROBE_OTHER;
-	return st_probe_at(cx, p, &b->ver, v, item_at(p, e), k, r);
+	return st_probe_at(cx, p, &b->ver, v, &b->ver, v, item_at(p, e), k, r);
 }
 
 /* Both buckets scanned under their versions, for a key placed in p at bi[]. */
@@ -356,11 +368,14 @@ mc_store_read_hot(struct mc_store_ctx *cx, const struct mc_key *k, struct mc_sto
 		const uint32_t c = __atomic_load_n(cw, __ATOMIC_ACQUIRE);
 		p = cx->s->parts[k->part];
 		/* The CAS it had when the table took it, and still in the index: the item
-		 * lives, unchanged since (the protocol in store_int.h). */
+		 * lives, unchanged since (the protocol in store_int.h); and, checked with the
+		 * copy, no page re-carved since the table's ways were taken, which could have
+		 * put a client's bytes where the item was. */
 		if (likely(c == k->fcas &&
 			   (__atomic_load_n(&it->state, __ATOMIC_RELAXED) &
 			    (MC_IT_LINKED | MC_IT_ZOMBIE)) == MC_IT_LINKED)) {
-			switch (st_probe_at(cx, p, cw, c, it, k, r)) {
+			switch (st_probe_at(cx, p, cw, c, &cx->s->carve_epoch, cx->front->epoch, it,
+					    k, r)) {
 			case PROBE_HIT: return MC_OK;
 			case PROBE_DEAD: return MC_MISS;
 			case PROBE_CHANGED: cx->st.read_retries++; break;
@@ -376,8 +391,8 @@ mc_store_read_hot(struct mc_store_ctx *cx, const struct mc_key *k, struct mc_sto
 		/* The item the prefetch found, while the slot still holds it: its reads start
 		 * without waiting for the bucket's. */
 		if (likely((vb & 1) == 0 && item_at(p, e) == k->item)) {
-			switch (st_probe_at(cx, p, &b->ver, vb, (const struct mc_item *)k->item, k,
-					    r)) {
+			switch (st_probe_at(cx, p, &b->ver, vb, &b->ver, vb,
+					    (const struct mc_item *)k->item, k, r)) {
 			case PROBE_HIT: goto hit;
 			case PROBE_DEAD: return MC_MISS;
 			case PROBE_CHANGED: cx->st.read_retries++; break;

@@ -46,7 +46,7 @@ mc_store_front_place(const struct mc_store_ctx *cx, struct mc_key *k)
 		struct mc_front_count c = {0, 0, 0, 0};
 		k->placed |= MC_KEY_ASKED;
 		mc_store_front_ask(cx->front, cx->s, k, false, &c);
-		mc_store_front_burst(cx->front, &c);
+		mc_store_front_burst(cx->front, cx->s, &c);
 	} else {
 		k->way = 0;
 	}

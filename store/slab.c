@@ -248,6 +248,11 @@ page_steal(const struct mc_store *s, struct part *p, struct slabclass *dst)
 		v->sweep_page = NO_PAGE;
 	p->st.slab_pages -= v->slab_pages;
 	p->st.slabs_moved++;
+	/* Before anything is carved from it: every front table's ways, some of which may point
+	 * into this page, stop holding (mc_store_read_check, mc_store_front_burst). The store's
+	 * one counter: other partitions' page moves add to it under their own locks. */
+	__atomic_fetch_add((uint32_t *)(uintptr_t)&s->carve_epoch, 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
 	/* Hand it to dst as a fresh slab. */
 	p->page_next[page] = NO_PAGE;
 	if (dst->tail == NO_PAGE)

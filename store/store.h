@@ -199,8 +199,10 @@ struct mc_key {
 /* What a read found (valid only while mc_store_read_check says so). */
 struct mc_store_read {
 	const struct mc_item *it;
-	const volatile uint32_t *ver;
+	const volatile uint32_t *ver; /* a bucket's version (or a front-table read's CAS word) */
 	uint32_t v;
+	uint32_t e;                   /* and *ep as it must stay: the bucket's version again (or */
+	const volatile uint32_t *ep;  /* the store's carve epoch, for a front-table read) */
 	uint32_t flags;
 	uint32_t vlen;
 	uint32_t exptime;   /* store-relative, 0 = never */
@@ -299,7 +301,8 @@ static inline bool
 mc_store_read_check(const struct mc_store_read *r)
 {
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
-	return __atomic_load_n(r->ver, __ATOMIC_RELAXED) == r->v;
+	return ((__atomic_load_n(r->ver, __ATOMIC_RELAXED) ^ r->v) |
+		(__atomic_load_n(r->ep, __ATOMIC_RELAXED) ^ r->e)) == 0;
 }
 /* Mark a validated hit as used (CLOCK and fetched bits; writes only when not yet set). Safe
  * even if the item was replaced since: it writes nothing into item memory. */

@@ -85,6 +85,11 @@ struct mc_store_front {
 	uint32_t asked, hits;              /* lookups that asked the table, and its hits */
 	uint32_t sample_asked, sample_hits; /* the same for the sampled keys (front_sample) */
 	uint8_t mode; /* MC_FRONT_*: which keys use the table, and whether buckets are requested */
+	/* The store's carve_epoch its ways were taken under. A way into a page re-carved since
+	 * may point into the middle of another item's value, bytes a client chose: a read through
+	 * the table holds only while the store's epoch is this one (mc_store_read_check), and the
+	 * table is emptied once a burst finds it moved (mc_store_front_burst). */
+	uint32_t epoch;
 	struct st_front_set set[MC_STORE_FRONT_SETS] __rte_aligned(64);
 };
 
@@ -160,6 +165,9 @@ struct mc_store {
 	uint32_t max_item_size;
 	uint64_t seed[2];       /* key hash secret */
 	volatile uint32_t now;
+	/* Pages re-carved for another class so far (page_steal), in what was padding: a front
+	 * table's ways hold for the value they were taken under (struct mc_store_front). */
+	uint32_t carve_epoch;
 	int64_t started;        /* memcached's process_started: wall time of relative 0 at start */
 	int64_t wall_base;      /* wall time of relative 0 now (moves with the wall clock) */
 	size_t mem_len;

@@ -9,16 +9,22 @@
 
 static struct mc_store_front *fr;
 
-/* A store as make() makes it, with a front table on cx. */
+/* A store as make() makes it (mb MiB), with a front table on cx. */
 static void
-make_front(void)
+make_front_mb(size_t mb)
 {
-	make(16, 1, 1 << 20);
+	make(mb, 1, 1 << 20);
 	free(fr);
 	fr = aligned_alloc(64, MC_STORE_FRONT_BYTES);
 	assert_non_null(fr);
 	memset(fr, 0, MC_STORE_FRONT_BYTES);
 	cx.front = fr;
+}
+
+static void
+make_front(void)
+{
+	make_front_mb(16);
 }
 
 /* The key as the dataplane has it after asking the table. */
@@ -298,6 +304,68 @@ test_front_item_leaving_the_index(void **state)
 	assert_string_equal(left_val, "8");
 }
 
+/* A page moved to another class (page_steal) is carved anew: a way into it may point into the
+ * middle of another item's value, bytes a client chose. Such a client stores, where the way's
+ * item was, its header as it was (the CAS it learnt with gets, the key) with a long length:
+ * the read through the way must not pass its checks and answer with the memory after it. */
+static void
+test_front_way_into_a_moved_page(void **state)
+{
+	static char big[2000], got[4096];
+	struct part *p;
+	struct mc_key k;
+	struct mc_item forged;
+	struct mc_store_read r;
+	const uint8_t *page;
+	uint32_t vlen, n, epoch;
+	char key[16];
+	(void)state;
+	make_front_mb(4);
+	p = s->parts[0];
+	/* Every page to the smallest class: the third key's item is near the start of the
+	 * first, which is the page a larger class will take. */
+	for (n = 0; p->pages_used < p->npages; n++) {
+		snprintf(key, sizeof(key), "f%06u", n);
+		assert_int_equal(set(key, "v", 0, 0), MC_STORED);
+	}
+	assert_true(p->npages >= 2);
+	k = in_table("f000002");
+	memcpy(&forged, k.item, sizeof(forged));
+	forged.vk = 7u | 1500u << 8; /* its key's length, and far more value than it had */
+	page = p->pages + ((const uint8_t *)k.item - p->pages) / MC_PAGE_SIZE * MC_PAGE_SIZE;
+	/* The new class's first item goes at the start of that page: its value, from page + 24
+	 * + 3, holds the forged header and key where the way's item was. */
+	memset(big, 'x', sizeof(big));
+	memcpy(big + ((const uint8_t *)k.item - page) - (sizeof(struct mc_item) + 3), &forged,
+	       sizeof(forged));
+	memcpy(big + ((const uint8_t *)k.item - page) - 3, "f000002", 7);
+	epoch = s->carve_epoch;
+	{
+		struct mc_key b = K("big");
+		assert_int_equal(mc_store_store(&cx, &b,
+						&(struct mc_store_args){.mode = MC_SET, .val = big,
+									.vlen = sizeof(big)},
+						NULL),
+				 MC_STORED);
+		assert_int_equal(p->st.slabs_moved, 1);
+		assert_int_equal(mc_store_read_begin(&cx, &b, &r), MC_OK);
+		assert_ptr_equal(r.it, page); /* the premise: the page was carved anew */
+	}
+	assert_int_equal(s->carve_epoch, epoch + 1);
+	/* The forged header passes every check an item makes of itself. */
+	assert_int_equal(item_cas_word(k.item)[0], k.fcas);
+	assert_int_equal(mc_item_klen(k.item), 7);
+	assert_memory_equal(((const struct mc_item *)k.item)->data, "f000002", 7);
+	/* The key left with the page: a miss, not the bytes after the forged header. */
+	assert_int_equal(mc_store_get(&cx, &k, got, sizeof(got), &vlen, NULL, NULL), MC_MISS);
+	/* A burst's end empties the table (mc_store_front_place's burst of one ends after its
+	 * ask): the next asks find nothing. */
+	(void)FK("f000002");
+	k = FK("f000002");
+	assert_int_equal(k.way, 0);
+	assert_int_equal(fr->epoch, s->carve_epoch);
+}
+
 /* A stale way (another key's item, a CAS that no longer matches) is only a hint. */
 static void
 test_front_stale_way_is_checked(void **state)
@@ -348,15 +416,15 @@ test_front_mode(void **state)
 	make_front();
 	assert_int_equal(fr->mode, MC_FRONT_COLD);
 	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-		mc_store_front_burst(fr, &steps[i].c);
+		mc_store_front_burst(fr, s, &steps[i].c);
 		assert_int_equal(fr->mode, steps[i].mode);
 	}
 	/* A burst's counts are added to the table's: 40 and 24 sampled asks, a quarter hit. */
 	{
 		const struct mc_front_count c1 = {40, 10, 40, 10}, c2 = {24, 6, 24, 6};
-		mc_store_front_burst(fr, &c1);
+		mc_store_front_burst(fr, s, &c1);
 		assert_int_equal(fr->mode, MC_FRONT_COLD);
-		mc_store_front_burst(fr, &c2);
+		mc_store_front_burst(fr, s, &c2);
 		assert_int_equal(fr->mode, MC_FRONT_WARM);
 		assert_int_equal(fr->asked, 0); /* every key's asks counted from here */
 		fr->mode = MC_FRONT_COLD;
@@ -386,6 +454,7 @@ main(void)
 		cmocka_unit_test(test_front_expiry_touch_flush),
 		cmocka_unit_test(test_front_incr_against_reference),
 		cmocka_unit_test(test_front_item_leaving_the_index),
+		cmocka_unit_test(test_front_way_into_a_moved_page),
 		cmocka_unit_test(test_front_stale_way_is_checked),
 		cmocka_unit_test(test_front_mode),
 	};
