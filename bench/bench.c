@@ -39,7 +39,7 @@ struct result {
 	char name[48];
 	char unit[16];
 	double value;
-	char params[512];
+	char params[640];
 };
 
 static struct result results[MAX_RESULTS];
@@ -538,6 +538,21 @@ cmp_double(const void *a, const void *b)
 /* Bursts in a chunk for the best-chunk figure: 1,600 requests, about a tenth of a millisecond. */
 #define DP_CHUNK 50
 
+/* How fast the core runs just now: TSC cycles an iteration of a chain of one-cycle adds (about
+ * 1 ms). 0.72 on the development VM when the core is ours alone, more while a neighbour shares
+ * it: a run's figure is only as quiet as its gauge, which results carry beside each run. */
+static double
+dp_gauge(void)
+{
+	const uint64_t t0 = rte_rdtsc();
+	uint64_t x = 0, i;
+	for (i = 0; i < 1000000; i++) {
+		__asm__ volatile("" : "+r"(x));
+		x += 1;
+	}
+	return (double)(rte_rdtsc() - t0) / (double)x;
+}
+
 /* One run of a case: rounds bursts after 100 that warm the caches, every request answered
  * (or the process exits: the numbers would measure drops). Returns TSC cycles a request, and
  * lowers *best (0: none yet) to the cycles a request of its quickest chunk of DP_CHUNK bursts:
@@ -618,26 +633,32 @@ dp_case_run(const char *name, req_fn fn, unsigned int rounds, uint64_t *seq, dou
  * second or more at a time; one run's figure said more about them than about the code. */
 #define DP_RUNS 5
 static void
-dp_case_report(const char *name, const char *what, double *c, unsigned int runs,
-	       unsigned int rounds, double best)
+dp_case_report(const char *name, const char *what, double *c, const double *g,
+	       unsigned int runs, unsigned int rounds, double best)
 {
-	double med;
-	char nm[64], order[8 * DP_RUNS + 2] = "";
+	double med, core[DP_RUNS];
+	char nm[64], order[8 * DP_RUNS + 2] = "", gauge[7 * DP_RUNS + 2] = "";
 	unsigned int k;
-	/* The runs in the order they ran, too: a slow first run is the case's warm-up (or the
-	 * one before it), slow runs anywhere are the neighbours. */
-	for (k = 0; k < runs; k++)
+	/* The runs in the order they ran, each with the gauge read just before it: a slow first
+	 * run is a warm-up, slow runs with a high gauge are the neighbours. */
+	for (k = 0; k < runs; k++) {
 		snprintf(order + strlen(order), sizeof(order) - strlen(order), "%s%.1f",
 			 k ? ", " : "", c[k]);
+		snprintf(gauge + strlen(gauge), sizeof(gauge) - strlen(gauge), "%s%.2f",
+			 k ? ", " : "", g[k]);
+		core[k] = c[k] / g[k]; /* the run in core clock cycles, as the gauge has it */
+	}
+	qsort(core, runs, sizeof(core[0]), cmp_double);
 	qsort(c, runs, sizeof(c[0]), cmp_double);
 	med = c[runs / 2];
 	snprintf(nm, sizeof(nm), "%s_cycles", name);
 	add(nm, "cycles", med,
 	    "\"burst\": %d, \"requests\": %llu, \"runs\": %u, \"min\": %.1f, \"max\": %.1f, "
-	    "\"in_order\": [%s], \"best_chunk\": %.1f, \"request\": \"%s\", \"path\": \"rx burst to "
-	    "tx burst, checksums %s, rate limits on (%d sources)\"%s%s%s",
-	    MC_BURST, (unsigned long long)rounds * MC_BURST, runs, c[0], c[runs - 1], order, best,
-	    what,
+	    "\"in_order\": [%s], \"gauge\": [%s], \"core_clocks\": %.1f, \"best_chunk\": %.1f, "
+	    "\"request\": \"%s\", \"path\": \"rx burst to tx burst, checksums %s, rate limits on "
+	    "(%d sources)\"%s%s%s",
+	    MC_BURST, (unsigned long long)rounds * MC_BURST, runs, c[0], c[runs - 1], order, gauge,
+	    core[runs / 2], best, what,
 	    nic_cksum ? "by the NIC (RX verdict, TX offload)" : "in software", NSRC,
 	    exc_note ? ", \"exception\": \"" : "", exc_note ? exc_note : "", exc_note ? "\"" : "");
 	snprintf(nm, sizeof(nm), "%s_mrps", name);
@@ -656,15 +677,17 @@ static void
 bench_dp_case(const char *name, req_fn fn, const char *what)
 {
 	const unsigned int rounds = quick ? 2000 : 20000, runs = quick ? 1 : DP_RUNS;
-	double c[DP_RUNS], best = 0;
+	double c[DP_RUNS], g[DP_RUNS], best = 0;
 	uint64_t seq = 0;
 	unsigned int k;
 	if (!dp_selected(name))
 		return;
 	w.tx_cksum_offload = (uint8_t)nic_cksum;
-	for (k = 0; k < runs; k++)
+	for (k = 0; k < runs; k++) {
+		g[k] = dp_gauge();
 		c[k] = dp_case_run(name, fn, rounds, &seq, &best);
-	dp_case_report(name, what, c, runs, rounds, best);
+	}
+	dp_case_report(name, what, c, g, runs, rounds, best);
 }
 
 /* Copy or zero-copy: the same get at several value sizes, both ways; the crossover is the
@@ -787,7 +810,8 @@ static void
 bench_dp(void)
 {
 	const unsigned int rounds = quick ? 2000 : 20000, runs = quick ? 1 : DP_RUNS;
-	static double c[RTE_DIM(dp_main)][DP_RUNS], best[RTE_DIM(dp_main)];
+	static double c[RTE_DIM(dp_main)][DP_RUNS], g[RTE_DIM(dp_main)][DP_RUNS],
+		best[RTE_DIM(dp_main)];
 	uint64_t seq[RTE_DIM(dp_main)] = {0};
 	unsigned int pass, i;
 	dp_setup();
@@ -799,6 +823,7 @@ bench_dp(void)
 			over_ip6 = dp_main[i].ip6;
 			nic_cksum = dp_main[i].nic;
 			w.tx_cksum_offload = (uint8_t)nic_cksum;
+			g[i][pass] = dp_gauge();
 			c[i][pass] = dp_case_run(dp_main[i].name, dp_main[i].fn, rounds, &seq[i],
 						 &best[i]);
 		}
@@ -807,7 +832,8 @@ bench_dp(void)
 		if (!dp_selected(dp_main[i].name))
 			continue;
 		nic_cksum = dp_main[i].nic;
-		dp_case_report(dp_main[i].name, dp_main[i].what, c[i], runs, rounds, best[i]);
+		dp_case_report(dp_main[i].name, dp_main[i].what, c[i], g[i], runs, rounds,
+			       best[i]);
 	}
 	over_ip6 = 0;
 	nic_cksum = 0;
