@@ -90,6 +90,7 @@ struct mc_store_front {
 	 * the table holds only while the store's epoch is this one (mc_store_read_check), and the
 	 * table is emptied once a burst finds it moved (mc_store_front_burst). */
 	uint32_t epoch;
+	uint32_t takes; /* ways replaced: which way the next one replaces (front_take) */
 	struct st_front_set set[MC_STORE_FRONT_SETS] __rte_aligned(64);
 };
 

@@ -366,6 +366,54 @@ test_front_way_into_a_moved_page(void **state)
 	assert_int_equal(fr->epoch, s->carve_epoch);
 }
 
+/* A full set (a scan of cold keys filled it) and two hot keys that come to it: both must end up
+ * in the table, whatever their items' CAS. Taking the way an item's CAS picked, two keys whose
+ * CAS agreed in its low bits took one way from each other for good. */
+static void
+test_front_two_hot_keys_in_a_full_set(void **state)
+{
+	char keys[6][16], name[16];
+	uint64_t want = 0, cas[2] = {0, 0};
+	unsigned int n = 0, i, round;
+	struct mc_key a, b;
+	(void)state;
+	make_front();
+	/* Six keys of one set: four cold, then the two hot ones. */
+	for (i = 0; n < 6; i++) {
+		struct mc_key k;
+		snprintf(name, sizeof(name), "s%u", i);
+		k = K(name);
+		if (n == 0)
+			want = (k.hash >> 16) & (MC_STORE_FRONT_SETS - 1);
+		if (((k.hash >> 16) & (MC_STORE_FRONT_SETS - 1)) == want)
+			memcpy(keys[n++], name, sizeof(name));
+	}
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(set(keys[i], "cold", 0, 0), MC_STORED);
+		(void)in_table(keys[i]);
+	}
+	/* The hot keys' CAS four apart: the same low bits. */
+	assert_int_equal(set(keys[4], "hot", 0, 0), MC_STORED);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(set("other", "x", 0, 0), MC_STORED);
+	assert_int_equal(set(keys[5], "hot", 0, 0), MC_STORED);
+	for (i = 0; i < 2; i++) {
+		struct mc_store_read r;
+		struct mc_key k = K(keys[4 + i]);
+		assert_int_equal(mc_store_read_begin(&cx, &k, &r), MC_OK);
+		cas[i] = r.cas;
+	}
+	assert_int_equal(cas[0] & 3, cas[1] & 3);
+	for (round = 0; round < 4; round++) {
+		a = FK(keys[4]);
+		assert_string_equal(fget(&a), "hot");
+		b = FK(keys[5]);
+		assert_string_equal(fget(&b), "hot");
+	}
+	assert_int_equal(FK(keys[4]).way, MC_WAY_FRONT);
+	assert_int_equal(FK(keys[5]).way, MC_WAY_FRONT);
+}
+
 /* A stale way (another key's item, a CAS that no longer matches) is only a hint. */
 static void
 test_front_stale_way_is_checked(void **state)
@@ -455,6 +503,7 @@ main(void)
 		cmocka_unit_test(test_front_incr_against_reference),
 		cmocka_unit_test(test_front_item_leaving_the_index),
 		cmocka_unit_test(test_front_way_into_a_moved_page),
+		cmocka_unit_test(test_front_two_hot_keys_in_a_full_set),
 		cmocka_unit_test(test_front_stale_way_is_checked),
 		cmocka_unit_test(test_front_mode),
 	};
